@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stdint.h>
+#include <sys/types.h>
+
+/*
+ * Checked number parsers: the whole string must be a decimal number within
+ * [min, max]. Return 0, -EINVAL (not a number) or -ERANGE. *ret untouched on error.
+ */
+int ts_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *ret);
+int ts_parse_u32(const char *s, uint32_t min, uint32_t max, uint32_t *ret);
+int ts_parse_port(const char *s, uint16_t *ret); /* 1..65535 */
+int ts_parse_pid(const char *s, pid_t *ret);      /* 1..INT_MAX */

@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: MIT */
+#include <ctype.h>
+#include <errno.h>
+#include <string.h>
+
+#include "tcpstate/state.h"
+
+static const char *const state_names[_TS_STATE_MAX] = {
+	[TS_STATE_BOUND] = "BOUND",
+	[TS_STATE_CLOSED] = "CLOSED",
+	[TS_STATE_CLOSING] = "CLOSING",
+	[TS_STATE_CLOSE_WAIT] = "CLOSE_WAIT",
+	[TS_STATE_ESTABLISHED] = "ESTABLISHED",
+	[TS_STATE_FIN_WAIT_1] = "FIN_WAIT_1",
+	[TS_STATE_FIN_WAIT_2] = "FIN_WAIT_2",
+	[TS_STATE_IDLE] = "IDLE",
+	[TS_STATE_LAST_ACK] = "LAST_ACK",
+	[TS_STATE_LISTEN] = "LISTEN",
+	[TS_STATE_SYN_RECEIVED] = "SYN_RECEIVED",
+	[TS_STATE_SYN_SENT] = "SYN_SENT",
+	[TS_STATE_TIME_WAIT] = "TIME_WAIT",
+	[TS_STATE_UNKNOWN] = "UNKNOWN",
+};
+
+const char *ts_state_name(enum ts_state state)
+{
+	if ((unsigned)state >= _TS_STATE_MAX)
+		return NULL;
+	return state_names[state];
+}
+
+static const enum ts_state kernel_to_state[] = {
+	[TS_TCP_ESTABLISHED] = TS_STATE_ESTABLISHED,
+	[TS_TCP_SYN_SENT] = TS_STATE_SYN_SENT,
+	[TS_TCP_SYN_RECV] = TS_STATE_SYN_RECEIVED,
+	[TS_TCP_FIN_WAIT1] = TS_STATE_FIN_WAIT_1,
+	[TS_TCP_FIN_WAIT2] = TS_STATE_FIN_WAIT_2,
+	[TS_TCP_TIME_WAIT] = TS_STATE_TIME_WAIT,
+	[TS_TCP_CLOSE] = TS_STATE_CLOSED,
+	[TS_TCP_CLOSE_WAIT] = TS_STATE_CLOSE_WAIT,
+	[TS_TCP_LAST_ACK] = TS_STATE_LAST_ACK,
+	[TS_TCP_LISTEN] = TS_STATE_LISTEN,
+	[TS_TCP_CLOSING] = TS_STATE_CLOSING,
+	[TS_TCP_NEW_SYN_RECV] = TS_STATE_SYN_RECEIVED,
+	[TS_TCP_BOUND_INACTIVE] = TS_STATE_BOUND,
+};
+
+int ts_state_from_kernel(unsigned kernel_state, enum ts_state *ret_state)
+{
+	if (kernel_state == 0 || kernel_state > TS_TCP_BOUND_INACTIVE)
+		return -EINVAL;
+	*ret_state = kernel_to_state[kernel_state];
+	return 0;
+}
+
+uint32_t ts_state_mask_to_kernel(ts_state_mask_t mask)
+{
+	uint32_t k = 0;
+
+	for (unsigned ks = TS_TCP_ESTABLISHED; ks <= TS_TCP_BOUND_INACTIVE; ks++) {
+		/* TCP_CLOSE sockets are unhashed: no dump ever returns them. */
+		if (ks == TS_TCP_CLOSE)
+			continue;
+		if (mask & TS_STATE_BIT(kernel_to_state[ks]))
+			k |= 1u << ks;
+	}
+	return k;
+}
+
+#define B(s) TS_STATE_BIT(TS_STATE_##s)
+
+static const struct {
+	const char *name;
+	ts_state_mask_t mask;
+} state_aliases[] = {
+	/* ss(8) spellings, after '-'/'_' folding */
+	{ "SYN_RECV", B(SYN_RECEIVED) },
+	{ "SYN_RCVD", B(SYN_RECEIVED) },
+	{ "FIN_WAIT1", B(FIN_WAIT_1) },
+	{ "FIN_WAIT2", B(FIN_WAIT_2) },
+	{ "CLOSE", B(CLOSED) },
+	{ "UNCONN", B(CLOSED) | B(IDLE) | B(BOUND) },
+	{ "UNCONNECTED", B(CLOSED) | B(IDLE) | B(BOUND) },
+	{ "ESTAB", B(ESTABLISHED) },
+	{ "LISTENING", B(LISTEN) },
+	{ "TIMEWAIT", B(TIME_WAIT) },
+	{ "CLOSEWAIT", B(CLOSE_WAIT) },
+	{ "LASTACK", B(LAST_ACK) },
+	{ "BOUND_INACTIVE", B(BOUND) },
+	/* groups */
+	{ "ALL", TS_STATE_MASK_ALL },
+	{ "CONNECTED", B(ESTABLISHED) | B(SYN_SENT) | B(SYN_RECEIVED) | B(FIN_WAIT_1) |
+		       B(FIN_WAIT_2) | B(CLOSE_WAIT) | B(LAST_ACK) | B(CLOSING) },
+	{ "SYNCHRONIZED", B(ESTABLISHED) | B(FIN_WAIT_1) | B(FIN_WAIT_2) | B(CLOSE_WAIT) |
+			  B(LAST_ACK) | B(CLOSING) },
+	{ "CLOSING_STATES", B(CLOSE_WAIT) | B(FIN_WAIT_1) | B(FIN_WAIT_2) | B(LAST_ACK) |
+			    B(CLOSING) | B(TIME_WAIT) },
+	{ "BUCKET", B(SYN_RECEIVED) | B(TIME_WAIT) },
+	{ "BIG", TS_STATE_MASK_ALL & ~(B(SYN_RECEIVED) | B(TIME_WAIT)) },
+};
+
+int ts_state_token_parse(const char *token, ts_state_mask_t *ret_mask)
+{
+	char buf[32];
+	size_t n = 0;
+
+	if (!token)
+		return -EINVAL;
+	for (const char *p = token; *p; p++) {
+		if (n + 1 >= sizeof(buf))
+			return -EINVAL;
+		buf[n++] = *p == '-' ? '_' : (char)toupper((unsigned char)*p);
+	}
+	buf[n] = '\0';
+	if (n == 0)
+		return -EINVAL;
+
+	/* "closing" in any case but all capitals names the group of closing
+	 * states; "CLOSING", as the state is printed, names the state alone. */
+	if (strcmp(buf, "CLOSING") == 0 && strcmp(token, "CLOSING") != 0)
+		memcpy(buf, "CLOSING_STATES", sizeof("CLOSING_STATES"));
+	for (unsigned s = 0; s < TS_STATE_COUNT; s++)
+		if (strcmp(buf, state_names[s]) == 0) {
+			*ret_mask = TS_STATE_BIT(s);
+			return 0;
+		}
+	for (size_t i = 0; i < sizeof(state_aliases) / sizeof(state_aliases[0]); i++)
+		if (strcmp(buf, state_aliases[i].name) == 0) {
+			*ret_mask = state_aliases[i].mask;
+			return 0;
+		}
+	return -EINVAL;
+}
+
+static const enum ts_state lifecycle[TS_STATE_COUNT] = {
+	TS_STATE_IDLE,       TS_STATE_BOUND,      TS_STATE_LISTEN,     TS_STATE_SYN_SENT,
+	TS_STATE_SYN_RECEIVED, TS_STATE_ESTABLISHED, TS_STATE_FIN_WAIT_1, TS_STATE_FIN_WAIT_2,
+	TS_STATE_CLOSE_WAIT, TS_STATE_LAST_ACK,   TS_STATE_CLOSING,    TS_STATE_TIME_WAIT,
+	TS_STATE_CLOSED,
+};
+
+enum ts_state ts_state_lifecycle_order(unsigned i)
+{
+	return i < TS_STATE_COUNT ? lifecycle[i] : TS_STATE_UNKNOWN;
+}

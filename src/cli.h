@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stdbool.h>
+
+/* Exit codes: every verb uses these. */
+enum {
+	EXIT_OK = 0,
+	EXIT_ERROR = 1,
+	EXIT_USAGE = 2,
+};
+
+/* Verbs: each gets argv with argv[0] = the verb name. Return an exit code. */
+int cmd_list(int argc, char **argv);
+int cmd_summary(int argc, char **argv);
+int cmd_lab(int argc, char **argv);
+
+/* "tcpstate: " + message on stderr. */
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -1,0 +1,3 @@
+/* SPDX-License-Identifier: MIT */
+#include "cli.h"
+int cmd_summary(int argc, char **argv) { (void)argc; (void)argv; return EXIT_ERROR; }

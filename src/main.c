@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+static void vmsg(const char *prefix, const char *fmt, va_list ap)
+{
+	fflush(stdout);
+	fprintf(stderr, "tcpstate: %s", prefix);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
+void cli_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vmsg("", fmt, ap);
+	va_end(ap);
+}
+
+void cli_warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vmsg("warning: ", fmt, ap);
+	va_end(ap);
+}
+
+static const struct verb {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *help;
+} verbs[] = {
+	{ "summary", cmd_summary, "count sockets per state, and the top holders of closing sockets (default)" },
+	{ "list", cmd_list, "list TCP sockets in all 13 states with their owners" },
+	{ "lab", cmd_lab, "build real sockets in chosen states inside a throwaway network namespace" },
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: tcpstate [VERB] [OPTIONS]\n"
+		"\n"
+		"Finds stuck TCP connections and the programs that hold them.\n"
+		"\n"
+		"Verbs:\n");
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		fprintf(f, "  %-10s %s\n", verbs[i].name, verbs[i].help);
+	fprintf(f,
+		"\n"
+		"Without a verb, tcpstate runs 'summary'. 'tcpstate VERB --help' tells more.\n"
+		"  -h, --help      this text\n"
+		"  -V, --version   print the version\n"
+		"\n"
+		"Exit status: 0 success, 1 error, 2 usage error.\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2)
+		return cmd_summary(1, (char *[]){ "summary", NULL });
+
+	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return EXIT_OK;
+	}
+	if (strcmp(argv[1], "-V") == 0 || strcmp(argv[1], "--version") == 0) {
+		printf("tcpstate %s\n", TCPSTATE_VERSION);
+		return EXIT_OK;
+	}
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		if (strcmp(argv[1], verbs[i].name) == 0)
+			return verbs[i].run(argc - 1, argv + 1);
+
+	/* Options without a verb belong to the default verb. */
+	if (argv[1][0] == '-') {
+		argv[0] = "summary";
+		return cmd_summary(argc, argv);
+	}
+	cli_error("unknown verb '%s' (try 'tcpstate --help')", argv[1]);
+	return EXIT_USAGE;
+}
