@@ -1,3 +1,271 @@
 /* SPDX-License-Identifier: MIT */
-/* placeholder: being written */
-typedef int ts_placeholder_netns_t;
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+#include <linux/magic.h>
+
+#include "netns.h"
+#include "tcpstate/util.h"
+
+#define RUN_NETNS "/run/netns"
+
+static const char *proc_or_default(const char *proc_root)
+{
+	return proc_root ? proc_root : "/proc";
+}
+
+static bool is_all_digits(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (!isdigit((unsigned char)*s))
+			return false;
+	return true;
+}
+
+void netns_name(uint64_t inode, const char *proc_root, char *buf, size_t size)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	struct dirent *de;
+	DIR *d = opendir(RUN_NETNS);
+
+	if (d) {
+		while ((de = readdir(d))) {
+			if (de->d_name[0] == '.')
+				continue;
+			if (fstatat(dirfd(d), de->d_name, &st, 0) == 0 && (uint64_t)st.st_ino == inode) {
+				snprintf(buf, size, "%s", de->d_name);
+				closedir(d);
+				return;
+			}
+		}
+		closedir(d);
+	}
+	snprintf(path, sizeof(path), "%s/1/ns/net", proc_or_default(proc_root));
+	if (stat(path, &st) == 0 && (uint64_t)st.st_ino == inode) {
+		snprintf(buf, size, "init");
+		return;
+	}
+	snprintf(buf, size, "net:[%llu]", (unsigned long long)inode);
+}
+
+static int open_nsfs(const char *path, struct netns_target *ret)
+{
+	struct statfs sfs;
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	if (fstatfs(fd, &sfs) < 0 || fstat(fd, &st) < 0) {
+		int r = -errno;
+
+		close(fd);
+		return r;
+	}
+	if (sfs.f_type != NSFS_MAGIC) {
+		close(fd);
+		return -EINVAL;
+	}
+	ret->fd = fd;
+	ret->inode = st.st_ino;
+	return 0;
+}
+
+int netns_resolve(const char *spec, const char *proc_root, struct netns_target *ret)
+{
+	struct netns_target t = { .fd = -1 };
+	char path[PATH_MAX];
+	struct stat st;
+	int r;
+
+	if (!spec) {
+		snprintf(path, sizeof(path), "%s/thread-self/ns/net", proc_or_default(proc_root));
+		if (stat(path, &st) < 0)
+			return -errno;
+		t.inode = st.st_ino;
+		netns_name(t.inode, proc_root, t.name, sizeof(t.name));
+		*ret = t;
+		return 0;
+	}
+
+	if (is_all_digits(spec)) {
+		pid_t pid;
+
+		r = ts_parse_pid(spec, &pid);
+		if (r < 0)
+			return -ENOENT;
+		snprintf(path, sizeof(path), "%s/%d/ns/net", proc_or_default(proc_root), (int)pid);
+	} else if (strchr(spec, '/')) {
+		snprintf(path, sizeof(path), "%s", spec);
+	} else {
+		if (strcmp(spec, ".") == 0 || strcmp(spec, "..") == 0)
+			return -ENOENT;
+		snprintf(path, sizeof(path), RUN_NETNS "/%s", spec);
+	}
+
+	r = open_nsfs(path, &t);
+	if (r < 0)
+		return r;
+	netns_name(t.inode, proc_root, t.name, sizeof(t.name));
+	*ret = t;
+	return 0;
+}
+
+void netns_targets_free(struct netns_target *t, size_t n)
+{
+	if (!t)
+		return;
+	for (size_t i = 0; i < n; i++)
+		if (t[i].fd >= 0)
+			close(t[i].fd);
+	free(t);
+}
+
+struct target_list {
+	struct netns_target *v;
+	size_t n, cap;
+};
+
+static bool target_list_has(const struct target_list *l, uint64_t inode)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (l->v[i].inode == inode)
+			return true;
+	return false;
+}
+
+static int target_list_add(struct target_list *l, const char *path, const char *name,
+			   const char *proc_root, unsigned *denied)
+{
+	struct netns_target t = { .fd = -1 };
+	int r = open_nsfs(path, &t);
+
+	if (r == -EACCES || r == -EPERM) {
+		(*denied)++;
+		return 0;
+	}
+	if (r < 0)
+		return 0; /* vanished, or not a namespace: not ours to report */
+	if (target_list_has(l, t.inode)) {
+		close(t.fd);
+		return 0;
+	}
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 16;
+		struct netns_target *v = realloc(l->v, cap * sizeof(*v));
+
+		if (!v) {
+			close(t.fd);
+			return -ENOMEM;
+		}
+		l->v = v;
+		l->cap = cap;
+	}
+	if (name)
+		snprintf(t.name, sizeof(t.name), "%s", name);
+	else
+		netns_name(t.inode, proc_root, t.name, sizeof(t.name));
+	l->v[l->n++] = t;
+	return 0;
+}
+
+int netns_enumerate(const char *proc_root, struct netns_target **ret, size_t *ret_n,
+		    unsigned *ret_denied)
+{
+	struct target_list l = { 0 };
+	char path[PATH_MAX];
+	struct dirent *de;
+	unsigned denied = 0;
+	const char *proc = proc_or_default(proc_root);
+	DIR *d;
+	int r = 0;
+
+	d = opendir(RUN_NETNS);
+	if (d) {
+		while (r == 0 && (de = readdir(d))) {
+			if (de->d_name[0] == '.')
+				continue;
+			snprintf(path, sizeof(path), RUN_NETNS "/%s", de->d_name);
+			r = target_list_add(&l, path, de->d_name, proc_root, &denied);
+		}
+		closedir(d);
+	}
+
+	d = opendir(proc);
+	if (!d) {
+		r = r ? r : -errno;
+		goto out;
+	}
+	while (r == 0 && (de = readdir(d))) {
+		struct stat st;
+
+		if (!is_all_digits(de->d_name))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s/ns/net", proc, de->d_name);
+		/* stat() first: most processes share a handful of namespaces. */
+		if (stat(path, &st) < 0) {
+			if (errno == EACCES || errno == EPERM)
+				denied++;
+			continue;
+		}
+		if (target_list_has(&l, st.st_ino))
+			continue;
+		r = target_list_add(&l, path, NULL, proc_root, &denied);
+	}
+	closedir(d);
+out:
+	if (r < 0) {
+		netns_targets_free(l.v, l.n);
+		return r;
+	}
+	*ret = l.v;
+	*ret_n = l.n;
+	if (ret_denied)
+		*ret_denied = denied;
+	return 0;
+}
+
+int netns_enter(const struct netns_target *t, int *ret_saved)
+{
+	int saved;
+
+	if (t->fd < 0) {
+		*ret_saved = -1;
+		return 0;
+	}
+	saved = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+	if (saved < 0)
+		return -errno;
+	if (setns(t->fd, CLONE_NEWNET) < 0) {
+		int r = -errno;
+
+		close(saved);
+		return r;
+	}
+	*ret_saved = saved;
+	return 0;
+}
+
+int netns_leave(int saved)
+{
+	int r = 0;
+
+	if (saved < 0)
+		return 0;
+	if (setns(saved, CLONE_NEWNET) < 0)
+		r = -errno;
+	close(saved);
+	return r;
+}

@@ -28,3 +28,9 @@ int snapshot_socket_append(struct ts_snapshot *snap, const struct ts_socket *s);
 
 /* Appends a namespace and returns its index in *ret_index. */
 int snapshot_netns_append(struct ts_snapshot *snap, const struct ts_netns *ns, uint32_t *ret_index);
+
+/* Appends an owner (socket_index and process_index already set). */
+int snapshot_owner_append(struct ts_snapshot *snap, const struct ts_owner *o);
+
+/* Appends a process and returns its index in *ret_index. */
+int snapshot_process_append(struct ts_snapshot *snap, const struct ts_process *p, uint32_t *ret_index);

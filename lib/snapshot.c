@@ -1,3 +1,407 @@
 /* SPDX-License-Identifier: MIT */
-/* placeholder: being written */
-typedef int ts_placeholder_snapshot_t;
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "snapshot-internal.h"
+
+struct ts_snapshot *snapshot_new(void)
+{
+	return calloc(1, sizeof(struct ts_snapshot));
+}
+
+/* Grows *array (of elem_size items) so that it holds at least need items. */
+static int grow(void **array, size_t *cap, size_t need, size_t elem_size)
+{
+	size_t n;
+	void *p;
+
+	if (need <= *cap)
+		return 0;
+	n = *cap ? *cap : 64;
+	while (n < need) {
+		if (n > SIZE_MAX / 2 / elem_size)
+			return -ENOMEM;
+		n *= 2;
+	}
+	p = realloc(*array, n * elem_size);
+	if (!p)
+		return -ENOMEM;
+	*array = p;
+	*cap = n;
+	return 0;
+}
+
+int snapshot_socket_append(struct ts_snapshot *snap, const struct ts_socket *s)
+{
+	int r = grow((void **)&snap->sockets, &snap->cap_sockets, snap->n_sockets + 1,
+		     sizeof(*snap->sockets));
+
+	if (r < 0)
+		return r;
+	snap->sockets[snap->n_sockets++] = *s;
+	return 0;
+}
+
+int snapshot_netns_append(struct ts_snapshot *snap, const struct ts_netns *ns, uint32_t *ret_index)
+{
+	int r = grow((void **)&snap->netns, &snap->cap_netns, snap->n_netns + 1,
+		     sizeof(*snap->netns));
+
+	if (r < 0)
+		return r;
+	snap->netns[snap->n_netns] = *ns;
+	*ret_index = (uint32_t)snap->n_netns++;
+	return 0;
+}
+
+int snapshot_owner_append(struct ts_snapshot *snap, const struct ts_owner *o)
+{
+	int r = grow((void **)&snap->owners, &snap->cap_owners, snap->n_owners + 1,
+		     sizeof(*snap->owners));
+
+	if (r < 0)
+		return r;
+	snap->owners[snap->n_owners++] = *o;
+	return 0;
+}
+
+int snapshot_process_append(struct ts_snapshot *snap, const struct ts_process *p, uint32_t *ret_index)
+{
+	int r = grow((void **)&snap->processes, &snap->cap_processes, snap->n_processes + 1,
+		     sizeof(*snap->processes));
+
+	if (r < 0)
+		return r;
+	snap->processes[snap->n_processes] = *p;
+	*ret_index = (uint32_t)snap->n_processes++;
+	return 0;
+}
+
+struct ts_snapshot *ts_snapshot_free(struct ts_snapshot *snap)
+{
+	if (!snap)
+		return NULL;
+	free(snap->sockets);
+	free(snap->owners);
+	free(snap->processes);
+	free(snap->netns);
+	free(snap);
+	return NULL;
+}
+
+size_t ts_snapshot_socket_count(const struct ts_snapshot *snap)
+{
+	return snap->n_sockets;
+}
+
+const struct ts_socket *ts_snapshot_socket(const struct ts_snapshot *snap, size_t i)
+{
+	return i < snap->n_sockets ? &snap->sockets[i] : NULL;
+}
+
+const struct ts_owner *ts_snapshot_owners(const struct ts_snapshot *snap, const struct ts_socket *s)
+{
+	if (s->owner_count == 0 || s->owner_first >= snap->n_owners)
+		return NULL;
+	return &snap->owners[s->owner_first];
+}
+
+const struct ts_process *ts_snapshot_process(const struct ts_snapshot *snap, uint32_t index)
+{
+	return index < snap->n_processes ? &snap->processes[index] : NULL;
+}
+
+size_t ts_snapshot_netns_count(const struct ts_snapshot *snap)
+{
+	return snap->n_netns;
+}
+
+const struct ts_netns *ts_snapshot_netns(const struct ts_snapshot *snap, uint32_t index)
+{
+	return index < snap->n_netns ? &snap->netns[index] : NULL;
+}
+
+const struct ts_snapshot_stats *ts_snapshot_stats(const struct ts_snapshot *snap)
+{
+	return &snap->stats;
+}
+
+/* ---- collection ---- */
+
+#include <stdio.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "diag.h"
+#include "fdsock.h"
+#include "netns.h"
+#include "owner_map.h"
+#include "procnet.h"
+
+#define BYTECODE_MAX 2048
+
+/* Linux 6.8 added TCP_BOUND_INACTIVE dumps. */
+static bool kernel_dumps_bound(void)
+{
+	struct utsname u;
+	unsigned major = 0, minor = 0;
+
+	if (uname(&u) < 0 || sscanf(u.release, "%u.%u", &major, &minor) != 2)
+		return false;
+	return major > 6 || (major == 6 && minor >= 8);
+}
+
+static int collect_procfs(struct ts_snapshot *snap, const struct netns_target *t,
+			  uint32_t netns_index, const struct ts_filter *f)
+{
+	static const struct {
+		const char *path;
+		int family;
+	} files[] = {
+		{ "/proc/thread-self/net/tcp", AF_INET },
+		{ "/proc/thread-self/net/tcp6", AF_INET6 },
+	};
+	FILE *fp[2] = { NULL, NULL };
+	int saved, r;
+
+	/* /proc/thread-self/net is the namespace of the thread opening it. */
+	r = netns_enter(t, &saved);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < 2; i++)
+		fp[i] = fopen(files[i].path, "re");
+	r = netns_leave(saved);
+	for (size_t i = 0; i < 2 && r == 0; i++) {
+		unsigned bad = 0;
+
+		if (!fp[i])
+			continue; /* no IPv6 in this kernel */
+		r = procnet_read(fp[i], files[i].family, f, netns_index, snap, &bad);
+		snap->stats.malformed_messages += bad;
+	}
+	for (size_t i = 0; i < 2; i++)
+		if (fp[i])
+			fclose(fp[i]);
+	if (r == 0 && !fp[0])
+		r = -ENOENT;
+	return r;
+}
+
+static int collect_netlink(struct ts_snapshot *snap, const struct netns_target *t,
+			   uint32_t netns_index, const struct ts_filter *f, bool want_info)
+{
+	static const int families[] = { AF_INET, AF_INET6 };
+	uint32_t kstates = ts_state_mask_to_kernel(ts_filter_states(f));
+	unsigned char bc[BYTECODE_MAX];
+	int saved, fd, r;
+
+	if (kstates == 0)
+		return 0; /* only fd-found states asked for */
+
+	r = netns_enter(t, &saved);
+	if (r < 0)
+		return r;
+	fd = diag_socket_open();
+	r = netns_leave(saved);
+	if (fd < 0)
+		return fd;
+	if (r < 0)
+		goto out_close;
+
+	for (size_t i = 0; i < 2 && r == 0; i++) {
+		struct diag_parse_ctx ctx = { .snap = snap, .filter = f, .netns_index = netns_index };
+		struct diag_dump_opts o = {
+			.family = families[i],
+			.kernel_states = kstates,
+			.want_info = want_info,
+			.record_fd = -1,
+		};
+		size_t bclen = 0;
+
+		r = ts_filter_bytecode_build(f, families[i], bc, sizeof(bc), &bclen);
+		if (r == -ENOENT) { /* nothing of this family can match */
+			r = 0;
+			continue;
+		}
+		if (r < 0)
+			break;
+		o.bytecode = bclen ? bc : NULL;
+		o.bytecode_len = bclen;
+		r = diag_dump(fd, &o, &ctx, &snap->stats.dump_retries);
+		snap->stats.malformed_messages += ctx.malformed;
+	}
+out_close:
+	close(fd);
+	return r;
+}
+
+static int collect_target(struct ts_snapshot *snap, const struct netns_target *t,
+			  const struct ts_snapshot_opts *o, const struct ts_filter *f)
+{
+	struct ts_netns ns = { .inode = t->inode };
+	size_t first = snap->n_sockets;
+	uint32_t idx;
+	int r;
+
+	snprintf(ns.name, sizeof(ns.name), "%s", t->name);
+	r = snapshot_netns_append(snap, &ns, &idx);
+	if (r < 0)
+		return r;
+
+	if (o->backend != TS_BACKEND_PROCFS) {
+		r = collect_netlink(snap, t, idx, f, o->want_info);
+		if (r == 0 || o->backend == TS_BACKEND_NETLINK)
+			return r;
+		/* No sock_diag (module missing or not built): use /proc/net/tcp. */
+		if (r != -ENOENT && r != -EPROTONOSUPPORT && r != -EAFNOSUPPORT &&
+		    r != -EOPNOTSUPP)
+			return r;
+		snap->stats.sock_diag_errno = -r;
+		snap->n_sockets = first;
+	}
+	snap->stats.backend = TS_BACKEND_PROCFS;
+	return collect_procfs(snap, t, idx, f);
+}
+
+static bool need_candidates(const struct ts_filter *f, bool bound_dump)
+{
+	ts_state_mask_t m = ts_filter_states(f);
+	ts_state_mask_t fd_only = TS_STATE_BIT(TS_STATE_IDLE) | TS_STATE_BIT(TS_STATE_CLOSED) |
+				  TS_STATE_BIT(TS_STATE_UNKNOWN);
+
+	if (!bound_dump)
+		fd_only |= TS_STATE_BIT(TS_STATE_BOUND);
+	return (m & fd_only) != 0;
+}
+
+/* With --pid/--comm only sockets held by a matching process stay. */
+static void keep_owned(struct ts_snapshot *snap)
+{
+	uint32_t *map;
+	size_t n = 0;
+
+	map = malloc((snap->n_sockets ? snap->n_sockets : 1) * sizeof(*map));
+	if (!map)
+		return;
+	memset(map, 0xff, (snap->n_sockets ? snap->n_sockets : 1) * sizeof(*map));
+	for (size_t i = 0; i < snap->n_owners; i++)
+		map[snap->owners[i].socket_index] = 0;
+	for (size_t i = 0; i < snap->n_sockets; i++) {
+		if (map[i] == UINT32_MAX)
+			continue;
+		map[i] = (uint32_t)n;
+		snap->sockets[n++] = snap->sockets[i];
+	}
+	for (size_t i = 0; i < snap->n_owners; i++)
+		snap->owners[i].socket_index = map[snap->owners[i].socket_index];
+	snap->n_sockets = n;
+	free(map);
+}
+
+int ts_snapshot_collect(const struct ts_snapshot_opts *o, struct ts_snapshot **ret)
+{
+	static const struct ts_filter all = { 0 };
+	const struct ts_filter *f = o->filter ? o->filter : &all;
+	struct netns_target *targets = NULL;
+	size_t n_targets = 0;
+	struct ts_snapshot *snap;
+	bool scan;
+	int r;
+
+	if (o->owners == TS_OWNERS_NONE && ts_filter_needs_owners(f))
+		return -EINVAL;
+
+	snap = snapshot_new();
+	if (!snap)
+		return -ENOMEM;
+	snap->stats.backend = o->backend == TS_BACKEND_PROCFS ? TS_BACKEND_PROCFS : TS_BACKEND_NETLINK;
+	snap->stats.bound_dump = snap->stats.backend == TS_BACKEND_NETLINK && kernel_dumps_bound();
+
+	if (o->all_netns) {
+		r = netns_enumerate(o->proc_root, &targets, &n_targets, &snap->stats.netns_denied);
+		if (r < 0)
+			goto out_free;
+	} else {
+		targets = calloc(1, sizeof(*targets));
+		if (!targets) {
+			r = -ENOMEM;
+			goto out_free;
+		}
+		r = netns_resolve(o->netns, o->proc_root, &targets[0]);
+		if (r < 0) {
+			free(targets);
+			targets = NULL;
+			goto out_free;
+		}
+		n_targets = 1;
+	}
+
+	for (size_t i = 0; i < n_targets; i++) {
+		r = collect_target(snap, &targets[i], o, f);
+		if (r == -EPERM && o->all_netns) {
+			snap->stats.netns_denied++; /* others may still be readable */
+			continue;
+		}
+		if (r < 0)
+			goto out_targets;
+	}
+	if (snap->stats.backend == TS_BACKEND_PROCFS)
+		snap->stats.bound_dump = false;
+
+	scan = o->owners == TS_OWNERS_PROC ||
+	       (o->owners == TS_OWNERS_AUTO) || ts_filter_needs_owners(f);
+	if (scan) {
+		bool want_cand = need_candidates(f, snap->stats.bound_dump);
+		struct owner_scan_opts so = {
+			.proc_root = o->proc_root,
+			.filter = f,
+			.want_candidates = want_cand,
+		};
+		struct owner_scan_result res = { 0 };
+
+		r = owner_map_build(snap, &so, &res);
+		if (r < 0)
+			goto out_targets;
+		snap->stats.owners_scanned = true;
+		snap->stats.processes_denied = res.processes_denied;
+		if (res.n_candidates) {
+			uint64_t *inodes = malloc(snap->n_netns * sizeof(*inodes));
+			struct fdsock_opts fo = {
+				.filter = f,
+				.netns_inodes = inodes,
+				.n_netns = snap->n_netns,
+				.proc_root = o->proc_root,
+			};
+
+			if (!inodes) {
+				free(res.candidates);
+				r = -ENOMEM;
+				goto out_targets;
+			}
+			for (size_t i = 0; i < snap->n_netns; i++)
+				inodes[i] = snap->netns[i].inode;
+			r = fdsock_classify(snap, res.candidates, res.n_candidates, &fo,
+					    &snap->stats.fds_unclassified);
+			free(inodes);
+		}
+		free(res.candidates);
+		if (r < 0)
+			goto out_targets;
+		if (ts_filter_needs_owners(f))
+			keep_owned(snap);
+		r = owner_map_finalize(snap);
+		if (r < 0)
+			goto out_targets;
+	}
+
+	netns_targets_free(targets, n_targets);
+	*ret = snap;
+	return 0;
+
+out_targets:
+	netns_targets_free(targets, n_targets);
+out_free:
+	ts_snapshot_free(snap);
+	return r;
+}

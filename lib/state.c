@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "tcpstate/socket.h"
 #include "tcpstate/state.h"
 
 static const char *const state_names[_TS_STATE_MAX] = {
@@ -142,4 +143,18 @@ static const enum ts_state lifecycle[TS_STATE_COUNT] = {
 enum ts_state ts_state_lifecycle_order(unsigned i)
 {
 	return i < TS_STATE_COUNT ? lifecycle[i] : TS_STATE_UNKNOWN;
+}
+
+const char *ts_timer_name(enum ts_timer timer)
+{
+	static const char *const names[_TS_TIMER_MAX] = {
+		[TS_TIMER_RETRANS] = "on",
+		[TS_TIMER_KEEPALIVE] = "keepalive",
+		[TS_TIMER_TIME_WAIT] = "timewait",
+		[TS_TIMER_PROBE] = "persist",
+	};
+
+	if ((unsigned)timer >= _TS_TIMER_MAX)
+		return NULL;
+	return names[timer];
 }

@@ -1,2 +1,253 @@
 /* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "cli.h"
+#include "cli_filter.h"
+#include "tcpstate/util.h"
+
+void cli_snapshot_args_init(struct cli_snapshot_args *a)
+{
+	memset(a, 0, sizeof(*a));
+	a->opts.filter = &a->filter;
+	a->opts.backend = TS_BACKEND_AUTO;
+	a->opts.owners = TS_OWNERS_AUTO;
+}
+
+/* Calls one() on each comma-separated token; -1 on the first bad token. */
+static int each_token(const char *arg, const char *what,
+		      int (*one)(struct cli_snapshot_args *, const char *), struct cli_snapshot_args *a)
+{
+	char *copy = strdup(arg), *save = NULL, *tok;
+	unsigned n = 0;
+	int r = 0;
+
+	if (!copy) {
+		cli_error("out of memory");
+		return -1;
+	}
+	for (tok = strtok_r(copy, ",", &save); tok && r == 0; tok = strtok_r(NULL, ",", &save), n++)
+		r = one(a, tok);
+	if (r == 0 && n == 0) {
+		cli_error("empty %s", what);
+		r = -1;
+	}
+	free(copy);
+	return r;
+}
+
+static int add_state(struct cli_snapshot_args *a, const char *tok)
+{
+	ts_state_mask_t m;
+
+	if (ts_state_token_parse(tok, &m) < 0) {
+		cli_error("unknown state '%s' (see 'tcpstate list --help')", tok);
+		return -1;
+	}
+	a->filter.states |= m;
+	return 0;
+}
+
+static int add_port_to(uint16_t *v, uint8_t *n, const char *tok)
+{
+	uint16_t port;
+
+	if (ts_parse_port(tok, &port) < 0) {
+		cli_error("bad port '%s' (a number from 1 to 65535)", tok);
+		return -1;
+	}
+	if (*n >= TS_FILTER_MAX_PORTS) {
+		cli_error("too many ports (at most %d per option)", TS_FILTER_MAX_PORTS);
+		return -1;
+	}
+	v[(*n)++] = port;
+	return 0;
+}
+
+static int add_port(struct cli_snapshot_args *a, const char *tok)
+{
+	return add_port_to(a->filter.ports, &a->filter.n_ports, tok);
+}
+
+static int add_sport(struct cli_snapshot_args *a, const char *tok)
+{
+	return add_port_to(a->filter.sports, &a->filter.n_sports, tok);
+}
+
+static int add_dport(struct cli_snapshot_args *a, const char *tok)
+{
+	return add_port_to(a->filter.dports, &a->filter.n_dports, tok);
+}
+
+static int add_addr(struct cli_snapshot_args *a, const char *tok)
+{
+	if (a->filter.n_addrs >= TS_FILTER_MAX_ADDRS) {
+		cli_error("too many addresses (at most %d)", TS_FILTER_MAX_ADDRS);
+		return -1;
+	}
+	if (ts_addr_match_parse(tok, &a->filter.addrs[a->filter.n_addrs]) < 0) {
+		cli_error("bad address '%s' (IPv4 or IPv6, optionally /PREFIX)", tok);
+		return -1;
+	}
+	a->filter.n_addrs++;
+	return 0;
+}
+
+static int add_pid(struct cli_snapshot_args *a, const char *tok)
+{
+	pid_t pid;
+
+	if (ts_parse_pid(tok, &pid) < 0) {
+		cli_error("bad pid '%s'", tok);
+		return -1;
+	}
+	if (a->filter.n_pids >= TS_FILTER_MAX_PIDS) {
+		cli_error("too many pids (at most %d)", TS_FILTER_MAX_PIDS);
+		return -1;
+	}
+	a->filter.pids[a->filter.n_pids++] = pid;
+	return 0;
+}
+
+static int add_comm(struct cli_snapshot_args *a, const char *tok)
+{
+	if (strlen(tok) >= TS_COMM_LEN) {
+		cli_error("command name '%s' is longer than the kernel keeps (%d characters)",
+			  tok, TS_COMM_LEN - 1);
+		return -1;
+	}
+	if (a->filter.n_comms >= TS_FILTER_MAX_COMMS) {
+		cli_error("too many command names (at most %d)", TS_FILTER_MAX_COMMS);
+		return -1;
+	}
+	snprintf(a->filter.comms[a->filter.n_comms++], TS_COMM_LEN, "%s", tok);
+	return 0;
+}
+
+int cli_snapshot_option(struct cli_snapshot_args *a, int opt, const char *arg)
+{
+	int r;
+
+	switch (opt) {
+	case 's':
+		r = each_token(arg, "state", add_state, a);
+		break;
+	case 'p':
+		r = each_token(arg, "port", add_port, a);
+		break;
+	case 0x100:
+		r = each_token(arg, "port", add_sport, a);
+		break;
+	case 0x101:
+		r = each_token(arg, "port", add_dport, a);
+		break;
+	case 'a':
+		r = each_token(arg, "address", add_addr, a);
+		break;
+	case 'P':
+		r = each_token(arg, "pid", add_pid, a);
+		break;
+	case 'c':
+		r = each_token(arg, "command name", add_comm, a);
+		break;
+	case 'N':
+		a->opts.netns = arg;
+		r = 0;
+		break;
+	case 'A':
+		a->opts.all_netns = true;
+		r = 0;
+		break;
+	case 'j':
+		a->json = true;
+		r = 0;
+		break;
+	case 'n':
+		a->opts.owners = TS_OWNERS_NONE;
+		r = 0;
+		break;
+	case 0x102:
+		if (strcmp(arg, "netlink") == 0)
+			a->opts.backend = TS_BACKEND_NETLINK;
+		else if (strcmp(arg, "procfs") == 0)
+			a->opts.backend = TS_BACKEND_PROCFS;
+		else if (strcmp(arg, "auto") == 0)
+			a->opts.backend = TS_BACKEND_AUTO;
+		else {
+			cli_error("unknown backend '%s' (netlink, procfs or auto)", arg);
+			return -1;
+		}
+		r = 0;
+		break;
+	default:
+		return 0;
+	}
+	return r < 0 ? -1 : 1;
+}
+
+int cli_snapshot_args_check(struct cli_snapshot_args *a)
+{
+	if (a->opts.netns && a->opts.all_netns) {
+		cli_error("--netns and --all-netns exclude each other");
+		return -1;
+	}
+	if (a->opts.owners == TS_OWNERS_NONE && ts_filter_needs_owners(&a->filter)) {
+		cli_error("--pid and --comm need owners: drop --no-owners");
+		return -1;
+	}
+	return 0;
+}
+
+static void report_notes(const struct cli_snapshot_args *a, const struct ts_snapshot_stats *st)
+{
+	ts_state_mask_t m = ts_filter_states(&a->filter);
+
+	if (st->sock_diag_errno)
+		cli_warn("sock_diag is not available (%s): read /proc/net/tcp instead "
+			 "(no cookies, no tcp_info, no BOUND sockets)", strerror(st->sock_diag_errno));
+	if (st->malformed_messages)
+		cli_warn("skipped %u malformed message%s from the kernel", st->malformed_messages,
+			 st->malformed_messages == 1 ? "" : "s");
+	if (st->dump_retries)
+		cli_warn("the kernel interrupted the dump %u time%s (sockets changed meanwhile); "
+			 "retried", st->dump_retries, st->dump_retries == 1 ? "" : "s");
+	if (st->processes_denied)
+		cli_warn("could not read the open files of %u process%s: their sockets are shown "
+			 "without owners (run as root to see them)", st->processes_denied,
+			 st->processes_denied == 1 ? "" : "es");
+	if (st->fds_unclassified)
+		cli_warn("%u socket%s held open but in no dump could not be inspected "
+			 "(IDLE, BOUND or CLOSED): shown as UNKNOWN", st->fds_unclassified,
+			 st->fds_unclassified == 1 ? "" : "s");
+	if (st->netns_denied)
+		cli_warn("could not enter %u network namespace%s", st->netns_denied,
+			 st->netns_denied == 1 ? "" : "s");
+	if (!st->owners_scanned &&
+	    (m & (TS_STATE_BIT(TS_STATE_IDLE) | TS_STATE_BIT(TS_STATE_CLOSED))) &&
+	    a->filter.states)
+		cli_warn("IDLE and CLOSED sockets are found through process fds: "
+			 "they are not shown with --no-owners");
+}
+
+int cli_snapshot_take(struct cli_snapshot_args *a, struct ts_snapshot **ret)
+{
+	int r = ts_snapshot_collect(&a->opts, ret);
+
+	if (r < 0) {
+		if (a->opts.netns && (r == -ENOENT || r == -EINVAL))
+			cli_error("no network namespace '%s' (a name in /run/netns, a path or a pid)",
+				  a->opts.netns);
+		else if (r == -EPERM || r == -EACCES)
+			cli_error("not permitted to inspect that namespace: %s (try as root)",
+				  strerror(-r));
+		else if (r == -EAGAIN)
+			cli_error("the kernel kept interrupting the socket dump; try again");
+		else
+			cli_error("cannot take a snapshot: %s", strerror(-r));
+		return -1;
+	}
+	report_notes(a, ts_snapshot_stats(*ret));
+	return 0;
+}

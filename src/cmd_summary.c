@@ -1,3 +1,315 @@
 /* SPDX-License-Identifier: MIT */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <json-c/json.h>
+
 #include "cli.h"
-int cmd_summary(int argc, char **argv) { (void)argc; (void)argv; return EXIT_ERROR; }
+#include "cli_filter.h"
+
+#define TOP_N 10
+
+/* The states where a socket is on its way out. */
+static const enum ts_state closing_states[] = {
+	TS_STATE_CLOSE_WAIT, TS_STATE_FIN_WAIT_1, TS_STATE_FIN_WAIT_2,
+	TS_STATE_LAST_ACK,   TS_STATE_CLOSING,    TS_STATE_CLOSED,
+};
+#define N_CLOSING (sizeof(closing_states) / sizeof(closing_states[0]))
+
+struct holder {
+	pid_t pid;
+	const char *comm;
+	unsigned count[N_CLOSING];
+	unsigned total;
+};
+
+static void summary_help(FILE *f)
+{
+	fprintf(f,
+		"Usage: tcpstate [summary] [OPTIONS]\n"
+		"\n"
+		"Counts TCP sockets in each of the 13 states (zero rows included), per network\n"
+		"namespace with --all-netns, and names the processes holding the most sockets\n"
+		"in CLOSE_WAIT and the other closing states.\n"
+		"\n"
+		"%s"
+		"  -h, --help             this text\n",
+		CLI_SNAPSHOT_HELP);
+}
+
+static int closing_slot(enum ts_state s)
+{
+	for (size_t i = 0; i < N_CLOSING; i++)
+		if (closing_states[i] == s)
+			return (int)i;
+	return -1;
+}
+
+static int holder_cmp(const void *a, const void *b)
+{
+	const struct holder *x = a, *y = b;
+
+	if (x->count[0] != y->count[0]) /* CLOSE_WAIT first: it is the program's bug */
+		return x->count[0] < y->count[0] ? 1 : -1;
+	if (x->total != y->total)
+		return x->total < y->total ? 1 : -1;
+	return x->pid - y->pid;
+}
+
+/* Per process counts of closing sockets; sorted, worst first. */
+static struct holder *holders_build(const struct ts_snapshot *snap, size_t *ret_n)
+{
+	size_t n_sock = ts_snapshot_socket_count(snap), n = 0, cap = 0;
+	struct holder *h = NULL;
+	/* process_index -> holder slot, grown on demand */
+	size_t *slot_of = NULL, n_slots = 0;
+
+	for (size_t i = 0; i < n_sock; i++) {
+		const struct ts_socket *s = ts_snapshot_socket(snap, i);
+		const struct ts_owner *o = ts_snapshot_owners(snap, s);
+		int slot = closing_slot((enum ts_state)s->state);
+
+		if (slot < 0 || !o)
+			continue;
+		for (unsigned k = 0; k < s->owner_count; k++) {
+			uint32_t pi = o[k].process_index;
+			const struct ts_process *p = ts_snapshot_process(snap, pi);
+			size_t hi;
+
+			/* Count each socket once per process, even if it holds it twice. */
+			if (k > 0 && o[k - 1].pid == o[k].pid)
+				continue;
+			if (pi >= n_slots) {
+				size_t ns = (pi + 1) * 2;
+				size_t *v = realloc(slot_of, ns * sizeof(*v));
+
+				if (!v)
+					goto oom;
+				for (size_t j = n_slots; j < ns; j++)
+					v[j] = SIZE_MAX;
+				slot_of = v;
+				n_slots = ns;
+			}
+			if (slot_of[pi] == SIZE_MAX) {
+				if (n == cap) {
+					size_t nc = cap ? cap * 2 : 16;
+					struct holder *v = realloc(h, nc * sizeof(*v));
+
+					if (!v)
+						goto oom;
+					h = v;
+					cap = nc;
+				}
+				memset(&h[n], 0, sizeof(h[n]));
+				h[n].pid = o[k].pid;
+				h[n].comm = p ? p->comm : "?";
+				slot_of[pi] = n++;
+			}
+			hi = slot_of[pi];
+			h[hi].count[slot]++;
+			h[hi].total++;
+		}
+	}
+	free(slot_of);
+	if (n)
+		qsort(h, n, sizeof(*h), holder_cmp);
+	*ret_n = n;
+	return h;
+oom:
+	free(slot_of);
+	free(h);
+	*ret_n = 0;
+	return NULL;
+}
+
+static void count_states(const struct ts_snapshot *snap, long netns_index, unsigned counts[_TS_STATE_MAX])
+{
+	size_t n = ts_snapshot_socket_count(snap);
+
+	memset(counts, 0, sizeof(unsigned) * _TS_STATE_MAX);
+	for (size_t i = 0; i < n; i++) {
+		const struct ts_socket *s = ts_snapshot_socket(snap, i);
+
+		if (netns_index < 0 || s->netns_index == (uint32_t)netns_index)
+			counts[s->state]++;
+	}
+}
+
+static void print_counts(const unsigned counts[_TS_STATE_MAX], const char *title)
+{
+	unsigned total = 0;
+
+	printf("%s\n", title);
+	for (unsigned i = 0; i < TS_STATE_COUNT; i++) {
+		enum ts_state st = ts_state_lifecycle_order(i);
+
+		printf("  %-13s %8u\n", ts_state_name(st), counts[st]);
+		total += counts[st];
+	}
+	if (counts[TS_STATE_UNKNOWN]) {
+		printf("  %-13s %8u\n", "UNKNOWN", counts[TS_STATE_UNKNOWN]);
+		total += counts[TS_STATE_UNKNOWN];
+	}
+	printf("  %-13s %8u\n", "total", total);
+}
+
+static json_object *counts_json(const unsigned counts[_TS_STATE_MAX])
+{
+	json_object *o = json_object_new_object();
+	unsigned total = 0;
+
+	for (unsigned i = 0; i < TS_STATE_COUNT; i++) {
+		enum ts_state st = ts_state_lifecycle_order(i);
+
+		json_object_object_add(o, ts_state_name(st), json_object_new_int64(counts[st]));
+		total += counts[st];
+	}
+	json_object_object_add(o, "UNKNOWN", json_object_new_int64(counts[TS_STATE_UNKNOWN]));
+	json_object_object_add(o, "total", json_object_new_int64(total + counts[TS_STATE_UNKNOWN]));
+	return o;
+}
+
+static int print_json(const struct ts_snapshot *snap, const struct holder *h, size_t nh, bool owners)
+{
+	json_object *root = json_object_new_object(), *arr = json_object_new_array();
+	unsigned counts[_TS_STATE_MAX];
+
+	count_states(snap, -1, counts);
+	json_object_object_add(root, "states", counts_json(counts));
+	for (size_t i = 0; i < ts_snapshot_netns_count(snap); i++) {
+		const struct ts_netns *ns = ts_snapshot_netns(snap, (uint32_t)i);
+		json_object *e = json_object_new_object();
+
+		count_states(snap, (long)i, counts);
+		json_object_object_add(e, "name", json_object_new_string(ns->name));
+		json_object_object_add(e, "inode", json_object_new_int64((int64_t)ns->inode));
+		json_object_object_add(e, "states", counts_json(counts));
+		json_object_array_add(arr, e);
+	}
+	json_object_object_add(root, "netns", arr);
+	if (owners) {
+		json_object *top = json_object_new_array();
+
+		for (size_t i = 0; i < nh && i < TOP_N; i++) {
+			json_object *e = json_object_new_object();
+
+			json_object_object_add(e, "pid", json_object_new_int(h[i].pid));
+			json_object_object_add(e, "comm", json_object_new_string(h[i].comm));
+			for (size_t k = 0; k < N_CLOSING; k++)
+				json_object_object_add(e, ts_state_name(closing_states[k]),
+						       json_object_new_int64(h[i].count[k]));
+			json_object_object_add(e, "total", json_object_new_int64(h[i].total));
+			json_object_array_add(top, e);
+		}
+		json_object_object_add(root, "top_closing", top);
+	} else {
+		json_object_object_add(root, "top_closing", NULL);
+	}
+	puts(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN));
+	json_object_put(root);
+	return 0;
+}
+
+static void print_table(const struct ts_snapshot *snap, const struct holder *h, size_t nh,
+			bool all_netns, bool owners)
+{
+	unsigned counts[_TS_STATE_MAX];
+	char title[128];
+
+	if (all_netns) {
+		for (size_t i = 0; i < ts_snapshot_netns_count(snap); i++) {
+			const struct ts_netns *ns = ts_snapshot_netns(snap, (uint32_t)i);
+
+			count_states(snap, (long)i, counts);
+			if (strncmp(ns->name, "net:[", 5) == 0)
+				snprintf(title, sizeof(title), "Network namespace %s", ns->name);
+			else
+				snprintf(title, sizeof(title), "Network namespace %s (net:[%llu])",
+					 ns->name, (unsigned long long)ns->inode);
+			print_counts(counts, title);
+			putchar('\n');
+		}
+		count_states(snap, -1, counts);
+		print_counts(counts, "All namespaces");
+	} else {
+		const struct ts_netns *ns = ts_snapshot_netns(snap, 0);
+
+		count_states(snap, -1, counts);
+		snprintf(title, sizeof(title), "TCP sockets by state, network namespace %s",
+			 ns ? ns->name : "?");
+		print_counts(counts, title);
+	}
+
+	if (!owners)
+		return;
+	putchar('\n');
+	if (nh == 0) {
+		printf("No process holds a socket in CLOSE_WAIT or another closing state.\n");
+		return;
+	}
+	printf("Top processes holding closing sockets\n");
+	printf("  %7s %-16s %10s %10s %10s %8s %7s %6s %6s\n", "PID", "COMMAND", "CLOSE_WAIT",
+	       "FIN_WAIT_1", "FIN_WAIT_2", "LAST_ACK", "CLOSING", "CLOSED", "TOTAL");
+	for (size_t i = 0; i < nh && i < TOP_N; i++)
+		printf("  %7d %-16s %10u %10u %10u %8u %7u %6u %6u\n", (int)h[i].pid, h[i].comm,
+		       h[i].count[0], h[i].count[1], h[i].count[2], h[i].count[3], h[i].count[4],
+		       h[i].count[5], h[i].total);
+	if (h[0].count[0])
+		printf("\nCLOSE_WAIT: the peer closed and the program has not called close();\n"
+		       "no timer or sysctl ends it. See 'tcpstate list --state close-wait --pid %d'.\n",
+		       (int)h[0].pid);
+}
+
+int cmd_summary(int argc, char **argv)
+{
+	static const struct option long_opts[] = {
+		CLI_SNAPSHOT_LONG_OPTIONS,
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct cli_snapshot_args a;
+	struct ts_snapshot *snap;
+	struct holder *h = NULL;
+	size_t nh = 0;
+	bool owners;
+	int opt, r;
+
+	cli_snapshot_args_init(&a);
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, CLI_SNAPSHOT_SHORT_OPTIONS "h", long_opts, NULL)) != -1) {
+		r = cli_snapshot_option(&a, opt, optarg);
+		if (r < 0)
+			return EXIT_USAGE;
+		if (r > 0)
+			continue;
+		if (opt == 'h') {
+			summary_help(stdout);
+			return EXIT_OK;
+		}
+		fprintf(stderr, "Try 'tcpstate summary --help'.\n");
+		return EXIT_USAGE;
+	}
+	if (optind < argc) {
+		cli_error("unexpected argument '%s' (try 'tcpstate summary --help')", argv[optind]);
+		return EXIT_USAGE;
+	}
+	if (cli_snapshot_args_check(&a) < 0)
+		return EXIT_USAGE;
+
+	if (cli_snapshot_take(&a, &snap) < 0)
+		return EXIT_ERROR;
+	owners = ts_snapshot_stats(snap)->owners_scanned;
+	if (owners)
+		h = holders_build(snap, &nh);
+	if (a.json)
+		print_json(snap, h, nh, owners);
+	else
+		print_table(snap, h, nh, a.opts.all_netns, owners);
+	free(h);
+	ts_snapshot_free(snap);
+	if (fflush(stdout) != 0) {
+		cli_error("cannot write the output");
+		return EXIT_ERROR;
+	}
+	return EXIT_OK;
+}

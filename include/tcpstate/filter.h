@@ -19,7 +19,7 @@
 struct ts_addr_match {
 	uint8_t family; /* AF_INET or AF_INET6 */
 	uint8_t prefix_len;
-	struct in6_addr addr;
+	struct in6_addr addr; /* IPv4: first 4 bytes, as in ts_socket */
 };
 
 /*
@@ -47,14 +47,18 @@ bool ts_filter_needs_owners(const struct ts_filter *f);
 /*
  * Parses "ADDR" or "ADDR/PREFIX" (IPv4 or IPv6, brackets allowed).
  * Returns -EINVAL on malformed input.
+ * An IPv4 match (or an IPv6 one within ::ffff:0:0/96) also selects IPv6
+ * sockets with v4-mapped addresses; other IPv6 matches never select IPv4 sockets.
  */
 int ts_addr_match_parse(const char *s, struct ts_addr_match *ret);
 
 /*
  * Builds INET_DIAG_REQ_BYTECODE for the port and address parts of the filter,
  * for sockets of the given family. Writes nothing and returns 0 with
- * *ret_len = 0 when no bytecode is needed. Returns -ENOSPC when buf is too
- * small, -EINVAL when the filter cannot be expressed.
+ * *ret_len = 0 when no bytecode is needed. When no address of the filter can
+ * match that family, the bytecode rejects every socket. Returns -ENOSPC
+ * when buf is too small (1024 bytes always suffice), -EINVAL when the
+ * filter cannot be expressed.
  */
 int ts_filter_bytecode_build(const struct ts_filter *f, int family,
 			     void *buf, size_t buf_size, size_t *ret_len);

@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* Network namespaces: naming, resolving, enumerating, entering. */
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct netns_target {
+	int fd;          /* O_RDONLY|O_CLOEXEC on the nsfs inode; -1 = the caller's own */
+	uint64_t inode;
+	char name[64];
+};
+
+/*
+ * Resolves what users type after --netns: a name in /run/netns, a path to
+ * an nsfs file, or a pid (its /proc/PID/ns/net). NULL means the caller's
+ * namespace. Returns 0, -ENOENT (no such name/pid/path), -EACCES/-EPERM,
+ * -EINVAL (the path is not a network namespace).
+ */
+int netns_resolve(const char *spec, const char *proc_root, struct netns_target *ret);
+
+/*
+ * Every network namespace on the host: those bound in /run/netns and those
+ * of every process, deduplicated by inode. Processes that vanish are
+ * skipped; namespaces we may not open are counted in *ret_denied.
+ * The caller frees with netns_targets_free().
+ */
+int netns_enumerate(const char *proc_root, struct netns_target **ret, size_t *ret_n,
+		    unsigned *ret_denied);
+
+void netns_targets_free(struct netns_target *t, size_t n);
+
+/* The name to show for a namespace inode: its /run/netns name, "init"
+ * for the namespace of pid 1, else "net:[INODE]". */
+void netns_name(uint64_t inode, const char *proc_root, char *buf, size_t size);
+
+/*
+ * Moves the calling thread into t (nothing when t->fd < 0) and returns in
+ * *ret_saved an fd of the namespace it left (or -1). Returns 0 or -errno.
+ */
+int netns_enter(const struct netns_target *t, int *ret_saved);
+
+/* Goes back to the namespace netns_enter() left; closes saved. */
+int netns_leave(int saved);

@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* Who holds which socket: one pass over /proc/PID/fd. */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "snapshot-internal.h"
+#include "tcpstate/filter.h"
+
+/* A TCP socket fd whose inode no dump returned: IDLE, CLOSED, or filtered out. */
+struct fd_candidate {
+	pid_t pid;
+	int fd;
+	uint64_t inode;
+	uint32_t process_index;
+	bool ipv6; /* sockprotoname was TCPv6 */
+};
+
+struct owner_scan_opts {
+	const char *proc_root;          /* NULL: /proc */
+	const struct ts_filter *filter; /* --pid limits the walk, --comm skips processes */
+	bool want_candidates;           /* collect TCP fds that no dump returned */
+};
+
+struct owner_scan_result {
+	struct fd_candidate *candidates;
+	size_t n_candidates;
+	unsigned processes_denied;
+};
+
+/*
+ * Walks /proc once, appending to snap an owner for every fd that holds one
+ * of snap's sockets (and a process entry for each holder). Vanishing
+ * processes and fds are skipped. Returns 0 or -ENOMEM/-errno when /proc
+ * itself cannot be read; fills *ret (free candidates with free()).
+ */
+int owner_map_build(struct ts_snapshot *snap, const struct owner_scan_opts *o,
+		    struct owner_scan_result *ret);
+
+/*
+ * Groups snap's owners by socket (stable: by pid, then fd, as scanned) and
+ * sets each socket's owner_first/owner_count. Returns 0 or -ENOMEM.
+ */
+int owner_map_finalize(struct ts_snapshot *snap);
+
+/* Parses "socket:[12345]"; returns 0 or -EINVAL. */
+int owner_parse_socket_link(const char *link, size_t len, uint64_t *ret_inode);

@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/* Options shared by the verbs that take a snapshot (list, summary, ...). */
+
+#include <getopt.h>
+#include <stdbool.h>
+
+#include "tcpstate/filter.h"
+#include "tcpstate/snapshot.h"
+
+struct cli_snapshot_args {
+	struct ts_filter filter;
+	struct ts_snapshot_opts opts;
+	bool json;
+	bool info;
+};
+
+/* getopt_long entries for the shared options; end with CLI_SNAPSHOT_OPTIONS_END. */
+#define CLI_SNAPSHOT_LONG_OPTIONS                                         \
+	{ "state", required_argument, NULL, 's' },                        \
+	{ "port", required_argument, NULL, 'p' },                         \
+	{ "sport", required_argument, NULL, 0x100 },                      \
+	{ "dport", required_argument, NULL, 0x101 },                      \
+	{ "addr", required_argument, NULL, 'a' },                         \
+	{ "pid", required_argument, NULL, 'P' },                          \
+	{ "comm", required_argument, NULL, 'c' },                         \
+	{ "netns", required_argument, NULL, 'N' },                        \
+	{ "all-netns", no_argument, NULL, 'A' },                          \
+	{ "json", no_argument, NULL, 'j' },                               \
+	{ "no-owners", no_argument, NULL, 'n' },                          \
+	{ "backend", required_argument, NULL, 0x102 }
+
+#define CLI_SNAPSHOT_SHORT_OPTIONS "s:p:a:P:c:N:Ajn"
+
+#define CLI_SNAPSHOT_HELP                                                                   \
+	"Selection (values of one option are ORed, options are ANDed):\n"                  \
+	"  -s, --state S[,S...]   states: BOUND CLOSED CLOSING CLOSE_WAIT ESTABLISHED\n"      \
+	"                         FIN_WAIT_1 FIN_WAIT_2 IDLE LAST_ACK LISTEN SYN_RECEIVED\n"  \
+	"                         SYN_SENT TIME_WAIT (any case, '-' or '_'), ss names\n"      \
+	"                         (close-wait, syn-recv, estab, ...) or groups: all,\n"       \
+	"                         connected, synchronized, closing (every closing state;\n"   \
+	"                         write CLOSING in capitals for that state alone),\n"         \
+	"                         bucket, big, unconnected\n"                                 \
+	"  -p, --port P[,P...]    local or remote port\n"                                     \
+	"      --sport P[,P...]   local port\n"                                               \
+	"      --dport P[,P...]   remote port\n"                                              \
+	"  -a, --addr A[/LEN]     local or remote address (IPv4 or IPv6, with prefix)\n"      \
+	"  -P, --pid PID[,PID...] sockets held by these processes\n"                          \
+	"  -c, --comm NAME[,...]  sockets held by processes with this command name\n"         \
+	"Where:\n"                                                                          \
+	"  -N, --netns NS         another network namespace: a name in /run/netns,\n"        \
+	"                         a path, or a pid (default: your own)\n"                     \
+	"  -A, --all-netns        every network namespace on the host\n"                      \
+	"How:\n"                                                                            \
+	"  -j, --json             machine-readable output\n"                                  \
+	"  -n, --no-owners        skip the /proc scan for owners (faster; IDLE and\n"         \
+	"                         CLOSED sockets, found only through fds, are not shown)\n"   \
+	"      --backend B        netlink (sock_diag), procfs (/proc/net/tcp), or auto\n"    \
+	"                         (default: netlink, procfs when sock_diag is missing)\n"
+
+void cli_snapshot_args_init(struct cli_snapshot_args *a);
+
+/*
+ * Handles one shared option. Returns 1 when handled, 0 when opt is not a
+ * shared option, -1 on a usage error (already reported).
+ */
+int cli_snapshot_option(struct cli_snapshot_args *a, int opt, const char *arg);
+
+/* Checks combinations after parsing; -1 on a usage error (reported). */
+int cli_snapshot_args_check(struct cli_snapshot_args *a);
+
+/* Collects, reports a failure on stderr, and the notes of the snapshot once. */
+int cli_snapshot_take(struct cli_snapshot_args *a, struct ts_snapshot **ret);

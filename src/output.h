@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "tcpstate/snapshot.h"
+
+/* "127.0.0.1" or "::1" (no brackets). */
+void output_addr(char *buf, size_t size, int family, const struct in6_addr *a);
+
+/* "127.0.0.1:80" or "[::1]:80"; "*" for an unspecified address, "*" port for 0. */
+void output_endpoint(char *buf, size_t size, int family, const struct in6_addr *a, uint16_t port);
+
+/* A table that fits a terminal (width 0: no limit). */
+int output_table_list(FILE *f, const struct ts_snapshot *snap, bool show_netns, unsigned width);
+
+/* JSON Lines: one object per socket. */
+int output_json_list(FILE *f, const struct ts_snapshot *snap, bool with_info);
