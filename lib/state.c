@@ -70,6 +70,9 @@ uint32_t ts_state_mask_to_kernel(ts_state_mask_t mask)
 
 #define B(s) TS_STATE_BIT(TS_STATE_##s)
 
+#define CLOSING_GROUP (B(CLOSE_WAIT) | B(FIN_WAIT_1) | B(FIN_WAIT_2) | B(LAST_ACK) | \
+		       B(CLOSING) | B(TIME_WAIT))
+
 static const struct {
 	const char *name;
 	ts_state_mask_t mask;
@@ -94,8 +97,6 @@ static const struct {
 		       B(FIN_WAIT_2) | B(CLOSE_WAIT) | B(LAST_ACK) | B(CLOSING) },
 	{ "SYNCHRONIZED", B(ESTABLISHED) | B(FIN_WAIT_1) | B(FIN_WAIT_2) | B(CLOSE_WAIT) |
 			  B(LAST_ACK) | B(CLOSING) },
-	{ "CLOSING_STATES", B(CLOSE_WAIT) | B(FIN_WAIT_1) | B(FIN_WAIT_2) | B(LAST_ACK) |
-			    B(CLOSING) | B(TIME_WAIT) },
 	{ "BUCKET", B(SYN_RECEIVED) | B(TIME_WAIT) },
 	{ "BIG", TS_STATE_MASK_ALL & ~(B(SYN_RECEIVED) | B(TIME_WAIT)) },
 };
@@ -118,8 +119,10 @@ int ts_state_token_parse(const char *token, ts_state_mask_t *ret_mask)
 
 	/* "closing" in any case but all capitals names the group of closing
 	 * states; "CLOSING", as the state is printed, names the state alone. */
-	if (strcmp(buf, "CLOSING") == 0 && strcmp(token, "CLOSING") != 0)
-		memcpy(buf, "CLOSING_STATES", sizeof("CLOSING_STATES"));
+	if (strcmp(buf, "CLOSING") == 0 && strcmp(token, "CLOSING") != 0) {
+		*ret_mask = CLOSING_GROUP;
+		return 0;
+	}
 	for (unsigned s = 0; s < TS_STATE_COUNT; s++)
 		if (strcmp(buf, state_names[s]) == 0) {
 			*ret_mask = TS_STATE_BIT(s);

@@ -1,0 +1,201 @@
+# SPDX-License-Identifier: MIT
+"""tcpstate lab: the states are real, and nothing is left behind on any exit path."""
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tslab import (ALL_STATES, TCP_BOUND_INACTIVE, Lab, diag_dump, netns_exists,  # noqa: E402
+                   pid_alive, run_tcpstate, skip_unless_root, ss, tcpstate_path, wait_until)
+
+# ss(8) names for the states the kernel dumps; BOUND, IDLE and CLOSED are in no dump ss 6.1 makes.
+SS_STATE = {
+    "LISTEN": "listening", "ESTABLISHED": "established", "SYN_SENT": "syn-sent",
+    "SYN_RECEIVED": "syn-recv", "FIN_WAIT_1": "fin-wait-1", "FIN_WAIT_2": "fin-wait-2",
+    "CLOSE_WAIT": "close-wait", "LAST_ACK": "last-ack", "CLOSING": "closing",
+    "TIME_WAIT": "time-wait",
+}
+TCP_CLOSE = 7
+NO_OWNER_STATES = {"TIME_WAIT", "SYN_RECEIVED"}
+
+
+def addr_port(s):
+    addr, _, port = s.rpartition(":")
+    return addr, int(port) if port != "*" else None
+
+
+def fd_inode(pid, fd):
+    """The socket inode behind /proc/PID/fd/FD (asserting it is a socket)."""
+    link = os.readlink(f"/proc/{pid}/fd/{fd}")
+    m = re.fullmatch(r"socket:\[(\d+)\]", link)
+    assert m, f"/proc/{pid}/fd/{fd} is {link}, not a socket"
+    return int(m.group(1))
+
+
+def ss_entries(netns, state):
+    """[(local_addr, local_port, peer_addr, peer_port, ino)] for one state, checked by ss itself."""
+    out = []
+    for cols in ss(netns, "-e", "state", SS_STATE[state]):
+        # With one state ss drops its State column: Recv-Q Send-Q Local Peer [extras].
+        local, peer = cols[2], cols[3]
+        ino = next((int(c[4:]) for c in cols[4:] if c.startswith("ino:")), 0)
+        out.append(addr_port(local) + addr_port(peer) + (ino,))
+    return out
+
+
+def test_all_states_are_real():
+    with Lab() as lab:
+        targets = {s["state"] for s in lab.targets()}
+        assert targets == set(ALL_STATES), f"missing targets: {set(ALL_STATES) - targets}"
+        assert lab.events[0]["event"] == "netns"
+        ready = [e for e in lab.events if e["event"] == "ready"][0]
+        assert ready["netns"] == lab.netns
+        assert ready["inspect"] == f"tcpstate list --netns {lab.netns}"
+        assert netns_exists(lab.netns)
+        assert lab.peers(), "the recipes' peer sockets are reported too"
+
+        for s in lab.sockets:
+            for key in ("state", "target", "family", "local_addr", "local_port", "remote_addr",
+                        "remote_port", "pid", "fd", "how", "lasts"):
+                assert key in s, f"{key} missing in {s}"
+            assert s["family"] == "inet"
+            assert s["how"] and s["lasts"]
+
+        everything = ss(lab.netns, "-e")  # every state ss knows
+        all_inodes = {int(c[4:]) for cols in everything for c in cols if c.startswith("ino:")}
+
+        for t in lab.targets():
+            state = t["state"]
+            if state in NO_OWNER_STATES:
+                assert t["pid"] is None and t["fd"] is None, t
+            else:
+                assert t["pid"] in lab.pids and t["fd"] is not None, t
+                ino = fd_inode(t["pid"], t["fd"])
+            if state not in SS_STATE:
+                # Held, yet in no dump ss 6.1 can make: BOUND, IDLE, CLOSED.
+                assert ino not in all_inodes, f"{state} socket {ino} listed by ss"
+                # The kernel's own dump (with TCP_BOUND_INACTIVE, Linux >= 6.8) tells
+                # BOUND from IDLE and CLOSED, which are in no dump at all.
+                dumped = {d["inode"]: d for d in diag_dump(lab.netns)}
+                if state == "BOUND":
+                    # Asked for with TCPF_BOUND_INACTIVE; 6.18 labels it TCP_CLOSE.
+                    assert ino in dumped and dumped[ino]["kstate"] in (TCP_CLOSE,
+                                                                      TCP_BOUND_INACTIVE), \
+                        f"BOUND socket {ino} not dumped as bound-inactive: {dumped.get(ino)}"
+                    assert dumped[ino]["sport"] == t["local_port"]
+                else:
+                    assert ino not in dumped, f"{state} socket {ino} dumped: {dumped[ino]}"
+                continue
+            # The state is polled with a deadline: the kernel gets there by itself.
+            def found():
+                for la, lp, ra, rp, sino in ss_entries(lab.netns, state):
+                    if la == t["local_addr"] and lp == t["local_port"] and (
+                            t["remote_port"] is None or (ra == t["remote_addr"] and
+                                                         rp == t["remote_port"])):
+                        return (sino,)
+                return None
+            hit = wait_until(found, 5)
+            assert hit, f"ss does not show {state} {t['local_port']}->{t['remote_port']}: " \
+                        f"{ss_entries(lab.netns, state)}"
+            if t["fd"] is not None and hit[0]:
+                assert hit[0] == ino, f"{state}: ss inode {hit[0]} != fd inode {ino}"
+        pids = lab.pids
+        rc = lab.stop(signal.SIGINT)
+        assert rc == 0, f"SIGINT: exit {rc}"
+        assert lab.exit_event and lab.exit_event["reason"] == "signal", lab.exit_event
+        assert not any(pid_alive(p) for p in pids)
+        assert not netns_exists(lab.netns)
+
+
+def test_sigterm_cleans_up():
+    lab = Lab(states=["established", "syn-sent"])
+    lab.start()
+    assert netns_exists(lab.netns)
+    rc = lab.stop(signal.SIGTERM)  # raises if anything is left
+    assert rc == 0, f"SIGTERM: exit {rc}"
+    assert lab.exit_event["reason"] == "signal" and lab.exit_event["signal"] == "SIGTERM"
+    assert lab.netns not in subprocess.run(["ip", "netns", "list"], capture_output=True,
+                                           text=True).stdout
+
+
+def test_killed_child_tears_down():
+    lab = Lab(states=["CLOSE_WAIT"])
+    lab.start()
+    holder = lab.targets("CLOSE_WAIT")[0]["pid"]
+    os.kill(holder, signal.SIGKILL)
+    rc = lab.wait_exit(15)
+    assert rc == 1, f"exit {rc} after a child was killed"
+    assert lab.exit_event["reason"] == "child-died" and lab.exit_event["pid"] == holder
+    lab.stop()  # nothing left to end; raises on leftovers
+    assert "killed" in lab.stderr()
+
+
+def test_hold_ends_by_itself():
+    start = time.monotonic()
+    rc, out, err = run_tcpstate(["lab", "--json", "--hold", "2", "LISTEN"], timeout=30)
+    events = [json.loads(line) for line in out.splitlines()]
+    name = events[0]["name"]
+    assert rc == 0, f"--hold 2: exit {rc}: {err}"
+    assert events[-1] == {"event": "exit", "reason": "hold"}, events[-1]
+    assert time.monotonic() - start >= 2
+    assert not netns_exists(name)
+
+
+def test_usage_errors():
+    rc, _, err = run_tcpstate(["lab", "LISTEN", "NOT_A_STATE"])
+    assert rc == 2 and "NOT_A_STATE" in err, (rc, err)
+    rc, _, err = run_tcpstate(["lab", "--count", "12x"])
+    assert rc == 2 and "12x" in err, (rc, err)
+    rc, _, err = run_tcpstate(["lab", "--hold", "-1"])
+    assert rc == 2 and "-1" in err, (rc, err)
+    rc, out, _ = run_tcpstate(["lab", "--help"])
+    assert rc == 0 and "--leak" in out and "--count" in out and "--hold" in out
+
+
+def test_leak_grows_close_wait():
+    lab = Lab(states=["LISTEN"], leak=50)
+    lab.start()
+    try:
+        assert lab.leak and lab.leak["port"] and lab.leak["rate"] == 50
+
+        def close_wait():
+            return len([e for e in ss_entries(lab.netns, "CLOSE_WAIT")
+                        if e[1] == lab.leak["port"]])
+        first = wait_until(close_wait, 5)
+        assert first, "no CLOSE_WAIT from the leak"
+        assert wait_until(lambda: close_wait() >= first + 25, 5), \
+            f"CLOSE_WAIT did not grow from {first}: {close_wait()}"
+        # A leak child dying is a child dying too.
+        os.kill(lab.leak["client_pid"], signal.SIGKILL)
+        rc = lab.wait_exit(15)
+        assert rc == 1 and lab.exit_event["reason"] == "child-died", (rc, lab.exit_event)
+    finally:
+        lab.stop()
+
+
+def main():
+    if os.geteuid() != 0:
+        print("SKIP: needs root", file=sys.stderr)
+        return 77
+    tcpstate_path()
+    skip_unless_root()
+    tests = [v for k, v in globals().items() if k.startswith("test_") and callable(v)]
+    failed = 0
+    for t in tests:
+        start = time.monotonic()
+        try:
+            t()
+            print(f"ok   {t.__name__} ({time.monotonic() - start:.1f} s)")
+        except Exception as e:  # report every test, then fail
+            failed += 1
+            print(f"FAIL {t.__name__}: {type(e).__name__}: {e}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
