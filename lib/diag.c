@@ -114,13 +114,22 @@ int diag_parse_message(const struct nlmsghdr *nlh, struct ts_socket *ret)
 	return 0;
 }
 
+/* mnl_nlmsg_ok() compares a signed length: a huge nlmsg_len passes it and
+ * then aligns to zero, looping forever. Check unsigned, here. */
+static bool message_fits(const struct nlmsghdr *nlh, size_t remaining)
+{
+	return remaining >= sizeof(*nlh) && nlh->nlmsg_len >= sizeof(*nlh) &&
+	       nlh->nlmsg_len <= remaining;
+}
+
 int diag_parse_buffer(const void *buf, size_t len, struct diag_parse_ctx *ctx)
 {
 	const struct nlmsghdr *nlh = buf;
-	int remaining = (int)len;
+	size_t remaining = len;
 
-	while (mnl_nlmsg_ok(nlh, remaining)) {
+	while (message_fits(nlh, remaining)) {
 		struct ts_socket s;
+		size_t step;
 		int r;
 
 		if (ctx->seq && nlh->nlmsg_seq != ctx->seq)
@@ -167,7 +176,11 @@ int diag_parse_buffer(const void *buf, size_t len, struct diag_parse_ctx *ctx)
 		if (r < 0)
 			return r;
 	next:
-		nlh = mnl_nlmsg_next(nlh, &remaining);
+		step = NLMSG_ALIGN(nlh->nlmsg_len);
+		if (step >= remaining)
+			return 0; /* the last message (its padding may be cut) */
+		remaining -= step;
+		nlh = (const struct nlmsghdr *)((const char *)nlh + step);
 	}
 	/* Leftover bytes that do not form a message: a truncated buffer. */
 	if (remaining > 0)
