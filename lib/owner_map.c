@@ -16,11 +16,16 @@
 #include "tcpstate/util.h"
 
 /* inode -> socket index, open addressing sized for the input (never a
- * fixed bucket count: that is what makes `ss -p` quadratic). */
+ * fixed bucket count: that is what makes `ss -p` quadratic). The inode sits
+ * in the slot so that a probe touches one cache line, not the socket too. */
+struct index_slot {
+	uint64_t inode; /* 0: empty */
+	uint32_t socket_index;
+};
+
 struct sock_index {
-	uint32_t *slots; /* UINT32_MAX: empty */
+	struct index_slot *slots;
 	size_t mask;
-	const struct ts_socket *sockets;
 };
 
 static inline size_t hash_inode(uint64_t ino)
@@ -37,25 +42,22 @@ static int sock_index_build(const struct ts_socket *s, size_t n, struct sock_ind
 
 	while (size < n * 2)
 		size *= 2;
-	ret->slots = malloc(size * sizeof(uint32_t));
+	ret->slots = calloc(size, sizeof(*ret->slots));
 	if (!ret->slots)
 		return -ENOMEM;
-	memset(ret->slots, 0xff, size * sizeof(uint32_t));
 	ret->mask = size - 1;
-	ret->sockets = s;
 	for (size_t i = 0; i < n; i++) {
 		size_t h;
 
 		if (s[i].inode == 0) /* TIME_WAIT and request sockets: no fd */
 			continue;
 		h = hash_inode(s[i].inode) & ret->mask;
-		while (ret->slots[h] != UINT32_MAX) {
-			if (s[ret->slots[h]].inode == s[i].inode)
-				break; /* same socket dumped twice (v4-mapped): keep the first */
+		while (ret->slots[h].inode && ret->slots[h].inode != s[i].inode)
 			h = (h + 1) & ret->mask;
-		}
-		if (ret->slots[h] == UINT32_MAX)
-			ret->slots[h] = (uint32_t)i;
+		if (ret->slots[h].inode)
+			continue; /* same socket dumped twice: keep the first */
+		ret->slots[h].inode = s[i].inode;
+		ret->slots[h].socket_index = (uint32_t)i;
 	}
 	return 0;
 }
@@ -64,9 +66,9 @@ static uint32_t sock_index_find(const struct sock_index *idx, uint64_t inode)
 {
 	size_t h = hash_inode(inode) & idx->mask;
 
-	while (idx->slots[h] != UINT32_MAX) {
-		if (idx->sockets[idx->slots[h]].inode == inode)
-			return idx->slots[h];
+	while (idx->slots[h].inode) {
+		if (idx->slots[h].inode == inode)
+			return idx->slots[h].socket_index;
 		h = (h + 1) & idx->mask;
 	}
 	return UINT32_MAX;
@@ -89,23 +91,39 @@ int owner_parse_socket_link(const char *link, size_t len, uint64_t *ret_inode)
 
 /* One scanning thread: it fills a private snapshot (owners and processes
  * only) and candidate list, merged into the real one at the end. */
-struct scan {
-	struct ts_snapshot *snap;
-	const struct owner_scan_opts *o;
-	const struct sock_index *idx;
-	struct fd_candidate *cand;
-	size_t n_cand, cap_cand;
+/* A socket fd seen in the walk, before it is matched with the dumps. */
+struct raw_fd {
+	uint64_t inode;
+	pid_t pid;
+	int fd;
+	uint32_t process_index; /* in the worker's own process list */
+};
+
+/* One worker: it fills a private snapshot (processes only) and a list of
+ * socket fds; owner_scan_finish() joins them with the dumps. */
+struct worker {
+	struct owner_scan *shared;
+	pthread_t tid;
+	bool started;
+	struct ts_snapshot *procs;
+	struct raw_fd *fds;
+	size_t n_fds, cap_fds;
 	unsigned denied;
-	/* shared by all threads */
-	const pid_t *pids;
-	size_t n_pids;
-	size_t *next; /* atomic */
-	const char *proc;
-	int proc_dirfd;
 	int error;
 };
 
 #define SCAN_MAX_THREADS 4
+
+struct owner_scan {
+	struct owner_scan_opts o;
+	const char *proc;
+	int proc_dirfd;
+	pid_t *pids;
+	size_t n_pids;
+	size_t next; /* atomic: the next pid to visit */
+	unsigned n_workers;
+	struct worker w[SCAN_MAX_THREADS + 1]; /* [0]: the caller's thread */
+};
 
 static int read_comm(int pid_dirfd, char comm[TS_COMM_LEN])
 {
@@ -126,8 +144,8 @@ static int read_comm(int pid_dirfd, char comm[TS_COMM_LEN])
 	return 0;
 }
 
-/* Adds the process lazily: most processes hold no TCP socket. */
-static int process_get(struct scan *sc, pid_t pid, int pid_dirfd, const char *comm,
+/* Adds the process lazily: most processes hold no socket. */
+static int process_get(struct worker *w, pid_t pid, int pid_dirfd, const char *comm,
 		       uint32_t *proc_index)
 {
 	struct ts_process p = { .pid = pid };
@@ -138,27 +156,24 @@ static int process_get(struct scan *sc, pid_t pid, int pid_dirfd, const char *co
 	if (fstat(pid_dirfd, &st) == 0)
 		p.uid = st.st_uid;
 	if (comm)
-		snprintf(p.comm, sizeof(p.comm), "%s", comm);
+		memcpy(p.comm, comm, sizeof(p.comm));
 	else if (read_comm(pid_dirfd, p.comm) < 0)
 		snprintf(p.comm, sizeof(p.comm), "?");
-	return snapshot_process_append(sc->snap, &p, proc_index);
+	return snapshot_process_append(w->procs, &p, proc_index);
 }
 
-static int candidate_add(struct scan *sc, pid_t pid, int fd, uint64_t inode, bool ipv6,
-			 uint32_t proc_index)
+static int raw_fd_add(struct worker *w, const struct raw_fd *r)
 {
-	if (sc->n_cand == sc->cap_cand) {
-		size_t cap = sc->cap_cand ? sc->cap_cand * 2 : 64;
-		struct fd_candidate *c = realloc(sc->cand, cap * sizeof(*c));
+	if (w->n_fds == w->cap_fds) {
+		size_t cap = w->cap_fds ? w->cap_fds * 2 : 256;
+		struct raw_fd *v = realloc(w->fds, cap * sizeof(*v));
 
-		if (!c)
+		if (!v)
 			return -ENOMEM;
-		sc->cand = c;
-		sc->cap_cand = cap;
+		w->fds = v;
+		w->cap_fds = cap;
 	}
-	sc->cand[sc->n_cand++] = (struct fd_candidate){
-		.pid = pid, .fd = fd, .inode = inode, .ipv6 = ipv6, .process_index = proc_index,
-	};
+	w->fds[w->n_fds++] = *r;
 	return 0;
 }
 
@@ -182,9 +197,10 @@ static int socket_proto(const char *proc, pid_t pid, const char *fdname, bool *r
 	return 0;
 }
 
-static int scan_process(struct scan *sc, const char *proc, int proc_dirfd, pid_t pid)
+static int scan_process(struct worker *w, pid_t pid)
 {
-	const struct ts_filter *f = sc->o->filter;
+	const struct owner_scan *sc = w->shared;
+	const struct ts_filter *f = sc->o.filter;
 	char pidname[16], comm[TS_COMM_LEN], link[64];
 	const char *known_comm = NULL;
 	uint32_t proc_index = UINT32_MAX;
@@ -193,7 +209,7 @@ static int scan_process(struct scan *sc, const char *proc, int proc_dirfd, pid_t
 	DIR *d;
 
 	snprintf(pidname, sizeof(pidname), "%d", (int)pid);
-	pid_dirfd = openat(proc_dirfd, pidname, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	pid_dirfd = openat(sc->proc_dirfd, pidname, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (pid_dirfd < 0)
 		return 0; /* gone */
 
@@ -206,7 +222,7 @@ static int scan_process(struct scan *sc, const char *proc, int proc_dirfd, pid_t
 	fd_dirfd = openat(pid_dirfd, "fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd_dirfd < 0) {
 		if (errno == EACCES || errno == EPERM)
-			sc->denied++;
+			w->denied++;
 		goto out_close_pid;
 	}
 	d = fdopendir(fd_dirfd);
@@ -215,43 +231,27 @@ static int scan_process(struct scan *sc, const char *proc, int proc_dirfd, pid_t
 		goto out_close_pid;
 	}
 	while ((de = readdir(d))) {
-		uint64_t inode;
-		uint32_t si;
+		struct raw_fd raw = { .pid = pid };
+		uint32_t fdnum;
 		ssize_t n;
-		int fdnum;
 
 		if (de->d_type != DT_LNK)
 			continue;
 		n = readlinkat(fd_dirfd, de->d_name, link, sizeof(link));
 		if (n <= 0 || (size_t)n >= sizeof(link))
-			continue; /* closed meanwhile, or not a socket */
-		if (owner_parse_socket_link(link, (size_t)n, &inode) < 0)
+			continue; /* closed meanwhile */
+		if (owner_parse_socket_link(link, (size_t)n, &raw.inode) < 0)
+			continue; /* not a socket */
+		if (ts_parse_u32(de->d_name, 0, INT_MAX, &fdnum) < 0)
 			continue;
-		fdnum = atoi(de->d_name);
-
-		si = sock_index_find(sc->idx, inode);
-		if (si != UINT32_MAX) {
-			struct ts_owner ow = { .pid = pid, .fd = fdnum, .socket_index = si };
-
-			r = process_get(sc, pid, pid_dirfd, known_comm, &proc_index);
-			if (r < 0)
-				break;
-			ow.process_index = proc_index;
-			r = snapshot_owner_append(sc->snap, &ow);
-			if (r < 0)
-				break;
-		} else if (sc->o->want_candidates) {
-			bool ipv6;
-
-			if (socket_proto(proc, pid, de->d_name, &ipv6) < 0)
-				continue;
-			r = process_get(sc, pid, pid_dirfd, known_comm, &proc_index);
-			if (r < 0)
-				break;
-			r = candidate_add(sc, pid, fdnum, inode, ipv6, proc_index);
-			if (r < 0)
-				break;
-		}
+		raw.fd = (int)fdnum;
+		r = process_get(w, pid, pid_dirfd, known_comm, &proc_index);
+		if (r < 0)
+			break;
+		raw.process_index = proc_index;
+		r = raw_fd_add(w, &raw);
+		if (r < 0)
+			break;
 	}
 	closedir(d);
 out_close_pid:
@@ -259,17 +259,18 @@ out_close_pid:
 	return r;
 }
 
-static void *scan_thread(void *arg)
+static void *worker_run(void *arg)
 {
-	struct scan *sc = arg;
+	struct worker *w = arg;
+	struct owner_scan *sc = w->shared;
 
 	for (;;) {
-		size_t i = __atomic_fetch_add(sc->next, 1, __ATOMIC_RELAXED);
+		size_t i = __atomic_fetch_add(&sc->next, 1, __ATOMIC_RELAXED);
 
 		if (i >= sc->n_pids)
 			break;
-		sc->error = scan_process(sc, sc->proc, sc->proc_dirfd, sc->pids[i]);
-		if (sc->error < 0)
+		w->error = scan_process(w, sc->pids[i]);
+		if (w->error < 0)
 			break;
 	}
 	return NULL;
@@ -325,109 +326,145 @@ static int list_pids(int proc_dirfd, const struct ts_filter *f, pid_t **ret, siz
 	return 0;
 }
 
-/* Moves one thread's findings into snap, renumbering its processes. */
-static int scan_merge(struct ts_snapshot *snap, struct scan *sc, struct fd_candidate **cand,
-		      size_t *n_cand)
+struct owner_scan *owner_scan_free(struct owner_scan *sc)
 {
-	uint32_t offset = (uint32_t)snap->n_processes, idx;
-	struct fd_candidate *c;
+	if (!sc)
+		return NULL;
+	/* Stop handing out work, then wait for the workers. */
+	__atomic_store_n(&sc->next, sc->n_pids, __ATOMIC_RELAXED);
+	for (unsigned t = 1; t <= sc->n_workers; t++)
+		if (sc->w[t].started)
+			pthread_join(sc->w[t].tid, NULL);
+	for (unsigned t = 0; t <= sc->n_workers; t++) {
+		free(sc->w[t].fds);
+		ts_snapshot_free(sc->w[t].procs);
+	}
+	free(sc->pids);
+	if (sc->proc_dirfd >= 0)
+		close(sc->proc_dirfd);
+	free(sc);
+	return NULL;
+}
+
+int owner_scan_start(const struct owner_scan_opts *o, struct owner_scan **ret)
+{
+	struct owner_scan *sc = calloc(1, sizeof(*sc));
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	int r;
 
-	for (size_t i = 0; i < sc->snap->n_processes; i++) {
-		r = snapshot_process_append(snap, &sc->snap->processes[i], &idx);
-		if (r < 0)
-			return r;
+	if (!sc)
+		return -ENOMEM;
+	sc->o = *o;
+	sc->proc = o->proc_root ? o->proc_root : "/proc";
+	sc->proc_dirfd = open(sc->proc, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (sc->proc_dirfd < 0) {
+		r = -errno;
+		goto fail;
 	}
-	for (size_t i = 0; i < sc->snap->n_owners; i++) {
-		struct ts_owner ow = sc->snap->owners[i];
+	r = list_pids(sc->proc_dirfd, o->filter, &sc->pids, &sc->n_pids);
+	if (r < 0)
+		goto fail;
 
-		ow.process_index += offset;
-		r = snapshot_owner_append(snap, &ow);
+	/* readlink() on /proc costs microseconds per fd: one worker per CPU,
+	 * started now so that the walk overlaps the caller's netlink dumps. */
+	if (sc->n_pids > 1 && cpus > 1)
+		sc->n_workers = cpus < SCAN_MAX_THREADS ? (unsigned)cpus : SCAN_MAX_THREADS;
+	for (unsigned t = 0; t <= sc->n_workers; t++) {
+		sc->w[t].shared = sc;
+		sc->w[t].procs = snapshot_new();
+		if (!sc->w[t].procs) {
+			r = -ENOMEM;
+			goto fail;
+		}
+	}
+	for (unsigned t = 1; t <= sc->n_workers; t++)
+		/* A worker that cannot start leaves its share to the others. */
+		sc->w[t].started = pthread_create(&sc->w[t].tid, NULL, worker_run, &sc->w[t]) == 0;
+	*ret = sc;
+	return 0;
+fail:
+	owner_scan_free(sc);
+	return r;
+}
+
+/* Moves one worker's processes into snap and matches its fds. */
+static int join_worker(struct owner_scan *sc, struct worker *w, struct ts_snapshot *snap,
+		       const struct sock_index *idx, struct fd_candidate **cand, size_t *n_cand,
+		       size_t *cap_cand)
+{
+	uint32_t offset = (uint32_t)snap->n_processes, unused;
+	char fdname[16];
+	int r;
+
+	for (size_t i = 0; i < w->procs->n_processes; i++) {
+		r = snapshot_process_append(snap, &w->procs->processes[i], &unused);
 		if (r < 0)
 			return r;
 	}
-	if (sc->n_cand) {
-		c = realloc(*cand, (*n_cand + sc->n_cand) * sizeof(*c));
-		if (!c)
-			return -ENOMEM;
-		for (size_t i = 0; i < sc->n_cand; i++) {
-			c[*n_cand + i] = sc->cand[i];
-			c[*n_cand + i].process_index += offset;
+	for (size_t i = 0; i < w->n_fds; i++) {
+		const struct raw_fd *raw = &w->fds[i];
+		uint32_t si = sock_index_find(idx, raw->inode);
+		bool ipv6;
+
+		if (si != UINT32_MAX) {
+			struct ts_owner ow = {
+				.pid = raw->pid, .fd = raw->fd, .socket_index = si,
+				.process_index = raw->process_index + offset,
+			};
+
+			r = snapshot_owner_append(snap, &ow);
+			if (r < 0)
+				return r;
+			continue;
 		}
-		*cand = c;
-		*n_cand += sc->n_cand;
+		if (!sc->o.want_candidates)
+			continue;
+		snprintf(fdname, sizeof(fdname), "%d", raw->fd);
+		if (socket_proto(sc->proc, raw->pid, fdname, &ipv6) < 0)
+			continue; /* not TCP, or gone */
+		if (*n_cand == *cap_cand) {
+			size_t cap = *cap_cand ? *cap_cand * 2 : 64;
+			struct fd_candidate *v = realloc(*cand, cap * sizeof(*v));
+
+			if (!v)
+				return -ENOMEM;
+			*cand = v;
+			*cap_cand = cap;
+		}
+		(*cand)[(*n_cand)++] = (struct fd_candidate){
+			.pid = raw->pid, .fd = raw->fd, .inode = raw->inode, .ipv6 = ipv6,
+			.process_index = raw->process_index + offset,
+		};
 	}
 	return 0;
 }
 
-int owner_map_build(struct ts_snapshot *snap, const struct owner_scan_opts *o,
-		    struct owner_scan_result *ret)
+int owner_scan_finish(struct owner_scan *sc, struct ts_snapshot *snap,
+		      struct owner_scan_result *ret)
 {
-	struct scan sc[SCAN_MAX_THREADS];
-	pthread_t tid[SCAN_MAX_THREADS];
-	struct sock_index idx = { 0 };
 	struct fd_candidate *cand = NULL;
-	size_t n_cand = 0, next = 0, n_pids = 0;
-	unsigned denied = 0, n_threads = 1, started = 0;
-	pid_t *pids = NULL;
-	long cpus;
-	int proc_dirfd, r;
+	size_t n_cand = 0, cap_cand = 0;
+	struct sock_index idx = { 0 };
+	unsigned denied = 0;
+	int r;
 
-	proc_dirfd = open(o->proc_root ? o->proc_root : "/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (proc_dirfd < 0)
-		return -errno;
+	/* The caller's thread helps with what is left, then waits. */
+	worker_run(&sc->w[0]);
+	for (unsigned t = 1; t <= sc->n_workers; t++)
+		if (sc->w[t].started) {
+			pthread_join(sc->w[t].tid, NULL);
+			sc->w[t].started = false;
+		}
+
 	r = sock_index_build(snap->sockets, snap->n_sockets, &idx);
-	if (r < 0)
-		goto out_close;
-	r = list_pids(proc_dirfd, o->filter, &pids, &n_pids);
-	if (r < 0)
-		goto out_free_idx;
-
-	/* readlink() on /proc costs microseconds per fd: use the cores when
-	 * there is enough to share (processes are the unit of work). */
-	cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	if (snap->n_sockets >= 4096 && n_pids > 1 && cpus > 1)
-		n_threads = cpus < SCAN_MAX_THREADS ? (unsigned)cpus : SCAN_MAX_THREADS;
-
-	memset(sc, 0, sizeof(sc));
-	for (unsigned t = 0; t < n_threads; t++) {
-		sc[t] = (struct scan){
-			.o = o, .idx = &idx, .pids = pids, .n_pids = n_pids, .next = &next,
-			.proc = o->proc_root ? o->proc_root : "/proc", .proc_dirfd = proc_dirfd,
-		};
-		sc[t].snap = snapshot_new();
-		if (!sc[t].snap) {
-			r = -ENOMEM;
-			goto out_threads;
-		}
+	for (unsigned t = 0; t <= sc->n_workers && r == 0; t++) {
+		r = sc->w[t].error;
+		if (r == 0)
+			r = join_worker(sc, &sc->w[t], snap, &idx, &cand, &n_cand, &cap_cand);
+		denied += sc->w[t].denied;
 	}
-	for (unsigned t = 1; t < n_threads; t++) {
-		if (pthread_create(&tid[t], NULL, scan_thread, &sc[t]) != 0)
-			break; /* the remaining threads share the work */
-		started = t;
-	}
-	scan_thread(&sc[0]);
-	for (unsigned t = 1; t <= started; t++)
-		pthread_join(tid[t], NULL);
-
-	for (unsigned t = 0; t < n_threads && r == 0; t++) {
-		if (sc[t].error < 0) {
-			r = sc[t].error;
-			break;
-		}
-		r = scan_merge(snap, &sc[t], &cand, &n_cand);
-		denied += sc[t].denied;
-	}
-out_threads:
-	for (unsigned t = 0; t < n_threads; t++) {
-		free(sc[t].cand);
-		ts_snapshot_free(sc[t].snap);
-	}
-	free(pids);
-out_free_idx:
 	free(idx.slots);
-out_close:
-	close(proc_dirfd);
+	owner_scan_free(sc);
 	if (r < 0) {
 		free(cand);
 		return r;
@@ -438,6 +475,17 @@ out_close:
 		.processes_denied = denied,
 	};
 	return 0;
+}
+
+int owner_map_build(struct ts_snapshot *snap, const struct owner_scan_opts *o,
+		    struct owner_scan_result *ret)
+{
+	struct owner_scan *sc;
+	int r = owner_scan_start(o, &sc);
+
+	if (r < 0)
+		return r;
+	return owner_scan_finish(sc, snap, ret);
 }
 
 int owner_map_finalize(struct ts_snapshot *snap)

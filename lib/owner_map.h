@@ -33,6 +33,19 @@ struct owner_scan_result {
 };
 
 /*
+ * The walk in two halves, so that it can run while the caller dumps:
+ * owner_scan_start() lists the processes and starts one worker per CPU that
+ * collects every socket fd; owner_scan_finish() helps until the walk is
+ * done, matches the fds with snap's sockets (as owner_map_build() says) and
+ * frees sc. owner_scan_free() abandons a walk (accepts NULL).
+ */
+struct owner_scan;
+int owner_scan_start(const struct owner_scan_opts *o, struct owner_scan **ret);
+int owner_scan_finish(struct owner_scan *sc, struct ts_snapshot *snap,
+		      struct owner_scan_result *ret);
+struct owner_scan *owner_scan_free(struct owner_scan *sc);
+
+/*
  * Walks /proc once, appending to snap an owner for every fd that holds one
  * of snap's sockets (and a process entry for each holder). Vanishing
  * processes and fds are skipped. Returns 0 or -ENOMEM/-errno when /proc

@@ -304,9 +304,10 @@ int ts_snapshot_collect(const struct ts_snapshot_opts *o, struct ts_snapshot **r
 	static const struct ts_filter all = { 0 };
 	const struct ts_filter *f = o->filter ? o->filter : &all;
 	struct netns_target *targets = NULL;
+	struct owner_scan *scan = NULL;
+	struct owner_scan_result res = { 0 };
 	size_t n_targets = 0;
 	struct ts_snapshot *snap;
-	bool scan;
 	int r;
 
 	if (o->owners == TS_OWNERS_NONE && ts_filter_needs_owners(f))
@@ -337,6 +338,21 @@ int ts_snapshot_collect(const struct ts_snapshot_opts *o, struct ts_snapshot **r
 		n_targets = 1;
 	}
 
+	/* The /proc walk runs on other threads while this one dumps. */
+	if (o->owners != TS_OWNERS_NONE) {
+		struct owner_scan_opts so = {
+			.proc_root = o->proc_root,
+			.filter = f,
+			/* A fallback to procfs (no BOUND dump) is only known later:
+			 * then BOUND sockets are found as fds like IDLE ones. */
+			.want_candidates = need_candidates(f, false),
+		};
+
+		r = owner_scan_start(&so, &scan);
+		if (r < 0)
+			goto out_targets;
+	}
+
 	for (size_t i = 0; i < n_targets; i++) {
 		r = collect_target(snap, &targets[i], o, f);
 		if (r == -EPERM && o->all_netns) {
@@ -344,23 +360,14 @@ int ts_snapshot_collect(const struct ts_snapshot_opts *o, struct ts_snapshot **r
 			continue;
 		}
 		if (r < 0)
-			goto out_targets;
+			goto out_scan;
 	}
 	if (snap->stats.backend == TS_BACKEND_PROCFS)
 		snap->stats.bound_dump = false;
 
-	scan = o->owners == TS_OWNERS_PROC ||
-	       (o->owners == TS_OWNERS_AUTO) || ts_filter_needs_owners(f);
 	if (scan) {
-		bool want_cand = need_candidates(f, snap->stats.bound_dump);
-		struct owner_scan_opts so = {
-			.proc_root = o->proc_root,
-			.filter = f,
-			.want_candidates = want_cand,
-		};
-		struct owner_scan_result res = { 0 };
-
-		r = owner_map_build(snap, &so, &res);
+		r = owner_scan_finish(scan, snap, &res);
+		scan = NULL;
 		if (r < 0)
 			goto out_targets;
 		snap->stats.owners_scanned = true;
@@ -399,6 +406,8 @@ int ts_snapshot_collect(const struct ts_snapshot_opts *o, struct ts_snapshot **r
 	*ret = snap;
 	return 0;
 
+out_scan:
+	owner_scan_free(scan);
 out_targets:
 	netns_targets_free(targets, n_targets);
 out_free:
