@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The lab supervisor side: the namespace, the children, their events and
- * the teardown. The recipes run in the holder (lab_states.c).
+ * the teardown. The children's code is in lab_holder.c and lab_recipes.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -94,10 +94,14 @@ static int netns_run_dir_prepare(void)
 static int netns_create(struct ts_lab *lab)
 {
 	uint32_t rnd;
+	ssize_t n;
 	int self_fd, fd, r = 0;
 
-	if (getrandom(&rnd, sizeof(rnd), 0) != sizeof(rnd))
+	n = getrandom(&rnd, sizeof(rnd), 0);
+	if (n < 0)
 		return -errno;
+	if (n != sizeof(rnd))
+		return -EIO;
 	snprintf(lab->name, sizeof(lab->name), "tslab-%08x", rnd);
 	snprintf(lab->path, sizeof(lab->path), NETNS_RUN_DIR "/%s", lab->name);
 
@@ -150,6 +154,23 @@ static void netns_remove(struct ts_lab *lab)
 
 enum child_kind { CHILD_HOLDER, CHILD_LEAK_SERVER, CHILD_LEAK_CLIENT };
 
+/*
+ * A child keeps stdio and `keep` (-1: none). Whatever else the caller had
+ * open (sockets, a signalfd, pipes others wait on) must not live on in the
+ * lab, nor count against the leak server's RLIMIT_NOFILE headroom.
+ */
+static void child_close_fds(int keep)
+{
+	unsigned first = 3;
+
+	if (keep >= (int)first) {
+		if ((unsigned)keep > first)
+			close_range(first, (unsigned)keep - 1, 0);
+		first = (unsigned)keep + 1;
+	}
+	close_range(first, ~0u, 0);
+}
+
 static int spawn(struct ts_lab *lab, enum child_kind kind, const struct ts_lab_opts *opts,
 		 int netns_fd, int pipe_w)
 {
@@ -171,6 +192,7 @@ static int spawn(struct ts_lab *lab, enum child_kind kind, const struct ts_lab_o
 			_exit(1);
 		}
 		close(netns_fd);
+		child_close_fds(kind == CHILD_LEAK_CLIENT ? -1 : pipe_w);
 		switch (kind) {
 		case CHILD_HOLDER:
 			ts_lab_holder_main(opts, pipe_w);

@@ -2,55 +2,27 @@
 /*
  * The lab's recipes: each puts a socket into one TCP state using nothing
  * but the kernel's own behaviour (plus nftables drops to fake a lossy
- * network). Runs in the holder, inside the lab namespace, on 127.0.0.1.
+ * network), and tells whether it is still there. Runs in the holder
+ * (lab_holder.c), inside the lab namespace, on 127.0.0.1.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
-#include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <sys/ioctl.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include "lab-internal.h"
 
 #define STATE_WAIT_MS 5000
-#define TIME_WAIT_RENEW_S 50  /* TIME_WAIT lasts 60 s: renew before it goes */
-#define SERVER_PORT_BASE 10000
-#define CLIENT_PORT_BASE 20000
-#define PORT_SLOTS 10000
 
 enum { FD_CLIENT, FD_SERVER, FD_LISTENER, N_FDS };
 
-struct scenario {
-	uint32_t id;
-	enum ts_state state;
-	uint16_t sport; /* the listening / server port */
-	uint16_t cport; /* the client port */
-	int fds[N_FDS];
-	int target;     /* index into fds, or -1 for sockets without a descriptor */
-	unsigned kstate; /* kernel state the target should be in */
-	struct timespec built;
-	bool ok;
-};
-
-struct holder {
-	int event_fd;
-	pid_t pid;
-	struct ts_lab_nft *nft;
-	uint32_t next_slot;
-	struct scenario *sc;
-	size_t n_sc;
-};
+_Static_assert(N_FDS == TS_LAB_SCENARIO_FDS, "struct ts_lab_scenario has one fd per role");
 
 static uint64_t now_ms(void)
 {
@@ -169,7 +141,7 @@ static int bind_port(int fd, uint16_t port)
 	return 0;
 }
 
-static int listener(uint16_t port, int rcvbuf)
+int ts_lab_listener(uint16_t port, int rcvbuf)
 {
 	int fd, r;
 
@@ -227,12 +199,12 @@ out_close:
 }
 
 /* An established pair: fds[FD_CLIENT] and fds[FD_SERVER]; the listener is kept. */
-static int pair(struct scenario *s, int rcvbuf, int sndbuf)
+static int pair(struct ts_lab_scenario *s, int rcvbuf, int sndbuf)
 {
 	struct pollfd pfd;
 	int r;
 
-	s->fds[FD_LISTENER] = listener(s->sport, rcvbuf);
+	s->fds[FD_LISTENER] = ts_lab_listener(s->sport, rcvbuf);
 	if (s->fds[FD_LISTENER] < 0)
 		return s->fds[FD_LISTENER];
 	s->fds[FD_CLIENT] = client(s->cport, s->sport, 0, sndbuf);
@@ -250,10 +222,10 @@ static int pair(struct scenario *s, int rcvbuf, int sndbuf)
 	return wait_kstate(s->fds[FD_CLIENT], TS_TCP_ESTABLISHED, STATE_WAIT_MS);
 }
 
-static int set_rules(struct holder *h, struct scenario *s, const char *fmt, ...)
+static int set_rules(struct ts_lab_nft *nft, struct ts_lab_scenario *s, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-static int set_rules(struct holder *h, struct scenario *s, const char *fmt, ...)
+static int set_rules(struct ts_lab_nft *nft, struct ts_lab_scenario *s, const char *fmt, ...)
 {
 	char rules[512];
 	va_list ap;
@@ -264,27 +236,12 @@ static int set_rules(struct holder *h, struct scenario *s, const char *fmt, ...)
 	va_end(ap);
 	if (n < 0 || (size_t)n >= sizeof(rules))
 		return -ENOSPC;
-	return ts_lab_nft_set_rules(h->nft, s->id, rules);
-}
-
-static void send_warning(struct holder *h, enum ts_state state, int error, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static void send_warning(struct holder *h, enum ts_state state, int error, const char *fmt, ...)
-{
-	struct ts_lab_event ev = { .type = TS_LAB_EVENT_WARNING, .error = error };
-	va_list ap;
-
-	ev.sock.state = (uint8_t)state;
-	va_start(ap, fmt);
-	vsnprintf(ev.message, sizeof(ev.message), fmt, ap);
-	va_end(ap);
-	ts_lab_send(h->event_fd, &ev);
+	return ts_lab_nft_set_rules(nft, s->id, rules);
 }
 
 /* Recipes. Each fills s->fds, s->target and s->kstate, or returns a negative errno. */
 
-static int build_idle(struct holder *h, struct scenario *s)
+static int build_idle(struct ts_lab_nft *nft, struct ts_lab_scenario *s)
 {
 	s->fds[FD_CLIENT] = tcp_socket(0);
 	s->target = FD_CLIENT;
@@ -292,7 +249,7 @@ static int build_idle(struct holder *h, struct scenario *s)
 	return s->fds[FD_CLIENT] < 0 ? s->fds[FD_CLIENT] : 0;
 }
 
-static int build_bound(struct holder *h, struct scenario *s)
+static int build_bound(struct ts_lab_nft *nft, struct ts_lab_scenario *s)
 {
 	s->fds[FD_SERVER] = tcp_socket(0);
 	s->target = FD_SERVER;
@@ -302,15 +259,15 @@ static int build_bound(struct holder *h, struct scenario *s)
 	return bind_port(s->fds[FD_SERVER], s->sport);
 }
 
-static int build_listen(struct holder *h, struct scenario *s)
+static int build_listen(struct ts_lab_nft *nft, struct ts_lab_scenario *s)
 {
-	s->fds[FD_LISTENER] = listener(s->sport, 0);
+	s->fds[FD_LISTENER] = ts_lab_listener(s->sport, 0);
 	s->target = FD_LISTENER;
 	s->kstate = TS_TCP_LISTEN;
 	return s->fds[FD_LISTENER] < 0 ? s->fds[FD_LISTENER] : 0;
 }
 
-static int build_established(struct holder *h, struct scenario *s)
+static int build_established(struct ts_lab_nft *nft, struct ts_lab_scenario *s)
 {
 	int r = pair(s, 0, 0);
 
@@ -323,7 +280,7 @@ static int build_established(struct holder *h, struct scenario *s)
 }
 
 /* Client half-closes: client FIN_WAIT_2, server CLOSE_WAIT, both forever. */
-static int half_close(struct scenario *s)
+static int half_close(struct ts_lab_scenario *s)
 {
 	int r = pair(s, 0, 0);
 
@@ -338,21 +295,21 @@ static int half_close(struct scenario *s)
 	return wait_kstate(s->fds[FD_CLIENT], TS_TCP_FIN_WAIT2, STATE_WAIT_MS);
 }
 
-static int build_close_wait(struct holder *h, struct scenario *s)
+static int build_close_wait(struct ts_lab_nft *nft, struct ts_lab_scenario *s)
 {
 	s->target = FD_SERVER;
 	s->kstate = TS_TCP_CLOSE_WAIT;
 	return half_close(s);
 }
 
-static int build_fin_wait_2(struct holder *h, struct scenario *s)
+static int build_fin_wait_2(struct ts_lab_nft *nft, struct ts_lab_scenario *s)
 {
 	s->target = FD_CLIENT;
 	s->kstate = TS_TCP_FIN_WAIT2;
 	return half_close(s);
 }
 
-static int build_fin_wait_1(struct holder *h, struct scenario *s)
+static int build_fin_wait_1(struct ts_lab_nft *nft, struct ts_lab_scenario *s)
 {
 	static char junk[4096];
 	uint64_t deadline;
@@ -387,7 +344,7 @@ static int build_fin_wait_1(struct holder *h, struct scenario *s)
 	return wait_kstate(s->fds[FD_CLIENT], TS_TCP_FIN_WAIT1, STATE_WAIT_MS);
 }
 
-static int build_last_ack(struct holder *h, struct scenario *s)
+static int build_last_ack(struct ts_lab_nft *nft, struct ts_lab_scenario *s)
 {
 	int r;
 
@@ -397,7 +354,7 @@ static int build_last_ack(struct holder *h, struct scenario *s)
 	if (r < 0)
 		return r;
 	/* The ACK of the server's FIN never arrives. */
-	r = set_rules(h, s, "tcp sport %u tcp dport %u drop", s->cport, s->sport);
+	r = set_rules(nft, s, "tcp sport %u tcp dport %u drop", s->cport, s->sport);
 	if (r < 0)
 		return r;
 	if (shutdown(s->fds[FD_SERVER], SHUT_WR) < 0)
@@ -411,7 +368,7 @@ static int build_last_ack(struct holder *h, struct scenario *s)
 	return r;
 }
 
-static int build_closing(struct holder *h, struct scenario *s)
+static int build_closing(struct ts_lab_nft *nft, struct ts_lab_scenario *s)
 {
 	int r;
 
@@ -422,7 +379,7 @@ static int build_closing(struct holder *h, struct scenario *s)
 	if (r < 0)
 		return r;
 	/* Both FINs are lost: a simultaneous close. */
-	r = set_rules(h, s, "tcp sport %u tcp dport %u drop\ntcp sport %u tcp dport %u drop",
+	r = set_rules(nft, s, "tcp sport %u tcp dport %u drop\ntcp sport %u tcp dport %u drop",
 		      s->cport, s->sport, s->sport, s->cport);
 	if (r < 0)
 		return r;
@@ -432,19 +389,19 @@ static int build_closing(struct holder *h, struct scenario *s)
 	if (r < 0)
 		return r;
 	/* Let the client's retransmitted FIN through: the server, its own FIN unacked, goes CLOSING. */
-	r = set_rules(h, s, "tcp sport %u tcp dport %u drop", s->sport, s->cport);
+	r = set_rules(nft, s, "tcp sport %u tcp dport %u drop", s->sport, s->cport);
 	if (r < 0)
 		return r;
 	return wait_kstate(s->fds[FD_SERVER], TS_TCP_CLOSING, STATE_WAIT_MS);
 }
 
-static int build_syn_sent(struct holder *h, struct scenario *s)
+static int build_syn_sent(struct ts_lab_nft *nft, struct ts_lab_scenario *s)
 {
 	int r;
 
 	s->target = FD_CLIENT;
 	s->kstate = TS_TCP_SYN_SENT;
-	r = set_rules(h, s, "tcp dport %u drop", s->sport);
+	r = set_rules(nft, s, "tcp dport %u drop", s->sport);
 	if (r < 0)
 		return r;
 	s->fds[FD_CLIENT] = client(s->cport, s->sport, 127, 0);
@@ -453,16 +410,16 @@ static int build_syn_sent(struct holder *h, struct scenario *s)
 	return wait_kstate(s->fds[FD_CLIENT], TS_TCP_SYN_SENT, STATE_WAIT_MS);
 }
 
-static int build_syn_received(struct holder *h, struct scenario *s)
+static int build_syn_received(struct ts_lab_nft *nft, struct ts_lab_scenario *s)
 {
 	int r;
 
 	s->target = -1;
 	s->kstate = TS_TCP_SYN_RECV;
-	r = set_rules(h, s, "tcp sport %u tcp flags & (syn | ack) == syn | ack drop", s->sport);
+	r = set_rules(nft, s, "tcp sport %u tcp flags & (syn | ack) == syn | ack drop", s->sport);
 	if (r < 0)
 		return r;
-	s->fds[FD_LISTENER] = listener(s->sport, 0);
+	s->fds[FD_LISTENER] = ts_lab_listener(s->sport, 0);
 	if (s->fds[FD_LISTENER] < 0)
 		return s->fds[FD_LISTENER];
 	s->fds[FD_CLIENT] = client(s->cport, s->sport, 127, 0);
@@ -471,7 +428,7 @@ static int build_syn_received(struct holder *h, struct scenario *s)
 	return wait_procnet(s->sport, s->cport, TS_TCP_SYN_RECV, STATE_WAIT_MS);
 }
 
-static int build_time_wait(struct holder *h, struct scenario *s)
+static int build_time_wait(struct ts_lab_nft *nft, struct ts_lab_scenario *s)
 {
 	int r;
 
@@ -489,7 +446,7 @@ static int build_time_wait(struct holder *h, struct scenario *s)
 	return wait_procnet(s->cport, s->sport, TS_TCP_TIME_WAIT, STATE_WAIT_MS);
 }
 
-static int build_closed(struct holder *h, struct scenario *s)
+static int build_closed(struct ts_lab_nft *nft, struct ts_lab_scenario *s)
 {
 	struct linger lg = { .l_onoff = 1, .l_linger = 0 };
 	int r;
@@ -513,25 +470,7 @@ static int build_closed(struct holder *h, struct scenario *s)
 	return wait_kstate(s->fds[FD_CLIENT], TS_TCP_CLOSE, STATE_WAIT_MS);
 }
 
-/* Where a socket of a scenario sits and what to say about it. */
-struct role {
-	int fd_index;           /* -1: no descriptor */
-	bool client_side;       /* local port is cport */
-	bool has_remote;
-	enum ts_state state;
-	const char *how;
-	const char *lasts;
-};
-
-struct recipe {
-	int (*build)(struct holder *h, struct scenario *s);
-	struct role target;
-	struct role side[2];
-};
-
-#define SYNACK_RETRIES_STR "255"
-
-static const struct recipe recipes[TS_STATE_COUNT] = {
+static const struct ts_lab_recipe recipes[TS_STATE_COUNT] = {
 	[TS_STATE_IDLE] = { build_idle,
 		{ FD_CLIENT, true, false, TS_STATE_IDLE, "socket() only",
 		  "forever: nothing happens until bind/connect/close" } },
@@ -585,7 +524,7 @@ static const struct recipe recipes[TS_STATE_COUNT] = {
 	[TS_STATE_SYN_RECEIVED] = { build_syn_received,
 		{ -1, false, true, TS_STATE_SYN_RECEIVED,
 		  "request socket of a listener; nft drops its SYN-ACKs",
-		  "hours (tcp_synack_retries=" SYNACK_RETRIES_STR " in the lab)" },
+		  "hours (tcp_synack_retries=" TS_LAB_SYNACK_RETRIES_STR " in the lab)" },
 		{ { FD_LISTENER, false, false, TS_STATE_LISTEN, "listener owning the request socket",
 		    "forever: until the program closes it" },
 		  { FD_CLIENT, true, true, TS_STATE_SYN_SENT, "client whose SYN-ACKs are dropped",
@@ -599,84 +538,14 @@ static const struct recipe recipes[TS_STATE_COUNT] = {
 		  "forever while the fd is held" } },
 };
 
-_Static_assert(TS_LAB_SYNACK_RETRIES == 255, "keep SYNACK_RETRIES_STR in step");
-
-static void send_socket(struct holder *h, const struct scenario *s, const struct role *ro,
-			bool target, enum ts_lab_event_type type, enum ts_state now_state)
+const struct ts_lab_recipe *ts_lab_recipe_get(enum ts_state state)
 {
-	struct ts_lab_event ev = { .type = type, .now_state = (uint8_t)now_state };
-	struct ts_lab_socket *k = &ev.sock;
-
-	k->scenario = s->id;
-	k->state = (uint8_t)ro->state;
-	k->target = target;
-	k->local_port = ro->client_side ? s->cport : s->sport;
-	k->local_addr.s_addr = htonl(INADDR_LOOPBACK);
-	k->has_remote = ro->has_remote;
-	if (ro->has_remote) {
-		k->remote_port = ro->client_side ? s->sport : s->cport;
-		k->remote_addr.s_addr = htonl(INADDR_LOOPBACK);
-	}
-	k->pid = 0;
-	k->fd = -1;
-	if (ro->fd_index >= 0 && s->fds[ro->fd_index] >= 0) {
-		struct sockaddr_in sa;
-		socklen_t len = sizeof(sa);
-
-		k->pid = h->pid;
-		k->fd = s->fds[ro->fd_index];
-		/* What the kernel says wins over what we meant. */
-		if (getsockname(k->fd, (struct sockaddr *)&sa, &len) == 0 && sa.sin_family == AF_INET) {
-			k->local_addr = sa.sin_addr;
-			k->local_port = ntohs(sa.sin_port);
-		}
-	}
-	snprintf(k->how, sizeof(k->how), "%s", ro->how);
-	snprintf(k->lasts, sizeof(k->lasts), "%s", ro->lasts);
-	ts_lab_send(h->event_fd, &ev);
+	if ((unsigned)state >= TS_STATE_COUNT)
+		return NULL;
+	return &recipes[state];
 }
 
-static void scenario_clear(struct holder *h, struct scenario *s)
-{
-	for (int i = 0; i < N_FDS; i++)
-		close_fd(&s->fds[i]);
-	/* Rules may have been set by this scenario: drop them with the sockets. */
-	ts_lab_nft_set_rules(h->nft, s->id, NULL);
-}
-
-/* Builds (again) with fresh ports, and reports the sockets. */
-static int scenario_build(struct holder *h, struct scenario *s, enum ts_lab_event_type type)
-{
-	const struct recipe *rc = &recipes[s->state];
-	uint32_t slot = h->next_slot++ % PORT_SLOTS;
-	int r;
-
-	s->sport = (uint16_t)(SERVER_PORT_BASE + slot);
-	s->cport = (uint16_t)(CLIENT_PORT_BASE + slot);
-	for (int i = 0; i < N_FDS; i++)
-		s->fds[i] = -1;
-	r = rc->build(h, s);
-	if (r < 0) {
-		const char *nft_err = ts_lab_nft_error(h->nft);
-
-		send_warning(h, s->state, r, "cannot build %s: %s%s%s", ts_state_name(s->state),
-			     strerror(-r), r == -EIO && *nft_err ? ": " : "",
-			     r == -EIO ? nft_err : "");
-		scenario_clear(h, s);
-		s->ok = false;
-		return r;
-	}
-	clock_gettime(CLOCK_MONOTONIC, &s->built);
-	s->ok = true;
-	send_socket(h, s, &rc->target, true, type, s->state);
-	for (size_t i = 0; i < 2; i++)
-		if (rc->side[i].how)
-			send_socket(h, s, &rc->side[i], false, type, rc->side[i].state);
-	return 0;
-}
-
-/* Is the target still where we put it? Returns true when so; *ret_now: what it is. */
-static bool scenario_check(const struct scenario *s, enum ts_state *ret_now)
+bool ts_lab_scenario_check(const struct ts_lab_scenario *s, enum ts_state *ret_now)
 {
 	unsigned st;
 	int r;
@@ -691,225 +560,11 @@ static bool scenario_check(const struct scenario *s, enum ts_state *ret_now)
 		*ret_now = TS_STATE_UNKNOWN;
 	if (r < 0)
 		return false;
-	/* IDLE, BOUND and CLOSED all read TCP_CLOSE through TCP_INFO. */
-	if (st == TS_TCP_CLOSE)
+	/*
+	 * IDLE, BOUND and CLOSED all read TCP_CLOSE through TCP_INFO; for any
+	 * other target TCP_CLOSE means it was reset or closed: CLOSED.
+	 */
+	if (st == TS_TCP_CLOSE && s->kstate == TS_TCP_CLOSE)
 		*ret_now = s->state;
 	return st == s->kstate;
-}
-
-static int lo_up(void)
-{
-	struct ifreq ifr = { 0 };
-	int fd, r = 0;
-
-	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
-	if (ioctl(fd, SIOCGIFFLAGS, &ifr) < 0) {
-		r = -errno;
-		goto out_close;
-	}
-	ifr.ifr_flags |= IFF_UP;
-	if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
-		r = -errno;
-out_close:
-	close(fd);
-	return r;
-}
-
-static int sysctl_write(const char *path, const char *value)
-{
-	int fd, r = 0;
-	size_t len = strlen(value);
-
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (write(fd, value, len) != (ssize_t)len)
-		r = errno ? -errno : -EIO;
-	close(fd);
-	return r;
-}
-
-static void raise_nofile(void)
-{
-	struct rlimit rl;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-		rl.rlim_cur = rl.rlim_max;
-		setrlimit(RLIMIT_NOFILE, &rl);
-	}
-}
-
-static _Noreturn void fatal(int event_fd, int error, const char *what, const char *detail)
-{
-	struct ts_lab_event ev = { .type = TS_LAB_EVENT_ERROR, .error = error };
-
-	snprintf(ev.message, sizeof(ev.message), "%s: %s", what,
-		 detail && *detail ? detail : strerror(-error));
-	ts_lab_send(event_fd, &ev);
-	_exit(1);
-}
-
-_Noreturn void ts_lab_holder_main(const struct ts_lab_opts *opts, int event_fd)
-{
-	struct holder h = { .event_fd = event_fd, .pid = getpid() };
-	struct ts_lab_event ev;
-	uint32_t count = opts->count ? opts->count : 1;
-	int r;
-
-	raise_nofile();
-	r = lo_up();
-	if (r < 0)
-		fatal(event_fd, r, "cannot bring lo up in the lab", NULL);
-	r = ts_lab_nft_new(&h.nft);
-	if (r < 0)
-		fatal(event_fd, r, "cannot use libnftables", NULL);
-	r = ts_lab_nft_create_table(h.nft);
-	if (r < 0)
-		fatal(event_fd, r, "cannot create the nftables table", ts_lab_nft_error(h.nft));
-
-	if (opts->states & TS_STATE_BIT(TS_STATE_SYN_RECEIVED)) {
-		/* /proc/sys/net follows the writer's namespace: this changes the lab only. */
-		r = sysctl_write("/proc/sys/net/ipv4/tcp_synack_retries",
-				 SYNACK_RETRIES_STR "\n");
-		ev = (struct ts_lab_event){ .type = r < 0 ? TS_LAB_EVENT_WARNING : TS_LAB_EVENT_NOTE,
-					    .error = r };
-		if (r < 0)
-			snprintf(ev.message, sizeof(ev.message),
-				 "cannot raise tcp_synack_retries: %s; SYN_RECEIVED lasts ~1 min",
-				 strerror(-r));
-		else
-			snprintf(ev.message, sizeof(ev.message),
-				 "net.ipv4.tcp_synack_retries=" SYNACK_RETRIES_STR
-				 " in the lab namespace, so SYN_RECEIVED lasts hours");
-		ts_lab_send(event_fd, &ev);
-	}
-
-	h.sc = calloc((size_t)TS_STATE_COUNT * count, sizeof(*h.sc));
-	if (!h.sc)
-		fatal(event_fd, -ENOMEM, "out of memory", NULL);
-	for (unsigned i = 0; i < TS_STATE_COUNT; i++) {
-		enum ts_state st = ts_state_lifecycle_order(i);
-
-		if (!(opts->states & TS_STATE_BIT(st)))
-			continue;
-		for (uint32_t c = 0; c < count; c++) {
-			struct scenario *s = &h.sc[h.n_sc];
-
-			s->id = (uint32_t)h.n_sc++;
-			s->state = st;
-			scenario_build(&h, s, TS_LAB_EVENT_SOCKET);
-		}
-	}
-	ev = (struct ts_lab_event){ .type = TS_LAB_EVENT_CHILD_READY_ };
-	ts_lab_send(event_fd, &ev);
-
-	/* Watch: once a second, report what left its state and build it again. */
-	for (;;) {
-		poll(NULL, 0, 1000);
-		for (size_t i = 0; i < h.n_sc; i++) {
-			struct scenario *s = &h.sc[i];
-			struct timespec now;
-			enum ts_state cur;
-
-			if (!s->ok)
-				continue; /* already reported as a warning */
-			clock_gettime(CLOCK_MONOTONIC, &now);
-			if (s->state == TS_STATE_TIME_WAIT &&
-			    now.tv_sec - s->built.tv_sec >= TIME_WAIT_RENEW_S) {
-				scenario_clear(&h, s);
-				scenario_build(&h, s, TS_LAB_EVENT_RECREATED);
-				continue;
-			}
-			if (scenario_check(s, &cur))
-				continue;
-			send_socket(&h, s, &recipes[s->state].target, true, TS_LAB_EVENT_EXPIRED, cur);
-			scenario_clear(&h, s);
-			scenario_build(&h, s, TS_LAB_EVENT_RECREATED);
-		}
-	}
-}
-
-/* The leak: a server that accepts and never closes, fed by a client that connects and closes. */
-
-_Noreturn void ts_lab_leak_server_main(uint32_t rate, int event_fd)
-{
-	struct ts_lab_event ev = { .type = TS_LAB_EVENT_LEAK };
-	struct rlimit rl;
-	uint32_t limit = 1024, leaked = 0;
-	int lfd;
-
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
-		limit = (uint32_t)(rl.rlim_cur > UINT32_MAX ? UINT32_MAX : rl.rlim_cur);
-	else
-		limit = 1u << 20;
-	/* Leave room for what is open already (stdio, the pipe, the listener). */
-	limit = limit > 64 ? limit - 64 : 0;
-
-	lfd = lo_up();
-	if (lfd < 0)
-		fatal(event_fd, lfd, "leak server: cannot bring lo up", NULL);
-	lfd = listener(TS_LAB_LEAK_PORT, 0);
-	if (lfd < 0)
-		fatal(event_fd, lfd, "leak server: cannot listen", NULL);
-	ev.pid = getpid();
-	ev.port = TS_LAB_LEAK_PORT;
-	ev.rate = rate;
-	ev.limit = limit;
-	ts_lab_send(event_fd, &ev);
-	ev = (struct ts_lab_event){ .type = TS_LAB_EVENT_CHILD_READY_ };
-	ts_lab_send(event_fd, &ev);
-
-	while (leaked < limit) {
-		int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-
-		if (fd < 0) {
-			if (errno == EINTR || errno == ECONNABORTED)
-				continue;
-			break;
-		}
-		leaked++; /* and never closed: the bug being shown */
-	}
-	/* Stop before RLIMIT_NOFILE: closing the listener refuses new connections. */
-	close(lfd);
-	ev = (struct ts_lab_event){ .type = TS_LAB_EVENT_LEAK_STOPPED, .count = leaked,
-				    .limit = limit };
-	snprintf(ev.message, sizeof(ev.message),
-		 "leak stopped at %u sockets, before RLIMIT_NOFILE", leaked);
-	ts_lab_send(event_fd, &ev);
-	for (;;)
-		pause();
-}
-
-_Noreturn void ts_lab_leak_client_main(uint32_t rate)
-{
-	struct sockaddr_in sa = loopback(TS_LAB_LEAK_PORT);
-	uint64_t period_ns = 1000000000ull / (rate ? rate : 1);
-	bool connected_once = false;
-	struct timespec next;
-
-	clock_gettime(CLOCK_MONOTONIC, &next);
-	for (;;) {
-		int fd = tcp_socket(0);
-
-		if (fd >= 0) {
-			if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
-				connected_once = true;
-			else if (errno == ECONNREFUSED && connected_once)
-				break; /* the server stopped on purpose */
-			close(fd);
-		}
-		next.tv_nsec += (long)period_ns;
-		while (next.tv_nsec >= 1000000000L) {
-			next.tv_nsec -= 1000000000L;
-			next.tv_sec++;
-		}
-		/* A steady rate, not a wait for something: an absolute tick is right here. */
-		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL) == EINTR)
-			;
-	}
-	for (;;)
-		pause();
 }
