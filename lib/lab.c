@@ -61,8 +61,11 @@ int ts_lab_child_setup(pid_t supervisor, int netns_fd)
 	/* The supervisor may have died before prctl(). */
 	if (getppid() != supervisor)
 		return -ESRCH;
-	/* Ctrl-C hits the whole process group: only the supervisor decides. */
+	/* Ctrl-C, Ctrl-\ and a closing terminal hit the whole process group:
+	 * only the supervisor decides (and tears down). */
 	signal(SIGINT, SIG_IGN);
+	signal(SIGQUIT, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGTERM, SIG_DFL);
 	signal(SIGCHLD, SIG_DFL);
