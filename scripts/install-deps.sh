@@ -1,0 +1,10 @@
+#!/bin/sh
+# Installs what tcpstate needs to build, test and benchmark on Debian 12 (run as root).
+set -eu
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends \
+	gcc libc6-dev meson ninja-build pkg-config \
+	libmnl-dev libjson-c-dev libcmocka-dev libnftables-dev \
+	nftables iproute2 net-tools lsof procps python3 >/dev/null
+echo "install-deps: done"
