@@ -522,6 +522,23 @@ int owner_map_finalize(struct ts_snapshot *snap)
 	for (i = 0; i < snap->n_owners; i++)
 		sorted[pos[snap->owners[i].socket_index]++] = snap->owners[i];
 	free(pos);
+	/* Within a socket, by pid then fd: the walk's order depends on threads. */
+	for (i = 0; i < snap->n_sockets; i++) {
+		struct ts_owner *o = &sorted[snap->sockets[i].owner_first];
+		uint32_t count = snap->sockets[i].owner_count;
+
+		for (uint32_t a = 1; a < count; a++) {
+			struct ts_owner key = o[a];
+			uint32_t b = a;
+
+			while (b > 0 && (o[b - 1].pid > key.pid ||
+					 (o[b - 1].pid == key.pid && o[b - 1].fd > key.fd))) {
+				o[b] = o[b - 1];
+				b--;
+			}
+			o[b] = key;
+		}
+	}
 	free(snap->owners);
 	snap->owners = sorted;
 	snap->cap_owners = snap->n_owners;

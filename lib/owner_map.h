@@ -55,7 +55,7 @@ int owner_map_build(struct ts_snapshot *snap, const struct owner_scan_opts *o,
 		    struct owner_scan_result *ret);
 
 /*
- * Groups snap's owners by socket (stable: by pid, then fd, as scanned) and
+ * Groups snap's owners by socket, ordered by pid then fd, and
  * sets each socket's owner_first/owner_count. Returns 0 or -ENOMEM.
  */
 int owner_map_finalize(struct ts_snapshot *snap);

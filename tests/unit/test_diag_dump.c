@@ -1,0 +1,218 @@
+/* SPDX-License-Identifier: MIT */
+/* diag_dump() against a stand-in kernel on a socketpair: interrupted dumps
+ * are retried and never returned short; kernel errors come back. */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <netinet/in.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <cmocka.h>
+
+#include "diag.h"
+
+enum reply { REPLY_OK, REPLY_INTR, REPLY_ENOENT };
+
+struct fake_kernel {
+	int fd;
+	enum reply script[8]; /* one per request */
+	unsigned n_script;
+	unsigned requests;
+	uint32_t last_states;
+};
+
+static size_t put_socket(char *buf, uint32_t seq, uint16_t flags, uint16_t sport, uint32_t inode)
+{
+	struct nlmsghdr *nlh = (struct nlmsghdr *)buf;
+	struct inet_diag_msg *m = NLMSG_DATA(nlh);
+
+	memset(buf, 0, NLMSG_SPACE(sizeof(*m)));
+	nlh->nlmsg_len = NLMSG_LENGTH(sizeof(*m));
+	nlh->nlmsg_type = SOCK_DIAG_BY_FAMILY;
+	nlh->nlmsg_flags = NLM_F_MULTI | flags;
+	nlh->nlmsg_seq = seq;
+	m->idiag_family = AF_INET;
+	m->idiag_state = 1; /* ESTABLISHED */
+	m->id.idiag_sport = htons(sport);
+	m->id.idiag_dport = htons(80);
+	m->idiag_inode = inode;
+	return NLMSG_SPACE(sizeof(*m));
+}
+
+static size_t put_done(char *buf, uint32_t seq, uint16_t flags)
+{
+	struct nlmsghdr *nlh = (struct nlmsghdr *)buf;
+
+	memset(buf, 0, NLMSG_SPACE(sizeof(int)));
+	nlh->nlmsg_len = NLMSG_LENGTH(sizeof(int));
+	nlh->nlmsg_type = NLMSG_DONE;
+	nlh->nlmsg_flags = NLM_F_MULTI | flags;
+	nlh->nlmsg_seq = seq;
+	return NLMSG_SPACE(sizeof(int));
+}
+
+static size_t put_error(char *buf, uint32_t seq, int error)
+{
+	struct nlmsghdr *nlh = (struct nlmsghdr *)buf;
+	struct nlmsgerr *e = NLMSG_DATA(nlh);
+
+	memset(buf, 0, NLMSG_SPACE(sizeof(*e)));
+	nlh->nlmsg_len = NLMSG_LENGTH(sizeof(*e));
+	nlh->nlmsg_type = NLMSG_ERROR;
+	nlh->nlmsg_seq = seq;
+	e->error = error;
+	return NLMSG_SPACE(sizeof(*e));
+}
+
+static void *fake_kernel_run(void *arg)
+{
+	struct fake_kernel *k = arg;
+	char req[4096], out[4096];
+
+	for (;;) {
+		ssize_t n = recv(k->fd, req, sizeof(req), 0);
+		const struct nlmsghdr *nlh = (const struct nlmsghdr *)req;
+		const struct inet_diag_req_v2 *r = NLMSG_DATA(nlh);
+		enum reply what;
+		size_t len = 0;
+
+		if (n <= 0)
+			return NULL;
+		k->last_states = r->idiag_states;
+		what = k->requests < k->n_script ? k->script[k->requests] : REPLY_OK;
+		k->requests++;
+		switch (what) {
+		case REPLY_INTR:
+			/* One socket, then the kernel notices the table changed. */
+			len += put_socket(out + len, nlh->nlmsg_seq, 0, 1000, 11);
+			len += put_done(out + len, nlh->nlmsg_seq, NLM_F_DUMP_INTR);
+			break;
+		case REPLY_OK:
+			len += put_socket(out + len, nlh->nlmsg_seq, 0, 2000, 21);
+			len += put_socket(out + len, nlh->nlmsg_seq, 0, 2001, 22);
+			(void)send(k->fd, out, len, 0); /* a dump spans several reads */
+			len = put_done(out, nlh->nlmsg_seq, 0);
+			break;
+		case REPLY_ENOENT:
+			len += put_error(out + len, nlh->nlmsg_seq, -ENOENT);
+			break;
+		}
+		(void)send(k->fd, out, len, 0);
+	}
+}
+
+struct fixture {
+	int sv[2];
+	pthread_t tid;
+	struct fake_kernel k;
+	struct ts_snapshot *snap;
+};
+
+static int run_dump(struct fixture *fx, const enum reply *script, unsigned n, unsigned *retries)
+{
+	struct diag_parse_ctx ctx = { 0 };
+	struct diag_dump_opts o = {
+		.family = AF_INET, .kernel_states = 1u << 8, .record_fd = -1,
+	};
+	int r;
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fx->sv), 0);
+	memset(&fx->k, 0, sizeof(fx->k));
+	fx->k.fd = fx->sv[1];
+	memcpy(fx->k.script, script, n * sizeof(*script));
+	fx->k.n_script = n;
+	assert_int_equal(pthread_create(&fx->tid, NULL, fake_kernel_run, &fx->k), 0);
+
+	fx->snap = snapshot_new();
+	assert_non_null(fx->snap);
+	ctx.snap = fx->snap;
+	*retries = 0;
+	r = diag_dump(fx->sv[0], &o, &ctx, retries);
+
+	shutdown(fx->sv[0], SHUT_RDWR);
+	pthread_join(fx->tid, NULL);
+	close(fx->sv[0]);
+	close(fx->sv[1]);
+	return r;
+}
+
+static void test_clean_dump(void **state)
+{
+	struct fixture fx;
+	unsigned retries;
+	enum reply script[] = { REPLY_OK };
+
+	(void)state;
+	assert_int_equal(run_dump(&fx, script, 1, &retries), 0);
+	assert_int_equal(retries, 0);
+	assert_int_equal(fx.k.requests, 1);
+	assert_int_equal(fx.k.last_states, 1u << 8);
+	assert_int_equal(ts_snapshot_socket_count(fx.snap), 2);
+	assert_int_equal(ts_snapshot_socket(fx.snap, 0)->local_port, 2000);
+	assert_int_equal(ts_snapshot_socket(fx.snap, 1)->inode, 22);
+	ts_snapshot_free(fx.snap);
+}
+
+static void test_interrupted_then_clean(void **state)
+{
+	struct fixture fx;
+	unsigned retries;
+	enum reply script[] = { REPLY_INTR, REPLY_INTR, REPLY_OK };
+
+	(void)state;
+	assert_int_equal(run_dump(&fx, script, 3, &retries), 0);
+	assert_int_equal(retries, 2);
+	assert_int_equal(fx.k.requests, 3);
+	/* The interrupted attempts' socket (port 1000) is gone: no mixing. */
+	assert_int_equal(ts_snapshot_socket_count(fx.snap), 2);
+	for (size_t i = 0; i < 2; i++)
+		assert_int_not_equal(ts_snapshot_socket(fx.snap, i)->local_port, 1000);
+	ts_snapshot_free(fx.snap);
+}
+
+static void test_always_interrupted(void **state)
+{
+	struct fixture fx;
+	unsigned retries;
+	enum reply script[8];
+
+	(void)state;
+	for (size_t i = 0; i < 8; i++)
+		script[i] = REPLY_INTR;
+	/* Reported, never returned short. */
+	assert_int_equal(run_dump(&fx, script, 8, &retries), -EAGAIN);
+	assert_true(retries >= 3);
+	assert_int_equal(ts_snapshot_socket_count(fx.snap), 0);
+	ts_snapshot_free(fx.snap);
+}
+
+static void test_kernel_error(void **state)
+{
+	struct fixture fx;
+	unsigned retries;
+	enum reply script[] = { REPLY_ENOENT };
+
+	(void)state;
+	assert_int_equal(run_dump(&fx, script, 1, &retries), -ENOENT);
+	assert_int_equal(ts_snapshot_socket_count(fx.snap), 0);
+	ts_snapshot_free(fx.snap);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_clean_dump),
+		cmocka_unit_test(test_interrupted_then_clean),
+		cmocka_unit_test(test_always_interrupted),
+		cmocka_unit_test(test_kernel_error),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
