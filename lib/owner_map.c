@@ -127,7 +127,7 @@ struct owner_scan {
 
 static int read_comm(int pid_dirfd, char comm[TS_COMM_LEN])
 {
-	char buf[64];
+	char buf[64] = { 0 };
 	ssize_t n;
 	int fd = openat(pid_dirfd, "comm", O_RDONLY | O_CLOEXEC);
 
@@ -235,7 +235,7 @@ static int scan_process(struct worker *w, pid_t pid)
 		uint32_t fdnum;
 		ssize_t n;
 
-		if (de->d_type != DT_LNK)
+		if (de->d_type != DT_LNK && de->d_type != DT_UNKNOWN)
 			continue;
 		n = readlinkat(fd_dirfd, de->d_name, link, sizeof(link));
 		if (n <= 0 || (size_t)n >= sizeof(link))
@@ -288,9 +288,17 @@ static int list_pids(int proc_dirfd, const struct ts_filter *f, pid_t **ret, siz
 	if (!v)
 		return -ENOMEM;
 	if (f && f->n_pids) {
-		memcpy(v, f->pids, f->n_pids * sizeof(*v));
+		/* --pid 7 --pid 7 must not list pid 7's fds twice. */
+		for (size_t i = 0; i < f->n_pids && i < TS_FILTER_MAX_PIDS; i++) {
+			size_t j = 0;
+
+			while (j < n && v[j] != f->pids[i])
+				j++;
+			if (j == n)
+				v[n++] = f->pids[i];
+		}
 		*ret = v;
-		*ret_n = f->n_pids;
+		*ret_n = n;
 		return 0;
 	}
 	dfd = dup(proc_dirfd);
@@ -387,34 +395,47 @@ fail:
 	return r;
 }
 
-/* Moves one worker's processes into snap and matches its fds. */
+/* The snapshot's index of a worker's process, added on first use: only
+ * processes that hold a listed socket (or a candidate) get an entry. */
+static int process_ref(struct ts_snapshot *snap, const struct worker *w, uint32_t *map,
+		       uint32_t local, uint32_t *ret)
+{
+	int r;
+
+	if (map[local] == UINT32_MAX) {
+		r = snapshot_process_append(snap, &w->procs->processes[local], &map[local]);
+		if (r < 0)
+			return r;
+	}
+	*ret = map[local];
+	return 0;
+}
+
+/* Matches one worker's fds with snap's sockets. */
 static int join_worker(struct owner_scan *sc, struct worker *w, struct ts_snapshot *snap,
 		       const struct sock_index *idx, struct fd_candidate **cand, size_t *n_cand,
 		       size_t *cap_cand)
 {
-	uint32_t offset = (uint32_t)snap->n_processes, unused;
+	size_t n_procs = w->procs->n_processes;
+	uint32_t *map = malloc((n_procs ? n_procs : 1) * sizeof(*map));
 	char fdname[16];
-	int r;
+	int r = 0;
 
-	for (size_t i = 0; i < w->procs->n_processes; i++) {
-		r = snapshot_process_append(snap, &w->procs->processes[i], &unused);
-		if (r < 0)
-			return r;
-	}
-	for (size_t i = 0; i < w->n_fds; i++) {
+	if (!map)
+		return -ENOMEM;
+	memset(map, 0xff, (n_procs ? n_procs : 1) * sizeof(*map));
+	for (size_t i = 0; i < w->n_fds && r == 0; i++) {
 		const struct raw_fd *raw = &w->fds[i];
-		uint32_t si = sock_index_find(idx, raw->inode);
+		uint32_t si = sock_index_find(idx, raw->inode), pi;
 		bool ipv6;
 
 		if (si != UINT32_MAX) {
-			struct ts_owner ow = {
-				.pid = raw->pid, .fd = raw->fd, .socket_index = si,
-				.process_index = raw->process_index + offset,
-			};
-
-			r = snapshot_owner_append(snap, &ow);
-			if (r < 0)
-				return r;
+			r = process_ref(snap, w, map, raw->process_index, &pi);
+			if (r == 0)
+				r = snapshot_owner_append(snap, &(struct ts_owner){
+					.pid = raw->pid, .fd = raw->fd, .socket_index = si,
+					.process_index = pi,
+				});
 			continue;
 		}
 		if (!sc->o.want_candidates)
@@ -422,21 +443,27 @@ static int join_worker(struct owner_scan *sc, struct worker *w, struct ts_snapsh
 		snprintf(fdname, sizeof(fdname), "%d", raw->fd);
 		if (socket_proto(sc->proc, raw->pid, fdname, &ipv6) < 0)
 			continue; /* not TCP, or gone */
+		r = process_ref(snap, w, map, raw->process_index, &pi);
+		if (r < 0)
+			break;
 		if (*n_cand == *cap_cand) {
 			size_t cap = *cap_cand ? *cap_cand * 2 : 64;
 			struct fd_candidate *v = realloc(*cand, cap * sizeof(*v));
 
-			if (!v)
-				return -ENOMEM;
+			if (!v) {
+				r = -ENOMEM;
+				break;
+			}
 			*cand = v;
 			*cap_cand = cap;
 		}
 		(*cand)[(*n_cand)++] = (struct fd_candidate){
 			.pid = raw->pid, .fd = raw->fd, .inode = raw->inode, .ipv6 = ipv6,
-			.process_index = raw->process_index + offset,
+			.process_index = pi,
 		};
 	}
-	return 0;
+	free(map);
+	return r;
 }
 
 int owner_scan_finish(struct owner_scan *sc, struct ts_snapshot *snap,
@@ -524,9 +551,12 @@ int owner_map_finalize(struct ts_snapshot *snap)
 	free(pos);
 	/* Within a socket, by pid then fd: the walk's order depends on threads. */
 	for (i = 0; i < snap->n_sockets; i++) {
-		struct ts_owner *o = &sorted[snap->sockets[i].owner_first];
 		uint32_t count = snap->sockets[i].owner_count;
+		struct ts_owner *o;
 
+		if (count < 2)
+			continue;
+		o = &sorted[snap->sockets[i].owner_first];
 		for (uint32_t a = 1; a < count; a++) {
 			struct ts_owner key = o[a];
 			uint32_t b = a;
