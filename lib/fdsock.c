@@ -204,13 +204,13 @@ int fdsock_classify(struct ts_snapshot *snap, struct fd_candidate *cand, size_t 
 			if (got != -ESTALE)
 				break;
 		}
-		if (got == -EPERM || got == -EACCES) {
+		if (got == -EPERM || got == -EACCES)
 			got = unknown_socket(&cand[i], o, &s);
-			if (got == 0)
-				unclassified++;
-		}
 		if (got == 0 && wanted(o->filter, &s)) {
 			uint32_t si = (uint32_t)snap->n_sockets;
+
+			if (s.state == TS_STATE_UNKNOWN)
+				unclassified++;
 
 			r = snapshot_socket_append(snap, &s);
 			for (k = i; k < end && r == 0; k++) {

@@ -232,6 +232,22 @@ def test_shared_socket(lab):
         p.wait(timeout=10)
 
 
+def test_unprivileged(lab):
+    """Without privileges: the dump still works, unreadable processes are
+    reported once on stderr (never silently dropped), and entering another
+    namespace fails with a clear message."""
+    from tslab import tcpstate_path
+    drop = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", tcpstate_path()]
+    r = subprocess.run(drop + ["list"], capture_output=True, text=True, timeout=60)
+    check(r.returncode == 0, f"unprivileged list exit {r.returncode}: {r.stderr}")
+    notes = [l for l in r.stderr.splitlines() if "could not read the open files" in l]
+    check(len(notes) == 1, f"one notice about unreadable processes: {r.stderr!r}")
+    r = subprocess.run(drop + ["list", "--netns", lab.netns], capture_output=True, text=True,
+                       timeout=60)
+    check(r.returncode == 1 and "not permitted" in r.stderr,
+          f"unprivileged --netns: {r.returncode} {r.stderr!r}")
+
+
 def test_usage_errors():
     for args, word in ((["list", "--state", "nope"], "nope"), (["list", "--port", "0"], "0"),
                        (["list", "--port", "x1"], "x1"), (["list", "--addr", "1.2.3"], "1.2.3"),
@@ -253,7 +269,7 @@ def main():
     test_usage_errors()
     with Lab() as lab:
         for t in (test_all_states, test_differential, test_filters, test_procfs,
-                  test_all_netns, test_summary, test_shared_socket):
+                  test_all_netns, test_summary, test_shared_socket, test_unprivileged):
             print(f"-- {t.__name__}", file=sys.stderr)
             t(lab)
     if failures:
