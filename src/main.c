@@ -40,6 +40,7 @@ static const struct verb {
 } verbs[] = {
 	{ "summary", cmd_summary, "count sockets per state, and the top holders of closing sockets (default)" },
 	{ "list", cmd_list, "list TCP sockets in all 13 states with their owners" },
+	{ "tune", cmd_tune, "audit TCP sysctls against what the sockets show; write, apply or revert changes" },
 	{ "lab", cmd_lab, "build real sockets in chosen states inside a throwaway network namespace" },
 };
 

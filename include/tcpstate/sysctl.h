@@ -25,7 +25,8 @@ struct ts_sysctl *ts_sysctl_free(struct ts_sysctl *s); /* accepts NULL, returns 
  * Reads one setting by its dotted name ("net.ipv4.tcp_fin_timeout"), as
  * text without the trailing newline (tabs between fields, as the kernel
  * prints them). Returns 0, -ENOENT (this kernel has no such setting),
- * -EACCES, -EINVAL (bad name: only [a-z0-9_.] and no "..").
+ * -EACCES, -ENOBUFS (the value does not fit buf), -EINVAL (bad name:
+ * only [a-z0-9_.-], no empty components, no "..").
  */
 int ts_sysctl_read(struct ts_sysctl *s, const char *name, char *buf, size_t size);
 

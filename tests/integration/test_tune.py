@@ -1,0 +1,270 @@
+# SPDX-License-Identifier: MIT
+"""`tcpstate tune` in a throwaway network namespace: recommendations driven by
+real orphaned FIN_WAIT_2 and TIME_WAIT sockets, --apply then --revert restores
+every audited value exactly, the host's values stay untouched, --write output
+is accepted by `sysctl -p` inside the namespace, --json parses, the CLOSE_WAIT
+note, config-file lint with --config-root, and usage errors."""
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tslab import run_tcpstate, skip, skip_unless_root, wait_until  # noqa: E402
+
+failures = []
+
+AUDITED = [
+    "net.ipv4.tcp_fin_timeout", "net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_keepalive_intvl",
+    "net.ipv4.tcp_keepalive_probes", "net.ipv4.tcp_retries1", "net.ipv4.tcp_retries2",
+    "net.ipv4.tcp_orphan_retries", "net.ipv4.tcp_max_orphans", "net.ipv4.tcp_max_tw_buckets",
+    "net.ipv4.tcp_tw_reuse", "net.ipv4.ip_local_port_range", "net.ipv4.tcp_syn_retries",
+    "net.ipv4.tcp_synack_retries", "net.ipv4.tcp_max_syn_backlog", "net.ipv4.tcp_syncookies",
+    "net.core.somaxconn", "net.ipv4.tcp_abort_on_overflow", "fs.nr_open", "fs.file-max",
+]
+
+# Runs inside the namespace: 250 TIME_WAIT to 127.0.0.1:5000 (the client closes
+# first, then the server), 250 orphaned FIN_WAIT_2 to 127.0.0.1:5001 (the client
+# closes, the server holds its end in CLOSE_WAIT). Prints "ready", then waits.
+HELPER = r"""
+import resource, socket, sys
+resource.setrlimit(resource.RLIMIT_NOFILE, (4096, 4096))
+N = 250
+def listener(port):
+    l = socket.socket()
+    l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    l.bind(("127.0.0.1", port))
+    l.listen(1024)
+    return l
+tw, fw2 = listener(5000), listener(5001)
+held = []
+for _ in range(N):
+    c = socket.create_connection(("127.0.0.1", 5000))
+    s, _ = tw.accept()
+    c.close()
+    s.close()
+for _ in range(N):
+    c = socket.create_connection(("127.0.0.1", 5001))
+    s, _ = fw2.accept()
+    c.close()
+    held.append(s)
+print("ready", flush=True)
+sys.stdin.read()
+"""
+
+
+def check(cond, msg):
+    if not cond:
+        failures.append(msg)
+        print(f"FAIL: {msg}", file=sys.stderr)
+    return cond
+
+
+def sh(*cmd, netns=None, check_rc=True):
+    if netns:
+        cmd = ("ip", "netns", "exec", netns) + cmd
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    if check_rc and r.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({r.returncode}): {r.stderr}")
+    return r
+
+
+def read_values(netns=None):
+    """Every audited setting as the kernel prints it (None when absent), read with cat."""
+    out = {}
+    for name in AUDITED:
+        path = "/proc/sys/" + name.replace(".", "/")
+        r = sh("cat", path, netns=netns, check_rc=False)
+        out[name] = r.stdout if r.returncode == 0 else None
+    return out
+
+
+def tune(*args, netns_exec=None):
+    return run_tcpstate(["tune", *args], timeout=60, netns=netns_exec)
+
+
+def tune_json(*args):
+    rc, out, err = tune("--json", *args)
+    if rc != 0:
+        raise AssertionError(f"tune --json {args} failed ({rc}): {err}")
+    return json.loads(out)
+
+
+def setting(doc, name):
+    for s in doc["settings"]:
+        if s["name"] == name:
+            return s
+    raise AssertionError(f"{name} missing from tune --json")
+
+
+def test_usage():
+    rc, out, _ = tune("--help")
+    check(rc == 0 and "--revert" in out and "CLOSE_WAIT" in out, "tune --help")
+    for args, code in ((["--bogus"], 2), (["--save", "/tmp/x"], 2), (["--revert", "/tmp/x", "--apply"], 2),
+                       (["extra"], 2), (["--netns", "tstune-no-such-namespace"], 1),
+                       (["--revert", "/nonexistent/tstune-backup.conf"], 1)):
+        rc, _, err = tune(*args)
+        check(rc == code, f"tune {args}: exit {rc}, expected {code} ({err.strip()})")
+        check(err.startswith("tcpstate: ") or "Try" in err, f"tune {args}: no message on stderr")
+
+
+def test_own_namespace_json():
+    # Read-only in the caller's namespace: nothing may change.
+    doc = tune_json()
+    names = [s["name"] for s in doc["settings"]]
+    check(names == AUDITED, f"settings order {names}")
+    check("No sysctl ends CLOSE_WAIT" in doc["close_wait"]["note"], "close_wait note in JSON")
+    check(doc["applied"] == [] and doc["backup"] is None and doc["written"] is None,
+          "a plain audit changes nothing")
+
+
+def test_config_lint(tmp):
+    root = os.path.join(tmp, "root")
+    os.makedirs(os.path.join(root, "etc/sysctl.d"))
+    with open(os.path.join(root, "etc/sysctl.d/50-legacy.conf"), "w") as f:
+        f.write("net.ipv4.tcp_tw_recycle = 1\n"
+                "# fix the CLOSE_WAIT pile-up\n"
+                "net.ipv4.tcp_fin_timeout = 10\n"
+                "net.ipv4.tcp_tw_reuse = 3\n"
+                "garbage line\n")
+    doc = tune_json("--config-root", root)
+    kinds = {(f["kind"], f["line"]) for f in doc["config"]["findings"]}
+    for want in (("removed", 1), ("fin-timeout", 3), ("bad-value", 4), ("malformed", 5)):
+        check(want in kinds, f"config finding {want} missing: {sorted(kinds)}")
+    rc, out, _ = tune("--config-root", root)
+    check(rc == 0 and "50-legacy.conf:1: error" in out, "config findings printed with file:line")
+
+
+def make_sockets(ns):
+    # A narrow port range makes 250 TIME_WAIT to one destination "most of it";
+    # tw_reuse=0 so loopback connects do not reuse those ports meanwhile.
+    sh("sysctl", "-qw", "net.ipv4.ip_local_port_range=40000 40399", netns=ns)
+    sh("sysctl", "-qw", "net.ipv4.tcp_tw_reuse=0", netns=ns)
+    p = subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-c", HELPER],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True)
+    line = p.stdout.readline()
+    if line.strip() != "ready":
+        p.kill()
+        raise AssertionError(f"socket helper failed: {p.stderr.read()}")
+    return p
+
+
+def test_namespace(ns, tmp, host_before):
+    ns_before = read_values(ns)
+
+    # Recommendations from what the sockets show.
+    doc = tune_json("--netns", ns)
+    obs = doc["observed"]
+    check(obs["fin_wait_2_orphans"] >= 200, f"orphaned FIN_WAIT_2 seen: {obs['fin_wait_2_orphans']}")
+    check(obs["states"]["TIME_WAIT"] >= 200, f"TIME_WAIT seen: {obs['states']['TIME_WAIT']}")
+    check(obs["states"]["CLOSE_WAIT"] >= 200, f"CLOSE_WAIT seen: {obs['states']['CLOSE_WAIT']}")
+    top = obs["time_wait_top"]
+    check(top is not None and top["remote_port"] == 5000 and top["count"] >= 200, f"TIME_WAIT top {top}")
+    fin = setting(doc, "net.ipv4.tcp_fin_timeout")
+    check(fin["action"] == "change" and fin["recommended"] == "30", f"fin_timeout advice {fin}")
+    pr = setting(doc, "net.ipv4.ip_local_port_range")
+    check(pr["action"] == "change" and pr["current"] == "40000\t40399", f"port range advice {pr}")
+    reuse = setting(doc, "net.ipv4.tcp_tw_reuse")
+    check(reuse["action"] == "change" and reuse["recommended"] == "1" and "outgoing" in reuse["reason"],
+          f"tw_reuse advice {reuse}")
+    check(setting(doc, "net.core.somaxconn")["action"] == "keep", "somaxconn: keep")
+    check(doc["netns"]["name"] == ns, f"netns name {doc['netns']}")
+    changed = {c["name"] for c in doc["changes"]}
+    check({"net.ipv4.tcp_fin_timeout", "net.ipv4.ip_local_port_range", "net.ipv4.tcp_tw_reuse"} <= changed,
+          f"changes {changed}")
+    check(not any(n.startswith("fs.") or n == "net.ipv4.tcp_max_orphans" for n in changed),
+          "host-wide settings among the changes for a namespace")
+
+    rc, out, err = tune("--netns", ns)
+    check(rc == 0, f"tune --netns: {err}")
+    check("No sysctl ends CLOSE_WAIT" in out, "text output says no sysctl ends CLOSE_WAIT")
+    check("nothing was changed" in out, "a plain audit says nothing was changed")
+    check(read_values(ns) == ns_before, "a plain audit changed the namespace")
+
+    # --apply, then --revert: every audited value exactly as before.
+    backup = os.path.join(tmp, "backup.conf")
+    rc, out, err = tune("--netns", ns, "--apply", "--save", backup)
+    check(rc == 0, f"tune --apply failed ({rc}): {err}")
+    check(os.path.exists(backup) and backup in out, "backup written and its path printed")
+    check("net.ipv4.tcp_fin_timeout: 60 -> 30" in out, f"apply prints the diff: {out}")
+    after = read_values(ns)
+    check(after["net.ipv4.tcp_fin_timeout"] == "30\n", f"fin_timeout applied: {after['net.ipv4.tcp_fin_timeout']!r}")
+    check(after["net.ipv4.tcp_tw_reuse"] == "1\n", "tw_reuse applied")
+    check(read_values() == host_before, "the host's values changed by --apply in a namespace")
+
+    rc, out, err = tune("--revert", backup)
+    check(rc == 0, f"tune --revert failed ({rc}): {err}")
+    check("-> 60" in out, f"revert prints the diff: {out}")
+    check(read_values(ns) == ns_before, f"values after revert differ: {read_values(ns)} vs {ns_before}")
+    check(read_values() == host_before, "the host's values changed by --revert")
+    rc, _, err = tune("--netns", ns, "--apply", "--save", backup)
+    check(rc == 1 and "exists" in err, f"an existing backup is not overwritten ({rc}, {err})")
+    check(read_values(ns) == ns_before, "a refused --apply changed something")
+    rc, out, err = tune("--revert", backup, "--json")
+    try:
+        rev = json.loads(out)
+        check(rc == 0 and all(not r["changed"] for r in rev["reverted"]), "second revert changes nothing")
+    except ValueError:
+        check(False, f"tune --revert --json does not parse: {out!r} {err}")
+
+    # --apply --json, revert with --netns given explicitly.
+    backup2 = os.path.join(tmp, "backup2.conf")
+    doc = tune_json("--netns", ns, "--apply", "--save", backup2)
+    check(doc["backup"] == backup2 and len(doc["applied"]) >= 3, f"--apply --json: {doc['applied']}")
+    rc, _, err = tune("--revert", backup2, "--netns", ns)
+    check(rc == 0 and read_values(ns) == ns_before, f"revert with --netns: {err}")
+
+    # --write: a drop-in that sysctl -p accepts inside the namespace.
+    dropin = os.path.join(tmp, "99-tcpstate.conf")
+    rc, out, err = tune("--netns", ns, "--write", dropin)
+    check(rc == 0 and os.path.exists(dropin), f"tune --write failed: {err}")
+    check(read_values(ns) == ns_before, "--write changed the namespace")
+    with open(dropin) as f:
+        text = f.read()
+    check("net.ipv4.tcp_fin_timeout = 30" in text, f"drop-in content: {text}")
+    check(not [n for n in os.listdir(tmp) if n.startswith(".99-tcpstate")], "temporary file left behind")
+    r = sh("sysctl", "-p", dropin, netns=ns, check_rc=False)
+    check(r.returncode == 0, f"sysctl -p rejects the drop-in: {r.stderr}")
+    check(read_values(ns)["net.ipv4.tcp_fin_timeout"] == "30\n", "sysctl -p applied the drop-in")
+    check(read_values() == host_before, "the host's values changed by sysctl -p in the namespace")
+
+
+def main():
+    skip_unless_root()
+    if not shutil.which("sysctl"):
+        skip("sysctl(8) is not installed")
+    host_before = read_values()
+    test_usage()
+    test_own_namespace_json()
+
+    ns = f"tstune-{secrets.token_hex(4)}"
+    tmp = tempfile.mkdtemp(prefix="tstune-")
+    helper = None
+    try:
+        test_config_lint(tmp)
+        sh("ip", "netns", "add", ns)
+        sh("ip", "link", "set", "lo", "up", netns=ns)
+        helper = make_sockets(ns)
+        test_namespace(ns, tmp, host_before)
+    finally:
+        if helper:
+            helper.kill()
+            helper.wait(10)
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    check(wait_until(lambda: not os.path.exists(f"/run/netns/{ns}"), 5), "namespace left behind")
+    check(read_values() == host_before, "the host's audited values changed")
+    if failures:
+        print(f"{len(failures)} failure(s)", file=sys.stderr)
+        sys.exit(1)
+    print("ok")
+
+
+if __name__ == "__main__":
+    main()
