@@ -38,7 +38,8 @@ static const struct verb {
 	int (*run)(int argc, char **argv);
 	const char *help;
 } verbs[] = {
-	{ "summary", cmd_summary, "count sockets per state, and the top holders of closing sockets (default)" },
+	{ "doctor", cmd_doctor, "the state summary, then what is stuck, who holds it and what to do (default)" },
+	{ "summary", cmd_summary, "count sockets per state, and the top holders of closing sockets" },
 	{ "list", cmd_list, "list TCP sockets in all 13 states with their owners" },
 	{ "tune", cmd_tune, "audit TCP sysctls against what the sockets show; write, apply or revert changes" },
 	{ "lab", cmd_lab, "build real sockets in chosen states inside a throwaway network namespace" },
@@ -56,7 +57,7 @@ static void usage(FILE *f)
 		fprintf(f, "  %-10s %s\n", verbs[i].name, verbs[i].help);
 	fprintf(f,
 		"\n"
-		"Without a verb, tcpstate runs 'summary'. 'tcpstate VERB --help' tells more.\n"
+		"Without a verb, tcpstate runs 'doctor'. 'tcpstate VERB --help' tells more.\n"
 		"  -h, --help      this text\n"
 		"  -V, --version   print the version\n"
 		"\n"
@@ -66,7 +67,7 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
 	if (argc < 2)
-		return cmd_summary(1, (char *[]){ "summary", NULL });
+		return cmd_doctor(1, (char *[]){ "doctor", NULL });
 
 	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
 	    strcmp(argv[1], "help") == 0) {
@@ -83,8 +84,8 @@ int main(int argc, char **argv)
 
 	/* Options without a verb belong to the default verb. */
 	if (argv[1][0] == '-') {
-		argv[0] = "summary";
-		return cmd_summary(argc, argv);
+		argv[0] = "doctor";
+		return cmd_doctor(argc, argv);
 	}
 	cli_error("unknown verb '%s' (try 'tcpstate --help')", argv[1]);
 	return EXIT_USAGE;

@@ -1,0 +1,214 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * Rules over a snapshot: what is stuck, who holds it, why, and what to do.
+ * Findings are data (numbers, pids, ports, addresses and static texts);
+ * the CLI renders them.
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <netinet/in.h>
+
+#include "tcpstate/procinfo.h"
+#include "tcpstate/snapshot.h"
+#include "tcpstate/state.h"
+
+struct ts_sysctl;
+
+enum ts_severity {
+	TS_SEVERITY_INFO,
+	TS_SEVERITY_WARNING,
+	TS_SEVERITY_CRITICAL,
+	_TS_SEVERITY_MAX,
+};
+
+/* "info", "warning", "critical"; NULL out of range. */
+const char *ts_severity_name(enum ts_severity sev);
+/* Parses those names (any case). Returns 0 or -EINVAL. */
+int ts_severity_parse(const char *s, enum ts_severity *ret);
+
+/* The settings the rules compare against. */
+enum ts_diag_sysctl {
+	TS_DS_FIN_TIMEOUT,      /* net.ipv4.tcp_fin_timeout */
+	TS_DS_ORPHAN_RETRIES,   /* net.ipv4.tcp_orphan_retries */
+	TS_DS_RETRIES2,         /* net.ipv4.tcp_retries2 */
+	TS_DS_MAX_TW_BUCKETS,   /* net.ipv4.tcp_max_tw_buckets */
+	TS_DS_TW_REUSE,         /* net.ipv4.tcp_tw_reuse */
+	TS_DS_PORT_RANGE,       /* net.ipv4.ip_local_port_range: value = low, value2 = high */
+	TS_DS_MAX_SYN_BACKLOG,  /* net.ipv4.tcp_max_syn_backlog */
+	TS_DS_SYNCOOKIES,       /* net.ipv4.tcp_syncookies */
+	TS_DS_SOMAXCONN,        /* net.core.somaxconn */
+	TS_DS_SYN_RETRIES,      /* net.ipv4.tcp_syn_retries */
+	TS_DS_SYNACK_RETRIES,   /* net.ipv4.tcp_synack_retries */
+	_TS_DS_MAX,
+};
+
+/* Dotted name of a setting; NULL out of range. */
+const char *ts_diag_sysctl_name(enum ts_diag_sysctl id);
+
+/* Values of the settings of one namespace; err[id] < 0 when it could not be read. */
+struct ts_diag_sysctls {
+	int64_t value[_TS_DS_MAX];
+	int64_t value2[_TS_DS_MAX];
+	int err[_TS_DS_MAX];
+};
+
+/* Marks every setting unavailable with err (e.g. -ENOENT when the namespace could not be opened). */
+void ts_diag_sysctls_unavailable(struct ts_diag_sysctls *v, int err);
+
+/*
+ * Reads every setting through s (see tcpstate/sysctl.h). Never fails as a
+ * whole: a setting that cannot be read has its err set.
+ */
+void ts_diag_sysctls_read(struct ts_sysctl *s, struct ts_diag_sysctls *ret);
+
+struct ts_diag_thresholds {
+	uint32_t close_wait_min;       /* CLOSE_WAIT per process for a warning (1) */
+	uint32_t close_wait_critical;  /* ... for critical (100) */
+	uint32_t fd_critical_pct;      /* open fds >= this % of RLIMIT_NOFILE: critical (80) */
+	uint32_t leak_critical_s;      /* fds run out sooner than this: critical (3600) */
+	uint32_t dead_min;             /* CLOSED fds per process for a warning (1) */
+	uint32_t fin_wait_2_min;       /* owned FIN_WAIT_2 per peer for a warning (1) */
+	uint32_t orphan_fin_wait_2_min;/* orphaned FIN_WAIT_2 for a warning (100) */
+	uint32_t unacked_min;          /* LAST_ACK/FIN_WAIT_1/CLOSING per remote address for a warning (10) */
+	uint32_t time_wait_pct;        /* TIME_WAIT >= this % of tcp_max_tw_buckets: warning (50) */
+	uint32_t port_pct;             /* TIME_WAIT to one ip:port >= this % of the local port range: warning (50) */
+	uint32_t accept_pct;           /* accept queue >= this % of the backlog: warning (80); full: critical */
+	uint32_t syn_backlog_pct;      /* SYN_RECEIVED >= this % of the limit: warning (75) */
+	uint32_t syn_sent_min;         /* SYN_SENT retransmitting to one destination for a warning (1) */
+};
+
+void ts_diag_thresholds_default(struct ts_diag_thresholds *t);
+
+/* Process facts for the pids of a snapshot; sorted by pid. */
+struct ts_diag_procs {
+	struct ts_procinfo *v;
+	size_t n;
+};
+
+/*
+ * Reads ts_procinfo_read() for every process of snap (proc_root NULL: /proc).
+ * Processes that vanished are left out. Returns 0 or -ENOMEM; free with
+ * ts_diag_procs_clear().
+ */
+int ts_diag_procs_collect(const struct ts_snapshot *snap, const char *proc_root,
+			  struct ts_diag_procs *ret);
+void ts_diag_procs_clear(struct ts_diag_procs *p);
+/* The facts of pid, or NULL. */
+const struct ts_procinfo *ts_diag_procs_find(const struct ts_diag_procs *p, pid_t pid);
+
+struct ts_diag_input {
+	const struct ts_snapshot *snap;
+	const struct ts_diag_procs *procs;    /* NULL: no process facts */
+	/* Settings per namespace of snap (index = netns_index); NULL or
+	 * fewer entries: unavailable. */
+	const struct ts_diag_sysctls *sysctls;
+	size_t n_sysctls;
+	/* Optional second look, interval_s seconds after snap. */
+	const struct ts_snapshot *later;
+	const struct ts_diag_procs *procs_later;
+	double interval_s;
+	const struct ts_diag_thresholds *thresholds; /* NULL: defaults */
+};
+
+enum ts_finding_kind {
+	TS_FINDING_CLOSE_WAIT,         /* a program holds CLOSE_WAIT sockets */
+	TS_FINDING_LEAK,               /* CLOSE_WAIT / fds growing between two looks */
+	TS_FINDING_DEAD_HELD,          /* CLOSED (and IDLE) fds held open */
+	TS_FINDING_FIN_WAIT_2_PEER,    /* the peer program has not closed */
+	TS_FINDING_FIN_WAIT_2_ORPHAN,  /* orphans waiting for tcp_fin_timeout */
+	TS_FINDING_UNACKED_CLOSE,      /* LAST_ACK / FIN_WAIT_1 / CLOSING to a silent peer */
+	TS_FINDING_TIME_WAIT_BUCKETS,  /* TIME_WAIT vs tcp_max_tw_buckets */
+	TS_FINDING_TIME_WAIT_PORTS,    /* TIME_WAIT to one ip:port vs the local port range */
+	TS_FINDING_ACCEPT_QUEUE,       /* a listener's accept queue near or at its backlog */
+	TS_FINDING_SYN_BACKLOG,        /* SYN_RECEIVED piling up on a listener */
+	TS_FINDING_SYN_SENT,           /* connects retransmitting SYNs to one destination */
+	_TS_FINDING_MAX,
+};
+
+/* Stable identifier ("close-wait", "leak", ...); NULL out of range. */
+const char *ts_finding_kind_id(enum ts_finding_kind kind);
+
+/* A group of sockets inside a finding (per local port and remote peer). */
+struct ts_finding_group {
+	uint8_t family;
+	uint16_t local_port;
+	struct in6_addr remote_addr;
+	uint16_t remote_port;   /* 0: any */
+	uint32_t count;
+	uint64_t unread_bytes;
+};
+
+struct ts_finding {
+	enum ts_severity severity;
+	enum ts_finding_kind kind;
+	enum ts_state state;          /* the state concerned (the main one) */
+	uint32_t netns_index;
+	const char *title;            /* static, one line */
+	const char *explanation;      /* static */
+	const char *advice;           /* static */
+
+	/* Evidence; which fields mean something depends on kind (see the has_* flags). */
+	uint64_t count;               /* sockets */
+	uint32_t state_counts[_TS_STATE_MAX]; /* per state, when several (UNACKED_CLOSE, DEAD_HELD) */
+	uint64_t unread_bytes;        /* CLOSE_WAIT: Recv-Q less the FIN */
+	uint64_t eof_read;            /* CLOSE_WAIT: sockets whose end-of-file the program already read (Recv-Q 0) */
+	bool has_age;
+	uint64_t age_min_ms;          /* lower bound of the time in the state (oldest socket) */
+	uint64_t limit;               /* the number count is compared with (backlog, buckets, port range) */
+	int limit_err;                /* < 0: the limit could not be read */
+	uint32_t max_retransmits;
+	bool has_rate;
+	double rate_per_s;            /* LEAK: CLOSE_WAIT growth */
+	double fd_rate_per_s;         /* LEAK: fd growth (0 when unknown) */
+	uint64_t count_before;        /* LEAK: CLOSE_WAIT in the first look */
+	bool has_eta;
+	double seconds_to_limit;      /* LEAK: until RLIMIT_NOFILE at this rate */
+
+	/* Culprit */
+	pid_t pid;                    /* 0: none (orphans, or a remote culprit) */
+	char comm[16];
+	bool has_proc;
+	struct ts_procinfo proc;
+	pid_t *pids;                  /* every holding process (n_pids) */
+	size_t n_pids;
+	int *fds;                     /* of pid, sorted */
+	size_t n_fds;
+	uint16_t local_port;          /* 0: several or none */
+	uint8_t family;
+	bool has_remote;
+	struct in6_addr remote_addr;
+	uint16_t remote_port;         /* 0: any port */
+	pid_t peer_pid;               /* FIN_WAIT_2: the local process holding the peer end, 0 when not here */
+	char peer_comm[16];
+	struct ts_finding_group *groups; /* sorted by count, largest first */
+	size_t n_groups;
+
+	uint32_t sysctl_mask;         /* bits (1u << enum ts_diag_sysctl) that govern this finding */
+	struct ts_diag_sysctls sysctls; /* copy for the namespace */
+};
+
+struct ts_diagnosis {
+	struct ts_finding *findings;  /* worst first */
+	size_t n_findings;
+	uint32_t state_counts[_TS_STATE_MAX]; /* of the (first) snapshot */
+	bool owners_known;            /* the snapshot has owners (pid-based rules ran) */
+	bool has_interval;
+};
+
+/*
+ * Runs every rule. Returns 0 or -ENOMEM, -EINVAL (no snapshot, or a later
+ * snapshot without a positive interval). *ret is set only on success;
+ * free with ts_diagnosis_free().
+ */
+int ts_diagnose(const struct ts_diag_input *in, struct ts_diagnosis **ret);
+
+/* Accepts NULL; returns NULL. */
+struct ts_diagnosis *ts_diagnosis_free(struct ts_diagnosis *d);
+
+/* The number of findings at or above sev. */
+size_t ts_diagnosis_count_at_least(const struct ts_diagnosis *d, enum ts_severity sev);

@@ -1,0 +1,693 @@
+/* SPDX-License-Identifier: MIT */
+/* ts_diagnose() on synthetic snapshots, with fake /proc and /proc/sys trees. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "owner_map.h"
+#include "snapshot-internal.h"
+#include "tcpstate/diagnose.h"
+#include "tcpstate/sysctl.h"
+
+#define PROC TEST_DATA_DIR "/proc"
+#define PROC_SYS TEST_DATA_DIR "/proc/sys"
+
+/* ---- building snapshots ---- */
+
+static struct ts_snapshot *snap_new(void)
+{
+	struct ts_snapshot *s = snapshot_new();
+	struct ts_netns ns = { .inode = 4026531840u, .name = "testns" };
+	uint32_t idx;
+
+	assert_non_null(s);
+	s->stats.owners_scanned = true;
+	assert_int_equal(snapshot_netns_append(s, &ns, &idx), 0);
+	return s;
+}
+
+static uint32_t add_proc(struct ts_snapshot *snap, pid_t pid, const char *comm)
+{
+	struct ts_process p = { .pid = pid };
+	uint32_t idx;
+
+	for (size_t i = 0; i < snap->n_processes; i++)
+		if (snap->processes[i].pid == pid)
+			return (uint32_t)i;
+	snprintf(p.comm, sizeof(p.comm), "%s", comm);
+	assert_int_equal(snapshot_process_append(snap, &p, &idx), 0);
+	return idx;
+}
+
+struct sock_spec {
+	enum ts_state state;
+	const char *laddr;
+	uint16_t lport;
+	const char *raddr; /* NULL: unconnected */
+	uint16_t rport;
+	uint32_t recv_q, send_q;
+	uint64_t inode;
+	uint8_t retrans;
+	uint32_t silent_ms; /* 0: no tcp_info */
+};
+
+static size_t add_sock(struct ts_snapshot *snap, const struct sock_spec *sp)
+{
+	struct ts_socket s = {
+		.family = AF_INET, .state = (uint8_t)sp->state, .local_port = sp->lport,
+		.remote_port = sp->rport, .recv_q = sp->recv_q, .send_q = sp->send_q,
+		.inode = sp->inode, .timer_retrans = sp->retrans,
+	};
+
+	assert_int_equal(inet_pton(AF_INET, sp->laddr ? sp->laddr : "10.0.0.1", &s.local_addr), 1);
+	if (sp->raddr) {
+		assert_int_equal(inet_pton(AF_INET, sp->raddr, &s.remote_addr), 1);
+		s.flags |= TS_SOCK_REMOTE_VALID;
+	}
+	if (sp->silent_ms) {
+		s.flags |= TS_SOCK_HAS_INFO;
+		s.info.last_data_recv_ms = sp->silent_ms + 1000;
+		s.info.last_ack_recv_ms = sp->silent_ms;
+	}
+	assert_int_equal(snapshot_socket_append(snap, &s), 0);
+	return snap->n_sockets - 1;
+}
+
+static void add_owner(struct ts_snapshot *snap, size_t sock, pid_t pid, const char *comm, int fd)
+{
+	struct ts_owner o = { .pid = pid, .fd = fd, .socket_index = (uint32_t)sock };
+
+	o.process_index = add_proc(snap, pid, comm);
+	assert_int_equal(snapshot_owner_append(snap, &o), 0);
+}
+
+static void finalize(struct ts_snapshot *snap)
+{
+	assert_int_equal(owner_map_finalize(snap), 0);
+}
+
+static struct ts_diag_sysctls fake_sysctls(void)
+{
+	struct ts_diag_sysctls v;
+	struct ts_sysctl *s;
+
+	assert_int_equal(ts_sysctl_open(NULL, PROC_SYS, &s), 0);
+	ts_diag_sysctls_read(s, &v);
+	ts_sysctl_free(s);
+	return v;
+}
+
+/* Runs the rules with the fake trees; NULL th: defaults. */
+static struct ts_diagnosis *run(struct ts_snapshot *snap, const struct ts_diag_thresholds *th,
+				bool with_sysctls)
+{
+	struct ts_diag_sysctls sy = fake_sysctls();
+	struct ts_diag_procs procs;
+	struct ts_diagnosis *d = NULL;
+	struct ts_diag_input in = {
+		.snap = snap, .procs = &procs, .thresholds = th,
+		.sysctls = with_sysctls ? &sy : NULL, .n_sysctls = with_sysctls ? 1 : 0,
+	};
+
+	finalize(snap);
+	assert_int_equal(ts_diag_procs_collect(snap, PROC, &procs), 0);
+	assert_int_equal(ts_diagnose(&in, &d), 0);
+	ts_diag_procs_clear(&procs);
+	return d;
+}
+
+static const struct ts_finding *find_kind(const struct ts_diagnosis *d, enum ts_finding_kind k, size_t nth)
+{
+	for (size_t i = 0; i < d->n_findings; i++)
+		if (d->findings[i].kind == k && nth-- == 0)
+			return &d->findings[i];
+	return NULL;
+}
+
+static size_t count_kind(const struct ts_diagnosis *d, enum ts_finding_kind k)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < d->n_findings; i++)
+		n += d->findings[i].kind == k;
+	return n;
+}
+
+/* ---- settings ---- */
+
+static void test_sysctls(void **state)
+{
+	struct ts_diag_sysctls v = fake_sysctls();
+	struct ts_sysctl *s;
+
+	(void)state;
+	assert_int_equal(v.err[TS_DS_FIN_TIMEOUT], 0);
+	assert_int_equal(v.value[TS_DS_FIN_TIMEOUT], 60);
+	assert_int_equal(v.err[TS_DS_PORT_RANGE], 0);
+	assert_int_equal(v.value[TS_DS_PORT_RANGE], 60000);
+	assert_int_equal(v.value2[TS_DS_PORT_RANGE], 60099);
+	assert_int_equal(v.value[TS_DS_SYNCOOKIES], 0);
+	assert_int_equal(v.value[TS_DS_SOMAXCONN], 4096);
+	assert_int_equal(v.err[TS_DS_SYNACK_RETRIES], -EBADMSG); /* "not a number" */
+	/* A tree without the settings: every one unavailable, no crash. */
+	assert_int_equal(ts_sysctl_open(NULL, TEST_DATA_DIR "/no-such-sys", &s), 0);
+	ts_diag_sysctls_read(s, &v);
+	ts_sysctl_free(s);
+	for (unsigned i = 0; i < _TS_DS_MAX; i++)
+		assert_true(v.err[i] < 0);
+	ts_diag_sysctls_read(NULL, &v);
+	assert_int_equal(v.err[TS_DS_FIN_TIMEOUT], -ENODATA);
+	assert_string_equal(ts_diag_sysctl_name(TS_DS_SOMAXCONN), "net.core.somaxconn");
+	assert_null(ts_diag_sysctl_name(_TS_DS_MAX));
+}
+
+static void test_severity_names(void **state)
+{
+	enum ts_severity s;
+
+	(void)state;
+	assert_int_equal(ts_severity_parse("Critical", &s), 0);
+	assert_int_equal(s, TS_SEVERITY_CRITICAL);
+	assert_int_equal(ts_severity_parse("warn", &s), -EINVAL);
+	assert_string_equal(ts_severity_name(TS_SEVERITY_INFO), "info");
+	assert_null(ts_severity_name(_TS_SEVERITY_MAX));
+	for (unsigned k = 0; k < _TS_FINDING_MAX; k++)
+		assert_non_null(ts_finding_kind_id((enum ts_finding_kind)k));
+}
+
+/* ---- rules ---- */
+
+static void test_clean(void **state)
+{
+	struct ts_snapshot *snap = snap_new();
+	struct ts_diagnosis *d;
+	size_t l, e;
+
+	(void)state;
+	l = add_sock(snap, &(struct sock_spec){ TS_STATE_LISTEN, .lport = 80, .send_q = 128, .inode = 10 });
+	add_owner(snap, l, 4242, "python3", 3);
+	e = add_sock(snap, &(struct sock_spec){ TS_STATE_ESTABLISHED, .lport = 80, .raddr = "10.0.0.2",
+					       .rport = 5000, .inode = 11 });
+	add_owner(snap, e, 4242, "python3", 5);
+	/* A SYN_SENT not yet retransmitting, one LAST_ACK without retransmissions: transient. */
+	add_sock(snap, &(struct sock_spec){ TS_STATE_SYN_SENT, .lport = 40000, .raddr = "10.0.0.5", .rport = 443, .inode = 12 });
+	add_sock(snap, &(struct sock_spec){ TS_STATE_LAST_ACK, .lport = 80, .raddr = "10.0.0.9", .rport = 1, .inode = 13 });
+	add_sock(snap, &(struct sock_spec){ TS_STATE_TIME_WAIT, .lport = 80, .raddr = "10.0.0.2", .rport = 5001 });
+	d = run(snap, NULL, true);
+	assert_int_equal(d->n_findings, 0);
+	assert_int_equal(d->state_counts[TS_STATE_LISTEN], 1);
+	assert_int_equal(d->state_counts[TS_STATE_TIME_WAIT], 1);
+	assert_int_equal(ts_diagnosis_count_at_least(d, TS_SEVERITY_INFO), 0);
+	ts_diagnosis_free(d);
+	ts_snapshot_free(snap);
+}
+
+static struct ts_snapshot *close_wait_snap(void)
+{
+	struct ts_snapshot *snap = snap_new();
+	static const struct { uint32_t recv_q; int fd; uint32_t silent; uint16_t rport; } cw[] = {
+		{ 1, 3, 5000, 50001 }, { 11, 5, 3000, 50002 }, { 0, 7, 4000, 50003 },
+	};
+
+	for (size_t i = 0; i < 3; i++) {
+		size_t k = add_sock(snap, &(struct sock_spec){
+			TS_STATE_CLOSE_WAIT, .lport = 8080, .raddr = "10.0.0.2", .rport = cw[i].rport,
+			.recv_q = cw[i].recv_q, .inode = 100 + i, .silent_ms = cw[i].silent });
+
+		add_owner(snap, k, 4242, "python3", cw[i].fd);
+	}
+	return snap;
+}
+
+static void test_close_wait(void **state)
+{
+	struct ts_snapshot *snap = close_wait_snap();
+	struct ts_diagnosis *d = run(snap, NULL, true);
+	const struct ts_finding *f;
+
+	(void)state;
+	assert_int_equal(d->n_findings, 1);
+	f = find_kind(d, TS_FINDING_CLOSE_WAIT, 0);
+	assert_non_null(f);
+	assert_int_equal(f->severity, TS_SEVERITY_WARNING);
+	assert_int_equal(f->state, TS_STATE_CLOSE_WAIT);
+	assert_int_equal(f->pid, 4242);
+	assert_string_equal(f->comm, "python3");
+	assert_int_equal(f->count, 3);
+	assert_int_equal(f->n_fds, 3);
+	assert_int_equal(f->fds[0], 3);
+	assert_int_equal(f->fds[2], 7);
+	assert_int_equal(f->unread_bytes, 10);     /* 0 + 10 + 0: the FIN is not a byte */
+	assert_int_equal(f->eof_read, 1);          /* Recv-Q 0: read end-of-file, kept the fd */
+	assert_true(f->has_age);
+	assert_int_equal(f->age_min_ms, 5000);     /* oldest socket, min(last data, last ack) */
+	assert_true(f->has_proc);
+	assert_int_equal(f->proc.nofile_soft, 1024);
+	assert_int_equal(f->proc.fd_count, 6);
+	assert_string_equal(f->proc.unit, "myapp.service");
+	assert_string_equal(f->proc.cmdline, "python3 server.py --port 8080");
+	assert_int_equal(f->local_port, 8080);
+	assert_int_equal(f->n_groups, 1);
+	assert_int_equal(f->groups[0].count, 3);
+	assert_int_equal(f->groups[0].unread_bytes, 10);
+	assert_non_null(f->explanation);
+	assert_non_null(f->advice);
+	assert_int_equal(ts_diagnosis_count_at_least(d, TS_SEVERITY_WARNING), 1);
+	assert_int_equal(ts_diagnosis_count_at_least(d, TS_SEVERITY_CRITICAL), 0);
+	ts_diagnosis_free(d);
+	ts_snapshot_free(snap);
+}
+
+static void test_close_wait_thresholds(void **state)
+{
+	struct ts_diag_thresholds th;
+	struct ts_snapshot *snap;
+	struct ts_diagnosis *d;
+
+	(void)state;
+	ts_diag_thresholds_default(&th);
+	th.close_wait_min = 4;
+	snap = close_wait_snap();
+	d = run(snap, &th, true);
+	assert_int_equal(d->n_findings, 0);
+	ts_diagnosis_free(d);
+	ts_snapshot_free(snap);
+
+	ts_diag_thresholds_default(&th);
+	th.close_wait_critical = 3;
+	snap = close_wait_snap();
+	d = run(snap, &th, true);
+	assert_int_equal(d->findings[0].severity, TS_SEVERITY_CRITICAL);
+	ts_diagnosis_free(d);
+	ts_snapshot_free(snap);
+
+	/* 6 open fds of 1024 stay below even a 1% threshold (600 < 1024): still a warning. */
+	ts_diag_thresholds_default(&th);
+	th.fd_critical_pct = 1;
+	snap = close_wait_snap();
+	d = run(snap, &th, true);
+	assert_int_equal(d->findings[0].severity, TS_SEVERITY_WARNING);
+	ts_diagnosis_free(d);
+	ts_snapshot_free(snap);
+}
+
+static void test_close_wait_near_limit_and_vanished(void **state)
+{
+	struct ts_snapshot *snap = close_wait_snap();
+	struct ts_procinfo pi = { .pid = 4242, .nofile_soft = 1000, .nofile_hard = 4096, .fd_count = 900 };
+	struct ts_diag_procs procs = { &pi, 1 };
+	struct ts_diagnosis *d;
+	size_t k;
+
+	(void)state;
+	/* A second holder that has no /proc entry (vanished): facts missing, no crash. */
+	k = add_sock(snap, &(struct sock_spec){ TS_STATE_CLOSE_WAIT, .lport = 9090, .raddr = "10.0.0.3",
+					       .rport = 1, .inode = 200 });
+	add_owner(snap, k, 999999, "gone", 4);
+	finalize(snap);
+	assert_int_equal(ts_diagnose(&(struct ts_diag_input){ .snap = snap, .procs = &procs }, &d), 0);
+	assert_int_equal(d->n_findings, 2);
+	assert_int_equal(d->findings[0].severity, TS_SEVERITY_CRITICAL); /* 900/1000 >= 80% */
+	assert_int_equal(d->findings[0].pid, 4242);
+	assert_int_equal(d->findings[1].pid, 999999);
+	assert_false(d->findings[1].has_proc);
+	/* Settings not given: every one unavailable, not zero. */
+	assert_int_equal(d->findings[0].sysctls.err[TS_DS_FIN_TIMEOUT], -ENODATA);
+	ts_diagnosis_free(d);
+	ts_snapshot_free(snap);
+}
+
+static void test_unowned_close_wait(void **state)
+{
+	struct ts_snapshot *snap = snap_new();
+	struct ts_diagnosis *d;
+
+	(void)state;
+	snap->stats.owners_scanned = false; /* --no-owners */
+	add_sock(snap, &(struct sock_spec){ TS_STATE_CLOSE_WAIT, .lport = 8080, .raddr = "10.0.0.2",
+					   .rport = 1, .recv_q = 1, .inode = 100 });
+	d = run(snap, NULL, true);
+	assert_false(d->owners_known);
+	assert_int_equal(d->n_findings, 1);
+	assert_int_equal(d->findings[0].pid, 0);
+	assert_int_equal(d->findings[0].count, 1);
+	assert_int_equal(d->findings[0].n_fds, 0);
+	ts_diagnosis_free(d);
+	ts_snapshot_free(snap);
+}
+
+static struct ts_snapshot *leak_snap(unsigned n)
+{
+	struct ts_snapshot *snap = snap_new();
+
+	for (unsigned i = 0; i < n; i++) {
+		size_t k = add_sock(snap, &(struct sock_spec){ TS_STATE_CLOSE_WAIT, .lport = 7000,
+							      .raddr = "10.0.0.2", .rport = (uint16_t)(1000 + i),
+							      .inode = 500 + i });
+
+		add_owner(snap, k, 10, "leaky", 10 + (int)i);
+	}
+	finalize(snap);
+	return snap;
+}
+
+static void test_leak(void **state)
+{
+	struct ts_snapshot *a = leak_snap(2), *b = leak_snap(6);
+	struct ts_procinfo p0 = { .pid = 10, .nofile_soft = 1024, .nofile_hard = 4096, .fd_count = 100 };
+	struct ts_procinfo p1 = p0;
+	struct ts_diag_procs procs0 = { &p0, 1 }, procs1 = { &p1, 1 };
+	struct ts_diag_input in = { .snap = a, .procs = &procs0, .later = b, .procs_later = &procs1,
+				    .interval_s = 2 };
+	struct ts_diagnosis *d;
+	const struct ts_finding *f;
+
+	(void)state;
+	p1.fd_count = 140;
+	assert_int_equal(ts_diagnose(&in, &d), 0);
+	assert_true(d->has_interval);
+	f = find_kind(d, TS_FINDING_LEAK, 0);
+	assert_non_null(f);
+	assert_int_equal(f->pid, 10);
+	assert_int_equal(f->count_before, 2);
+	assert_int_equal(f->count, 6);
+	assert_true(f->has_rate);
+	assert_true(f->rate_per_s > 1.99 && f->rate_per_s < 2.01);
+	assert_true(f->fd_rate_per_s > 19.99 && f->fd_rate_per_s < 20.01);
+	assert_true(f->has_eta);
+	assert_true(f->seconds_to_limit > 44.1 && f->seconds_to_limit < 44.3); /* (1024-140)/20 */
+	assert_int_equal(f->severity, TS_SEVERITY_CRITICAL);
+	assert_int_equal(f->limit, 1024);
+	/* Worst first: the critical leak before the CLOSE_WAIT warning. */
+	assert_int_equal(d->findings[0].kind, TS_FINDING_LEAK);
+	ts_diagnosis_free(d);
+
+	/* Unlimited: a rate, no time to exhaustion; warning. */
+	p1.nofile_soft = TS_PROCINFO_UNLIMITED;
+	assert_int_equal(ts_diagnose(&in, &d), 0);
+	f = find_kind(d, TS_FINDING_LEAK, 0);
+	assert_false(f->has_eta);
+	assert_int_equal(f->severity, TS_SEVERITY_WARNING);
+	ts_diagnosis_free(d);
+
+	/* Limits unreadable: says so. */
+	p1.nofile_err = -EACCES;
+	assert_int_equal(ts_diagnose(&in, &d), 0);
+	f = find_kind(d, TS_FINDING_LEAK, 0);
+	assert_false(f->has_eta);
+	assert_int_equal(f->limit_err, -EACCES);
+	ts_diagnosis_free(d);
+
+	/* Shrinking or steady: quiet. */
+	in.snap = b;
+	in.later = a;
+	assert_int_equal(ts_diagnose(&in, &d), 0);
+	assert_int_equal(count_kind(d, TS_FINDING_LEAK), 0);
+	ts_diagnosis_free(d);
+
+	/* A second look needs an interval. */
+	in.interval_s = 0;
+	d = NULL;
+	assert_int_equal(ts_diagnose(&in, &d), -EINVAL);
+	assert_null(d);
+	assert_int_equal(ts_diagnose(&(struct ts_diag_input){ 0 }, &d), -EINVAL);
+	ts_snapshot_free(a);
+	ts_snapshot_free(b);
+}
+
+static void test_dead_held(void **state)
+{
+	struct ts_snapshot *snap = snap_new();
+	struct ts_diagnosis *d;
+	const struct ts_finding *f;
+	size_t k;
+
+	(void)state;
+	k = add_sock(snap, &(struct sock_spec){ TS_STATE_CLOSED, .lport = 5555, .inode = 300 });
+	add_owner(snap, k, 4242, "python3", 9);
+	k = add_sock(snap, &(struct sock_spec){ TS_STATE_IDLE, .inode = 301 });
+	add_owner(snap, k, 4242, "python3", 10);
+	k = add_sock(snap, &(struct sock_spec){ TS_STATE_IDLE, .inode = 302 });
+	add_owner(snap, k, 4444, "nginx", 4);
+	d = run(snap, NULL, true);
+	assert_int_equal(count_kind(d, TS_FINDING_DEAD_HELD), 2);
+	f = find_kind(d, TS_FINDING_DEAD_HELD, 0); /* worst first */
+	assert_int_equal(f->pid, 4242);
+	assert_int_equal(f->severity, TS_SEVERITY_WARNING);
+	assert_int_equal(f->state_counts[TS_STATE_CLOSED], 1);
+	assert_int_equal(f->state_counts[TS_STATE_IDLE], 1);
+	assert_int_equal(f->n_fds, 2);
+	f = find_kind(d, TS_FINDING_DEAD_HELD, 1);
+	assert_int_equal(f->pid, 4444);
+	assert_int_equal(f->severity, TS_SEVERITY_INFO); /* IDLE only */
+	assert_string_equal(f->proc.container, "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+	ts_diagnosis_free(d);
+	ts_snapshot_free(snap);
+}
+
+static void test_fin_wait_2(void **state)
+{
+	struct ts_snapshot *snap = snap_new();
+	struct ts_diagnosis *d;
+	const struct ts_finding *f;
+	size_t k;
+
+	(void)state;
+	/* Our client half-closed to 10.0.0.1:8080; the server there (same namespace) holds CLOSE_WAIT. */
+	k = add_sock(snap, &(struct sock_spec){ TS_STATE_FIN_WAIT_2, .laddr = "10.0.0.2", .lport = 50001,
+					       .raddr = "10.0.0.1", .rport = 8080, .inode = 400, .silent_ms = 7000 });
+	add_owner(snap, k, 4444, "nginx", 6);
+	k = add_sock(snap, &(struct sock_spec){ TS_STATE_CLOSE_WAIT, .laddr = "10.0.0.1", .lport = 8080,
+					       .raddr = "10.0.0.2", .rport = 50001, .recv_q = 1, .inode = 401 });
+	add_owner(snap, k, 4242, "python3", 3);
+	/* Two orphans (inode 0). */
+	add_sock(snap, &(struct sock_spec){ TS_STATE_FIN_WAIT_2, .lport = 50002, .raddr = "10.0.0.7", .rport = 80 });
+	add_sock(snap, &(struct sock_spec){ TS_STATE_FIN_WAIT_2, .lport = 50003, .raddr = "10.0.0.7", .rport = 80 });
+	d = run(snap, NULL, true);
+	f = find_kind(d, TS_FINDING_FIN_WAIT_2_PEER, 0);
+	assert_non_null(f);
+	assert_int_equal(f->severity, TS_SEVERITY_WARNING);
+	assert_true(f->has_remote);
+	assert_int_equal(f->remote_port, 8080);
+	assert_int_equal(f->peer_pid, 4242);
+	assert_string_equal(f->peer_comm, "python3");
+	assert_int_equal(f->pid, 4444); /* who holds our end */
+	assert_true(f->has_age);
+	assert_int_equal(f->age_min_ms, 7000);
+	assert_true(f->sysctl_mask & (1u << TS_DS_FIN_TIMEOUT));
+	f = find_kind(d, TS_FINDING_FIN_WAIT_2_ORPHAN, 0);
+	assert_non_null(f);
+	assert_int_equal(f->count, 2);
+	assert_int_equal(f->severity, TS_SEVERITY_INFO);
+	assert_int_equal(f->limit, 60);
+	assert_int_equal(f->limit_err, 0);
+	assert_int_equal(f->pid, 0);
+	ts_diagnosis_free(d);
+
+	/* Without settings: the orphan rule says tcp_fin_timeout is unavailable. */
+	d = run(snap, NULL, false);
+	f = find_kind(d, TS_FINDING_FIN_WAIT_2_ORPHAN, 0);
+	assert_int_equal(f->limit_err, -ENODATA);
+	assert_int_equal(f->sysctls.err[TS_DS_FIN_TIMEOUT], -ENODATA);
+	ts_diagnosis_free(d);
+	ts_snapshot_free(snap);
+}
+
+static void test_unacked_close(void **state)
+{
+	struct ts_snapshot *snap = snap_new();
+	struct ts_diagnosis *d;
+	const struct ts_finding *f;
+
+	(void)state;
+	for (unsigned i = 0; i < 8; i++)
+		add_sock(snap, &(struct sock_spec){ TS_STATE_LAST_ACK, .lport = 80, .raddr = "10.0.0.9",
+						   .rport = (uint16_t)(2000 + i), .inode = 600 + i, .retrans = 2 });
+	for (unsigned i = 0; i < 3; i++)
+		add_sock(snap, &(struct sock_spec){ TS_STATE_FIN_WAIT_1, .lport = 80, .raddr = "10.0.0.9",
+						   .rport = (uint16_t)(3000 + i), .retrans = 5 });
+	/* Another address, one socket retransmitting: info. */
+	add_sock(snap, &(struct sock_spec){ TS_STATE_CLOSING, .lport = 81, .raddr = "10.0.0.10",
+					   .rport = 1, .inode = 700, .retrans = 1 });
+	d = run(snap, NULL, true);
+	assert_int_equal(count_kind(d, TS_FINDING_UNACKED_CLOSE), 2);
+	f = find_kind(d, TS_FINDING_UNACKED_CLOSE, 0);
+	assert_int_equal(f->severity, TS_SEVERITY_WARNING);
+	assert_int_equal(f->count, 11);
+	assert_int_equal(f->state_counts[TS_STATE_LAST_ACK], 8);
+	assert_int_equal(f->state_counts[TS_STATE_FIN_WAIT_1], 3);
+	assert_int_equal(f->state, TS_STATE_LAST_ACK);
+	assert_int_equal(f->max_retransmits, 5);
+	assert_true(f->sysctl_mask & (1u << TS_DS_RETRIES2));
+	assert_int_equal(f->sysctls.value[TS_DS_RETRIES2], 15);
+	f = find_kind(d, TS_FINDING_UNACKED_CLOSE, 1);
+	assert_int_equal(f->severity, TS_SEVERITY_INFO);
+	assert_int_equal(f->state, TS_STATE_CLOSING);
+	ts_diagnosis_free(d);
+	ts_snapshot_free(snap);
+}
+
+static void test_time_wait(void **state)
+{
+	struct ts_snapshot *snap = snap_new();
+	struct ts_diagnosis *d;
+	const struct ts_finding *f;
+
+	(void)state;
+	/* 95 outgoing (local ports in 60000-60099) to 10.0.0.3:80, 3 incoming. */
+	for (unsigned i = 0; i < 95; i++)
+		add_sock(snap, &(struct sock_spec){ TS_STATE_TIME_WAIT, .lport = (uint16_t)(60000 + i),
+						   .raddr = "10.0.0.3", .rport = 80 });
+	for (unsigned i = 0; i < 3; i++)
+		add_sock(snap, &(struct sock_spec){ TS_STATE_TIME_WAIT, .lport = 443, .raddr = "10.0.0.4",
+						   .rport = (uint16_t)(40000 + i) });
+	d = run(snap, NULL, true);
+	f = find_kind(d, TS_FINDING_TIME_WAIT_BUCKETS, 0);
+	assert_non_null(f);
+	assert_int_equal(f->count, 98);
+	assert_int_equal(f->limit, 100);
+	assert_int_equal(f->severity, TS_SEVERITY_WARNING); /* 98% of tcp_max_tw_buckets */
+	f = find_kind(d, TS_FINDING_TIME_WAIT_PORTS, 0);
+	assert_non_null(f);
+	assert_int_equal(count_kind(d, TS_FINDING_TIME_WAIT_PORTS), 1);
+	assert_int_equal(f->count, 95);
+	assert_int_equal(f->limit, 100);
+	assert_int_equal(f->remote_port, 80);
+	assert_int_equal(f->severity, TS_SEVERITY_CRITICAL); /* >= 90% of the port range */
+	assert_true(f->sysctl_mask & (1u << TS_DS_TW_REUSE));
+	assert_int_equal(f->sysctls.value[TS_DS_TW_REUSE], 2);
+	ts_diagnosis_free(d);
+
+	/* Settings unavailable: the count is reported with a note, never compared with a guess. */
+	d = run(snap, NULL, false);
+	f = find_kind(d, TS_FINDING_TIME_WAIT_BUCKETS, 0);
+	assert_non_null(f);
+	assert_int_equal(f->severity, TS_SEVERITY_INFO);
+	assert_int_equal(f->limit_err, -ENODATA);
+	assert_int_equal(count_kind(d, TS_FINDING_TIME_WAIT_PORTS), 0); /* < 1000: quiet */
+	ts_diagnosis_free(d);
+	ts_snapshot_free(snap);
+}
+
+static void test_accept_queue(void **state)
+{
+	struct ts_snapshot *snap = snap_new();
+	struct ts_diagnosis *d;
+	const struct ts_finding *f;
+	size_t k;
+
+	(void)state;
+	k = add_sock(snap, &(struct sock_spec){ TS_STATE_LISTEN, .lport = 8080, .recv_q = 2, .send_q = 1, .inode = 800 });
+	add_owner(snap, k, 4242, "python3", 3);
+	k = add_sock(snap, &(struct sock_spec){ TS_STATE_LISTEN, .lport = 8081, .recv_q = 9, .send_q = 10, .inode = 801 });
+	add_owner(snap, k, 4242, "python3", 4);
+	k = add_sock(snap, &(struct sock_spec){ TS_STATE_LISTEN, .lport = 8082, .recv_q = 1, .send_q = 10, .inode = 802 });
+	add_owner(snap, k, 4242, "python3", 5);
+	d = run(snap, NULL, true);
+	assert_int_equal(count_kind(d, TS_FINDING_ACCEPT_QUEUE), 2);
+	f = &d->findings[0];
+	assert_int_equal(f->kind, TS_FINDING_ACCEPT_QUEUE);
+	assert_int_equal(f->severity, TS_SEVERITY_CRITICAL);
+	assert_int_equal(f->local_port, 8080);
+	assert_int_equal(f->count, 2);
+	assert_int_equal(f->limit, 1);
+	assert_int_equal(f->pid, 4242);
+	assert_int_equal(f->n_fds, 1);
+	assert_int_equal(f->fds[0], 3);
+	f = &d->findings[1];
+	assert_int_equal(f->severity, TS_SEVERITY_WARNING);
+	assert_int_equal(f->local_port, 8081);
+	ts_diagnosis_free(d);
+	ts_snapshot_free(snap);
+}
+
+static void test_syn_backlog(void **state)
+{
+	struct ts_snapshot *snap = snap_new();
+	struct ts_diagnosis *d;
+	const struct ts_finding *f;
+	size_t k;
+
+	(void)state;
+	k = add_sock(snap, &(struct sock_spec){ TS_STATE_LISTEN, .lport = 80, .send_q = 4, .inode = 900 });
+	add_owner(snap, k, 4242, "python3", 3);
+	for (unsigned i = 0; i < 5; i++)
+		add_sock(snap, &(struct sock_spec){ TS_STATE_SYN_RECEIVED, .lport = 80, .raddr = "10.0.0.8",
+						   .rport = (uint16_t)(1000 + i), .retrans = 1 });
+	/* Another listener with one half-open connection, not retransmitting: quiet. */
+	add_sock(snap, &(struct sock_spec){ TS_STATE_LISTEN, .lport = 81, .send_q = 4, .inode = 901 });
+	add_sock(snap, &(struct sock_spec){ TS_STATE_SYN_RECEIVED, .lport = 81, .raddr = "10.0.0.8", .rport = 7 });
+	d = run(snap, NULL, true);
+	assert_int_equal(count_kind(d, TS_FINDING_SYN_BACKLOG), 1);
+	f = find_kind(d, TS_FINDING_SYN_BACKLOG, 0);
+	assert_int_equal(f->severity, TS_SEVERITY_CRITICAL); /* backlog reached and syncookies=0 */
+	assert_int_equal(f->count, 5);
+	assert_int_equal(f->limit, 4);
+	assert_int_equal(f->local_port, 80);
+	assert_int_equal(f->pid, 4242);
+	assert_int_equal(f->sysctls.value[TS_DS_SYNCOOKIES], 0);
+	assert_int_equal(f->sysctls.err[TS_DS_SYNACK_RETRIES], -EBADMSG);
+	ts_diagnosis_free(d);
+	ts_snapshot_free(snap);
+}
+
+static void test_syn_sent(void **state)
+{
+	struct ts_snapshot *snap = snap_new();
+	struct ts_diagnosis *d;
+	const struct ts_finding *f;
+	size_t k;
+
+	(void)state;
+	for (unsigned i = 0; i < 2; i++) {
+		k = add_sock(snap, &(struct sock_spec){ TS_STATE_SYN_SENT, .lport = (uint16_t)(41000 + i),
+						       .raddr = "10.0.0.5", .rport = 443, .inode = 1000 + i,
+						       .retrans = 2 });
+		add_owner(snap, k, 4242, "python3", 20 + (int)i);
+	}
+	add_sock(snap, &(struct sock_spec){ TS_STATE_SYN_SENT, .lport = 41005, .raddr = "10.0.0.5",
+					   .rport = 443, .inode = 1005 });
+	d = run(snap, NULL, true);
+	assert_int_equal(d->n_findings, 1);
+	f = &d->findings[0];
+	assert_int_equal(f->kind, TS_FINDING_SYN_SENT);
+	assert_int_equal(f->severity, TS_SEVERITY_WARNING);
+	assert_int_equal(f->count, 2);
+	assert_int_equal(f->state_counts[TS_STATE_SYN_SENT], 3);
+	assert_int_equal(f->remote_port, 443);
+	assert_int_equal(f->pid, 4242);
+	assert_int_equal(f->n_fds, 2);
+	assert_int_equal(f->sysctls.value[TS_DS_SYN_RETRIES], 6);
+	ts_diagnosis_free(d);
+	ts_snapshot_free(snap);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_sysctls),
+		cmocka_unit_test(test_severity_names),
+		cmocka_unit_test(test_clean),
+		cmocka_unit_test(test_close_wait),
+		cmocka_unit_test(test_close_wait_thresholds),
+		cmocka_unit_test(test_close_wait_near_limit_and_vanished),
+		cmocka_unit_test(test_unowned_close_wait),
+		cmocka_unit_test(test_leak),
+		cmocka_unit_test(test_dead_held),
+		cmocka_unit_test(test_fin_wait_2),
+		cmocka_unit_test(test_unacked_close),
+		cmocka_unit_test(test_time_wait),
+		cmocka_unit_test(test_accept_queue),
+		cmocka_unit_test(test_syn_backlog),
+		cmocka_unit_test(test_syn_sent),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
