@@ -14,6 +14,7 @@ enum {
 int cmd_list(int argc, char **argv);
 int cmd_summary(int argc, char **argv);
 int cmd_lab(int argc, char **argv);
+int cmd_explain(int argc, char **argv);
 int cmd_tune(int argc, char **argv);
 int cmd_doctor(int argc, char **argv);
 
