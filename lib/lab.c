@@ -196,6 +196,9 @@ static int spawn(struct ts_lab *lab, enum child_kind kind, const struct ts_lab_o
 		}
 		close(netns_fd);
 		child_close_fds(kind == CHILD_LEAK_CLIENT ? -1 : pipe_w);
+		/* A name of its own, so that list and doctor show who is who. */
+		prctl(PR_SET_NAME, kind == CHILD_HOLDER ? "tslab-holder" :
+				   kind == CHILD_LEAK_SERVER ? "tslab-leaky" : "tslab-client");
 		switch (kind) {
 		case CHILD_HOLDER:
 			ts_lab_holder_main(opts, pipe_w);

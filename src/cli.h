@@ -17,6 +17,7 @@ int cmd_lab(int argc, char **argv);
 int cmd_explain(int argc, char **argv);
 int cmd_tune(int argc, char **argv);
 int cmd_doctor(int argc, char **argv);
+int cmd_demo(int argc, char **argv);
 
 /* "tcpstate: " + message on stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -44,6 +44,7 @@ static const struct verb {
 	{ "tune", cmd_tune, "audit TCP sysctls against what the sockets show; write, apply or revert changes" },
 	{ "explain", cmd_explain, "what a state means, who must act, what ends it; or the story of one socket" },
 	{ "lab", cmd_lab, "build real sockets in chosen states inside a throwaway network namespace" },
+	{ "demo", cmd_demo, "a leaking server among healthy traffic, then the doctor on it (a minute, root)" },
 };
 
 static void usage(FILE *f)
