@@ -86,6 +86,15 @@ int ts_sysctl_value_check(const char *name, const char *value, const char **ret_
 /* Same value, ignoring how whitespace separates the fields. */
 bool ts_sysctl_value_equal(const char *a, const char *b);
 
+/* ---- lib/sysctl_conf.c helpers shared with sysctl_lint.c and tune_advice.c ---- */
+
+/* Makes room for element n of *v (elem bytes each), doubling *cap. 0 or -ENOMEM. */
+int sysctl_conf_grow(void **v, size_t *cap, size_t n, size_t elem);
+/* A decimal int64 with an optional '-'. 0 or -EINVAL. */
+int sysctl_parse_i64(const char *s, int64_t *ret);
+/* Splits value into at most max whitespace-separated integers. 0 or -EINVAL. */
+int sysctl_parse_fields(const char *value, int64_t *v, size_t max, size_t *ret_n);
+
 enum ts_lint_kind {
 	TS_LINT_MALFORMED,            /* not "key = value" */
 	TS_LINT_REMOVED,              /* tcp_tw_recycle */

@@ -1,0 +1,279 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The rules of ts_diagnose() about queues and limits: TIME_WAIT against
+ * tcp_max_tw_buckets and the port range, accept queues, the SYN backlog,
+ * and SYN_SENT retransmitting.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "diagnose-internal.h"
+
+/* ---- TIME_WAIT ---- */
+
+static bool in_port_range(const struct diag_ctx *c, const struct ts_socket *s)
+{
+	const struct ts_diag_sysctls *sy = diag_sysctls(c, s->netns_index);
+
+	if (sy->err[TS_DS_PORT_RANGE])
+		return true; /* unknown range: every TIME_WAIT may be outgoing */
+	return s->local_port >= sy->value[TS_DS_PORT_RANGE] && s->local_port <= sy->value2[TS_DS_PORT_RANGE];
+}
+
+static bool tw_outgoing(const struct diag_ctx *c, const struct ts_socket *s)
+{
+	return (s->flags & TS_SOCK_REMOTE_VALID) && in_port_range(c, s);
+}
+
+int diag_rule_time_wait(struct diag_ctx *c)
+{
+	struct diag_ents e = { 0 };
+	int r = diag_gather_by_remote(c, TS_STATE_BIT(TS_STATE_TIME_WAIT), false, NULL, &e);
+
+	/* Per namespace: count against tcp_max_tw_buckets. */
+	for (size_t i = 0; r == 0 && i < e.n;) {
+		size_t end = i;
+		uint32_t ns = e.v[i].k_netns;
+		const struct ts_diag_sysctls *sy = diag_sysctls(c, ns);
+		uint64_t n, max = (uint64_t)sy->value[TS_DS_MAX_TW_BUCKETS];
+		enum ts_severity sev;
+		struct ts_finding *f;
+
+		while (end < e.n && e.v[end].k_netns == ns)
+			end++;
+		n = end - i;
+		i = end;
+		if (sy->err[TS_DS_MAX_TW_BUCKETS])
+			sev = TS_SEVERITY_INFO; /* cannot compare: say so */
+		else if (n >= max)
+			sev = TS_SEVERITY_CRITICAL;
+		else if (n * 100 >= (uint64_t)c->th.time_wait_pct * max)
+			sev = TS_SEVERITY_WARNING;
+		else
+			continue;
+		f = diag_add(c, TS_FINDING_TIME_WAIT_BUCKETS, sev, ns);
+		if (!f) {
+			r = -ENOMEM;
+			break;
+		}
+		f->count = n;
+		f->limit = sy->err[TS_DS_MAX_TW_BUCKETS] ? 0 : max;
+		f->limit_err = sy->err[TS_DS_MAX_TW_BUCKETS];
+	}
+	free(e.v);
+	if (r < 0)
+		return r;
+
+	/* Per destination ip:port of outgoing connections: against the local port range. */
+	e = (struct diag_ents){ 0 };
+	r = diag_gather_by_remote(c, TS_STATE_BIT(TS_STATE_TIME_WAIT), true, tw_outgoing, &e);
+	for (size_t i = 0; r == 0 && i < e.n;) {
+		size_t end = diag_run_end(&e, i);
+		const struct ts_socket *first = diag_sock_at(c, e.v[i].sock);
+		const struct ts_diag_sysctls *sy = diag_sysctls(c, first->netns_index);
+		uint64_t n = end - i, size = 0;
+		enum ts_severity sev;
+		struct ts_finding *f;
+
+		i = end;
+		if (!sy->err[TS_DS_PORT_RANGE])
+			size = (uint64_t)(sy->value2[TS_DS_PORT_RANGE] - sy->value[TS_DS_PORT_RANGE] + 1);
+		if (!size) {
+			if (n < 1000)
+				continue;
+			sev = TS_SEVERITY_INFO;
+		} else if (n * 10 >= size * 9) {
+			sev = TS_SEVERITY_CRITICAL;
+		} else if (n * 100 >= (uint64_t)c->th.port_pct * size) {
+			sev = TS_SEVERITY_WARNING;
+		} else {
+			continue;
+		}
+		f = diag_add(c, TS_FINDING_TIME_WAIT_PORTS, sev, first->netns_index);
+		if (!f) {
+			r = -ENOMEM;
+			break;
+		}
+		f->count = n;
+		f->limit = size;
+		f->limit_err = sy->err[TS_DS_PORT_RANGE];
+		diag_set_remote(f, &e.v[end - 1], true);
+	}
+	free(e.v);
+	return r;
+}
+
+/* ---- listeners: accept queue and SYN backlog ---- */
+
+static const struct ts_socket *find_listener(const struct diag_ctx *c, uint32_t netns, uint16_t port)
+{
+	size_t n = ts_snapshot_socket_count(c->snap);
+
+	for (size_t i = 0; i < n; i++) {
+		const struct ts_socket *s = diag_sock_at(c, (uint32_t)i);
+
+		if (s->state == TS_STATE_LISTEN && s->netns_index == netns && s->local_port == port)
+			return s;
+	}
+	return NULL;
+}
+
+static int set_listener_owner(struct diag_ctx *c, struct ts_finding *f, const struct ts_socket *l)
+{
+	int r = 0;
+
+	for (unsigned k = 0; r == 0 && k < l->owner_count; k++) {
+		const struct ts_owner *o = diag_owner_of(c, l, k);
+
+		if (!o)
+			break;
+		if (k == 0)
+			diag_set_culprit(c, f, c->snap, c->in->procs, o->pid, o->process_index);
+		r = diag_add_pid(f, o->pid);
+		if (r == 0 && o->pid == f->pid)
+			r = diag_add_fd(f, o->fd);
+	}
+	return r;
+}
+
+int diag_rule_listen(struct diag_ctx *c)
+{
+	size_t n = ts_snapshot_socket_count(c->snap);
+	struct diag_ents e = { 0 };
+	int r = 0;
+
+	for (size_t i = 0; r == 0 && i < n; i++) {
+		const struct ts_socket *s = diag_sock_at(c, (uint32_t)i);
+		enum ts_severity sev;
+		struct ts_finding *f;
+
+		if (s->state != TS_STATE_LISTEN || s->send_q == 0 || s->recv_q == 0)
+			continue;
+		if (s->recv_q >= s->send_q)
+			sev = TS_SEVERITY_CRITICAL;
+		else if ((uint64_t)s->recv_q * 100 >= (uint64_t)c->th.accept_pct * s->send_q)
+			sev = TS_SEVERITY_WARNING;
+		else
+			continue;
+		f = diag_add(c, TS_FINDING_ACCEPT_QUEUE, sev, s->netns_index);
+		if (!f)
+			return -ENOMEM;
+		f->count = s->recv_q;
+		f->limit = s->send_q;
+		f->local_port = s->local_port;
+		f->family = s->family;
+		r = set_listener_owner(c, f, s);
+	}
+	if (r < 0)
+		return r;
+
+	/* SYN_RECEIVED per listening port. */
+	for (size_t i = 0; i < n; i++) {
+		const struct ts_socket *s = diag_sock_at(c, (uint32_t)i);
+		struct diag_ent x = { .sock = (uint32_t)i, .fd = -1, .k_netns = s->netns_index,
+				 .k_lport = s->local_port };
+
+		if (s->state == TS_STATE_SYN_RECEIVED && diag_ents_push(&e, &x) < 0) {
+			free(e.v);
+			return -ENOMEM;
+		}
+	}
+	diag_ents_sort(&e);
+	for (size_t i = 0; r == 0 && i < e.n;) {
+		size_t end = diag_run_end(&e, i);
+		const struct ts_socket *first = diag_sock_at(c, e.v[i].sock);
+		const struct ts_diag_sysctls *sy = diag_sysctls(c, first->netns_index);
+		const struct ts_socket *l = find_listener(c, first->netns_index, first->local_port);
+		uint64_t cnt = end - i, msb = (uint64_t)sy->value[TS_DS_MAX_SYN_BACKLOG];
+		bool full = false;
+		unsigned retrans = 0;
+		enum ts_severity sev;
+		struct ts_finding *f;
+
+		for (size_t j = i; j < end; j++) {
+			unsigned rt = diag_socket_retrans(diag_sock_at(c, e.v[j].sock));
+
+			if (rt > retrans)
+				retrans = rt;
+		}
+		if (l && l->send_q && cnt >= l->send_q)
+			full = true;
+		if (!sy->err[TS_DS_MAX_SYN_BACKLOG] && msb && cnt * 100 >= (uint64_t)c->th.syn_backlog_pct * msb)
+			full = true;
+		if (full)
+			sev = !sy->err[TS_DS_SYNCOOKIES] && sy->value[TS_DS_SYNCOOKIES] == 0
+				? TS_SEVERITY_CRITICAL : TS_SEVERITY_WARNING;
+		else if (retrans > 0)
+			sev = TS_SEVERITY_INFO;
+		else {
+			i = end;
+			continue;
+		}
+		f = diag_add(c, TS_FINDING_SYN_BACKLOG, sev, first->netns_index);
+		if (!f) {
+			r = -ENOMEM;
+			break;
+		}
+		f->count = cnt;
+		f->max_retransmits = retrans;
+		f->local_port = first->local_port;
+		f->family = first->family;
+		if (l && l->send_q) {
+			f->limit = l->send_q;
+		} else {
+			f->limit = sy->err[TS_DS_MAX_SYN_BACKLOG] ? 0 : msb;
+			f->limit_err = sy->err[TS_DS_MAX_SYN_BACKLOG];
+		}
+		if (l)
+			r = set_listener_owner(c, f, l);
+		for (size_t j = i; r == 0 && j < end; j++)
+			r = diag_add_group(f, diag_sock_at(c, e.v[j].sock), false, false, 0);
+		diag_finish_lists(f);
+		i = end;
+	}
+	free(e.v);
+	return r;
+}
+
+/* ---- SYN_SENT ---- */
+
+int diag_rule_syn_sent(struct diag_ctx *c)
+{
+	struct diag_ents e = { 0 };
+	int r = diag_gather_by_remote(c, TS_STATE_BIT(TS_STATE_SYN_SENT), true, NULL, &e);
+
+	for (size_t i = 0; r == 0 && i < e.n;) {
+		size_t end = diag_run_end(&e, i);
+		const struct ts_socket *first = diag_sock_at(c, e.v[i].sock);
+		uint64_t stuck = 0;
+		unsigned retrans = 0;
+		struct ts_finding *f;
+
+		for (size_t j = i; j < end; j++) {
+			unsigned rt = diag_socket_retrans(diag_sock_at(c, e.v[j].sock));
+
+			stuck += rt > 0;
+			if (rt > retrans)
+				retrans = rt;
+		}
+		if (stuck == 0 || stuck < c->th.syn_sent_min) {
+			i = end;
+			continue;
+		}
+		f = diag_add(c, TS_FINDING_SYN_SENT, TS_SEVERITY_WARNING, first->netns_index);
+		if (!f) {
+			r = -ENOMEM;
+			break;
+		}
+		f->count = stuck;
+		f->state_counts[TS_STATE_SYN_SENT] = (uint32_t)(end - i);
+		f->max_retransmits = retrans;
+		diag_set_remote(f, &e.v[i], true);
+		r = diag_add_owners(c, f, &e, i, end);
+		diag_finish_lists(f);
+		i = end;
+	}
+	free(e.v);
+	return r;
+}
