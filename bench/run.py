@@ -36,6 +36,8 @@ COMMANDS = [
     ("tcpstate list", ["TCPSTATE", "list"], {0}),
     ("tcpstate list --no-owners", ["TCPSTATE", "list", "--no-owners"], {0}),
     ("tcpstate list --json", ["TCPSTATE", "list", "--json"], {0}),
+    # doctor exits 3 when it has findings (the generator's CLOSE_WAIT are findings).
+    ("tcpstate doctor", ["TCPSTATE", "doctor"], {0, 3}),
     ("ss -tan", ["ss", "-tan"], {0}),
     ("ss -tanp", ["ss", "-tanp"], {0}),
     ("netstat -tanp", ["netstat", "-tanp"], {0}),
@@ -359,6 +361,11 @@ def targets(size, results, baseline):
     if tan and tan.ok:
         x = ref.median() / tan.median()
         out.append("`tcpstate list` / `ss -tan` = %.2fx (target <= 2x): %s"
+                   % (x, "met" if x <= 2 else "NOT met"))
+    doc = results.get("tcpstate doctor")
+    if doc and doc.ok:
+        x = doc.median() / ref.median()
+        out.append("`tcpstate doctor` / `tcpstate list` = %.2fx (target <= 2x): %s"
                    % (x, "met" if x <= 2 else "NOT met"))
     if REFERENCE in baseline:
         per = max(0.0, (ref.peak() - baseline[REFERENCE]) / size)
