@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
+#include <signal.h>
 #include <stdbool.h>
 
 /* Exit codes: every verb uses these. */
@@ -18,6 +19,13 @@ int cmd_explain(int argc, char **argv);
 int cmd_tune(int argc, char **argv);
 int cmd_doctor(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
+
+/*
+ * For verbs that own child processes (lab, demo): blocks SIGINT, SIGTERM,
+ * SIGHUP, SIGQUIT and SIGCHLD, ignores SIGPIPE, and returns a signalfd for
+ * them, or -1 (already reported). *old gets the mask to restore.
+ */
+int cli_teardown_signals_open(sigset_t *old);
 
 /* "tcpstate: " + message on stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -116,7 +116,7 @@ int cmd_demo(int argc, char **argv)
 	};
 	struct demo d = { .sfd = -1 };
 	uint32_t leak_s = 3;
-	sigset_t mask, old;
+	sigset_t old;
 	int r, rc = EXIT_OK;
 
 	for (int i = 1; i < argc; i++) {
@@ -135,23 +135,9 @@ int cmd_demo(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGHUP);
-	sigaddset(&mask, SIGQUIT);
-	sigaddset(&mask, SIGCHLD);
-	if (sigprocmask(SIG_BLOCK, &mask, &old) < 0) {
-		cli_error("sigprocmask: %s", strerror(errno));
+	d.sfd = cli_teardown_signals_open(&old);
+	if (d.sfd < 0)
 		return EXIT_ERROR;
-	}
-	signal(SIGPIPE, SIG_IGN);
-	d.sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (d.sfd < 0) {
-		cli_error("signalfd: %s", strerror(errno));
-		sigprocmask(SIG_SETMASK, &old, NULL);
-		return EXIT_ERROR;
-	}
 
 	printf("== tcpstate demo ==\n\n"
 	       "1. Building a throwaway network namespace with healthy connections\n"

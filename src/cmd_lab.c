@@ -439,32 +439,16 @@ int cmd_lab(int argc, char **argv)
 	struct ts_lab_opts opts = { .count = 1 };
 	struct ending end = { .reason = END_NONE };
 	struct ts_lab *lab = NULL;
-	sigset_t mask, old;
+	sigset_t old;
 	int sfd, r;
 
 	r = parse_args(argc, argv, &cli, &opts);
 	if (r >= 0)
 		return r;
 
-	/* Blocked before the children exist, so no signal slips past the teardown. */
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGHUP);
-	sigaddset(&mask, SIGQUIT);
-	sigaddset(&mask, SIGCHLD);
-	if (sigprocmask(SIG_BLOCK, &mask, &old) < 0) {
-		cli_error("sigprocmask: %s", strerror(errno));
+	sfd = cli_teardown_signals_open(&old);
+	if (sfd < 0)
 		return EXIT_ERROR;
-	}
-	/* A closed stdout must not kill us before the teardown. */
-	signal(SIGPIPE, SIG_IGN);
-	sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (sfd < 0) {
-		cli_error("signalfd: %s", strerror(errno));
-		sigprocmask(SIG_SETMASK, &old, NULL);
-		return EXIT_ERROR;
-	}
 
 	r = ts_lab_start(&opts, &lab);
 	if (r < 0) {
