@@ -88,6 +88,7 @@ int netns_resolve(const char *spec, const char *proc_root, struct netns_target *
 	struct netns_target t = { .fd = -1 };
 	char path[PATH_MAX];
 	struct stat st;
+	pid_t pid;
 	int r;
 
 	if (!spec) {
@@ -95,17 +96,17 @@ int netns_resolve(const char *spec, const char *proc_root, struct netns_target *
 		if (stat(path, &st) < 0)
 			return -errno;
 		t.inode = st.st_ino;
+		t.pid = getpid();
 		netns_name(t.inode, proc_root, t.name, sizeof(t.name));
 		*ret = t;
 		return 0;
 	}
 
 	if (is_all_digits(spec)) {
-		pid_t pid;
-
 		r = ts_parse_pid(spec, &pid);
 		if (r < 0)
 			return -ENOENT;
+		t.pid = pid;
 		snprintf(path, sizeof(path), "%s/%d/ns/net", proc_or_default(proc_root), (int)pid);
 	} else if (strchr(spec, '/')) {
 		snprintf(path, sizeof(path), "%s", spec);
@@ -115,9 +116,11 @@ int netns_resolve(const char *spec, const char *proc_root, struct netns_target *
 		snprintf(path, sizeof(path), RUN_NETNS "/%s", spec);
 	}
 
+	pid = t.pid;
 	r = open_nsfs(path, &t);
 	if (r < 0)
 		return r;
+	t.pid = pid;
 	netns_name(t.inode, proc_root, t.name, sizeof(t.name));
 	*ret = t;
 	return 0;
@@ -147,7 +150,7 @@ static bool target_list_has(const struct target_list *l, uint64_t inode)
 }
 
 static int target_list_add(struct target_list *l, const char *path, const char *name,
-			   const char *proc_root, unsigned *denied)
+			   pid_t pid, const char *proc_root, unsigned *denied)
 {
 	struct netns_target t = { .fd = -1 };
 	int r = open_nsfs(path, &t);
@@ -173,6 +176,7 @@ static int target_list_add(struct target_list *l, const char *path, const char *
 		l->v = v;
 		l->cap = cap;
 	}
+	t.pid = pid;
 	if (name)
 		snprintf(t.name, sizeof(t.name), "%s", name);
 	else
@@ -198,7 +202,7 @@ int netns_enumerate(const char *proc_root, struct netns_target **ret, size_t *re
 			if (de->d_name[0] == '.')
 				continue;
 			snprintf(path, sizeof(path), RUN_NETNS "/%s", de->d_name);
-			r = target_list_add(&l, path, de->d_name, proc_root, &denied);
+			r = target_list_add(&l, path, de->d_name, 0, proc_root, &denied);
 		}
 		closedir(d);
 	}
@@ -220,9 +224,11 @@ int netns_enumerate(const char *proc_root, struct netns_target **ret, size_t *re
 				denied++;
 			continue;
 		}
-		if (target_list_has(&l, st.st_ino))
+		pid_t pid;
+
+		if (target_list_has(&l, st.st_ino) || ts_parse_pid(de->d_name, &pid) < 0)
 			continue;
-		r = target_list_add(&l, path, NULL, proc_root, &denied);
+		r = target_list_add(&l, path, NULL, pid, proc_root, &denied);
 	}
 	closedir(d);
 out:

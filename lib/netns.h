@@ -5,11 +5,13 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct netns_target {
 	int fd;          /* O_RDONLY|O_CLOEXEC on the nsfs inode; -1 = the caller's own */
 	uint64_t inode;
 	char name[64];
+	pid_t pid;       /* a process seen in it (0: none known) */
 };
 
 /*

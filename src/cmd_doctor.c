@@ -113,13 +113,21 @@ static int read_sysctls(const struct cli_snapshot_args *a, const struct ts_snaps
 		struct ts_sysctl *s = NULL;
 		int r;
 
+		char pidbuf[16];
+
 		if (a->opts.all_netns) {
-			if (strcmp(ns->name, "init") == 0)
+			if (strcmp(ns->name, "init") == 0) {
 				target = "1";
-			else if (strncmp(ns->name, "net:[", 5) == 0)
-				target = NULL; /* no name to open it by */
-			else
+			} else if (strncmp(ns->name, "net:[", 5) == 0) {
+				/* No name: reopen it through a process seen in it. */
+				target = NULL;
+				if (ns->pid > 0) {
+					snprintf(pidbuf, sizeof(pidbuf), "%d", (int)ns->pid);
+					target = pidbuf;
+				}
+			} else {
 				target = ns->name;
+			}
 			if (!target) {
 				ts_diag_sysctls_unavailable(&v[i], -ENOENT);
 				continue;

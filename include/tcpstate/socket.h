@@ -84,4 +84,5 @@ struct ts_process {
 struct ts_netns {
 	uint64_t inode;  /* of the net namespace (stat(2) of /proc/PID/ns/net) */
 	char name[64];   /* /run/netns name, or "net:[INODE]" */
+	pid_t pid;       /* a process seen in it, to reopen it by (0: none known) */
 };
