@@ -1,0 +1,110 @@
+/* SPDX-License-Identifier: MIT */
+#pragma once
+
+/*
+ * Internal to `tcpstate explain`: cmd_explain.c (options, arguments, the
+ * settings read in the target namespace, the flow), explain_text.c (sentences,
+ * wrapped fields, durations), explain_pages.c (a page per state),
+ * explain_verdict.c (what a live socket's data means) and explain_story.c
+ * (which sockets match a query, and the story of one as text and JSON).
+ */
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <netinet/in.h>
+#include <json-c/json.h>
+
+#include "tcpstate/snapshot.h"
+#include "tcpstate/state_info.h"
+#include "tcpstate/sysctl.h"
+
+#define EXPLAIN_MAX_SETTINGS 32
+#define EXPLAIN_SETTING_VALUE_MAX 128
+
+enum explain_query_kind {
+	EXPLAIN_QUERY_ENDPOINT, /* ADDR:PORT */
+	EXPLAIN_QUERY_PORT,     /* :PORT */
+	EXPLAIN_QUERY_INODE,
+};
+
+struct explain_query {
+	const char *text;
+	enum explain_query_kind kind;
+	int family;
+	struct in6_addr addr; /* IPv4: first 4 bytes */
+	uint16_t port;
+	uint64_t inode;
+};
+
+/* One setting, read once. */
+struct explain_setting {
+	const char *name;
+	char value[EXPLAIN_SETTING_VALUE_MAX];
+	int err; /* 0: value is valid */
+};
+
+struct explain_ctx {
+	const char *netns;
+	bool json;
+	unsigned width;
+	struct ts_sysctl *sysctl; /* NULL: could not open, see sysctl_err */
+	int sysctl_err;
+	struct explain_setting settings[EXPLAIN_MAX_SETTINGS];
+	size_t n_settings;
+};
+
+/* A small bounded text buffer for the sentences we compose. */
+struct explain_text {
+	char buf[2048];
+	size_t len;
+};
+
+/* ---- cmd_explain.c ---- */
+
+/* The setting read once in c's namespace (err set when unreadable); never NULL. */
+const struct explain_setting *explain_setting_get(struct explain_ctx *c, const char *name);
+/* The value as text, or "unavailable" for use inside a sentence. */
+const char *explain_setting_value(struct explain_ctx *c, const char *name);
+
+/* ---- explain_text.c ---- */
+
+/* Appends to t; what does not fit is dropped. */
+void explain_text_add(struct explain_text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* "  Label         text wrapped at width, continued under the text". */
+void explain_field(FILE *f, unsigned width, const char *label, const char *text);
+/* "850 ms", "12.5 s", "3 min 4 s", "2 h 5 min", "3 d 1 h". */
+void explain_fmt_duration(char *buf, size_t size, uint32_t ms);
+
+/* ---- explain_pages.c ---- */
+
+const char *explain_actor_name(enum ts_actor a);
+/* One field line per setting that bounds the state, the first under label. */
+void explain_settings_text(FILE *f, struct explain_ctx *c, const struct ts_state_info *info,
+			   const char *label);
+json_object *explain_settings_json(struct explain_ctx *c, const struct ts_state_info *info);
+void explain_page_text(FILE *f, struct explain_ctx *c, const struct ts_state_info *info);
+json_object *explain_page_json(struct explain_ctx *c, const struct ts_state_info *info);
+
+/* ---- explain_verdict.c ---- */
+
+/* Closed by its program, the kernel finishing it alone. */
+bool explain_is_orphan(const struct ts_socket *s);
+/* Not accepted by any program yet. */
+bool explain_in_accept_queue(const struct ts_socket *s);
+/* CLOSE_WAIT: how long ago the peer's FIN arrived, at least and at most. */
+bool explain_fin_window(const struct ts_socket *s, uint32_t *ret_min, uint32_t *ret_max);
+/* tcp_info's times since the last send and receive mean something. */
+bool explain_connected_once(const struct ts_socket *s);
+/* One or two sentences on this socket, from its live data and the settings. */
+void explain_verdict(struct explain_text *t, struct explain_ctx *c, const struct ts_snapshot *snap,
+		     const struct ts_socket *s);
+
+/* ---- explain_story.c ---- */
+
+bool explain_query_match(const struct explain_query *q, const struct ts_socket *s);
+void explain_story_text(FILE *f, struct explain_ctx *c, const struct ts_snapshot *snap,
+			const struct ts_socket *s, const struct explain_query *q);
+json_object *explain_story_json(struct explain_ctx *c, const struct ts_snapshot *snap,
+				const struct ts_socket *s, const struct explain_query *q);

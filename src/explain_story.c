@@ -1,0 +1,254 @@
+/* SPDX-License-Identifier: MIT */
+/* tcpstate explain SOCKET: which sockets a query matches, and the story of each as text and JSON. */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+#include <json-c/json.h>
+
+#include "explain.h"
+#include "output.h"
+
+static bool addr_is_any(int family, const struct in6_addr *a)
+{
+	static const struct in6_addr any;
+
+	return memcmp(a, &any, family == AF_INET ? 4 : 16) == 0;
+}
+
+/* Same address, counting an IPv4-mapped IPv6 address as its IPv4 one. */
+static bool addr_same(int sfamily, const struct in6_addr *sa, int qfamily, const struct in6_addr *qa)
+{
+	if (sfamily == qfamily)
+		return memcmp(sa, qa, sfamily == AF_INET ? 4 : 16) == 0;
+	if (sfamily == AF_INET6 && IN6_IS_ADDR_V4MAPPED(sa))
+		return memcmp(&sa->s6_addr[12], qa, 4) == 0;
+	if (qfamily == AF_INET6 && IN6_IS_ADDR_V4MAPPED(qa))
+		return memcmp(&qa->s6_addr[12], sa, 4) == 0;
+	return false;
+}
+
+bool explain_query_match(const struct explain_query *q, const struct ts_socket *s)
+{
+	bool remote = s->flags & TS_SOCK_REMOTE_VALID;
+
+	switch (q->kind) {
+	case EXPLAIN_QUERY_INODE:
+		return s->inode == q->inode;
+	case EXPLAIN_QUERY_PORT:
+		return s->local_port == q->port || (remote && s->remote_port == q->port);
+	case EXPLAIN_QUERY_ENDPOINT:
+		/* A wildcard local address (a listener on *:PORT) answers for every address. */
+		if (s->local_port == q->port &&
+		    (addr_is_any(s->family, &s->local_addr) ||
+		     addr_same(s->family, &s->local_addr, q->family, &q->addr)))
+			return true;
+		return remote && s->remote_port == q->port &&
+		       addr_same(s->family, &s->remote_addr, q->family, &q->addr);
+	}
+	return false;
+}
+
+static void timer_text(struct explain_text *t, const struct ts_socket *s)
+{
+	static const char *const what[_TS_TIMER_MAX] = {
+		[TS_TIMER_RETRANS] = "retransmission (on)",
+		[TS_TIMER_KEEPALIVE] = "keepalive",
+		[TS_TIMER_TIME_WAIT] = "timewait",
+		[TS_TIMER_PROBE] = "zero-window probe (persist)",
+	};
+	char d[32];
+
+	if (s->timer == TS_TIMER_NONE || s->timer >= _TS_TIMER_MAX) {
+		explain_text_add(t, "none");
+		return;
+	}
+	explain_fmt_duration(d, sizeof(d), s->timer_expires_ms);
+	explain_text_add(t, "%s, fires in %s", what[s->timer], d);
+	if (s->timer_retrans)
+		explain_text_add(t, ", %u retransmission%s so far", s->timer_retrans,
+				 s->timer_retrans == 1 ? "" : "s");
+}
+
+static void holders_text(struct explain_text *t, const struct ts_snapshot *snap, const struct ts_socket *s)
+{
+	const struct ts_owner *o = ts_snapshot_owners(snap, s);
+
+	if (!o) {
+		if (explain_is_orphan(s))
+			explain_text_add(t, "no process: its program closed it and the kernel finishes it alone");
+		else if (explain_in_accept_queue(s))
+			explain_text_add(t, "no process yet: it waits in a listener's accept queue");
+		else if (s->state == TS_STATE_TIME_WAIT || s->state == TS_STATE_SYN_RECEIVED)
+			explain_text_add(t, "no process: the kernel keeps it alone");
+		else
+			explain_text_add(t, "no process found (run as root to read every process's fds)");
+		return;
+	}
+	for (unsigned k = 0; k < s->owner_count; k++) {
+		const struct ts_process *p = ts_snapshot_process(snap, o[k].process_index);
+
+		explain_text_add(t, "%s%s pid %d fd %d", k ? ", " : "", p ? p->comm : "?", (int)o[k].pid,
+				 o[k].fd);
+	}
+}
+
+void explain_story_text(FILE *f, struct explain_ctx *c, const struct ts_snapshot *snap,
+			const struct ts_socket *s, const struct explain_query *q)
+{
+	const struct ts_state_info *info = ts_state_info((enum ts_state)s->state);
+	const struct ts_netns *ns = ts_snapshot_netns(snap, s->netns_index);
+	char local[64], peer[64], d1[32], d2[32], d3[32];
+	struct explain_text t = { .len = 0 };
+	uint32_t lo, hi;
+
+	output_endpoint(local, sizeof(local), s->family, &s->local_addr, s->local_port);
+	if (s->flags & TS_SOCK_REMOTE_VALID)
+		output_endpoint(peer, sizeof(peer), s->family, &s->remote_addr, s->remote_port);
+	else
+		snprintf(peer, sizeof(peer), "-");
+	fprintf(f, "%s %s -> %s  (matches %s)\n", ts_state_name((enum ts_state)s->state), local,
+		peer, q->text);
+
+	explain_text_add(&t, "%s", local);
+	explain_field(f, c->width, "Local", t.buf);
+	explain_field(f, c->width, "Peer", s->flags & TS_SOCK_REMOTE_VALID ? peer : "none");
+	t.len = 0;
+	if (s->inode)
+		explain_text_add(&t, "inode %llu", (unsigned long long)s->inode);
+	else
+		explain_text_add(&t, "no inode (no struct socket)");
+	explain_text_add(&t, ", netns %s", ns ? ns->name : "?");
+	explain_field(f, c->width, "Socket", t.buf);
+	t.len = 0;
+	holders_text(&t, snap, s);
+	explain_field(f, c->width, "Held by", t.buf);
+	t.len = 0;
+	timer_text(&t, s);
+	explain_field(f, c->width, "Timer", t.buf);
+	t.len = 0;
+	if (s->state == TS_STATE_LISTEN)
+		explain_text_add(&t, "%u waiting for accept(), backlog %u", s->recv_q, s->send_q);
+	else if (s->state == TS_STATE_CLOSE_WAIT && s->recv_q > 0)
+		explain_text_add(&t, "Recv-Q %u (%u bytes of data the program has not read, plus the "
+				 "peer's FIN), Send-Q %u (bytes the peer has not acknowledged)",
+				 s->recv_q, s->recv_q - 1, s->send_q);
+	else
+		explain_text_add(&t, "Recv-Q %u (bytes the program has not read), Send-Q %u (bytes "
+				 "the peer has not acknowledged)", s->recv_q, s->send_q);
+	explain_field(f, c->width, "Queues", t.buf);
+	t.len = 0;
+	if (!explain_connected_once(s)) {
+		explain_text_add(&t, "none: no connection has carried data in this state");
+	} else if (s->flags & TS_SOCK_HAS_INFO) {
+		explain_fmt_duration(d1, sizeof(d1), s->info.last_data_sent_ms);
+		explain_fmt_duration(d2, sizeof(d2), s->info.last_data_recv_ms);
+		explain_fmt_duration(d3, sizeof(d3), s->info.last_ack_recv_ms);
+		explain_text_add(&t, "data sent %s ago, data received %s ago, last ACK from the peer %s ago",
+				 d1, d2, d3);
+	} else {
+		explain_text_add(&t, "not reported for this socket (the kernel gives no tcp_info here)");
+	}
+	explain_field(f, c->width, "Last traffic", t.buf);
+	if (explain_fin_window(s, &lo, &hi)) {
+		t.len = 0;
+		explain_fmt_duration(d1, sizeof(d1), lo);
+		explain_fmt_duration(d2, sizeof(d2), hi);
+		if (hi - lo < 1000)
+			explain_text_add(&t, "arrived at least %s ago (the last segment from the peer)", d1);
+		else
+			explain_text_add(&t, "arrived at least %s ago (the last segment from the peer) and at "
+					 "most %s ago (the last data from it)", d1, d2);
+		explain_field(f, c->width, "Peer's FIN", t.buf);
+	}
+	t.len = 0;
+	explain_verdict(&t, c, snap, s);
+	explain_field(f, c->width, "In short", t.buf);
+	if (!info)
+		return;
+	explain_field(f, c->width, "Meaning", info->meaning);
+	explain_field(f, c->width, "Who must act", info->who_must_act);
+	explain_field(f, c->width, "What ends it", info->ends_it);
+	explain_settings_text(f, c, info, "Settings");
+}
+
+static json_object *addr_json(int family, const struct in6_addr *a)
+{
+	char buf[INET6_ADDRSTRLEN];
+
+	output_addr(buf, sizeof(buf), family, a);
+	return json_object_new_string(buf);
+}
+
+json_object *explain_story_json(struct explain_ctx *c, const struct ts_snapshot *snap,
+				const struct ts_socket *s, const struct explain_query *q)
+{
+	const struct ts_state_info *info = ts_state_info((enum ts_state)s->state);
+	const struct ts_netns *ns = ts_snapshot_netns(snap, s->netns_index);
+	const struct ts_owner *ow = ts_snapshot_owners(snap, s);
+	bool remote = s->flags & TS_SOCK_REMOTE_VALID;
+	json_object *o = json_object_new_object(), *arr = json_object_new_array();
+	struct explain_text t = { .len = 0 };
+	uint32_t lo, hi;
+
+	json_object_object_add(o, "query", json_object_new_string(q->text));
+	json_object_object_add(o, "state", json_object_new_string(ts_state_name((enum ts_state)s->state)));
+	json_object_object_add(o, "family", json_object_new_string(s->family == AF_INET6 ? "inet6" : "inet"));
+	json_object_object_add(o, "local_addr", addr_json(s->family, &s->local_addr));
+	json_object_object_add(o, "local_port", json_object_new_int(s->local_port));
+	json_object_object_add(o, "remote_addr", remote ? addr_json(s->family, &s->remote_addr) : NULL);
+	json_object_object_add(o, "remote_port", remote ? json_object_new_int(s->remote_port) : NULL);
+	json_object_object_add(o, "inode", json_object_new_int64((int64_t)s->inode));
+	json_object_object_add(o, "netns", json_object_new_string(ns ? ns->name : "?"));
+	for (unsigned k = 0; ow && k < s->owner_count; k++) {
+		const struct ts_process *p = ts_snapshot_process(snap, ow[k].process_index);
+		json_object *e = json_object_new_object();
+
+		json_object_object_add(e, "pid", json_object_new_int(ow[k].pid));
+		json_object_object_add(e, "fd", json_object_new_int(ow[k].fd));
+		json_object_object_add(e, "comm", json_object_new_string(p ? p->comm : "?"));
+		json_object_array_add(arr, e);
+	}
+	json_object_object_add(o, "owners", arr);
+	json_object_object_add(o, "orphan", json_object_new_boolean(explain_is_orphan(s)));
+	json_object_object_add(o, "in_accept_queue", json_object_new_boolean(explain_in_accept_queue(s)));
+	if (ts_timer_name((enum ts_timer)s->timer)) {
+		json_object *tm = json_object_new_object();
+
+		json_object_object_add(tm, "kind", json_object_new_string(ts_timer_name((enum ts_timer)s->timer)));
+		json_object_object_add(tm, "expires_ms", json_object_new_int64(s->timer_expires_ms));
+		json_object_object_add(tm, "retransmits", json_object_new_int(s->timer_retrans));
+		json_object_object_add(o, "timer", tm);
+	} else {
+		json_object_object_add(o, "timer", NULL);
+	}
+	json_object_object_add(o, "recv_q", json_object_new_int64(s->recv_q));
+	json_object_object_add(o, "send_q", json_object_new_int64(s->send_q));
+	if ((s->flags & TS_SOCK_HAS_INFO) && explain_connected_once(s)) {
+		json_object *i = json_object_new_object();
+
+		json_object_object_add(i, "last_data_sent_ms", json_object_new_int64(s->info.last_data_sent_ms));
+		json_object_object_add(i, "last_data_recv_ms", json_object_new_int64(s->info.last_data_recv_ms));
+		json_object_object_add(i, "last_ack_recv_ms", json_object_new_int64(s->info.last_ack_recv_ms));
+		json_object_object_add(i, "retransmits", json_object_new_int(s->info.retransmits));
+		json_object_object_add(i, "total_retrans", json_object_new_int64(s->info.total_retrans));
+		json_object_object_add(o, "tcp_info", i);
+	} else {
+		json_object_object_add(o, "tcp_info", NULL);
+	}
+	if (explain_fin_window(s, &lo, &hi)) {
+		json_object *w = json_object_new_object();
+
+		json_object_object_add(w, "at_least_ms", json_object_new_int64(lo));
+		json_object_object_add(w, "at_most_ms", json_object_new_int64(hi));
+		json_object_object_add(o, "peer_fin_ago", w);
+	}
+	explain_verdict(&t, c, snap, s);
+	json_object_object_add(o, "summary", json_object_new_string(t.buf));
+	if (info) {
+		json_object_object_add(o, "actor", json_object_new_string(explain_actor_name(info->actor)));
+		json_object_object_add(o, "who_must_act", json_object_new_string(info->who_must_act));
+		json_object_object_add(o, "ends_it", json_object_new_string(info->ends_it));
+		json_object_object_add(o, "settings", explain_settings_json(c, info));
+	}
+	return o;
+}

@@ -1,0 +1,268 @@
+/* SPDX-License-Identifier: MIT */
+/* tcpstate explain SOCKET: what a live socket's data and the settings mean, in a sentence or two. */
+#include <stdio.h>
+#include <string.h>
+
+#include "explain.h"
+#include "tcpstate/util.h"
+
+bool explain_is_orphan(const struct ts_socket *s)
+{
+	static const ts_state_mask_t closing = TS_STATE_BIT(TS_STATE_FIN_WAIT_1) |
+		TS_STATE_BIT(TS_STATE_FIN_WAIT_2) | TS_STATE_BIT(TS_STATE_LAST_ACK) |
+		TS_STATE_BIT(TS_STATE_CLOSING);
+
+	/* A socket its program closed has no struct socket left: inode 0. */
+	return !(s->flags & TS_SOCK_FROM_FD) && s->inode == 0 && (closing & TS_STATE_BIT(s->state));
+}
+
+bool explain_in_accept_queue(const struct ts_socket *s)
+{
+	/* Not accepted yet: no struct socket either. */
+	return !(s->flags & TS_SOCK_FROM_FD) && s->inode == 0 &&
+	       (s->state == TS_STATE_ESTABLISHED || s->state == TS_STATE_CLOSE_WAIT);
+}
+
+/* "python3 (pid 12, fd 5)" [+ " and 2 other holders"], or NULL when none. */
+static const char *holder(char *buf, size_t size, const struct ts_snapshot *snap,
+			  const struct ts_socket *s)
+{
+	const struct ts_owner *o = ts_snapshot_owners(snap, s);
+	const struct ts_process *p;
+	int n;
+
+	if (!o)
+		return NULL;
+	p = ts_snapshot_process(snap, o->process_index);
+	n = snprintf(buf, size, "%s (pid %d, fd %d)", p ? p->comm : "?", (int)o->pid, o->fd);
+	if (s->owner_count > 1 && n > 0 && (size_t)n < size)
+		snprintf(buf + n, size - (size_t)n, " and %u other holder%s", s->owner_count - 1,
+			 s->owner_count == 2 ? "" : "s");
+	return buf;
+}
+
+/* When the peer's FIN arrived, for CLOSE_WAIT: no later than the last segment
+ * from the peer (its FIN carried an ACK), no earlier than the last data (a
+ * bare FIN does not count as data). */
+bool explain_fin_window(const struct ts_socket *s, uint32_t *ret_min, uint32_t *ret_max)
+{
+	if (s->state != TS_STATE_CLOSE_WAIT || !(s->flags & TS_SOCK_HAS_INFO))
+		return false;
+	*ret_min = s->info.last_ack_recv_ms;
+	*ret_max = s->info.last_data_recv_ms;
+	if (*ret_max < *ret_min)
+		*ret_max = *ret_min;
+	return true;
+}
+
+/* States in which the socket has been connected, so that tcp_info's times
+ * since the last send and receive mean something. */
+bool explain_connected_once(const struct ts_socket *s)
+{
+	static const ts_state_mask_t m = TS_STATE_BIT(TS_STATE_ESTABLISHED) |
+		TS_STATE_BIT(TS_STATE_FIN_WAIT_1) | TS_STATE_BIT(TS_STATE_FIN_WAIT_2) |
+		TS_STATE_BIT(TS_STATE_CLOSE_WAIT) | TS_STATE_BIT(TS_STATE_LAST_ACK) |
+		TS_STATE_BIT(TS_STATE_CLOSING) | TS_STATE_BIT(TS_STATE_TIME_WAIT) |
+		TS_STATE_BIT(TS_STATE_CLOSED);
+
+	return (m & TS_STATE_BIT(s->state)) != 0;
+}
+
+static unsigned retransmissions(const struct ts_socket *s)
+{
+	if (s->timer_retrans)
+		return s->timer_retrans;
+	return (s->flags & TS_SOCK_HAS_INFO) ? s->info.retransmits : 0;
+}
+
+static void verdict_orphan_or_held(struct explain_text *t, struct explain_ctx *c, const char *who,
+				   bool orphan, const char *waiting_for)
+{
+	if (orphan)
+		explain_text_add(t, "Its program has closed it (an orphan); the kernel waits for %s and gives "
+				 "up after net.ipv4.tcp_orphan_retries = %s retransmissions (0 means 8, "
+				 "about 100 s).", waiting_for,
+				 explain_setting_value(c, "net.ipv4.tcp_orphan_retries"));
+	else
+		explain_text_add(t, "%s still holds it (it called shutdown(), not close()); the kernel waits "
+				 "for %s and gives up after net.ipv4.tcp_retries2 = %s (about 15 minutes at "
+				 "15), unless TCP_USER_TIMEOUT is set.", who ? who : "A program", waiting_for,
+				 explain_setting_value(c, "net.ipv4.tcp_retries2"));
+}
+
+/* True when a retry count already exceeds the setting's value (a per-socket limit). */
+static bool beyond_limit(struct explain_ctx *c, const char *name, unsigned count)
+{
+	const struct explain_setting *s = explain_setting_get(c, name);
+	uint32_t v;
+
+	return s->err == 0 && ts_parse_u32(s->value, 0, UINT32_MAX, &v) == 0 && count > v;
+}
+
+/* One or two sentences on this socket, from its live data and the settings. */
+void explain_verdict(struct explain_text *t, struct explain_ctx *c, const struct ts_snapshot *snap,
+		     const struct ts_socket *s)
+{
+	char who_buf[128], d[32], d2[32];
+	const char *who = holder(who_buf, sizeof(who_buf), snap, s);
+	const char *holders = who ? who : "The program holding it";
+	const struct ts_owner *o = ts_snapshot_owners(snap, s);
+	bool orphan = explain_is_orphan(s);
+	unsigned rt = retransmissions(s);
+	uint32_t lo, hi;
+
+	switch ((enum ts_state)s->state) {
+	case TS_STATE_IDLE:
+		explain_text_add(t, "%s created this socket and never used it; only close() ends it.", holders);
+		break;
+	case TS_STATE_BOUND:
+		explain_text_add(t, "%s bound port %u and has neither listened nor connected; the port stays "
+				 "reserved until it calls close().", holders, s->local_port);
+		break;
+	case TS_STATE_LISTEN:
+		if (s->send_q > 0 && s->recv_q >= s->send_q)
+			explain_text_add(t, "The accept queue is full (%u of %u): %s is not calling accept() "
+					 "fast enough; new clients stall, or are reset when "
+					 "net.ipv4.tcp_abort_on_overflow is 1 (now %s).", s->recv_q, s->send_q,
+					 holders, explain_setting_value(c, "net.ipv4.tcp_abort_on_overflow"));
+		else if (s->recv_q > 0)
+			explain_text_add(t, "%u connection%s wait%s for accept() (backlog %u).", s->recv_q,
+					 s->recv_q == 1 ? "" : "s", s->recv_q == 1 ? "s" : "", s->send_q);
+		else
+			explain_text_add(t, "Nothing waits for accept() (backlog %u): a healthy listener.",
+					 s->send_q);
+		break;
+	case TS_STATE_SYN_SENT:
+		explain_text_add(t, "The SYN has been retransmitted %u time%s without an answer. ", rt,
+				 rt == 1 ? "" : "s");
+		if (beyond_limit(c, "net.ipv4.tcp_syn_retries", rt))
+			explain_text_add(t, "That is more than net.ipv4.tcp_syn_retries = %s: this socket has "
+					 "its own limit (TCP_SYNCNT or TCP_USER_TIMEOUT).",
+					 explain_setting_value(c, "net.ipv4.tcp_syn_retries"));
+		else
+			explain_text_add(t, "connect() fails after net.ipv4.tcp_syn_retries = %s "
+					 "retransmissions, unless the program set TCP_SYNCNT or "
+					 "TCP_USER_TIMEOUT.",
+					 explain_setting_value(c, "net.ipv4.tcp_syn_retries"));
+		break;
+	case TS_STATE_SYN_RECEIVED:
+		explain_text_add(t, "The SYN-ACK has been retransmitted %u time%s; the entry is dropped after "
+				 "net.ipv4.tcp_synack_retries = %s.", rt, rt == 1 ? "" : "s",
+				 explain_setting_value(c, "net.ipv4.tcp_synack_retries"));
+		break;
+	case TS_STATE_ESTABLISHED:
+		if (explain_in_accept_queue(s)) {
+			explain_text_add(t, "No program has accepted it yet: it waits in the accept queue of the "
+					 "listener on port %u, whose program must call accept().", s->local_port);
+			break;
+		}
+		switch ((enum ts_timer)s->timer) {
+		case TS_TIMER_RETRANS:
+			explain_text_add(t, "%u byte%s are unacknowledged and %u retransmission%s so far; the "
+					 "kernel gives up after net.ipv4.tcp_retries2 = %s unless "
+					 "TCP_USER_TIMEOUT is set.", s->send_q, s->send_q == 1 ? "" : "s", rt,
+					 rt == 1 ? "" : "s", explain_setting_value(c, "net.ipv4.tcp_retries2"));
+			break;
+		case TS_TIMER_PROBE:
+			explain_text_add(t, "The peer advertises a zero window (its program is not reading); "
+					 "%u byte%s wait to be sent.", s->send_q, s->send_q == 1 ? "" : "s");
+			break;
+		case TS_TIMER_KEEPALIVE:
+			explain_fmt_duration(d, sizeof(d), s->timer_expires_ms);
+			explain_text_add(t, "Keepalive is on: the next check is due in %s, so a vanished peer "
+					 "will be noticed.", d);
+			break;
+		default:
+			explain_text_add(t, "No timer runs: without keepalive, if the peer vanished nothing "
+					 "will notice.");
+			break;
+		}
+		if (s->flags & TS_SOCK_HAS_INFO) {
+			uint32_t quiet = s->info.last_data_sent_ms < s->info.last_data_recv_ms ?
+					 s->info.last_data_sent_ms : s->info.last_data_recv_ms;
+
+			explain_fmt_duration(d, sizeof(d), quiet);
+			explain_text_add(t, " No data has moved either way for %s.", d);
+		}
+		if (s->recv_q > 0)
+			explain_text_add(t, " %u byte%s wait for %s to read them.", s->recv_q,
+					 s->recv_q == 1 ? "" : "s", holders);
+		break;
+	case TS_STATE_FIN_WAIT_1:
+		if (s->send_q > 0)
+			explain_text_add(t, "Data still queued ahead of the FIN: %u bytes. ", s->send_q);
+		if (s->timer == TS_TIMER_PROBE)
+			explain_text_add(t, "The peer advertises a zero window (its program is not reading). ");
+		verdict_orphan_or_held(t, c, who, orphan, "the ACK of its FIN");
+		break;
+	case TS_STATE_FIN_WAIT_2:
+		if (orphan) {
+			explain_text_add(t, "Its program has closed it (an orphan): the kernel drops it "
+					 "net.ipv4.tcp_fin_timeout = %s s after the close unless the peer "
+					 "sends its FIN first.",
+					 explain_setting_value(c, "net.ipv4.tcp_fin_timeout"));
+			if (s->timer) {
+				explain_fmt_duration(d, sizeof(d), s->timer_expires_ms);
+				explain_text_add(t, " %s left.", d);
+			}
+		} else {
+			explain_text_add(t, "%s still holds it after shutdown(SHUT_WR), so "
+					 "net.ipv4.tcp_fin_timeout (%s) does not apply. It ends when the peer's "
+					 "program closes its side (there the socket is in CLOSE_WAIT).", holders,
+					 explain_setting_value(c, "net.ipv4.tcp_fin_timeout"));
+		}
+		break;
+	case TS_STATE_CLOSE_WAIT:
+		if (explain_in_accept_queue(s)) {
+			explain_text_add(t, "The peer closed before any program accepted the connection: the "
+					 "program listening on port %u must accept() it and close it.",
+					 s->local_port);
+			break;
+		}
+		if (o && s->owner_count == 1) {
+			const struct ts_process *p = ts_snapshot_process(snap, o->process_index);
+
+			explain_text_add(t, "%s (pid %d) must close fd %d.", p ? p->comm : "The program",
+					 (int)o->pid, o->fd);
+		} else if (o)
+			explain_text_add(t, "%s must all close their descriptors.", who);
+		else
+			explain_text_add(t, "The program holding it must close it.");
+		if (explain_fin_window(s, &lo, &hi)) {
+			explain_fmt_duration(d, sizeof(d), lo);
+			explain_text_add(t, " The peer closed its side at least %s ago", d);
+		} else {
+			explain_text_add(t, " The peer has closed its side");
+		}
+		explain_text_add(t, ", and no kernel timer will ever end this socket.");
+		/* Recv-Q counts the peer's FIN until the program reads the end of file. */
+		if (s->recv_q > 1)
+			explain_text_add(t, " Bytes it has not read yet: %u.", s->recv_q - 1);
+		else if (s->recv_q == 0)
+			explain_text_add(t, " It has even read the end of file (read() returned 0).");
+		break;
+	case TS_STATE_LAST_ACK:
+		verdict_orphan_or_held(t, c, who, orphan, "the ACK of its FIN");
+		break;
+	case TS_STATE_CLOSING:
+		verdict_orphan_or_held(t, c, who, orphan, "the ACK of its FIN");
+		break;
+	case TS_STATE_TIME_WAIT:
+		explain_fmt_duration(d, sizeof(d), s->timer_expires_ms);
+		explain_text_add(t, "Nothing to do: the kernel removes it in %s (of a fixed 60 s).", d);
+		break;
+	case TS_STATE_CLOSED:
+		explain_text_add(t, "The connection is over, but %s still holds the descriptor and must "
+				 "close it.", holders);
+		break;
+	default:
+		explain_text_add(t, "%s holds it; run tcpstate as root to tell IDLE, BOUND and CLOSED apart. "
+				 "Only close() ends it.", holders);
+		break;
+	}
+	if (rt && s->state != TS_STATE_SYN_SENT && s->state != TS_STATE_SYN_RECEIVED &&
+	    s->state != TS_STATE_ESTABLISHED) {
+		explain_fmt_duration(d2, sizeof(d2), s->timer_expires_ms);
+		explain_text_add(t, " %u retransmission%s so far; next in %s.", rt, rt == 1 ? "" : "s", d2);
+	}
+}
