@@ -171,70 +171,18 @@ void explain_story_text(FILE *f, struct explain_ctx *c, const struct ts_snapshot
 	explain_settings_text(f, c, info, "Settings");
 }
 
-static json_object *addr_json(int family, const struct in6_addr *a)
-{
-	char buf[INET6_ADDRSTRLEN];
-
-	output_addr(buf, sizeof(buf), family, a);
-	return json_object_new_string(buf);
-}
-
 json_object *explain_story_json(struct explain_ctx *c, const struct ts_snapshot *snap,
 				const struct ts_socket *s, const struct explain_query *q)
 {
 	const struct ts_state_info *info = ts_state_info((enum ts_state)s->state);
-	const struct ts_netns *ns = ts_snapshot_netns(snap, s->netns_index);
-	const struct ts_owner *ow = ts_snapshot_owners(snap, s);
-	bool remote = s->flags & TS_SOCK_REMOTE_VALID;
-	json_object *o = json_object_new_object(), *arr = json_object_new_array();
+	json_object *o = output_socket_json(snap, s, true);
 	struct explain_text t = { .len = 0 };
 	uint32_t lo, hi;
 
+	/* The same fields as `list --json`, then what the story adds. */
 	json_object_object_add(o, "query", json_object_new_string(q->text));
-	json_object_object_add(o, "state", json_object_new_string(ts_state_name((enum ts_state)s->state)));
-	json_object_object_add(o, "family", json_object_new_string(s->family == AF_INET6 ? "inet6" : "inet"));
-	json_object_object_add(o, "local_addr", addr_json(s->family, &s->local_addr));
-	json_object_object_add(o, "local_port", json_object_new_int(s->local_port));
-	json_object_object_add(o, "remote_addr", remote ? addr_json(s->family, &s->remote_addr) : NULL);
-	json_object_object_add(o, "remote_port", remote ? json_object_new_int(s->remote_port) : NULL);
-	json_object_object_add(o, "inode", json_object_new_int64((int64_t)s->inode));
-	json_object_object_add(o, "netns", json_object_new_string(ns ? ns->name : "?"));
-	for (unsigned k = 0; ow && k < s->owner_count; k++) {
-		const struct ts_process *p = ts_snapshot_process(snap, ow[k].process_index);
-		json_object *e = json_object_new_object();
-
-		json_object_object_add(e, "pid", json_object_new_int(ow[k].pid));
-		json_object_object_add(e, "fd", json_object_new_int(ow[k].fd));
-		json_object_object_add(e, "comm", json_object_new_string(p ? p->comm : "?"));
-		json_object_array_add(arr, e);
-	}
-	json_object_object_add(o, "owners", arr);
 	json_object_object_add(o, "orphan", json_object_new_boolean(explain_is_orphan(s)));
 	json_object_object_add(o, "in_accept_queue", json_object_new_boolean(explain_in_accept_queue(s)));
-	if (ts_timer_name((enum ts_timer)s->timer)) {
-		json_object *tm = json_object_new_object();
-
-		json_object_object_add(tm, "kind", json_object_new_string(ts_timer_name((enum ts_timer)s->timer)));
-		json_object_object_add(tm, "expires_ms", json_object_new_int64(s->timer_expires_ms));
-		json_object_object_add(tm, "retransmits", json_object_new_int(s->timer_retrans));
-		json_object_object_add(o, "timer", tm);
-	} else {
-		json_object_object_add(o, "timer", NULL);
-	}
-	json_object_object_add(o, "recv_q", json_object_new_int64(s->recv_q));
-	json_object_object_add(o, "send_q", json_object_new_int64(s->send_q));
-	if ((s->flags & TS_SOCK_HAS_INFO) && explain_connected_once(s)) {
-		json_object *i = json_object_new_object();
-
-		json_object_object_add(i, "last_data_sent_ms", json_object_new_int64(s->info.last_data_sent_ms));
-		json_object_object_add(i, "last_data_recv_ms", json_object_new_int64(s->info.last_data_recv_ms));
-		json_object_object_add(i, "last_ack_recv_ms", json_object_new_int64(s->info.last_ack_recv_ms));
-		json_object_object_add(i, "retransmits", json_object_new_int(s->info.retransmits));
-		json_object_object_add(i, "total_retrans", json_object_new_int64(s->info.total_retrans));
-		json_object_object_add(o, "tcp_info", i);
-	} else {
-		json_object_object_add(o, "tcp_info", NULL);
-	}
 	if (explain_fin_window(s, &lo, &hi)) {
 		json_object *w = json_object_new_object();
 

@@ -16,5 +16,10 @@ void output_endpoint(char *buf, size_t size, int family, const struct in6_addr *
 /* A table that fits a terminal (width 0: no limit). */
 int output_table_list(FILE *f, const struct ts_snapshot *snap, bool show_netns, unsigned width);
 
+/* One socket as `list --json` prints it (caller owns the object). */
+struct json_object;
+struct json_object *output_socket_json(const struct ts_snapshot *snap, const struct ts_socket *s,
+				       bool with_info);
+
 /* JSON Lines: one object per socket. */
 int output_json_list(FILE *f, const struct ts_snapshot *snap, bool with_info);

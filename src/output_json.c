@@ -65,7 +65,7 @@ static json_object *owners_json(const struct ts_snapshot *snap, const struct ts_
 	return arr;
 }
 
-static json_object *socket_json(const struct ts_snapshot *snap, const struct ts_socket *s,
+json_object *output_socket_json(const struct ts_snapshot *snap, const struct ts_socket *s,
 				bool with_info)
 {
 	const struct ts_netns *ns = ts_snapshot_netns(snap, s->netns_index);
@@ -102,7 +102,7 @@ int output_json_list(FILE *f, const struct ts_snapshot *snap, bool with_info)
 	size_t n = ts_snapshot_socket_count(snap);
 
 	for (size_t i = 0; i < n; i++) {
-		json_object *o = socket_json(snap, ts_snapshot_socket(snap, i), with_info);
+		json_object *o = output_socket_json(snap, ts_snapshot_socket(snap, i), with_info);
 
 		fputs(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN), f);
 		fputc('\n', f);
