@@ -13,7 +13,8 @@
  * Returns 0 when the tracee's close() succeeded, or: -EINVAL (pid is the
  * caller's own process), -EBUSY (already traced), -EPERM/-EACCES (not
  * allowed), -ESRCH (gone), -ESTALE (the fd no longer is that socket),
- * -EOPNOTSUPP (architecture not supported), or the negative errno the
+ * -EOPNOTSUPP (architecture not supported), -ETIMEDOUT (it did not stop
+ * within 5 s; it stays seized until the caller exits), or the negative errno the
  * tracee's close() returned. *ret_detail (may be NULL) gets a short static
  * reason for the CLI.
  */

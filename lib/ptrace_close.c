@@ -1,0 +1,863 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * close(fd) run by another process, through ptrace.
+ *
+ * The tracee is stopped inside the kernel's signal path (get_signal()), the
+ * same place a debugger sees it. From there we point its PC at a syscall
+ * instruction, let it run exactly one system call (PTRACE_SYSCALL to the
+ * entry stop, where we make sure it is close(fd), then to the exit stop),
+ * put every register back and make it stop once more inside get_signal()
+ * before detaching, so that the kernel's own restart logic for the syscall
+ * we interrupted (accept, read, epoll_wait, nanosleep...) runs on the
+ * original registers, exactly as after any ptrace stop. Signals are blocked
+ * (PTRACE_SETSIGMASK) while our call runs and restored after, so none is
+ * taken with our registers in place; one that was being delivered when we
+ * stopped the tracee is let through before we start.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/ptrace.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/user.h>
+#include <sys/wait.h>
+
+#include "ptrace_close.h"
+#include "tcpstate/util.h"
+
+#ifndef SO_COOKIE
+#define SO_COOKIE 57
+#endif
+
+#define STOP_TIMEOUT_MS 5000
+#define SCAN_MAX_PER_MAPPING (4u << 20)
+
+/* --- architecture layer ------------------------------------------------ */
+
+#if defined(__x86_64__)
+
+#define ARCH_SUPPORTED 1
+static const uint8_t syscall_insn[] = { 0x0f, 0x05 }; /* syscall */
+#define INSN_ALIGN 1
+
+struct arch_state {
+	struct user_regs_struct regs;
+};
+
+static int arch_save(pid_t tid, struct arch_state *s)
+{
+	if (ptrace(PTRACE_GETREGS, tid, NULL, &s->regs) < 0)
+		return -errno;
+	/* A 32-bit process would need the i386 numbers and int 0x80. */
+	return s->regs.cs == 0x33 ? 0 : -EOPNOTSUPP;
+}
+
+static int arch_restore(pid_t tid, const struct arch_state *s)
+{
+	return ptrace(PTRACE_SETREGS, tid, NULL, &s->regs) < 0 ? -errno : 0;
+}
+
+/* Where a syscall instruction may already be: just before the PC, when the
+ * tracee stopped on the way out of one (rip is then past it; the restart
+ * rewind happens only after get_signal()). */
+static size_t arch_pc_candidates(const struct arch_state *s, uint64_t out[2])
+{
+	out[0] = s->regs.rip - 2;
+	return 1;
+}
+
+/* orig_rax = -1 keeps the restart logic that runs when the tracee leaves
+ * this stop away from our call (rax = __NR_close is no -ERESTART* code
+ * either, so this is belt and braces). */
+static int arch_set_call(pid_t tid, const struct arch_state *saved, uint64_t insn, int fd)
+{
+	struct arch_state s = *saved;
+
+	s.regs.rip = insn;
+	s.regs.rax = __NR_close;
+	s.regs.orig_rax = (unsigned long long)-1;
+	s.regs.rdi = (unsigned long long)fd;
+	return arch_restore(tid, &s);
+}
+
+/* At the syscall-entry stop: make the call close(fd) whatever it was. */
+static int arch_fix_entry(pid_t tid, uint64_t nr, int fd, struct arch_state *saved)
+{
+	struct arch_state s;
+	int r;
+
+	(void)saved;
+	if (nr == __NR_close)
+		return 0;
+	r = arch_save(tid, &s);
+	if (r < 0)
+		return r;
+	s.regs.orig_rax = __NR_close;
+	s.regs.rdi = (unsigned long long)fd;
+	return arch_restore(tid, &s);
+}
+
+/* x86-64 keeps the vector state across syscalls: nothing more to save. */
+struct arch_extra {
+	int unused;
+};
+
+static int arch_save_extra(pid_t tid, struct arch_extra *x)
+{
+	(void)tid;
+	(void)x;
+	return 0;
+}
+
+static int arch_restore_extra(pid_t tid, const struct arch_extra *x)
+{
+	(void)tid;
+	(void)x;
+	return 0;
+}
+
+static void arch_free_extra(struct arch_extra *x)
+{
+	(void)x;
+}
+
+#elif defined(__aarch64__)
+
+#include <elf.h>
+#include <stdlib.h>
+#include <asm/ptrace.h>
+
+#ifndef NT_ARM_SSVE
+#define NT_ARM_SSVE 0x40b
+#endif
+
+#define ARCH_SUPPORTED 1
+static const uint8_t syscall_insn[] = { 0x01, 0x00, 0x00, 0xd4 }; /* svc #0 */
+#define INSN_ALIGN 4
+
+struct arch_state {
+	struct user_pt_regs regs;
+	int scno; /* pt_regs->syscallno, NT_ARM_SYSTEM_CALL; not in NT_PRSTATUS */
+};
+
+static int regset(pid_t tid, int req, int type, void *buf, size_t len)
+{
+	struct iovec iov = { .iov_base = buf, .iov_len = len };
+
+	if (ptrace(req, tid, (void *)(long)type, &iov) < 0)
+		return -errno;
+	/* A 32-bit (compat) tracee has a smaller NT_PRSTATUS. */
+	return iov.iov_len == len ? 0 : -EOPNOTSUPP;
+}
+
+static int arch_save(pid_t tid, struct arch_state *s)
+{
+	int r = regset(tid, PTRACE_GETREGSET, NT_PRSTATUS, &s->regs, sizeof(s->regs));
+
+	if (r < 0)
+		return r;
+	return regset(tid, PTRACE_GETREGSET, NT_ARM_SYSTEM_CALL, &s->scno, sizeof(s->scno));
+}
+
+static int arch_restore(pid_t tid, const struct arch_state *s)
+{
+	struct arch_state c = *s;
+	int r = regset(tid, PTRACE_SETREGSET, NT_PRSTATUS, &c.regs, sizeof(c.regs));
+
+	if (r < 0)
+		return r;
+	return regset(tid, PTRACE_SETREGSET, NT_ARM_SYSTEM_CALL, &c.scno, sizeof(c.scno));
+}
+
+/*
+ * arm64 prepares the restart before get_signal(): a tracee interrupted in a
+ * restartable syscall stops with pc already on its svc (restart_addr) and
+ * x0 = orig_x0. Using that very svc lets do_signal() still apply
+ * ERESTART_RESTARTBLOCK (x8 = restart_syscall), which we notice at the entry
+ * stop (arch_fix_entry). Otherwise the svc just before pc.
+ */
+static size_t arch_pc_candidates(const struct arch_state *s, uint64_t out[2])
+{
+	out[0] = s->regs.pc;
+	out[1] = s->regs.pc - 4;
+	return 2;
+}
+
+static int arch_set_call(pid_t tid, const struct arch_state *saved, uint64_t insn, int fd)
+{
+	struct arch_state s = *saved;
+
+	s.regs.pc = insn;
+	s.regs.regs[8] = __NR_close;
+	s.regs.regs[0] = (uint64_t)fd;
+	s.scno = -1;
+	return arch_restore(tid, &s);
+}
+
+static int arch_fix_entry(pid_t tid, uint64_t nr, int fd, struct arch_state *saved)
+{
+	struct arch_state s;
+	int r;
+
+	if (nr == __NR_close)
+		return 0;
+	/* do_signal() rewrote x8 for the interrupted syscall's restart: keep
+	 * that for when the tracee goes back to it. */
+	if (nr == __NR_restart_syscall)
+		saved->regs.regs[8] = __NR_restart_syscall;
+	r = arch_save(tid, &s);
+	if (r < 0)
+		return r;
+	s.scno = __NR_close;
+	s.regs.regs[0] = (uint64_t)fd;
+	return arch_restore(tid, &s);
+}
+
+/*
+ * A syscall zeroes SVE state above the 128-bit V registers, and P0-15 and
+ * FFR: a thread stopped in user space in the middle of SVE code gets it
+ * back from here. SME streaming mode would be left by the syscall: refused.
+ */
+struct arch_extra {
+	void *sve; /* NT_ARM_SVE contents, or NULL when there is no live SVE state */
+	size_t len;
+};
+
+static int arch_save_extra(pid_t tid, struct arch_extra *x)
+{
+	struct user_sve_header h = { 0 };
+	struct iovec iov = { .iov_base = &h, .iov_len = sizeof(h) };
+
+	x->sve = NULL;
+	x->len = 0;
+	if (ptrace(PTRACE_GETREGSET, tid, (void *)NT_ARM_SSVE, &iov) == 0 &&
+	    iov.iov_len >= sizeof(h) && (h.flags & SVE_PT_REGS_MASK) == SVE_PT_REGS_SVE)
+		return -EOPNOTSUPP;
+	iov.iov_len = sizeof(h);
+	if (ptrace(PTRACE_GETREGSET, tid, (void *)NT_ARM_SVE, &iov) < 0 || iov.iov_len < sizeof(h) ||
+	    (h.flags & SVE_PT_REGS_MASK) != SVE_PT_REGS_SVE || h.size < sizeof(h))
+		return 0; /* no SVE, or only the FPSIMD part, which syscalls keep */
+	x->sve = malloc(h.size);
+	if (!x->sve)
+		return -ENOMEM;
+	iov = (struct iovec){ .iov_base = x->sve, .iov_len = h.size };
+	if (ptrace(PTRACE_GETREGSET, tid, (void *)NT_ARM_SVE, &iov) < 0) {
+		int r = -errno;
+
+		free(x->sve);
+		x->sve = NULL;
+		return r;
+	}
+	x->len = iov.iov_len;
+	return 0;
+}
+
+static int arch_restore_extra(pid_t tid, const struct arch_extra *x)
+{
+	struct iovec iov = { .iov_base = x->sve, .iov_len = x->len };
+
+	if (!x->sve)
+		return 0;
+	return ptrace(PTRACE_SETREGSET, tid, (void *)NT_ARM_SVE, &iov) < 0 ? -errno : 0;
+}
+
+static void arch_free_extra(struct arch_extra *x)
+{
+	free(x->sve);
+	x->sve = NULL;
+}
+
+#else
+#define ARCH_SUPPORTED 0
+#endif
+
+#if ARCH_SUPPORTED
+
+/* --- helpers ------------------------------------------------------------ */
+
+static void deadline_in(struct timespec *d, long ms)
+{
+	clock_gettime(CLOCK_MONOTONIC, d);
+	d->tv_sec += ms / 1000;
+	d->tv_nsec += (ms % 1000) * 1000000L;
+	if (d->tv_nsec >= 1000000000L) {
+		d->tv_sec++;
+		d->tv_nsec -= 1000000000L;
+	}
+}
+
+static bool deadline_passed(const struct timespec *d)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return now.tv_sec > d->tv_sec || (now.tv_sec == d->tv_sec && now.tv_nsec >= d->tv_nsec);
+}
+
+/*
+ * Waits for tid's next ptrace stop. Returns 0 and the wait status, -ESRCH
+ * when it is gone (its exit is reaped from the tracer's side here), or
+ * -ETIMEDOUT.
+ */
+static int wait_stop(pid_t tid, int *ret_status)
+{
+	struct timespec deadline, pause = { 0, 100000 };
+	int st;
+
+	deadline_in(&deadline, STOP_TIMEOUT_MS);
+	for (;;) {
+		pid_t w = waitpid(tid, &st, __WALL | WNOHANG);
+
+		if (w == tid) {
+			if (!WIFSTOPPED(st))
+				return -ESRCH;
+			*ret_status = st;
+			return 0;
+		}
+		if (w < 0 && errno != EINTR)
+			return errno == ECHILD ? -ESRCH : -errno;
+		if (deadline_passed(&deadline))
+			return -ETIMEDOUT;
+		nanosleep(&pause, NULL);
+		if (pause.tv_nsec < 8000000)
+			pause.tv_nsec *= 2;
+	}
+}
+
+static bool is_event_stop(int st)
+{
+	return (st >> 16) == PTRACE_EVENT_STOP;
+}
+
+static bool is_syscall_stop(int st)
+{
+	return WSTOPSIG(st) == (SIGTRAP | 0x80);
+}
+
+static int pt(int req, pid_t tid, void *addr, void *data)
+{
+	return ptrace(req, tid, addr, data) < 0 ? -errno : 0;
+}
+
+/* Reads "Key:\tvalue" from a status file into *ret (a decimal), or the
+ * first character of the value (State:) when ret_char is set. */
+static int status_field(const char *path, const char *key, uint64_t *ret, char *ret_char)
+{
+	char line[256];
+	size_t klen = strlen(key);
+	FILE *f = fopen(path, "re");
+	int r = -ENOENT;
+
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		char *v;
+
+		if (strncmp(line, key, klen) != 0 || line[klen] != ':')
+			continue;
+		v = line + klen + 1;
+		v += strspn(v, " \t");
+		v[strcspn(v, " \t\n")] = '\0';
+		if (ret_char) {
+			*ret_char = v[0];
+			r = 0;
+		} else {
+			r = ts_parse_u64(v, 0, UINT64_MAX, ret);
+		}
+		break;
+	}
+	fclose(f);
+	return r;
+}
+
+/*
+ * Checks that pid is another process, that no thread of it is traced, and
+ * picks the thread to stop: pid itself, or another live thread when pid is
+ * a zombie leader or in uninterruptible sleep (an interrupt would not reach
+ * it). Returns 0, -EINVAL, -ESRCH, -EBUSY.
+ */
+static int pick_thread(pid_t pid, pid_t *ret_tgid, pid_t *ret_tid, const char **detail)
+{
+	char path[64];
+	uint64_t tgid = 0;
+	pid_t other = 0;
+	bool pid_ok = false, any_d = false;
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if (status_field(path, "Tgid", &tgid, NULL) < 0 || tgid == 0 || tgid > INT32_MAX) {
+		*detail = "process not found";
+		return -ESRCH;
+	}
+	if ((pid_t)tgid == getpid()) {
+		*detail = "refusing to close an fd of tcpstate itself";
+		return -EINVAL;
+	}
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)tgid);
+	d = opendir(path);
+	if (!d) {
+		*detail = "process not found";
+		return -ESRCH;
+	}
+	while ((de = readdir(d))) {
+		uint64_t tracer = 0;
+		char state = 0;
+		pid_t t;
+
+		if (ts_parse_pid(de->d_name, &t) < 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/status", (int)tgid, (int)t);
+		if (status_field(path, "TracerPid", &tracer, NULL) < 0 ||
+		    status_field(path, "State", NULL, &state) < 0)
+			continue; /* exited meanwhile */
+		if (tracer != 0) {
+			closedir(d);
+			*detail = "already traced by another process (a debugger?)";
+			return -EBUSY;
+		}
+		if (state == 'Z' || state == 'X')
+			continue;
+		if (state == 'D') {
+			any_d = true;
+			continue;
+		}
+		if (t == pid)
+			pid_ok = true;
+		else if (other == 0)
+			other = t;
+	}
+	closedir(d);
+	if (!pid_ok && other == 0) {
+		*detail = any_d ? "in uninterruptible sleep; try again" : "process is exiting";
+		return any_d ? -EBUSY : -ESRCH;
+	}
+	*ret_tgid = (pid_t)tgid;
+	*ret_tid = pid_ok ? pid : other;
+	return 0;
+}
+
+/* Our own reference to tgid's fd, or -errno. */
+static int fd_copy(pid_t tgid, int fd)
+{
+	int pidfd, r;
+
+	pidfd = (int)syscall(SYS_pidfd_open, tgid, 0);
+	if (pidfd < 0)
+		return -errno;
+	r = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+	if (r < 0)
+		r = -errno;
+	close(pidfd);
+	return r;
+}
+
+/* 0 when tgid's fd is the socket with this inode (and cookie). */
+static int check_fd(pid_t tgid, int fd, uint64_t inode, uint64_t cookie, const char **detail)
+{
+	char path[64], link[64], want[48];
+	uint64_t c = 0;
+	socklen_t cl = sizeof(c);
+	struct stat st;
+	ssize_t n;
+	int copy, r = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)tgid, fd);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n < 0) {
+		if (errno != ENOENT)
+			return -errno;
+		*detail = "the fd is already closed";
+		return -ESTALE;
+	}
+	link[n] = '\0';
+	snprintf(want, sizeof(want), "socket:[%" PRIu64 "]", inode);
+	if (strcmp(link, want) != 0) {
+		*detail = "the fd now refers to something else";
+		return -ESTALE;
+	}
+	if (cookie == 0)
+		return 0;
+	copy = fd_copy(tgid, fd);
+	if (copy == -EBADF) {
+		*detail = "the fd is already closed";
+		return -ESTALE;
+	}
+	if (copy < 0) {
+		*detail = "cannot check the socket cookie";
+		return copy;
+	}
+	if (fstat(copy, &st) < 0 || (uint64_t)st.st_ino != inode ||
+	    getsockopt(copy, SOL_SOCKET, SO_COOKIE, &c, &cl) < 0 || c != cookie) {
+		*detail = "the fd now refers to another socket";
+		r = -ESTALE;
+	}
+	close(copy);
+	return r;
+}
+
+static bool scan(const uint8_t *buf, size_t len, uint64_t base, uint64_t *ret)
+{
+	for (size_t i = 0; i + sizeof(syscall_insn) <= len; i += INSN_ALIGN)
+		if (memcmp(buf + i, syscall_insn, sizeof(syscall_insn)) == 0) {
+			*ret = base + i;
+			return true;
+		}
+	return false;
+}
+
+/* Searches [start, end) of the tracee's memory for a syscall instruction. */
+static bool scan_range(int memfd, uint64_t start, uint64_t end, uint64_t *ret)
+{
+	uint8_t buf[65536];
+	uint64_t a = start;
+
+	if (end - start > SCAN_MAX_PER_MAPPING)
+		end = start + SCAN_MAX_PER_MAPPING;
+	while (a < end) {
+		size_t want = end - a < sizeof(buf) ? (size_t)(end - a) : sizeof(buf);
+		ssize_t n = pread(memfd, buf, want, (off_t)a);
+
+		if (n < (ssize_t)sizeof(syscall_insn))
+			return false;
+		if (scan(buf, (size_t)n, a, ret))
+			return true;
+		/* overlap so an instruction across the chunk edge is seen */
+		a += (uint64_t)n - (sizeof(syscall_insn) - INSN_ALIGN);
+	}
+	return false;
+}
+
+/*
+ * Finds the address of a syscall instruction the tracee can execute: next to
+ * its PC when it stopped in a syscall, else in the vDSO, else in any other
+ * executable mapping (libc's text has many).
+ */
+static int find_syscall_insn(pid_t tgid, const struct arch_state *s, uint64_t *ret)
+{
+	char path[64], line[512];
+	uint64_t cand[2];
+	size_t nc = arch_pc_candidates(s, cand);
+	int memfd, r = -ENOEXEC;
+	FILE *maps;
+
+	snprintf(path, sizeof(path), "/proc/%d/mem", (int)tgid);
+	memfd = open(path, O_RDONLY | O_CLOEXEC);
+	if (memfd < 0)
+		return -errno;
+	for (size_t i = 0; i < nc; i++) {
+		uint8_t b[sizeof(syscall_insn)];
+
+		if (cand[i] % INSN_ALIGN == 0 &&
+		    pread(memfd, b, sizeof(b), (off_t)cand[i]) == (ssize_t)sizeof(b) &&
+		    memcmp(b, syscall_insn, sizeof(b)) == 0) {
+			*ret = cand[i];
+			r = 0;
+			goto out_close_mem;
+		}
+	}
+	snprintf(path, sizeof(path), "/proc/%d/maps", (int)tgid);
+	maps = fopen(path, "re");
+	if (!maps) {
+		r = -errno;
+		goto out_close_mem;
+	}
+	/* Two passes: the vDSO first (small, always there), then the rest. */
+	for (int pass = 0; pass < 2 && r < 0; pass++) {
+		rewind(maps);
+		while (fgets(line, sizeof(line), maps)) {
+			unsigned long long start, end;
+			char perms[8];
+			bool vdso = strstr(line, "[vdso]") != NULL;
+
+			if (sscanf(line, "%llx-%llx %7s", &start, &end, perms) != 3 || perms[2] != 'x')
+				continue;
+			if (vdso != (pass == 0) || strstr(line, "[vsyscall]"))
+				continue;
+			if (scan_range(memfd, start, end, ret)) {
+				r = 0;
+				break;
+			}
+		}
+	}
+	fclose(maps);
+out_close_mem:
+	close(memfd);
+	return r;
+}
+
+/* --- the stop / call / restore sequence ---------------------------------- */
+
+/*
+ * Brings the tracee to a stop inside get_signal(). A signal it was about to
+ * take when we interrupted it is let through first (with a fresh interrupt
+ * queued behind it), so it is never lost and its handler sees the original
+ * registers.
+ */
+static int stop_tracee(pid_t tid, const char **detail)
+{
+	int st, r;
+
+	for (;;) {
+		r = wait_stop(tid, &st);
+		if (r < 0)
+			break;
+		if (is_event_stop(st))
+			return 0;
+		r = pt(PTRACE_INTERRUPT, tid, NULL, NULL);
+		if (r == 0)
+			r = pt(PTRACE_CONT, tid, NULL, (void *)(long)WSTOPSIG(st));
+		if (r < 0)
+			break;
+	}
+	if (r == -ETIMEDOUT)
+		*detail = "the process did not stop (uninterruptible sleep?)";
+	else if (r == -ESRCH)
+		*detail = "the process exited";
+	return r;
+}
+
+/*
+ * Resumes with PTRACE_SYSCALL until the next syscall stop. Group stops (a
+ * SIGSTOP sent meanwhile, or our own pending interrupt) are stepped over;
+ * any signal-delivery stop means our call faulted or was refused (seccomp):
+ * -EFAULT, with the tracee left in that stop.
+ */
+static int run_to_syscall_stop(pid_t tid, struct __ptrace_syscall_info *info)
+{
+	int st, r;
+
+	for (;;) {
+		r = pt(PTRACE_SYSCALL, tid, NULL, NULL);
+		if (r < 0)
+			return r;
+		r = wait_stop(tid, &st);
+		if (r < 0)
+			return r;
+		if (is_syscall_stop(st))
+			break;
+		if (!is_event_stop(st))
+			return -EFAULT;
+	}
+	if (ptrace(PTRACE_GET_SYSCALL_INFO, tid, (void *)sizeof(*info), info) < 0)
+		return -errno;
+	return 0;
+}
+
+/*
+ * From a syscall-exit stop with the original registers back: one more stop
+ * inside get_signal() (where a debugger would have left it), so the
+ * interrupted syscall's restart is decided there, then detach. (Detaching
+ * at the exit stop works too today, only because the detach sets
+ * TIF_SIGPENDING; this does not depend on it.) A signal being delivered at
+ * that stop goes through with the detach.
+ */
+static int park_and_detach(pid_t tid)
+{
+	int st, r, sig = 0;
+
+	r = pt(PTRACE_INTERRUPT, tid, NULL, NULL);
+	if (r == 0)
+		r = pt(PTRACE_CONT, tid, NULL, NULL);
+	while (r == 0) {
+		r = wait_stop(tid, &st);
+		if (r < 0)
+			return r;
+		if (is_event_stop(st))
+			break;
+		if (!is_syscall_stop(st)) {
+			sig = WSTOPSIG(st);
+			break;
+		}
+		r = pt(PTRACE_CONT, tid, NULL, NULL);
+	}
+	if (r < 0)
+		return r;
+	return pt(PTRACE_DETACH, tid, NULL, (void *)(long)sig);
+}
+
+/* Runs close(fd) in the stopped tracee. Returns its result (0 or -errno) in
+ * *ret_rval; the function's own return is 0 or why it could not. */
+static int inject_close(pid_t tgid, pid_t tid, int fd, long *ret_rval, const char **detail)
+{
+	struct __ptrace_syscall_info info;
+	struct arch_state saved;
+	struct arch_extra extra = { 0 };
+	uint64_t mask, all = ~0ull; /* the kernel's sigset_t, not glibc's */
+	uint64_t insn;
+	int r, r2;
+
+	r = arch_save(tid, &saved);
+	if (r == 0)
+		r = arch_save_extra(tid, &extra);
+	if (r == -EOPNOTSUPP)
+		*detail = "unsupported process mode (32-bit, or SME streaming)";
+	if (r < 0)
+		goto out_detach;
+	r = find_syscall_insn(tgid, &saved, &insn);
+	if (r < 0) {
+		*detail = "no syscall instruction found in the process";
+		goto out_detach;
+	}
+	r = pt(PTRACE_GETSIGMASK, tid, (void *)sizeof(mask), &mask);
+	if (r < 0)
+		goto out_detach;
+	r = pt(PTRACE_SETSIGMASK, tid, (void *)sizeof(all), &all);
+	if (r < 0)
+		goto out_detach;
+	r = arch_set_call(tid, &saved, insn, fd);
+	if (r < 0)
+		goto out_restore;
+
+	r = run_to_syscall_stop(tid, &info);
+	if (r < 0)
+		goto out_fault;
+	if (info.op != PTRACE_SYSCALL_INFO_ENTRY) {
+		r = -EPROTO;
+		goto out_fault;
+	}
+	r = arch_fix_entry(tid, info.entry.nr, fd, &saved);
+	if (r < 0)
+		goto out_fault;
+	r = run_to_syscall_stop(tid, &info);
+	if (r < 0)
+		goto out_fault;
+	if (info.op != PTRACE_SYSCALL_INFO_EXIT) {
+		r = -EPROTO;
+		goto out_fault;
+	}
+	*ret_rval = (long)info.exit.rval;
+
+	r = arch_restore(tid, &saved);
+	r2 = arch_restore_extra(tid, &extra);
+	if (r == 0)
+		r = r2;
+	r2 = pt(PTRACE_SETSIGMASK, tid, (void *)sizeof(mask), &mask);
+	if (r == 0)
+		r = r2;
+	if (r == 0)
+		r = park_and_detach(tid);
+	goto out_free;
+
+out_fault:
+	if (r == -ESRCH || r == -ETIMEDOUT)
+		goto out_free;
+	*detail = "the injected close() did not complete";
+	if (r != -EFAULT) {
+		/* Unexpected syscall stop (not seen in practice): best effort. */
+		arch_restore(tid, &saved);
+		arch_restore_extra(tid, &extra);
+		pt(PTRACE_SETSIGMASK, tid, (void *)sizeof(mask), &mask);
+		park_and_detach(tid);
+		goto out_free;
+	}
+	/* A signal-delivery stop is inside get_signal(): restore and suppress
+	 * the signal our call caused. */
+	r = -EIO;
+out_restore:
+	arch_restore(tid, &saved);
+	arch_restore_extra(tid, &extra);
+	pt(PTRACE_SETSIGMASK, tid, (void *)sizeof(mask), &mask);
+out_detach:
+	pt(PTRACE_DETACH, tid, NULL, NULL);
+out_free:
+	arch_free_extra(&extra);
+	return r;
+}
+
+int ptrace_close_fd(pid_t pid, int fd, uint64_t inode, uint64_t cookie, const char **ret_detail)
+{
+	const char *detail = NULL;
+	pid_t tgid = 0, tid = 0;
+	long rval = 0;
+	int r;
+
+	if (pid <= 0 || fd < 0) {
+		detail = "invalid pid or fd";
+		r = -EINVAL;
+		goto out;
+	}
+	r = pick_thread(pid, &tgid, &tid, &detail);
+	if (r < 0)
+		goto out;
+	if (ptrace(PTRACE_SEIZE, tid, NULL, (void *)(long)PTRACE_O_TRACESYSGOOD) < 0) {
+		uint64_t tracer = 0;
+		char path[64];
+
+		r = -errno;
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/status", (int)tgid, (int)tid);
+		if (r == -EPERM && status_field(path, "TracerPid", &tracer, NULL) == 0 && tracer) {
+			detail = "already traced by another process (a debugger?)";
+			r = -EBUSY;
+		} else if (r == -EPERM) {
+			detail = "not allowed to trace the process (needs CAP_SYS_PTRACE)";
+		} else if (r == -ESRCH) {
+			detail = "the process exited";
+		} else {
+			detail = "ptrace(PTRACE_SEIZE) failed";
+		}
+		goto out;
+	}
+	r = pt(PTRACE_INTERRUPT, tid, NULL, NULL);
+	if (r == 0)
+		r = stop_tracee(tid, &detail);
+	if (r < 0)
+		goto out_gone;
+	/* Only now, with the thread stopped, is the fd checked. */
+	r = check_fd(tgid, fd, inode, cookie, &detail);
+	if (r < 0) {
+		pt(PTRACE_DETACH, tid, NULL, NULL);
+		goto out;
+	}
+	r = inject_close(tgid, tid, fd, &rval, &detail);
+	if (r < 0)
+		goto out_gone;
+	if (rval < 0) {
+		detail = "close() failed in the process";
+		r = (int)rval;
+	} else {
+		detail = "closed";
+	}
+	goto out;
+
+out_gone:
+	if (r == -ESRCH) {
+		detail = "the process exited";
+		/* collect the exit notification owed to us as its tracer */
+		waitpid(tid, NULL, __WALL | WNOHANG);
+	} else if (r == -ETIMEDOUT) {
+		detail = "the process did not stop (uninterruptible sleep?); it stays "
+			 "attached until tcpstate exits";
+	}
+out:
+	if (r < 0 && !detail)
+		detail = "ptrace failed";
+	if (ret_detail)
+		*ret_detail = detail;
+	return r;
+}
+
+#else /* !ARCH_SUPPORTED */
+
+int ptrace_close_fd(pid_t pid, int fd, uint64_t inode, uint64_t cookie, const char **ret_detail)
+{
+	(void)pid;
+	(void)fd;
+	(void)inode;
+	(void)cookie;
+	if (ret_detail)
+		*ret_detail = "not supported on this architecture";
+	return -EOPNOTSUPP;
+}
+
+#endif
