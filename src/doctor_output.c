@@ -99,6 +99,30 @@ static void print_wrapped(const char *label, const char *text)
 	putchar('\n');
 }
 
+/*
+ * The exact `tcpstate close` command for a CLOSE_WAIT finding (how: "fin" or
+ * "fd"). A namespace without a /run/netns name is named by the holder's pid.
+ * False when the finding has no holder to name.
+ */
+static bool close_command(const struct ts_finding *f, const struct ts_snapshot *snap,
+			  const char *how, char *buf, size_t size)
+{
+	const struct ts_netns *ns = ts_snapshot_netns(snap, f->netns_index);
+	char nsarg[80], port[32] = "";
+
+	if (f->kind != TS_FINDING_CLOSE_WAIT || !f->pid)
+		return false;
+	if (ns && strcmp(ns->name, "init") != 0 && strncmp(ns->name, "net:[", 5) != 0)
+		snprintf(nsarg, sizeof(nsarg), "%s", ns->name);
+	else
+		snprintf(nsarg, sizeof(nsarg), "%d", (int)f->pid);
+	if (f->local_port)
+		snprintf(port, sizeof(port), " --sport %u", f->local_port);
+	snprintf(buf, size, "tcpstate close --netns %s --pid %d%s --state close-wait --how %s",
+		 nsarg, (int)f->pid, port, how);
+	return true;
+}
+
 static void print_sysctl(const struct ts_finding *f, enum ts_diag_sysctl id)
 {
 	const char *name = ts_diag_sysctl_name(id);
@@ -331,6 +355,12 @@ static void print_finding(const struct ts_finding *f, const struct ts_snapshot *
 	}
 	print_wrapped("why", f->explanation);
 	print_wrapped("do", f->advice);
+	if (close_command(f, snap, "fin", buf, sizeof(buf))) {
+		printf("  close     %s\n            (sends the FIN the program never sent; its fds stay open)\n", buf);
+		close_command(f, snap, "fd", buf, sizeof(buf));
+		printf("            %s\n            (closes the fds inside the program; add --dry-run to "
+		       "preview either)\n", buf);
+	}
 	if (f->sysctl_mask) {
 		printf("  settings\n");
 		for (unsigned id = 0; id < _TS_DS_MAX; id++)
@@ -444,7 +474,7 @@ static json_object *finding_json(const struct ts_finding *f, const struct ts_sna
 	json_object *pids = json_object_new_array(), *groups = json_object_new_array();
 	json_object *sys = json_object_new_object();
 	const struct ts_netns *ns = ts_snapshot_netns(snap, f->netns_index);
-	char ab[INET6_ADDRSTRLEN];
+	char ab[INET6_ADDRSTRLEN], cmd[256];
 
 	json_object_object_add(o, "severity", json_object_new_string(ts_severity_name(f->severity)));
 	json_object_object_add(o, "kind", json_object_new_string(ts_finding_kind_id(f->kind)));
@@ -539,6 +569,14 @@ static json_object *finding_json(const struct ts_finding *f, const struct ts_sna
 	json_object_object_add(o, "sysctls", sys);
 	json_object_object_add(o, "explanation", json_object_new_string(f->explanation));
 	json_object_object_add(o, "advice", json_object_new_string(f->advice));
+	if (close_command(f, snap, "fin", cmd, sizeof(cmd))) {
+		json_object *cmds = json_object_new_object();
+
+		json_object_object_add(cmds, "fin", json_object_new_string(cmd));
+		close_command(f, snap, "fd", cmd, sizeof(cmd));
+		json_object_object_add(cmds, "fd", json_object_new_string(cmd));
+		json_object_object_add(o, "close_commands", cmds);
+	}
 	return o;
 }
 

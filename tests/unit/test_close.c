@@ -1,0 +1,209 @@
+/* SPDX-License-Identifier: MIT */
+/* The SOCK_DESTROY request and its answer, and which sockets each method may touch. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <cmocka.h>
+
+#include "tcpstate/close.h"
+
+static struct ts_socket sock4(enum ts_state st)
+{
+	struct ts_socket s;
+
+	memset(&s, 0, sizeof(s));
+	s.family = AF_INET;
+	s.state = (uint8_t)st;
+	inet_pton(AF_INET, "10.1.2.3", &s.local_addr);
+	inet_pton(AF_INET, "10.9.8.7", &s.remote_addr);
+	s.local_port = 8080;
+	s.remote_port = 40001;
+	s.inode = 12345;
+	s.cookie = 0x1122334455667788ull;
+	s.flags = TS_SOCK_REMOTE_VALID;
+	return s;
+}
+
+static void test_how_names(void **state)
+{
+	enum ts_close_how h;
+
+	(void)state;
+	for (unsigned i = 0; i < _TS_CLOSE_HOW_MAX; i++) {
+		assert_int_equal(ts_close_how_parse(ts_close_how_name((enum ts_close_how)i), &h), 0);
+		assert_int_equal(h, i);
+	}
+	assert_int_equal(ts_close_how_parse("RST", &h), -EINVAL);
+	assert_int_equal(ts_close_how_parse("kill", &h), -EINVAL);
+	assert_int_equal(ts_close_how_parse("", &h), -EINVAL);
+	assert_null(ts_close_how_name(_TS_CLOSE_HOW_MAX));
+}
+
+static void test_request_v4(void **state)
+{
+	struct ts_socket s = sock4(TS_STATE_CLOSE_WAIT);
+	unsigned char buf[128];
+	const struct nlmsghdr *nlh = (const void *)buf;
+	const struct inet_diag_req_v2 *req = (const void *)(buf + NLMSG_HDRLEN);
+	int len;
+
+	(void)state;
+	len = ts_close_destroy_request(&s, 77, buf, sizeof(buf));
+	assert_int_equal(len, NLMSG_LENGTH(sizeof(*req)));
+	assert_int_equal(nlh->nlmsg_len, (unsigned)len);
+	assert_int_equal(nlh->nlmsg_type, SOCK_DESTROY);
+	assert_int_equal(nlh->nlmsg_flags, NLM_F_REQUEST | NLM_F_ACK);
+	assert_int_equal(nlh->nlmsg_seq, 77);
+	assert_int_equal(req->sdiag_family, AF_INET);
+	assert_int_equal(req->sdiag_protocol, IPPROTO_TCP);
+	assert_int_equal(req->idiag_states, 1u << 8); /* TCP_CLOSE_WAIT */
+	assert_int_equal(req->id.idiag_sport, htons(8080));
+	assert_int_equal(req->id.idiag_dport, htons(40001));
+	assert_memory_equal(req->id.idiag_src, &s.local_addr, 4);
+	assert_memory_equal(req->id.idiag_dst, &s.remote_addr, 4);
+	assert_int_equal(req->id.idiag_src[1], 0);
+	assert_int_equal(req->id.idiag_if, 0);
+	assert_int_equal(req->id.idiag_cookie[0], 0x55667788u);
+	assert_int_equal(req->id.idiag_cookie[1], 0x11223344u);
+
+	assert_int_equal(ts_close_destroy_request(&s, 1, buf, 20), -ENOSPC);
+	s.family = AF_UNIX;
+	assert_int_equal(ts_close_destroy_request(&s, 1, buf, sizeof(buf)), -EINVAL);
+}
+
+static void test_request_v6_and_states(void **state)
+{
+	struct ts_socket s = sock4(TS_STATE_TIME_WAIT);
+	unsigned char buf[128];
+	const struct inet_diag_req_v2 *req = (const void *)(buf + NLMSG_HDRLEN);
+
+	(void)state;
+	s.family = AF_INET6;
+	inet_pton(AF_INET6, "2001:db8::1", &s.local_addr);
+	inet_pton(AF_INET6, "::ffff:10.0.0.1", &s.remote_addr);
+	assert_true(ts_close_destroy_request(&s, 2, buf, sizeof(buf)) > 0);
+	assert_int_equal(req->sdiag_family, AF_INET6);
+	assert_memory_equal(req->id.idiag_src, &s.local_addr, 16);
+	assert_memory_equal(req->id.idiag_dst, &s.remote_addr, 16);
+	assert_int_equal(req->idiag_states, 1u << 6); /* TCP_TIME_WAIT */
+
+	s = sock4(TS_STATE_SYN_RECEIVED);
+	assert_true(ts_close_destroy_request(&s, 3, buf, sizeof(buf)) > 0);
+	assert_int_equal(req->idiag_states, (1u << 3) | (1u << 12)); /* SYN_RECV, NEW_SYN_RECV */
+	s = sock4(TS_STATE_LISTEN);
+	assert_true(ts_close_destroy_request(&s, 3, buf, sizeof(buf)) > 0);
+	assert_int_equal(req->idiag_states, 1u << 10);
+}
+
+/* An NLMSG_ERROR answer with this errno (0: the ack). */
+static size_t put_error(unsigned char *buf, uint32_t seq, int error)
+{
+	struct nlmsghdr *nlh = (void *)buf;
+	struct nlmsgerr *e = (void *)(buf + NLMSG_HDRLEN);
+
+	memset(buf, 0, NLMSG_LENGTH(sizeof(*e)));
+	nlh->nlmsg_len = NLMSG_LENGTH(sizeof(*e));
+	nlh->nlmsg_type = NLMSG_ERROR;
+	nlh->nlmsg_seq = seq;
+	e->error = error;
+	return NLMSG_ALIGN(nlh->nlmsg_len);
+}
+
+static void test_ack(void **state)
+{
+	unsigned char buf[256];
+	size_t n;
+
+	(void)state;
+	n = put_error(buf, 9, 0);
+	assert_int_equal(ts_close_destroy_ack(buf, n, 9), 0);
+	n = put_error(buf, 9, -EPERM);
+	assert_int_equal(ts_close_destroy_ack(buf, n, 9), -EPERM);
+	n = put_error(buf, 9, -ENOENT);
+	assert_int_equal(ts_close_destroy_ack(buf, n, 9), -ENOENT);
+	/* An answer to another request first, then ours. */
+	n = put_error(buf, 8, -EOPNOTSUPP);
+	n += put_error(buf + n, 9, -ESTALE);
+	assert_int_equal(ts_close_destroy_ack(buf, n, 9), -ESTALE);
+	assert_int_equal(ts_close_destroy_ack(buf, n, 10), -EAGAIN);
+	/* Truncated. */
+	n = put_error(buf, 9, 0);
+	assert_int_equal(ts_close_destroy_ack(buf, 10, 9), -EBADMSG);
+	((struct nlmsghdr *)buf)->nlmsg_len = NLMSG_HDRLEN + 2;
+	assert_int_equal(ts_close_destroy_ack(buf, NLMSG_HDRLEN + 4, 9), -EBADMSG);
+	/* A positive "errno" is not an answer the kernel gives. */
+	n = put_error(buf, 9, 5);
+	assert_int_equal(ts_close_destroy_ack(buf, n, 9), -EBADMSG);
+}
+
+static void test_verdicts(void **state)
+{
+	struct ts_socket s;
+
+	(void)state;
+	/* CLOSE_WAIT with a holder: every method. */
+	s = sock4(TS_STATE_CLOSE_WAIT);
+	assert_int_equal(ts_close_verdict(&s, 1, TS_CLOSE_RST, false), TS_CLOSE_ACT);
+	assert_int_equal(ts_close_verdict(&s, 1, TS_CLOSE_FIN, false), TS_CLOSE_ACT);
+	assert_int_equal(ts_close_verdict(&s, 1, TS_CLOSE_FD, false), TS_CLOSE_ACT);
+	assert_int_equal(ts_close_verdict(&s, 0, TS_CLOSE_FIN, false), TS_CLOSE_SKIP_NO_OWNER);
+	assert_int_equal(ts_close_verdict(&s, 0, TS_CLOSE_RST, false), TS_CLOSE_ACT);
+	s.cookie = 0;
+	assert_int_equal(ts_close_verdict(&s, 1, TS_CLOSE_RST, false), TS_CLOSE_SKIP_NO_COOKIE);
+
+	/* LISTEN only when named, whatever the method. */
+	s = sock4(TS_STATE_LISTEN);
+	for (unsigned h = 0; h < _TS_CLOSE_HOW_MAX; h++)
+		assert_int_equal(ts_close_verdict(&s, 1, (enum ts_close_how)h, false),
+				 TS_CLOSE_SKIP_LISTEN);
+	assert_int_equal(ts_close_verdict(&s, 1, TS_CLOSE_RST, true), TS_CLOSE_ACT);
+	assert_int_equal(ts_close_verdict(&s, 1, TS_CLOSE_FD, true), TS_CLOSE_ACT);
+	assert_int_equal(ts_close_verdict(&s, 1, TS_CLOSE_FIN, true), TS_CLOSE_SKIP_NOT_CONNECTED);
+
+	/* TIME_WAIT and request sockets: no fd, rst only. */
+	s = sock4(TS_STATE_TIME_WAIT);
+	s.inode = 0;
+	assert_int_equal(ts_close_verdict(&s, 0, TS_CLOSE_RST, false), TS_CLOSE_ACT);
+	assert_int_equal(ts_close_verdict(&s, 0, TS_CLOSE_FIN, false), TS_CLOSE_SKIP_NO_FD);
+	assert_int_equal(ts_close_verdict(&s, 0, TS_CLOSE_FD, false), TS_CLOSE_SKIP_NO_FD);
+	s.state = TS_STATE_SYN_RECEIVED;
+	assert_int_equal(ts_close_verdict(&s, 0, TS_CLOSE_FD, false), TS_CLOSE_SKIP_NO_FD);
+
+	/* Sockets only an fd knows: not for rst. */
+	s = sock4(TS_STATE_CLOSED);
+	s.flags = TS_SOCK_FROM_FD;
+	assert_int_equal(ts_close_verdict(&s, 1, TS_CLOSE_RST, false), TS_CLOSE_SKIP_NOT_HASHED);
+	assert_int_equal(ts_close_verdict(&s, 1, TS_CLOSE_FIN, false), TS_CLOSE_SKIP_NOT_CONNECTED);
+	assert_int_equal(ts_close_verdict(&s, 1, TS_CLOSE_FD, false), TS_CLOSE_ACT);
+
+	/* This end already sent its FIN. */
+	s = sock4(TS_STATE_FIN_WAIT_2);
+	assert_int_equal(ts_close_verdict(&s, 1, TS_CLOSE_FIN, false), TS_CLOSE_SKIP_FIN_SENT);
+	s.state = TS_STATE_LAST_ACK;
+	assert_int_equal(ts_close_verdict(&s, 1, TS_CLOSE_FIN, false), TS_CLOSE_SKIP_FIN_SENT);
+
+	for (unsigned v = 1; v < _TS_CLOSE_VERDICT_MAX; v++)
+		assert_true(strlen(ts_close_verdict_reason((enum ts_close_verdict)v)) > 10);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_how_names),
+		cmocka_unit_test(test_request_v4),
+		cmocka_unit_test(test_request_v6_and_states),
+		cmocka_unit_test(test_ack),
+		cmocka_unit_test(test_verdicts),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
