@@ -13,6 +13,9 @@
  * (PTRACE_SETSIGMASK) while our call runs and restored after, so none is
  * taken with our registers in place; one that was being delivered when we
  * stopped the tracee is let through before we start.
+ *
+ * Registers and the syscall instruction are the architecture's part:
+ * ptrace_close_x86_64.c, ptrace_close_aarch64.c, behind ptrace_close-arch.h.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -28,11 +31,10 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/uio.h>
-#include <sys/user.h>
 #include <sys/wait.h>
 
 #include "ptrace_close.h"
+#include "ptrace_close-arch.h"
 #include "tcpstate/util.h"
 
 #ifndef SO_COOKIE
@@ -42,246 +44,7 @@
 #define STOP_TIMEOUT_MS 5000
 #define SCAN_MAX_PER_MAPPING (4u << 20)
 
-/* --- architecture layer ------------------------------------------------ */
-
-#if defined(__x86_64__)
-
-#define ARCH_SUPPORTED 1
-static const uint8_t syscall_insn[] = { 0x0f, 0x05 }; /* syscall */
-#define INSN_ALIGN 1
-
-struct arch_state {
-	struct user_regs_struct regs;
-};
-
-static int arch_save(pid_t tid, struct arch_state *s)
-{
-	if (ptrace(PTRACE_GETREGS, tid, NULL, &s->regs) < 0)
-		return -errno;
-	/* A 32-bit process would need the i386 numbers and int 0x80. */
-	return s->regs.cs == 0x33 ? 0 : -EOPNOTSUPP;
-}
-
-static int arch_restore(pid_t tid, const struct arch_state *s)
-{
-	return ptrace(PTRACE_SETREGS, tid, NULL, &s->regs) < 0 ? -errno : 0;
-}
-
-/* Where a syscall instruction may already be: just before the PC, when the
- * tracee stopped on the way out of one (rip is then past it; the restart
- * rewind happens only after get_signal()). */
-static size_t arch_pc_candidates(const struct arch_state *s, uint64_t out[2])
-{
-	out[0] = s->regs.rip - 2;
-	return 1;
-}
-
-/* orig_rax = -1 keeps the restart logic that runs when the tracee leaves
- * this stop away from our call (rax = __NR_close is no -ERESTART* code
- * either, so this is belt and braces). */
-static int arch_set_call(pid_t tid, const struct arch_state *saved, uint64_t insn, int fd)
-{
-	struct arch_state s = *saved;
-
-	s.regs.rip = insn;
-	s.regs.rax = __NR_close;
-	s.regs.orig_rax = (unsigned long long)-1;
-	s.regs.rdi = (unsigned long long)fd;
-	return arch_restore(tid, &s);
-}
-
-/* At the syscall-entry stop: make the call close(fd) whatever it was. */
-static int arch_fix_entry(pid_t tid, uint64_t nr, int fd, struct arch_state *saved)
-{
-	struct arch_state s;
-	int r;
-
-	(void)saved;
-	if (nr == __NR_close)
-		return 0;
-	r = arch_save(tid, &s);
-	if (r < 0)
-		return r;
-	s.regs.orig_rax = __NR_close;
-	s.regs.rdi = (unsigned long long)fd;
-	return arch_restore(tid, &s);
-}
-
-/* x86-64 keeps the vector state across syscalls: nothing more to save. */
-struct arch_extra {
-	int unused;
-};
-
-static int arch_save_extra(pid_t tid, struct arch_extra *x)
-{
-	(void)tid;
-	(void)x;
-	return 0;
-}
-
-static int arch_restore_extra(pid_t tid, const struct arch_extra *x)
-{
-	(void)tid;
-	(void)x;
-	return 0;
-}
-
-static void arch_free_extra(struct arch_extra *x)
-{
-	(void)x;
-}
-
-#elif defined(__aarch64__)
-
-#include <elf.h>
-#include <stdlib.h>
-#include <asm/ptrace.h>
-
-#ifndef NT_ARM_SSVE
-#define NT_ARM_SSVE 0x40b
-#endif
-
-#define ARCH_SUPPORTED 1
-static const uint8_t syscall_insn[] = { 0x01, 0x00, 0x00, 0xd4 }; /* svc #0 */
-#define INSN_ALIGN 4
-
-struct arch_state {
-	struct user_pt_regs regs;
-	int scno; /* pt_regs->syscallno, NT_ARM_SYSTEM_CALL; not in NT_PRSTATUS */
-};
-
-static int regset(pid_t tid, int req, int type, void *buf, size_t len)
-{
-	struct iovec iov = { .iov_base = buf, .iov_len = len };
-
-	if (ptrace(req, tid, (void *)(long)type, &iov) < 0)
-		return -errno;
-	/* A 32-bit (compat) tracee has a smaller NT_PRSTATUS. */
-	return iov.iov_len == len ? 0 : -EOPNOTSUPP;
-}
-
-static int arch_save(pid_t tid, struct arch_state *s)
-{
-	int r = regset(tid, PTRACE_GETREGSET, NT_PRSTATUS, &s->regs, sizeof(s->regs));
-
-	if (r < 0)
-		return r;
-	return regset(tid, PTRACE_GETREGSET, NT_ARM_SYSTEM_CALL, &s->scno, sizeof(s->scno));
-}
-
-static int arch_restore(pid_t tid, const struct arch_state *s)
-{
-	struct arch_state c = *s;
-	int r = regset(tid, PTRACE_SETREGSET, NT_PRSTATUS, &c.regs, sizeof(c.regs));
-
-	if (r < 0)
-		return r;
-	return regset(tid, PTRACE_SETREGSET, NT_ARM_SYSTEM_CALL, &c.scno, sizeof(c.scno));
-}
-
-/*
- * arm64 prepares the restart before get_signal(): a tracee interrupted in a
- * restartable syscall stops with pc already on its svc (restart_addr) and
- * x0 = orig_x0. Using that very svc lets do_signal() still apply
- * ERESTART_RESTARTBLOCK (x8 = restart_syscall), which we notice at the entry
- * stop (arch_fix_entry). Otherwise the svc just before pc.
- */
-static size_t arch_pc_candidates(const struct arch_state *s, uint64_t out[2])
-{
-	out[0] = s->regs.pc;
-	out[1] = s->regs.pc - 4;
-	return 2;
-}
-
-static int arch_set_call(pid_t tid, const struct arch_state *saved, uint64_t insn, int fd)
-{
-	struct arch_state s = *saved;
-
-	s.regs.pc = insn;
-	s.regs.regs[8] = __NR_close;
-	s.regs.regs[0] = (uint64_t)fd;
-	s.scno = -1;
-	return arch_restore(tid, &s);
-}
-
-static int arch_fix_entry(pid_t tid, uint64_t nr, int fd, struct arch_state *saved)
-{
-	struct arch_state s;
-	int r;
-
-	if (nr == __NR_close)
-		return 0;
-	/* do_signal() rewrote x8 for the interrupted syscall's restart: keep
-	 * that for when the tracee goes back to it. */
-	if (nr == __NR_restart_syscall)
-		saved->regs.regs[8] = __NR_restart_syscall;
-	r = arch_save(tid, &s);
-	if (r < 0)
-		return r;
-	s.scno = __NR_close;
-	s.regs.regs[0] = (uint64_t)fd;
-	return arch_restore(tid, &s);
-}
-
-/*
- * A syscall zeroes SVE state above the 128-bit V registers, and P0-15 and
- * FFR: a thread stopped in user space in the middle of SVE code gets it
- * back from here. SME streaming mode would be left by the syscall: refused.
- */
-struct arch_extra {
-	void *sve; /* NT_ARM_SVE contents, or NULL when there is no live SVE state */
-	size_t len;
-};
-
-static int arch_save_extra(pid_t tid, struct arch_extra *x)
-{
-	struct user_sve_header h = { 0 };
-	struct iovec iov = { .iov_base = &h, .iov_len = sizeof(h) };
-
-	x->sve = NULL;
-	x->len = 0;
-	if (ptrace(PTRACE_GETREGSET, tid, (void *)NT_ARM_SSVE, &iov) == 0 &&
-	    iov.iov_len >= sizeof(h) && (h.flags & SVE_PT_REGS_MASK) == SVE_PT_REGS_SVE)
-		return -EOPNOTSUPP;
-	iov.iov_len = sizeof(h);
-	if (ptrace(PTRACE_GETREGSET, tid, (void *)NT_ARM_SVE, &iov) < 0 || iov.iov_len < sizeof(h) ||
-	    (h.flags & SVE_PT_REGS_MASK) != SVE_PT_REGS_SVE || h.size < sizeof(h))
-		return 0; /* no SVE, or only the FPSIMD part, which syscalls keep */
-	x->sve = malloc(h.size);
-	if (!x->sve)
-		return -ENOMEM;
-	iov = (struct iovec){ .iov_base = x->sve, .iov_len = h.size };
-	if (ptrace(PTRACE_GETREGSET, tid, (void *)NT_ARM_SVE, &iov) < 0) {
-		int r = -errno;
-
-		free(x->sve);
-		x->sve = NULL;
-		return r;
-	}
-	x->len = iov.iov_len;
-	return 0;
-}
-
-static int arch_restore_extra(pid_t tid, const struct arch_extra *x)
-{
-	struct iovec iov = { .iov_base = x->sve, .iov_len = x->len };
-
-	if (!x->sve)
-		return 0;
-	return ptrace(PTRACE_SETREGSET, tid, (void *)NT_ARM_SVE, &iov) < 0 ? -errno : 0;
-}
-
-static void arch_free_extra(struct arch_extra *x)
-{
-	free(x->sve);
-	x->sve = NULL;
-}
-
-#else
-#define ARCH_SUPPORTED 0
-#endif
-
-#if ARCH_SUPPORTED
+#if PTRACE_ARCH_SUPPORTED
 
 /* --- helpers ------------------------------------------------------------ */
 
@@ -508,8 +271,8 @@ static int check_fd(pid_t tgid, int fd, uint64_t inode, uint64_t cookie, const c
 
 static bool scan(const uint8_t *buf, size_t len, uint64_t base, uint64_t *ret)
 {
-	for (size_t i = 0; i + sizeof(syscall_insn) <= len; i += INSN_ALIGN)
-		if (memcmp(buf + i, syscall_insn, sizeof(syscall_insn)) == 0) {
+	for (size_t i = 0; i + sizeof(ptrace_arch_syscall_insn) <= len; i += PTRACE_ARCH_INSN_ALIGN)
+		if (memcmp(buf + i, ptrace_arch_syscall_insn, sizeof(ptrace_arch_syscall_insn)) == 0) {
 			*ret = base + i;
 			return true;
 		}
@@ -528,12 +291,12 @@ static bool scan_range(int memfd, uint64_t start, uint64_t end, uint64_t *ret)
 		size_t want = end - a < sizeof(buf) ? (size_t)(end - a) : sizeof(buf);
 		ssize_t n = pread(memfd, buf, want, (off_t)a);
 
-		if (n < (ssize_t)sizeof(syscall_insn))
+		if (n < (ssize_t)sizeof(ptrace_arch_syscall_insn))
 			return false;
 		if (scan(buf, (size_t)n, a, ret))
 			return true;
 		/* overlap so an instruction across the chunk edge is seen */
-		a += (uint64_t)n - (sizeof(syscall_insn) - INSN_ALIGN);
+		a += (uint64_t)n - (sizeof(ptrace_arch_syscall_insn) - PTRACE_ARCH_INSN_ALIGN);
 	}
 	return false;
 }
@@ -543,11 +306,11 @@ static bool scan_range(int memfd, uint64_t start, uint64_t end, uint64_t *ret)
  * its PC when it stopped in a syscall, else in the vDSO, else in any other
  * executable mapping (libc's text has many).
  */
-static int find_syscall_insn(pid_t tgid, const struct arch_state *s, uint64_t *ret)
+static int find_syscall_insn(pid_t tgid, const struct ptrace_arch_state *s, uint64_t *ret)
 {
 	char path[64], line[512];
-	uint64_t cand[2];
-	size_t nc = arch_pc_candidates(s, cand);
+	uint64_t cand[PTRACE_ARCH_PC_CANDIDATES_MAX];
+	size_t nc = ptrace_arch_pc_candidates(s, cand);
 	int memfd, r = -ENOEXEC;
 	FILE *maps;
 
@@ -556,11 +319,11 @@ static int find_syscall_insn(pid_t tgid, const struct arch_state *s, uint64_t *r
 	if (memfd < 0)
 		return -errno;
 	for (size_t i = 0; i < nc; i++) {
-		uint8_t b[sizeof(syscall_insn)];
+		uint8_t b[sizeof(ptrace_arch_syscall_insn)];
 
-		if (cand[i] % INSN_ALIGN == 0 &&
+		if (cand[i] % PTRACE_ARCH_INSN_ALIGN == 0 &&
 		    pread(memfd, b, sizeof(b), (off_t)cand[i]) == (ssize_t)sizeof(b) &&
-		    memcmp(b, syscall_insn, sizeof(b)) == 0) {
+		    memcmp(b, ptrace_arch_syscall_insn, sizeof(b)) == 0) {
 			*ret = cand[i];
 			r = 0;
 			goto out_close_mem;
@@ -691,15 +454,15 @@ static int park_and_detach(pid_t tid)
 static int inject_close(pid_t tgid, pid_t tid, int fd, long *ret_rval, const char **detail)
 {
 	struct __ptrace_syscall_info info;
-	struct arch_state saved;
-	struct arch_extra extra = { 0 };
+	struct ptrace_arch_state saved;
+	struct ptrace_arch_extra extra = { 0 };
 	uint64_t mask, all = ~0ull; /* the kernel's sigset_t, not glibc's */
 	uint64_t insn;
 	int r, r2;
 
-	r = arch_save(tid, &saved);
+	r = ptrace_arch_save(tid, &saved);
 	if (r == 0)
-		r = arch_save_extra(tid, &extra);
+		r = ptrace_arch_save_extra(tid, &extra);
 	if (r == -EOPNOTSUPP)
 		*detail = "unsupported process mode (32-bit, or SME streaming)";
 	if (r < 0)
@@ -715,7 +478,7 @@ static int inject_close(pid_t tgid, pid_t tid, int fd, long *ret_rval, const cha
 	r = pt(PTRACE_SETSIGMASK, tid, (void *)sizeof(all), &all);
 	if (r < 0)
 		goto out_detach;
-	r = arch_set_call(tid, &saved, insn, fd);
+	r = ptrace_arch_set_call(tid, &saved, insn, fd);
 	if (r < 0)
 		goto out_restore;
 
@@ -726,7 +489,7 @@ static int inject_close(pid_t tgid, pid_t tid, int fd, long *ret_rval, const cha
 		r = -EPROTO;
 		goto out_fault;
 	}
-	r = arch_fix_entry(tid, info.entry.nr, fd, &saved);
+	r = ptrace_arch_fix_entry(tid, info.entry.nr, fd, &saved);
 	if (r < 0)
 		goto out_fault;
 	r = run_to_syscall_stop(tid, &info);
@@ -738,8 +501,8 @@ static int inject_close(pid_t tgid, pid_t tid, int fd, long *ret_rval, const cha
 	}
 	*ret_rval = (long)info.exit.rval;
 
-	r = arch_restore(tid, &saved);
-	r2 = arch_restore_extra(tid, &extra);
+	r = ptrace_arch_restore(tid, &saved);
+	r2 = ptrace_arch_restore_extra(tid, &extra);
 	if (r == 0)
 		r = r2;
 	r2 = pt(PTRACE_SETSIGMASK, tid, (void *)sizeof(mask), &mask);
@@ -755,8 +518,8 @@ out_fault:
 	*detail = "the injected close() did not complete";
 	if (r != -EFAULT) {
 		/* Unexpected syscall stop (not seen in practice): best effort. */
-		arch_restore(tid, &saved);
-		arch_restore_extra(tid, &extra);
+		ptrace_arch_restore(tid, &saved);
+		ptrace_arch_restore_extra(tid, &extra);
 		pt(PTRACE_SETSIGMASK, tid, (void *)sizeof(mask), &mask);
 		park_and_detach(tid);
 		goto out_free;
@@ -765,13 +528,13 @@ out_fault:
 	 * the signal our call caused. */
 	r = -EIO;
 out_restore:
-	arch_restore(tid, &saved);
-	arch_restore_extra(tid, &extra);
+	ptrace_arch_restore(tid, &saved);
+	ptrace_arch_restore_extra(tid, &extra);
 	pt(PTRACE_SETSIGMASK, tid, (void *)sizeof(mask), &mask);
 out_detach:
 	pt(PTRACE_DETACH, tid, NULL, NULL);
 out_free:
-	arch_free_extra(&extra);
+	ptrace_arch_free_extra(&extra);
 	return r;
 }
 
@@ -847,7 +610,7 @@ out:
 	return r;
 }
 
-#else /* !ARCH_SUPPORTED */
+#else /* !PTRACE_ARCH_SUPPORTED */
 
 int ptrace_close_fd(pid_t pid, int fd, uint64_t inode, uint64_t cookie, const char **ret_detail)
 {
