@@ -12,6 +12,7 @@
 #include <libmnl/libmnl.h>
 
 #include "ptrace_close.h"
+#include "pidfd.h"
 #include "tcpstate/close.h"
 
 #ifndef SO_COOKIE
@@ -216,41 +217,14 @@ int ts_close_destroy(int nl_fd, const struct ts_socket *s)
 
 int ts_close_shutdown(pid_t pid, int fd, uint64_t inode, uint64_t cookie)
 {
-	uint64_t got_cookie = 0;
-	socklen_t cl = sizeof(got_cookie);
-	struct stat st;
-	int pidfd, copy, r;
+	int copy, r;
 
-	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	if (pidfd < 0)
-		return -errno;
-	copy = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
-	r = copy < 0 ? -errno : 0;
-	close(pidfd);
-	if (r < 0)
-		return r;
-
-	if (fstat(copy, &st) < 0) {
+	copy = pidfd_fd_copy(pid, fd);
+	if (copy < 0)
+		return copy;
+	r = socket_fd_identity_check(copy, inode, cookie);
+	if (r == 0 && shutdown(copy, SHUT_WR) < 0)
 		r = -errno;
-		goto out_close_copy;
-	}
-	if (!S_ISSOCK(st.st_mode) || (uint64_t)st.st_ino != inode) {
-		r = -ESTALE;
-		goto out_close_copy;
-	}
-	if (cookie) {
-		if (getsockopt(copy, SOL_SOCKET, SO_COOKIE, &got_cookie, &cl) < 0) {
-			r = -errno;
-			goto out_close_copy;
-		}
-		if (got_cookie != cookie) {
-			r = -ESTALE;
-			goto out_close_copy;
-		}
-	}
-	if (shutdown(copy, SHUT_WR) < 0)
-		r = -errno;
-out_close_copy:
 	close(copy);
 	return r;
 }

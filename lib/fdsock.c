@@ -15,6 +15,7 @@
 #include <linux/sockios.h>
 
 #include "fdsock.h"
+#include "pidfd.h"
 
 #ifndef SO_COOKIE
 #define SO_COOKIE 57
@@ -29,21 +30,6 @@ static int cand_cmp(const void *a, const void *b)
 	if (x->pid != y->pid)
 		return x->pid < y->pid ? -1 : 1;
 	return x->fd < y->fd ? -1 : x->fd > y->fd;
-}
-
-/* A copy of another process's fd, or -errno. */
-static int fd_copy(pid_t pid, int fd)
-{
-	int pidfd, r;
-
-	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	if (pidfd < 0)
-		return -errno;
-	r = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
-	if (r < 0)
-		r = -errno;
-	close(pidfd);
-	return r;
 }
 
 static int netns_index_of(const struct fdsock_opts *o, uint64_t ino, uint32_t *ret)
@@ -193,7 +179,7 @@ int fdsock_classify(struct ts_snapshot *snap, struct fd_candidate *cand, size_t 
 		s.flags = TS_SOCK_FROM_FD;
 		/* Any holder will do; the first may have exited meanwhile. */
 		for (k = i; k < end; k++) {
-			int sfd = fd_copy(cand[k].pid, cand[k].fd);
+			int sfd = pidfd_fd_copy(cand[k].pid, cand[k].fd);
 
 			if (sfd < 0) {
 				got = sfd;

@@ -33,6 +33,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
+#include "pidfd.h"
 #include "ptrace_close.h"
 #include "ptrace_close-arch.h"
 #include "tcpstate/util.h"
@@ -210,28 +211,10 @@ static int pick_thread(pid_t pid, pid_t *ret_tgid, pid_t *ret_tid, const char **
 	return 0;
 }
 
-/* Our own reference to tgid's fd, or -errno. */
-static int fd_copy(pid_t tgid, int fd)
-{
-	int pidfd, r;
-
-	pidfd = (int)syscall(SYS_pidfd_open, tgid, 0);
-	if (pidfd < 0)
-		return -errno;
-	r = (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
-	if (r < 0)
-		r = -errno;
-	close(pidfd);
-	return r;
-}
-
 /* 0 when tgid's fd is the socket with this inode (and cookie). */
 static int check_fd(pid_t tgid, int fd, uint64_t inode, uint64_t cookie, const char **detail)
 {
 	char path[64], link[64], want[48];
-	uint64_t c = 0;
-	socklen_t cl = sizeof(c);
-	struct stat st;
 	ssize_t n;
 	int copy, r = 0;
 
@@ -251,7 +234,7 @@ static int check_fd(pid_t tgid, int fd, uint64_t inode, uint64_t cookie, const c
 	}
 	if (cookie == 0)
 		return 0;
-	copy = fd_copy(tgid, fd);
+	copy = pidfd_fd_copy(tgid, fd);
 	if (copy == -EBADF) {
 		*detail = "the fd is already closed";
 		return -ESTALE;
@@ -260,8 +243,7 @@ static int check_fd(pid_t tgid, int fd, uint64_t inode, uint64_t cookie, const c
 		*detail = "cannot check the socket cookie";
 		return copy;
 	}
-	if (fstat(copy, &st) < 0 || (uint64_t)st.st_ino != inode ||
-	    getsockopt(copy, SOL_SOCKET, SO_COOKIE, &c, &cl) < 0 || c != cookie) {
+	if (socket_fd_identity_check(copy, inode, cookie) < 0) {
 		*detail = "the fd now refers to another socket";
 		r = -ESTALE;
 	}
