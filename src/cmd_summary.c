@@ -6,6 +6,7 @@
 
 #include "cli.h"
 #include "cli_filter.h"
+#include "output.h"
 
 #define TOP_N 10
 
@@ -122,11 +123,11 @@ oom:
 	return NULL;
 }
 
-static void count_states(const struct ts_snapshot *snap, long netns_index, unsigned counts[_TS_STATE_MAX])
+static void count_states(const struct ts_snapshot *snap, long netns_index, uint32_t counts[_TS_STATE_MAX])
 {
 	size_t n = ts_snapshot_socket_count(snap);
 
-	memset(counts, 0, sizeof(unsigned) * _TS_STATE_MAX);
+	memset(counts, 0, sizeof(uint32_t) * _TS_STATE_MAX);
 	for (size_t i = 0; i < n; i++) {
 		const struct ts_socket *s = ts_snapshot_socket(snap, i);
 
@@ -135,47 +136,13 @@ static void count_states(const struct ts_snapshot *snap, long netns_index, unsig
 	}
 }
 
-static void print_counts(const unsigned counts[_TS_STATE_MAX], const char *title)
-{
-	unsigned total = 0;
-
-	printf("%s\n", title);
-	for (unsigned i = 0; i < TS_STATE_COUNT; i++) {
-		enum ts_state st = ts_state_lifecycle_order(i);
-
-		printf("  %-13s %8u\n", ts_state_name(st), counts[st]);
-		total += counts[st];
-	}
-	if (counts[TS_STATE_UNKNOWN]) {
-		printf("  %-13s %8u\n", "UNKNOWN", counts[TS_STATE_UNKNOWN]);
-		total += counts[TS_STATE_UNKNOWN];
-	}
-	printf("  %-13s %8u\n", "total", total);
-}
-
-static json_object *counts_json(const unsigned counts[_TS_STATE_MAX])
-{
-	json_object *o = json_object_new_object();
-	unsigned total = 0;
-
-	for (unsigned i = 0; i < TS_STATE_COUNT; i++) {
-		enum ts_state st = ts_state_lifecycle_order(i);
-
-		json_object_object_add(o, ts_state_name(st), json_object_new_int64(counts[st]));
-		total += counts[st];
-	}
-	json_object_object_add(o, "UNKNOWN", json_object_new_int64(counts[TS_STATE_UNKNOWN]));
-	json_object_object_add(o, "total", json_object_new_int64(total + counts[TS_STATE_UNKNOWN]));
-	return o;
-}
-
 static int print_json(const struct ts_snapshot *snap, const struct holder *h, size_t nh, bool owners)
 {
 	json_object *root = json_object_new_object(), *arr = json_object_new_array();
-	unsigned counts[_TS_STATE_MAX];
+	uint32_t counts[_TS_STATE_MAX];
 
 	count_states(snap, -1, counts);
-	json_object_object_add(root, "states", counts_json(counts));
+	json_object_object_add(root, "states", output_state_counts_json(counts));
 	for (size_t i = 0; i < ts_snapshot_netns_count(snap); i++) {
 		const struct ts_netns *ns = ts_snapshot_netns(snap, (uint32_t)i);
 		json_object *e = json_object_new_object();
@@ -183,7 +150,7 @@ static int print_json(const struct ts_snapshot *snap, const struct holder *h, si
 		count_states(snap, (long)i, counts);
 		json_object_object_add(e, "name", json_object_new_string(ns->name));
 		json_object_object_add(e, "inode", json_object_new_int64((int64_t)ns->inode));
-		json_object_object_add(e, "states", counts_json(counts));
+		json_object_object_add(e, "states", output_state_counts_json(counts));
 		json_object_array_add(arr, e);
 	}
 	json_object_object_add(root, "netns", arr);
@@ -213,7 +180,7 @@ static int print_json(const struct ts_snapshot *snap, const struct holder *h, si
 static void print_table(const struct ts_snapshot *snap, const struct holder *h, size_t nh,
 			bool all_netns, bool owners)
 {
-	unsigned counts[_TS_STATE_MAX];
+	uint32_t counts[_TS_STATE_MAX];
 	char title[128];
 
 	if (all_netns) {
@@ -226,18 +193,18 @@ static void print_table(const struct ts_snapshot *snap, const struct holder *h, 
 			else
 				snprintf(title, sizeof(title), "Network namespace %s (net:[%llu])",
 					 ns->name, (unsigned long long)ns->inode);
-			print_counts(counts, title);
+			output_state_counts_text(stdout, counts, title);
 			putchar('\n');
 		}
 		count_states(snap, -1, counts);
-		print_counts(counts, "All namespaces");
+		output_state_counts_text(stdout, counts, "All namespaces");
 	} else {
 		const struct ts_netns *ns = ts_snapshot_netns(snap, 0);
 
 		count_states(snap, -1, counts);
 		snprintf(title, sizeof(title), "TCP sockets by state, network namespace %s",
 			 ns ? ns->name : "?");
-		print_counts(counts, title);
+		output_state_counts_text(stdout, counts, title);
 	}
 
 	if (!owners)

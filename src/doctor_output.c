@@ -6,6 +6,7 @@
 #include <json-c/json.h>
 
 #include "doctor_output.h"
+#include "output.h"
 
 #define MAX_FDS_SHOWN 24
 #define MAX_GROUPS_SHOWN 5
@@ -370,24 +371,6 @@ static void print_finding(const struct ts_finding *f, const struct ts_snapshot *
 	putchar('\n');
 }
 
-static void print_counts(const uint32_t counts[_TS_STATE_MAX], const char *title)
-{
-	unsigned total = 0;
-
-	printf("%s\n", title);
-	for (unsigned i = 0; i < TS_STATE_COUNT; i++) {
-		enum ts_state st = ts_state_lifecycle_order(i);
-
-		printf("  %-13s %8u\n", ts_state_name(st), counts[st]);
-		total += counts[st];
-	}
-	if (counts[TS_STATE_UNKNOWN]) {
-		printf("  %-13s %8u\n", "UNKNOWN", counts[TS_STATE_UNKNOWN]);
-		total += counts[TS_STATE_UNKNOWN];
-	}
-	printf("  %-13s %8u\n", "total", total);
-}
-
 void doctor_print_text(const struct ts_diagnosis *d, const struct ts_snapshot *snap,
 		       const struct cli_snapshot_args *a, enum ts_severity min, unsigned interval)
 {
@@ -401,7 +384,7 @@ void doctor_print_text(const struct ts_diagnosis *d, const struct ts_snapshot *s
 	else
 		snprintf(title, sizeof(title), "TCP sockets by state, network namespace %s",
 			 ns ? ns->name : "?");
-	print_counts(d->state_counts, title);
+	output_state_counts_text(stdout, d->state_counts, title);
 	putchar('\n');
 	for (size_t i = 0; i < d->n_findings; i++)
 		by[d->findings[i].severity]++;
@@ -583,19 +566,10 @@ static json_object *finding_json(const struct ts_finding *f, const struct ts_sna
 void doctor_print_json(const struct ts_diagnosis *d, const struct ts_snapshot *snap,
 		       const struct cli_snapshot_args *a, enum ts_severity min, unsigned interval)
 {
-	json_object *root = json_object_new_object(), *states = json_object_new_object();
+	json_object *root = json_object_new_object();
 	json_object *arr = json_object_new_array(), *nss = json_object_new_array();
-	unsigned total = 0;
 
-	for (unsigned i = 0; i < TS_STATE_COUNT; i++) {
-		enum ts_state st = ts_state_lifecycle_order(i);
-
-		json_object_object_add(states, ts_state_name(st), json_object_new_int64(d->state_counts[st]));
-		total += d->state_counts[st];
-	}
-	json_object_object_add(states, "UNKNOWN", json_object_new_int64(d->state_counts[TS_STATE_UNKNOWN]));
-	json_object_object_add(states, "total", json_object_new_int64(total + d->state_counts[TS_STATE_UNKNOWN]));
-	json_object_object_add(root, "states", states);
+	json_object_object_add(root, "states", output_state_counts_json(d->state_counts));
 	for (size_t i = 0; i < ts_snapshot_netns_count(snap); i++)
 		json_object_array_add(nss, json_object_new_string(ts_snapshot_netns(snap, (uint32_t)i)->name));
 	json_object_object_add(root, "netns", nss);

@@ -21,5 +21,10 @@ struct json_object;
 struct json_object *output_socket_json(const struct ts_snapshot *snap, const struct ts_socket *s,
 				       bool with_info);
 
+/* The state summary: 13 rows in lifecycle order (UNKNOWN when not 0), then the total. */
+void output_state_counts_text(FILE *f, const uint32_t counts[_TS_STATE_MAX], const char *title);
+/* The same as a JSON object: every state, UNKNOWN and "total". */
+struct json_object *output_state_counts_json(const uint32_t counts[_TS_STATE_MAX]);
+
 /* JSON Lines: one object per socket. */
 int output_json_list(FILE *f, const struct ts_snapshot *snap, bool with_info);
