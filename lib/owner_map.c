@@ -8,12 +8,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "bpf/owners.h"
 #include "owner_map.h"
 #include "tcpstate/util.h"
+
+#define GETDENTS_BUF (256u * 1024)
 
 /* inode -> socket index, open addressing sized for the input (never a
  * fixed bucket count: that is what makes `ss -p` quadratic). The inode sits
@@ -89,14 +93,21 @@ int owner_parse_socket_link(const char *link, size_t len, uint64_t *ret_inode)
 	return ts_parse_u64(num, 1, UINT64_MAX, ret_inode) < 0 ? -EINVAL : 0;
 }
 
-/* One scanning thread: it fills a private snapshot (owners and processes
- * only) and candidate list, merged into the real one at the end. */
+/* What a raw fd is known to be: the /proc walk sees only "socket:[N]",
+ * the BPF iterator reports TCP sockets with their family. */
+enum raw_kind {
+	RAW_SOCKET, /* any socket: the xattr tells TCP apart */
+	RAW_TCP4,
+	RAW_TCP6,
+};
+
 /* A socket fd seen in the walk, before it is matched with the dumps. */
 struct raw_fd {
 	uint64_t inode;
 	pid_t pid;
 	int fd;
 	uint32_t process_index; /* in the worker's own process list */
+	uint8_t kind;           /* enum raw_kind */
 };
 
 /* One worker: it fills a private snapshot (processes only) and a list of
@@ -108,6 +119,7 @@ struct worker {
 	struct ts_snapshot *procs;
 	struct raw_fd *fds;
 	size_t n_fds, cap_fds;
+	char *dents; /* getdents64 buffer, GETDENTS_BUF bytes */
 	unsigned denied;
 	int error;
 };
@@ -121,8 +133,18 @@ struct owner_scan {
 	pid_t *pids;
 	size_t n_pids;
 	size_t next; /* atomic: the next pid to visit */
+	bool abandon; /* atomic: owner_scan_free() wants the threads to stop */
 	unsigned n_workers;
 	struct worker w[SCAN_MAX_THREADS + 1]; /* [0]: the caller's thread */
+
+	/* The BPF source runs on its own thread, into bpf; when it fails on
+	 * AUTO, that thread starts the /proc walk (w[]) in its place. */
+	pthread_t bpf_tid;
+	bool bpf_started;
+	bool bpf_ok;      /* bpf holds the result */
+	int bpf_errno;
+	int setup_error;  /* the fallback walk could not start */
+	struct worker bpf;
 };
 
 static int read_comm(int pid_dirfd, char comm[TS_COMM_LEN])
@@ -204,9 +226,8 @@ static int scan_process(struct worker *w, pid_t pid)
 	char pidname[16], comm[TS_COMM_LEN], link[64];
 	const char *known_comm = NULL;
 	uint32_t proc_index = UINT32_MAX;
-	struct dirent *de;
 	int pid_dirfd, fd_dirfd, r = 0;
-	DIR *d;
+	ssize_t got;
 
 	snprintf(pidname, sizeof(pidname), "%d", (int)pid);
 	pid_dirfd = openat(sc->proc_dirfd, pidname, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -225,35 +246,38 @@ static int scan_process(struct worker *w, pid_t pid)
 			w->denied++;
 		goto out_close_pid;
 	}
-	d = fdopendir(fd_dirfd);
-	if (!d) {
-		close(fd_dirfd);
-		goto out_close_pid;
+	if (!w->dents && !(w->dents = malloc(GETDENTS_BUF))) {
+		r = -ENOMEM;
+		goto out_close_fd;
 	}
-	while ((de = readdir(d))) {
-		struct raw_fd raw = { .pid = pid };
-		uint32_t fdnum;
-		ssize_t n;
+	/* Large getdents64 calls: a process with 100k fds lists them in a few. */
+	while (r == 0 && (got = getdents64(fd_dirfd, w->dents, GETDENTS_BUF)) > 0) {
+		for (ssize_t off = 0; off < got && r == 0;) {
+			const struct dirent64 *de = (const struct dirent64 *)(w->dents + off);
+			struct raw_fd raw = { .pid = pid, .kind = RAW_SOCKET };
+			uint32_t fdnum;
+			ssize_t n;
 
-		if (de->d_type != DT_LNK && de->d_type != DT_UNKNOWN)
-			continue;
-		n = readlinkat(fd_dirfd, de->d_name, link, sizeof(link));
-		if (n <= 0 || (size_t)n >= sizeof(link))
-			continue; /* closed meanwhile */
-		if (owner_parse_socket_link(link, (size_t)n, &raw.inode) < 0)
-			continue; /* not a socket */
-		if (ts_parse_u32(de->d_name, 0, INT_MAX, &fdnum) < 0)
-			continue;
-		raw.fd = (int)fdnum;
-		r = process_get(w, pid, pid_dirfd, known_comm, &proc_index);
-		if (r < 0)
-			break;
-		raw.process_index = proc_index;
-		r = raw_fd_add(w, &raw);
-		if (r < 0)
-			break;
+			off += de->d_reclen;
+			if (de->d_type != DT_LNK && de->d_type != DT_UNKNOWN)
+				continue;
+			n = readlinkat(fd_dirfd, de->d_name, link, sizeof(link));
+			if (n <= 0 || (size_t)n >= sizeof(link))
+				continue; /* closed meanwhile */
+			if (owner_parse_socket_link(link, (size_t)n, &raw.inode) < 0)
+				continue; /* not a socket */
+			if (ts_parse_u32(de->d_name, 0, INT_MAX, &fdnum) < 0)
+				continue;
+			raw.fd = (int)fdnum;
+			r = process_get(w, pid, pid_dirfd, known_comm, &proc_index);
+			if (r < 0)
+				break;
+			raw.process_index = proc_index;
+			r = raw_fd_add(w, &raw);
+		}
 	}
-	closedir(d);
+out_close_fd:
+	close(fd_dirfd);
 out_close_pid:
 	close(pid_dirfd);
 	return r;
@@ -267,7 +291,7 @@ static void *worker_run(void *arg)
 	for (;;) {
 		size_t i = __atomic_fetch_add(&sc->next, 1, __ATOMIC_RELAXED);
 
-		if (i >= sc->n_pids)
+		if (i >= sc->n_pids || __atomic_load_n(&sc->abandon, __ATOMIC_RELAXED))
 			break;
 		w->error = scan_process(w, sc->pids[i]);
 		if (w->error < 0)
@@ -334,19 +358,29 @@ static int list_pids(int proc_dirfd, const struct ts_filter *f, pid_t **ret, siz
 	return 0;
 }
 
+static void worker_release(struct worker *w)
+{
+	free(w->fds);
+	free(w->dents);
+	ts_snapshot_free(w->procs);
+}
+
 struct owner_scan *owner_scan_free(struct owner_scan *sc)
 {
 	if (!sc)
 		return NULL;
-	/* Stop handing out work, then wait for the workers. */
+	/* Stop handing out work, then wait for the threads; the BPF thread
+	 * first, as it may start the workers of a fallback walk. */
+	__atomic_store_n(&sc->abandon, true, __ATOMIC_RELAXED);
+	if (sc->bpf_started)
+		pthread_join(sc->bpf_tid, NULL);
 	__atomic_store_n(&sc->next, sc->n_pids, __ATOMIC_RELAXED);
 	for (unsigned t = 1; t <= sc->n_workers; t++)
 		if (sc->w[t].started)
 			pthread_join(sc->w[t].tid, NULL);
-	for (unsigned t = 0; t <= sc->n_workers; t++) {
-		free(sc->w[t].fds);
-		ts_snapshot_free(sc->w[t].procs);
-	}
+	for (unsigned t = 0; t <= sc->n_workers; t++)
+		worker_release(&sc->w[t]);
+	worker_release(&sc->bpf);
 	free(sc->pids);
 	if (sc->proc_dirfd >= 0)
 		close(sc->proc_dirfd);
@@ -354,24 +388,19 @@ struct owner_scan *owner_scan_free(struct owner_scan *sc)
 	return NULL;
 }
 
-int owner_scan_start(const struct owner_scan_opts *o, struct owner_scan **ret)
+/* Lists the processes and starts workers w[1..]; w[0] is left to whoever
+ * calls worker_run() on it (the caller's thread, or the BPF thread). */
+static int proc_walk_start(struct owner_scan *sc)
 {
-	struct owner_scan *sc = calloc(1, sizeof(*sc));
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	int r;
 
-	if (!sc)
-		return -ENOMEM;
-	sc->o = *o;
-	sc->proc = o->proc_root ? o->proc_root : "/proc";
 	sc->proc_dirfd = open(sc->proc, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (sc->proc_dirfd < 0) {
-		r = -errno;
-		goto fail;
-	}
-	r = list_pids(sc->proc_dirfd, o->filter, &sc->pids, &sc->n_pids);
+	if (sc->proc_dirfd < 0)
+		return -errno;
+	r = list_pids(sc->proc_dirfd, sc->o.filter, &sc->pids, &sc->n_pids);
 	if (r < 0)
-		goto fail;
+		return r;
 
 	/* readlink() on /proc costs microseconds per fd: one worker per CPU,
 	 * started now so that the walk overlaps the caller's netlink dumps. */
@@ -380,14 +409,133 @@ int owner_scan_start(const struct owner_scan_opts *o, struct owner_scan **ret)
 	for (unsigned t = 0; t <= sc->n_workers; t++) {
 		sc->w[t].shared = sc;
 		sc->w[t].procs = snapshot_new();
-		if (!sc->w[t].procs) {
-			r = -ENOMEM;
-			goto fail;
-		}
+		if (!sc->w[t].procs)
+			return -ENOMEM;
 	}
 	for (unsigned t = 1; t <= sc->n_workers; t++)
 		/* A worker that cannot start leaves its share to the others. */
 		sc->w[t].started = pthread_create(&sc->w[t].tid, NULL, worker_run, &sc->w[t]) == 0;
+	return 0;
+}
+
+/* Turns the iterator's records into the same raw fds and processes as the
+ * walk. Records of one process come one after the other. */
+struct bpf_collect {
+	struct worker *w;
+	const struct ts_filter *filter;
+	pid_t last_pid;
+	uint32_t last_index; /* of last_pid in w->procs, UINT32_MAX: none yet */
+	bool last_skip;      /* last_pid does not match --pid/--comm */
+};
+
+static int bpf_record(const struct bpf_owner_rec *rec, void *userdata)
+{
+	struct bpf_collect *c = userdata;
+
+	if (rec->pid != c->last_pid) {
+		c->last_pid = rec->pid;
+		c->last_index = UINT32_MAX;
+		c->last_skip = !ts_filter_match_process(c->filter, rec->pid, rec->comm);
+	}
+	if (c->last_skip)
+		return 0;
+	if (c->last_index == UINT32_MAX) {
+		struct ts_process p = { .pid = rec->pid, .uid = rec->uid };
+		int r;
+
+		memcpy(p.comm, rec->comm, sizeof(p.comm));
+		r = snapshot_process_append(c->w->procs, &p, &c->last_index);
+		if (r < 0)
+			return r;
+	}
+	return raw_fd_add(c->w, &(struct raw_fd){
+		.inode = rec->inode,
+		.pid = rec->pid,
+		.fd = rec->fd,
+		.process_index = c->last_index,
+		.kind = rec->family == AF_INET6 ? RAW_TCP6 : RAW_TCP4,
+	});
+}
+
+static int bpf_collect_run(struct owner_scan *sc)
+{
+	const struct ts_filter *f = sc->o.filter;
+	struct bpf_collect c = { .w = &sc->bpf, .filter = f, .last_pid = -1 };
+	pid_t only_pid = f && f->n_pids == 1 ? f->pids[0] : 0;
+
+	sc->bpf.shared = sc;
+	sc->bpf.procs = snapshot_new();
+	if (!sc->bpf.procs)
+		return -ENOMEM;
+	return bpf_owners_collect(only_pid, bpf_record, &c);
+}
+
+static void *bpf_thread_run(void *arg)
+{
+	struct owner_scan *sc = arg;
+	int r = bpf_collect_run(sc);
+
+	if (r == 0) {
+		sc->bpf_ok = true;
+		return NULL;
+	}
+	sc->bpf_errno = -r;
+	if (sc->o.source == TS_OWNER_SOURCE_BPF || r == -ENOMEM) {
+		sc->setup_error = r;
+		return NULL;
+	}
+	if (__atomic_load_n(&sc->abandon, __ATOMIC_RELAXED))
+		return NULL;
+	/* AUTO: the /proc walk instead, still on this side of the dumps. */
+	r = proc_walk_start(sc);
+	if (r < 0) {
+		sc->setup_error = r;
+		return NULL;
+	}
+	worker_run(&sc->w[0]);
+	return NULL;
+}
+
+static bool bpf_wanted(const struct owner_scan_opts *o)
+{
+	if (o->source == TS_OWNER_SOURCE_BPF)
+		return true;
+	/* A fake /proc tree (tests) says what the walk must see. */
+	return o->source == TS_OWNER_SOURCE_AUTO && !o->proc_root;
+}
+
+int owner_scan_start(const struct owner_scan_opts *o, struct owner_scan **ret)
+{
+	struct owner_scan *sc = calloc(1, sizeof(*sc));
+	int r;
+
+	if (!sc)
+		return -ENOMEM;
+	sc->o = *o;
+	sc->proc = o->proc_root ? o->proc_root : "/proc";
+	sc->proc_dirfd = -1;
+
+	if (bpf_wanted(o)) {
+		if (!bpf_owners_built() && o->source == TS_OWNER_SOURCE_AUTO) {
+			sc->bpf_errno = EOPNOTSUPP; /* not built: no thread for nothing */
+		} else {
+			r = pthread_create(&sc->bpf_tid, NULL, bpf_thread_run, sc);
+			if (r == 0) {
+				sc->bpf_started = true;
+				*ret = sc;
+				return 0;
+			}
+			if (o->source == TS_OWNER_SOURCE_BPF) {
+				r = -r;
+				goto fail;
+			}
+			/* No thread: BPF right here would serialize; walk instead. */
+			sc->bpf_errno = r;
+		}
+	}
+	r = proc_walk_start(sc);
+	if (r < 0)
+		goto fail;
 	*ret = sc;
 	return 0;
 fail:
@@ -440,9 +588,13 @@ static int join_worker(struct owner_scan *sc, struct worker *w, struct ts_snapsh
 		}
 		if (!sc->o.want_candidates)
 			continue;
-		snprintf(fdname, sizeof(fdname), "%d", raw->fd);
-		if (socket_proto(sc->proc, raw->pid, fdname, &ipv6) < 0)
-			continue; /* not TCP, or gone */
+		if (raw->kind != RAW_SOCKET) {
+			ipv6 = raw->kind == RAW_TCP6; /* the iterator knows: TCP only */
+		} else {
+			snprintf(fdname, sizeof(fdname), "%d", raw->fd);
+			if (socket_proto(sc->proc, raw->pid, fdname, &ipv6) < 0)
+				continue; /* not TCP, or gone */
+		}
 		r = process_ref(snap, w, map, raw->process_index, &pi);
 		if (r < 0)
 			break;
@@ -473,10 +625,22 @@ int owner_scan_finish(struct owner_scan *sc, struct ts_snapshot *snap,
 	size_t n_cand = 0, cap_cand = 0;
 	struct sock_index idx = { 0 };
 	unsigned denied = 0;
-	int r;
+	enum ts_owner_source source;
+	int bpf_errno, r;
 
+	/* The BPF thread first: it may have started a fallback walk. */
+	if (sc->bpf_started) {
+		pthread_join(sc->bpf_tid, NULL);
+		sc->bpf_started = false;
+	}
+	if (sc->setup_error < 0) {
+		r = sc->setup_error;
+		owner_scan_free(sc);
+		return r;
+	}
 	/* The caller's thread helps with what is left, then waits. */
-	worker_run(&sc->w[0]);
+	if (!sc->bpf_ok)
+		worker_run(&sc->w[0]);
 	for (unsigned t = 1; t <= sc->n_workers; t++)
 		if (sc->w[t].started) {
 			pthread_join(sc->w[t].tid, NULL);
@@ -484,13 +648,21 @@ int owner_scan_finish(struct owner_scan *sc, struct ts_snapshot *snap,
 		}
 
 	r = sock_index_build(snap->sockets, snap->n_sockets, &idx);
-	for (unsigned t = 0; t <= sc->n_workers && r == 0; t++) {
-		r = sc->w[t].error;
+	if (sc->bpf_ok) {
 		if (r == 0)
-			r = join_worker(sc, &sc->w[t], snap, &idx, &cand, &n_cand, &cap_cand);
-		denied += sc->w[t].denied;
+			r = join_worker(sc, &sc->bpf, snap, &idx, &cand, &n_cand, &cap_cand);
+	} else {
+		for (unsigned t = 0; t <= sc->n_workers && r == 0; t++) {
+			r = sc->w[t].error;
+			if (r == 0)
+				r = join_worker(sc, &sc->w[t], snap, &idx, &cand, &n_cand,
+						&cap_cand);
+			denied += sc->w[t].denied;
+		}
 	}
 	free(idx.slots);
+	source = sc->bpf_ok ? TS_OWNER_SOURCE_BPF : TS_OWNER_SOURCE_PROC;
+	bpf_errno = sc->bpf_errno;
 	owner_scan_free(sc);
 	if (r < 0) {
 		free(cand);
@@ -500,6 +672,8 @@ int owner_scan_finish(struct owner_scan *sc, struct ts_snapshot *snap,
 		.candidates = cand,
 		.n_candidates = n_cand,
 		.processes_denied = denied,
+		.source = source,
+		.bpf_errno = bpf_errno,
 	};
 	return 0;
 }

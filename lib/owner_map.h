@@ -24,20 +24,28 @@ struct owner_scan_opts {
 	const char *proc_root;          /* NULL: /proc */
 	const struct ts_filter *filter; /* --pid limits the walk, --comm skips processes */
 	bool want_candidates;           /* collect TCP fds that no dump returned */
+	/* AUTO: the BPF iterator, the /proc walk when it fails; a proc_root
+	 * (a fake tree) means /proc. BPF: the iterator or an error. */
+	enum ts_owner_source source;
 };
 
 struct owner_scan_result {
 	struct fd_candidate *candidates;
 	size_t n_candidates;
 	unsigned processes_denied;
+	enum ts_owner_source source; /* the one that ran: PROC or BPF */
+	int bpf_errno;               /* why the BPF source was not used, else 0 */
 };
 
 /*
  * The walk in two halves, so that it can run while the caller dumps:
  * owner_scan_start() lists the processes and starts one worker per CPU that
- * collects every socket fd; owner_scan_finish() helps until the walk is
- * done, matches the fds with snap's sockets (as owner_map_build() says) and
- * frees sc. owner_scan_free() abandons a walk (accepts NULL).
+ * collects every socket fd (or one thread that runs the BPF iterator, and
+ * the /proc walk when that fails and o->source is AUTO);
+ * owner_scan_finish() helps until the walk is done, matches the fds with
+ * snap's sockets (as owner_map_build() says) and frees sc. With source BPF
+ * it returns the iterator's error (-EOPNOTSUPP, -EPERM, ...).
+ * owner_scan_free() abandons a walk (accepts NULL).
  */
 struct owner_scan;
 int owner_scan_start(const struct owner_scan_opts *o, struct owner_scan **ret);

@@ -133,6 +133,7 @@ const struct ts_snapshot_stats *ts_snapshot_stats(const struct ts_snapshot *snap
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include "bpf/owners.h"
 #include "diag.h"
 #include "fdsock.h"
 #include "netns.h"
@@ -299,7 +300,20 @@ static void keep_owned(struct ts_snapshot *snap)
 	free(map);
 }
 
+bool ts_owner_source_bpf_built(void)
+{
+	return bpf_owners_built() != 0;
+}
+
 int ts_snapshot_collect(const struct ts_snapshot_opts *o, struct ts_snapshot **ret)
+{
+	bool bpf_failed;
+
+	return ts_snapshot_collect_ex(o, ret, &bpf_failed);
+}
+
+int ts_snapshot_collect_ex(const struct ts_snapshot_opts *o, struct ts_snapshot **ret,
+			   bool *bpf_failed)
 {
 	static const struct ts_filter all = { 0 };
 	const struct ts_filter *f = o->filter ? o->filter : &all;
@@ -310,6 +324,7 @@ int ts_snapshot_collect(const struct ts_snapshot_opts *o, struct ts_snapshot **r
 	struct ts_snapshot *snap;
 	int r;
 
+	*bpf_failed = false;
 	if (o->owners == TS_OWNERS_NONE && ts_filter_needs_owners(f))
 		return -EINVAL;
 
@@ -346,11 +361,14 @@ int ts_snapshot_collect(const struct ts_snapshot_opts *o, struct ts_snapshot **r
 			/* A fallback to procfs (no BOUND dump) is only known later:
 			 * then BOUND sockets are found as fds like IDLE ones. */
 			.want_candidates = need_candidates(f, false),
+			.source = o->owner_source,
 		};
 
 		r = owner_scan_start(&so, &scan);
-		if (r < 0)
+		if (r < 0) {
+			*bpf_failed = o->owner_source == TS_OWNER_SOURCE_BPF && r != -ENOMEM;
 			goto out_targets;
+		}
 	}
 
 	for (size_t i = 0; i < n_targets; i++) {
@@ -368,9 +386,15 @@ int ts_snapshot_collect(const struct ts_snapshot_opts *o, struct ts_snapshot **r
 	if (scan) {
 		r = owner_scan_finish(scan, snap, &res);
 		scan = NULL;
-		if (r < 0)
+		if (r < 0) {
+			/* Only a forced BPF source fails here for BPF's sake;
+			 * -ENOMEM is nobody's in particular. */
+			*bpf_failed = o->owner_source == TS_OWNER_SOURCE_BPF && r != -ENOMEM;
 			goto out_targets;
+		}
 		snap->stats.owners_scanned = true;
+		snap->stats.owner_source = res.source;
+		snap->stats.bpf_errno = res.bpf_errno;
 		snap->stats.processes_denied = res.processes_denied;
 		if (res.n_candidates) {
 			uint64_t *inodes = malloc(snap->n_netns * sizeof(*inodes));

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,6 +169,24 @@ int cli_snapshot_option(struct cli_snapshot_args *a, int opt, const char *arg)
 		a->opts.owners = TS_OWNERS_NONE;
 		r = 0;
 		break;
+	case 0x103:
+		if (strcmp(arg, "bpf") == 0)
+			a->opts.owner_source = TS_OWNER_SOURCE_BPF;
+		else if (strcmp(arg, "proc") == 0)
+			a->opts.owner_source = TS_OWNER_SOURCE_PROC;
+		else if (strcmp(arg, "auto") == 0)
+			a->opts.owner_source = TS_OWNER_SOURCE_AUTO;
+		else {
+			cli_error("unknown owner source '%s' (bpf, proc or auto)", arg);
+			return -1;
+		}
+		a->owners_explicit = true;
+		r = 0;
+		break;
+	case 'v':
+		a->verbose = true;
+		r = 0;
+		break;
 	case 0x102:
 		if (strcmp(arg, "netlink") == 0)
 			a->opts.backend = TS_BACKEND_NETLINK;
@@ -197,7 +216,63 @@ int cli_snapshot_args_check(struct cli_snapshot_args *a)
 		cli_error("--pid and --comm need owners: drop --no-owners");
 		return -1;
 	}
+	if (a->opts.owners == TS_OWNERS_NONE && a->opts.owner_source != TS_OWNER_SOURCE_AUTO) {
+		cli_error("--owners and --no-owners exclude each other");
+		return -1;
+	}
 	return 0;
+}
+
+/* "tcpstate: PREFIXmessage" on stderr: information, not a problem. */
+static void __attribute__((format(printf, 2, 3))) cli_info(const char *prefix, const char *fmt, ...)
+{
+	va_list ap;
+
+	fflush(stdout);
+	fprintf(stderr, "tcpstate: %s", prefix);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* Why the BPF source failed, in words that say what to do. */
+static const char *bpf_hint(int err)
+{
+	switch (err) {
+	case EPERM:
+	case EACCES:
+		return "it needs root (CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN)";
+	case EOPNOTSUPP:
+		return "the kernel needs BTF and bpf_sock_from_file (Linux >= 5.11)";
+	default:
+		return "the kernel refused the program";
+	}
+}
+
+/* The owner source that ran: a note when AUTO fell back, a line with -v. */
+static void report_owner_source(const struct cli_snapshot_args *a,
+				const struct ts_snapshot_stats *st)
+{
+	bool fell_back = st->owners_scanned && st->owner_source == TS_OWNER_SOURCE_PROC &&
+			 st->bpf_errno != 0;
+
+	if (fell_back && ts_owner_source_bpf_built())
+		cli_info("note: ", "BPF owner source unavailable (%s): used /proc",
+			 strerror(st->bpf_errno));
+	if (!a->verbose)
+		return;
+	if (!st->owners_scanned)
+		cli_info("", "owners: none (--no-owners)");
+	else if (st->owner_source == TS_OWNER_SOURCE_BPF)
+		cli_info("", "owners: bpf (iter/task_file)");
+	else if (fell_back && !ts_owner_source_bpf_built())
+		cli_info("", "owners: proc (auto: BPF owner source not built)");
+	else if (fell_back)
+		cli_info("", "owners: proc (auto: BPF failed with %s; %s)",
+			 strerror(st->bpf_errno), bpf_hint(st->bpf_errno));
+	else
+		cli_info("", "owners: proc (--owners proc)");
 }
 
 static void report_notes(const struct cli_snapshot_args *a, const struct ts_snapshot_stats *st)
@@ -233,10 +308,17 @@ static void report_notes(const struct cli_snapshot_args *a, const struct ts_snap
 
 int cli_snapshot_take(struct cli_snapshot_args *a, struct ts_snapshot **ret)
 {
-	int r = ts_snapshot_collect(&a->opts, ret);
+	bool bpf_failed;
+	int r = ts_snapshot_collect_ex(&a->opts, ret, &bpf_failed);
 
 	if (r < 0) {
-		if (a->opts.netns && (r == -ENOENT || r == -EINVAL))
+		if (bpf_failed && !ts_owner_source_bpf_built())
+			cli_error("BPF owner source not built into this tcpstate (meson -Dbpf=enabled); "
+				  "use --owners proc or auto");
+		else if (bpf_failed)
+			cli_error("BPF owner source unavailable (%s): %s; use --owners proc or auto",
+				  strerror(-r), bpf_hint(-r));
+		else if (a->opts.netns && (r == -ENOENT || r == -EINVAL))
 			cli_error("no network namespace '%s' (a name in /run/netns, a path or a pid)",
 				  a->opts.netns);
 		else if (r == -EPERM || r == -EACCES)
@@ -249,5 +331,6 @@ int cli_snapshot_take(struct cli_snapshot_args *a, struct ts_snapshot **ret)
 		return -1;
 	}
 	report_notes(a, ts_snapshot_stats(*ret));
+	report_owner_source(a, ts_snapshot_stats(*ret));
 	return 0;
 }

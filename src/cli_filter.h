@@ -14,6 +14,8 @@ struct cli_snapshot_args {
 	struct ts_snapshot_opts opts;
 	bool json;
 	bool info;
+	bool verbose;         /* -v: say on stderr which owner source ran and why */
+	bool owners_explicit; /* --owners was given */
 };
 
 /* getopt_long entries for the shared options; end with CLI_SNAPSHOT_OPTIONS_END. */
@@ -29,9 +31,11 @@ struct cli_snapshot_args {
 	{ "all-netns", no_argument, NULL, 'A' },                          \
 	{ "json", no_argument, NULL, 'j' },                               \
 	{ "no-owners", no_argument, NULL, 'n' },                          \
-	{ "backend", required_argument, NULL, 0x102 }
+	{ "backend", required_argument, NULL, 0x102 },                   \
+	{ "owners", required_argument, NULL, 0x103 },                     \
+	{ "verbose", no_argument, NULL, 'v' }
 
-#define CLI_SNAPSHOT_SHORT_OPTIONS "s:p:a:P:c:N:Ajn"
+#define CLI_SNAPSHOT_SHORT_OPTIONS "s:p:a:P:c:N:Ajnv"
 
 #define CLI_SNAPSHOT_HELP                                                                   \
 	"Selection (values of one option are ORed, options are ANDed):\n"                  \
@@ -57,7 +61,11 @@ struct cli_snapshot_args {
 	"  -n, --no-owners        skip the /proc scan for owners (faster; IDLE and\n"         \
 	"                         CLOSED sockets, found only through fds, are not shown)\n"   \
 	"      --backend B        netlink (sock_diag), procfs (/proc/net/tcp), or auto\n"    \
-	"                         (default: netlink, procfs when sock_diag is missing)\n"
+	"                         (default: netlink, procfs when sock_diag is missing)\n"    \
+	"      --owners SRC       where owners come from: bpf (a BPF iterator over every\n"  \
+	"                         task's fds), proc (/proc/PID/fd), or auto (default:\n"     \
+	"                         bpf, and /proc with a one-line note when it cannot run)\n" \
+	"  -v, --verbose          say on stderr which owner source ran, and why\n"
 
 void cli_snapshot_args_init(struct cli_snapshot_args *a);
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "tcpstate/snapshot.h"
 
 static void vmsg(const char *prefix, const char *fmt, va_list ap)
 {
@@ -79,6 +80,7 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "-V") == 0 || strcmp(argv[1], "--version") == 0) {
 		printf("tcpstate %s\n", TCPSTATE_VERSION);
+		printf("BPF owner source: %s\n", ts_owner_source_bpf_built() ? "built" : "not built");
 		return EXIT_OK;
 	}
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)

@@ -21,10 +21,18 @@ enum ts_owners_mode {
 	TS_OWNERS_PROC,
 };
 
+/* Where owners come from (when owners are scanned at all). */
+enum ts_owner_source {
+	TS_OWNER_SOURCE_AUTO, /* the BPF iterator, the /proc walk when it cannot run */
+	TS_OWNER_SOURCE_PROC, /* /proc/PID/fd */
+	TS_OWNER_SOURCE_BPF,  /* iter/task_file; failing is an error */
+};
+
 struct ts_snapshot_opts {
 	const struct ts_filter *filter; /* NULL: everything */
 	enum ts_backend backend;
 	enum ts_owners_mode owners;
+	enum ts_owner_source owner_source; /* AUTO with a proc_root means PROC */
 	const char *netns;  /* NULL: the caller's; else a name in /run/netns, a path or a pid */
 	bool all_netns;     /* every namespace on the host */
 	bool want_info;     /* tcp_info (netlink backend only) */
@@ -42,6 +50,9 @@ struct ts_snapshot_stats {
 	unsigned fds_unclassified;    /* held sockets whose state we could not tell (UNKNOWN) */
 	unsigned netns_denied;        /* namespaces we could not enter (--all-netns) */
 	int sock_diag_errno;          /* why netlink failed when we fell back, else 0 */
+	enum ts_owner_source owner_source; /* the one that ran (PROC or BPF), when owners_scanned */
+	int bpf_errno;                /* why the BPF source was not used (AUTO fell back:
+				       * EOPNOTSUPP also when not built), else 0 */
 };
 
 /*
@@ -51,6 +62,20 @@ struct ts_snapshot_stats {
  * *ret is set only on success; free it with ts_snapshot_free().
  */
 int ts_snapshot_collect(const struct ts_snapshot_opts *opts, struct ts_snapshot **ret);
+
+/*
+ * With owner_source TS_OWNER_SOURCE_BPF, ts_snapshot_collect() fails with
+ * the BPF source's own error when it cannot run: -EOPNOTSUPP (not built,
+ * or the kernel lacks BTF / bpf_sock_from_file), -EPERM (no CAP_BPF +
+ * CAP_PERFMON or CAP_SYS_ADMIN), or what the kernel answered. This is the
+ * same collection; it always sets *bpf_failed: true when it failed because
+ * of the BPF source, so that callers can tell that from a namespace error.
+ */
+int ts_snapshot_collect_ex(const struct ts_snapshot_opts *opts, struct ts_snapshot **ret,
+			   bool *bpf_failed);
+
+/* Whether this build has the BPF owner source (not whether it will load). */
+bool ts_owner_source_bpf_built(void);
 
 /* Accepts NULL; returns NULL. */
 struct ts_snapshot *ts_snapshot_free(struct ts_snapshot *snap);
