@@ -12,7 +12,7 @@
 #define NETNS_RUN_DIR "/run/netns"
 #define LISTEN_PORT_BASE 9000	/* below the ephemeral range we set */
 #define EPHEMERAL_RANGE "10000 65535"
-#define MAX_WORKERS 1000
+#define MAX_WORKERS 1000	/* listener ports 9000..9999 */
 #define BATCH 512
 #define TW_WATCH_SEC 59		/* start watching for expiry (TCP_TIMEWAIT_LEN is 60 s) */
 #define TW_POLL_MS 200
@@ -28,7 +28,8 @@ struct conn {
 
 struct plan {
 	unsigned long sockets;	/* target total */
-	unsigned workers;
+	unsigned workers;	/* pair_workers, plus one for TIME_WAIT when there is any */
+	unsigned pair_workers;
 	unsigned long nconn;	/* connections = pairs + time_wait */
 	unsigned long count[K__MAX];
 	unsigned long expected;	/* sockets visible once built */
