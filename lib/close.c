@@ -12,6 +12,7 @@
 #include <libmnl/libmnl.h>
 
 #include "ptrace_close.h"
+#include "diag.h"
 #include "pidfd.h"
 #include "tcpstate/close.h"
 
@@ -152,7 +153,7 @@ int ts_close_destroy_request(const struct ts_socket *s, uint32_t seq, void *buf,
 	req->id.idiag_dport = htons(s->remote_port);
 	memcpy(req->id.idiag_src, &s->local_addr, alen);
 	memcpy(req->id.idiag_dst, &s->remote_addr, alen);
-	req->id.idiag_if = 0;
+	req->id.idiag_if = s->ifindex; /* the kernel matches bound sockets by device too */
 	req->id.idiag_cookie[0] = (uint32_t)s->cookie;
 	req->id.idiag_cookie[1] = (uint32_t)(s->cookie >> 32);
 	return (int)nlh->nlmsg_len;
@@ -161,15 +162,21 @@ int ts_close_destroy_request(const struct ts_socket *s, uint32_t seq, void *buf,
 int ts_close_destroy_ack(const void *buf, size_t len, uint32_t seq)
 {
 	const struct nlmsghdr *nlh = buf;
-	int left = (int)len;
+	size_t left = len;
 
-	if (len > INT32_MAX)
-		return -EBADMSG;
-	for (; mnl_nlmsg_ok(nlh, left); nlh = mnl_nlmsg_next(nlh, &left)) {
+	while (diag_message_fits(nlh, left)) {
 		const struct nlmsgerr *e;
+		size_t step = NLMSG_ALIGN(nlh->nlmsg_len);
 
-		if (nlh->nlmsg_seq != seq)
+		if (nlh->nlmsg_seq != seq) {
+			if (step >= left) {
+				left = 0; /* the last message; its padding may be cut */
+				break;
+			}
+			left -= step;
+			nlh = (const struct nlmsghdr *)((const char *)nlh + step);
 			continue;
+		}
 		if (nlh->nlmsg_type != NLMSG_ERROR)
 			return -EBADMSG;
 		if (nlh->nlmsg_len < NLMSG_LENGTH(sizeof(*e)))
@@ -179,6 +186,8 @@ int ts_close_destroy_ack(const void *buf, size_t len, uint32_t seq)
 			return -EBADMSG;
 		return e->error; /* 0: the ack, else -errno */
 	}
+	/* Only messages of other requests: wait for ours. Leftover bytes that
+	 * form no message: a malformed reply. */
 	return left == 0 ? -EAGAIN : -EBADMSG;
 }
 

@@ -409,7 +409,7 @@ struct ts_close_plan *ts_close_plan_free(struct ts_close_plan *p)
 {
 	if (!p)
 		return NULL;
-	for (size_t i = 0; i < p->n_links; i++)
+	for (size_t i = 0; p->links && i < p->n_links; i++)
 		if (p->links[i].tried && p->links[i].nl_fd >= 0)
 			close(p->links[i].nl_fd);
 	free(p->links);

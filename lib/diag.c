@@ -79,6 +79,7 @@ int diag_parse_message(const struct nlmsghdr *nlh, struct ts_socket *ret)
 	s.local_port = ntohs(m->id.idiag_sport);
 	s.remote_port = ntohs(m->id.idiag_dport);
 	s.cookie = (uint64_t)m->id.idiag_cookie[1] << 32 | m->id.idiag_cookie[0];
+	s.ifindex = m->id.idiag_if;
 	s.inode = m->idiag_inode;
 	s.uid = m->idiag_uid;
 	s.recv_q = m->idiag_rqueue;
@@ -116,7 +117,7 @@ int diag_parse_message(const struct nlmsghdr *nlh, struct ts_socket *ret)
 
 /* mnl_nlmsg_ok() compares a signed length: a huge nlmsg_len passes it and
  * then aligns to zero, looping forever. Check unsigned, here. */
-static bool message_fits(const struct nlmsghdr *nlh, size_t remaining)
+bool diag_message_fits(const struct nlmsghdr *nlh, size_t remaining)
 {
 	return remaining >= sizeof(*nlh) && nlh->nlmsg_len >= sizeof(*nlh) &&
 	       nlh->nlmsg_len <= remaining;
@@ -127,7 +128,7 @@ int diag_parse_buffer(const void *buf, size_t len, struct diag_parse_ctx *ctx)
 	const struct nlmsghdr *nlh = buf;
 	size_t remaining = len;
 
-	while (message_fits(nlh, remaining)) {
+	while (diag_message_fits(nlh, remaining)) {
 		struct ts_socket s;
 		size_t step;
 		int r;

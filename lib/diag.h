@@ -23,6 +23,13 @@ struct diag_parse_ctx {
 };
 
 /*
+ * True when a whole message of at least a header starts at nlh within
+ * remaining bytes. Unlike mnl_nlmsg_ok() it compares lengths unsigned: a
+ * huge nlmsg_len cannot pass and then align to a zero step.
+ */
+bool diag_message_fits(const struct nlmsghdr *nlh, size_t remaining);
+
+/*
  * Parses one inet_diag_msg. Returns 0, or -EBADMSG when the message is
  * malformed (too short, unknown family or state, bad attributes), leaving
  * *ret untouched.

@@ -56,6 +56,7 @@ struct ts_socket {
 	uint32_t netns_index;  /* index into the snapshot's namespaces */
 	uint32_t owner_first;  /* index into the snapshot's owners */
 	uint32_t timer_expires_ms;
+	uint32_t ifindex;      /* bound device (SO_BINDTODEVICE, link-local), 0: none */
 	struct ts_tcp_info info;
 	uint16_t owner_count;
 	uint16_t local_port;

@@ -143,6 +143,11 @@ static void test_ack(void **state)
 	/* A positive "errno" is not an answer the kernel gives. */
 	n = put_error(buf, 9, 5);
 	assert_int_equal(ts_close_destroy_ack(buf, n, 9), -EBADMSG);
+	/* A huge length on another request's message: libmnl's signed check
+	 * let it through and walked 4 GiB ahead; it must be malformed. */
+	n = put_error(buf, 8, 0);
+	((struct nlmsghdr *)buf)->nlmsg_len = 0xfffffff0u;
+	assert_int_equal(ts_close_destroy_ack(buf, n, 9), -EBADMSG);
 }
 
 static void test_verdicts(void **state)
