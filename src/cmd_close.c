@@ -109,9 +109,13 @@ static void holders_text(const struct ts_close_item *it, char *buf, size_t size)
 	size_t len = 0;
 
 	buf[0] = '\0';
-	for (size_t k = 0; k < it->n_holders && len < size; k++)
+	for (size_t k = 0; k < it->n_holders && len < size; k++) {
+		char comm[TS_COMM_LEN];
+
+		output_comm(comm, it->holders[k].comm);
 		len += (size_t)snprintf(buf + len, size - len, "%s%s/%d/fd %d", k ? ", " : "",
-					it->holders[k].comm, (int)it->holders[k].pid, it->holders[k].fd);
+					comm, (int)it->holders[k].pid, it->holders[k].fd);
+	}
 }
 
 static const char *errno_name(int err)

@@ -7,6 +7,10 @@
 
 #include "tcpstate/snapshot.h"
 
+/* A command name fit for a terminal: control characters become '?', so a
+ * process cannot fake or hide lines in what we print. out has TS_COMM_LEN. */
+void output_comm(char out[TS_COMM_LEN], const char *comm);
+
 /* "127.0.0.1" or "::1" (no brackets). */
 void output_addr(char *buf, size_t size, int family, const struct in6_addr *a);
 

@@ -5,6 +5,15 @@
 
 #include "output.h"
 
+void output_comm(char out[TS_COMM_LEN], const char *comm)
+{
+	size_t i;
+
+	for (i = 0; i + 1 < TS_COMM_LEN && comm[i]; i++)
+		out[i] = (unsigned char)comm[i] < 0x20 || comm[i] == 0x7f ? '?' : comm[i];
+	out[i] = '\0';
+}
+
 void output_addr(char *buf, size_t size, int family, const struct in6_addr *a)
 {
 	if (!inet_ntop(family, a, buf, (socklen_t)size))
@@ -70,17 +79,18 @@ static void format_owners(char *buf, size_t size, const struct ts_snapshot *snap
 {
 	const struct ts_owner *o = ts_snapshot_owners(snap, s);
 	const struct ts_process *p;
+	char comm[TS_COMM_LEN];
 
 	if (!o) {
 		snprintf(buf, size, "-");
 		return;
 	}
 	p = ts_snapshot_process(snap, o->process_index);
+	output_comm(comm, p ? p->comm : "?");
 	if (s->owner_count > 1)
-		snprintf(buf, size, "%s/%d/fd%d +%u", p ? p->comm : "?", (int)o->pid, o->fd,
-			 s->owner_count - 1);
+		snprintf(buf, size, "%s/%d/fd%d +%u", comm, (int)o->pid, o->fd, s->owner_count - 1);
 	else
-		snprintf(buf, size, "%s/%d/fd%d", p ? p->comm : "?", (int)o->pid, o->fd);
+		snprintf(buf, size, "%s/%d/fd%d", comm, (int)o->pid, o->fd);
 }
 
 int output_table_list(FILE *f, const struct ts_snapshot *snap, bool show_netns, unsigned width)

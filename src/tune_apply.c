@@ -220,7 +220,10 @@ int tune_apply(const struct tune_args *ta, struct ts_sysctl *s, const struct tun
 		return 0;
 	}
 	if (ta->save) {
-		snprintf(backup, backup_size, "%s", ta->save);
+		if ((size_t)snprintf(backup, backup_size, "%s", ta->save) >= backup_size) {
+			cli_error("--save path is too long: %s", ta->save);
+			return -1;
+		}
 	} else {
 		char name[64], when[32];
 
