@@ -14,6 +14,12 @@
  * taken with our registers in place; one that was being delivered when we
  * stopped the tracee is let through before we start.
  *
+ * The fd table belongs to the whole thread group, so every thread is seized
+ * and stopped first (stop_all()), not only the one that runs close(): a
+ * thread left running could close the fd and open something else on the
+ * same number between our check and our close(). The others are detached
+ * once the close is done.
+ *
  * Registers and the syscall instruction are the architecture's part:
  * ptrace_close_x86_64.c, ptrace_close_aarch64.c, behind ptrace_close-arch.h.
  */
@@ -24,6 +30,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
@@ -69,16 +76,19 @@ static bool deadline_passed(const struct timespec *d)
 }
 
 /*
- * Waits for tid's next ptrace stop. Returns 0 and the wait status, -ESRCH
- * when it is gone (its exit is reaped from the tracer's side here), or
- * -ETIMEDOUT.
+ * Waits for tid's next ptrace stop, until *deadline (NULL: STOP_TIMEOUT_MS
+ * from now). Returns 0 and the wait status, -ESRCH when it is gone (its exit
+ * is reaped from the tracer's side here), or -ETIMEDOUT.
  */
-static int wait_stop(pid_t tid, int *ret_status)
+static int wait_stop(pid_t tid, int *ret_status, const struct timespec *until)
 {
 	struct timespec deadline, pause = { 0, 100000 };
 	int st;
 
-	deadline_in(&deadline, STOP_TIMEOUT_MS);
+	if (until)
+		deadline = *until;
+	else
+		deadline_in(&deadline, STOP_TIMEOUT_MS);
 	for (;;) {
 		pid_t w = waitpid(tid, &st, __WALL | WNOHANG);
 
@@ -349,12 +359,12 @@ out_close_mem:
  * queued behind it), so it is never lost and its handler sees the original
  * registers.
  */
-static int stop_tracee(pid_t tid, const char **detail)
+static int stop_tracee(pid_t tid, const struct timespec *deadline, const char **detail)
 {
 	int st, r;
 
 	for (;;) {
-		r = wait_stop(tid, &st);
+		r = wait_stop(tid, &st, deadline);
 		if (r < 0)
 			break;
 		if (is_event_stop(st))
@@ -386,7 +396,7 @@ static int run_to_syscall_stop(pid_t tid, struct __ptrace_syscall_info *info)
 		r = pt(PTRACE_SYSCALL, tid, NULL, NULL);
 		if (r < 0)
 			return r;
-		r = wait_stop(tid, &st);
+		r = wait_stop(tid, &st, NULL);
 		if (r < 0)
 			return r;
 		if (is_syscall_stop(st))
@@ -415,7 +425,7 @@ static int park_and_detach(pid_t tid)
 	if (r == 0)
 		r = pt(PTRACE_CONT, tid, NULL, NULL);
 	while (r == 0) {
-		r = wait_stop(tid, &st);
+		r = wait_stop(tid, &st, NULL);
 		if (r < 0)
 			return r;
 		if (is_event_stop(st))
@@ -429,6 +439,184 @@ static int park_and_detach(pid_t tid)
 	if (r < 0)
 		return r;
 	return pt(PTRACE_DETACH, tid, NULL, (void *)(long)sig);
+}
+
+/* --- every thread of the group ------------------------------------------- */
+
+enum { T_SEIZED, T_STOPPED, T_GONE };
+
+struct thread {
+	pid_t tid;
+	int state;
+};
+
+struct threads {
+	struct thread *v;
+	size_t n, cap;
+};
+
+static struct thread *threads_find(struct threads *ts, pid_t tid)
+{
+	for (size_t i = 0; i < ts->n; i++)
+		if (ts->v[i].tid == tid)
+			return &ts->v[i];
+	return NULL;
+}
+
+/* Makes room for one more entry (before seizing: a seized thread must not be
+ * lost track of). */
+static int threads_reserve(struct threads *ts)
+{
+	struct thread *v;
+	size_t cap;
+
+	if (ts->n < ts->cap)
+		return 0;
+	cap = ts->cap ? ts->cap * 2 : 16;
+	v = realloc(ts->v, cap * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	ts->v = v;
+	ts->cap = cap;
+	return 0;
+}
+
+/*
+ * Seizes one thread of tgid. Returns 1, 0 when it is gone or a zombie (a
+ * leader whose other threads still run: it cannot be seized and runs no
+ * more code), or a negative errno: -EBUSY (traced by someone else), -EPERM.
+ */
+static int seize_one(pid_t tgid, pid_t tid, const char **detail)
+{
+	char path[64], state = 0;
+	uint64_t tracer = 0;
+	int r;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/status", (int)tgid, (int)tid);
+	if (status_field(path, "State", NULL, &state) < 0 || state == 'Z' || state == 'X')
+		return 0;
+	if (ptrace(PTRACE_SEIZE, tid, NULL, (void *)(long)PTRACE_O_TRACESYSGOOD) == 0)
+		return 1;
+	r = -errno;
+	if (r == -ESRCH)
+		return 0;
+	if (r == -EPERM) {
+		if (status_field(path, "TracerPid", &tracer, NULL) < 0 ||
+		    status_field(path, "State", NULL, &state) < 0 || state == 'Z' || state == 'X')
+			return 0; /* exited meanwhile */
+		if (tracer) {
+			*detail = "already traced by another process (a debugger?)";
+			return -EBUSY;
+		}
+		*detail = "not allowed to trace the process (needs CAP_SYS_PTRACE)";
+		return -EPERM;
+	}
+	*detail = "ptrace(PTRACE_SEIZE) failed";
+	return r;
+}
+
+/*
+ * Seizes and interrupts every thread of tgid and waits, within one
+ * STOP_TIMEOUT_MS deadline for all, until each is stopped inside
+ * get_signal() (stop_tracee(): a signal being delivered goes through first)
+ * or gone. /proc/TGID/task is listed again until it shows no thread we have
+ * not stopped: only a running thread can create one, so this ends. Threads
+ * that exit meanwhile are dropped. On failure the caller still owns *ts
+ * (release_all()).
+ */
+static int stop_all(pid_t tgid, struct threads *ts, const char **detail)
+{
+	struct timespec deadline;
+	char path[64];
+	bool more = true;
+	int r;
+
+	deadline_in(&deadline, STOP_TIMEOUT_MS);
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)tgid);
+	while (more) {
+		struct dirent *de;
+		DIR *d = opendir(path);
+
+		more = false;
+		if (!d)
+			break; /* the whole process is gone */
+		while ((de = readdir(d))) {
+			struct thread *t;
+			pid_t tid;
+
+			if (ts_parse_pid(de->d_name, &tid) < 0)
+				continue;
+			t = threads_find(ts, tid);
+			if (t && t->state != T_GONE)
+				continue;
+			/* t reuses an exited one's entry (tid reuse); no realloc under it */
+			r = t ? 0 : threads_reserve(ts);
+			if (r == -ENOMEM)
+				*detail = "out of memory";
+			if (r == 0)
+				r = seize_one(tgid, tid, detail);
+			if (r < 0) {
+				closedir(d);
+				return r;
+			}
+			if (r == 0)
+				continue;
+			if (!t)
+				t = &ts->v[ts->n++];
+			*t = (struct thread){ .tid = tid, .state = T_SEIZED };
+			/* failure (it is exiting) shows in the wait below */
+			pt(PTRACE_INTERRUPT, tid, NULL, NULL);
+			more = true;
+		}
+		closedir(d);
+		for (size_t i = 0; i < ts->n; i++) {
+			if (ts->v[i].state != T_SEIZED)
+				continue;
+			r = stop_tracee(ts->v[i].tid, &deadline, detail);
+			if (r == -ESRCH) {
+				ts->v[i].state = T_GONE;
+				continue;
+			}
+			if (r < 0)
+				return r;
+			ts->v[i].state = T_STOPPED;
+		}
+	}
+	for (size_t i = 0; i < ts->n; i++)
+		if (ts->v[i].state == T_STOPPED)
+			return 0;
+	*detail = "the process exited";
+	return -ESRCH;
+}
+
+/*
+ * Detaches every thread stop_all() stopped, but skip (inject_close() has
+ * dealt with it). One that had not stopped by the deadline gets a last look:
+ * if it has stopped since, it is detached too, with the signal it was
+ * stopped for; if not, it cannot be detached and stays seized until we exit.
+ */
+static void release_all(struct threads *ts, pid_t skip)
+{
+	for (size_t i = 0; i < ts->n; i++) {
+		struct thread *t = &ts->v[i];
+		int st, sig = 0;
+
+		if (t->tid == skip || t->state == T_GONE)
+			continue;
+		if (t->state == T_SEIZED) {
+			if (waitpid(t->tid, &st, __WALL | WNOHANG) != t->tid)
+				continue;
+			if (!WIFSTOPPED(st)) {
+				t->state = T_GONE;
+				continue;
+			}
+			if (!is_event_stop(st))
+				sig = WSTOPSIG(st); /* a signal-delivery stop: let it through */
+		}
+		if (pt(PTRACE_DETACH, t->tid, NULL, (void *)(long)sig) == -ESRCH)
+			waitpid(t->tid, NULL, __WALL | WNOHANG); /* killed meanwhile */
+		t->state = T_GONE;
+	}
 }
 
 /* Runs close(fd) in the stopped tracee. Returns its result (0 or -errno) in
@@ -522,8 +710,10 @@ out_free:
 
 int ptrace_close_fd(pid_t pid, int fd, uint64_t inode, uint64_t cookie, const char **ret_detail)
 {
+	struct threads ts = { 0 };
 	const char *detail = NULL;
 	pid_t tgid = 0, tid = 0;
+	struct thread *t;
 	long rval = 0;
 	int r;
 
@@ -535,36 +725,29 @@ int ptrace_close_fd(pid_t pid, int fd, uint64_t inode, uint64_t cookie, const ch
 	r = pick_thread(pid, &tgid, &tid, &detail);
 	if (r < 0)
 		goto out;
-	if (ptrace(PTRACE_SEIZE, tid, NULL, (void *)(long)PTRACE_O_TRACESYSGOOD) < 0) {
-		uint64_t tracer = 0;
-		char path[64];
-
-		r = -errno;
-		snprintf(path, sizeof(path), "/proc/%d/task/%d/status", (int)tgid, (int)tid);
-		if (r == -EPERM && status_field(path, "TracerPid", &tracer, NULL) == 0 && tracer) {
-			detail = "already traced by another process (a debugger?)";
-			r = -EBUSY;
-		} else if (r == -EPERM) {
-			detail = "not allowed to trace the process (needs CAP_SYS_PTRACE)";
-		} else if (r == -ESRCH) {
-			detail = "the process exited";
-		} else {
-			detail = "ptrace(PTRACE_SEIZE) failed";
-		}
-		goto out;
-	}
-	r = pt(PTRACE_INTERRUPT, tid, NULL, NULL);
-	if (r == 0)
-		r = stop_tracee(tid, &detail);
+	r = stop_all(tgid, &ts, &detail);
 	if (r < 0)
-		goto out_gone;
-	/* Only now, with the thread stopped, is the fd checked. */
+		goto out_release;
+	/* The thread pick_thread() chose, or another stopped one if it exited
+	 * (stop_all() succeeded: there is one). */
+	t = threads_find(&ts, tid);
+	for (size_t i = 0; i < ts.n && (!t || t->state != T_STOPPED); i++)
+		if (ts.v[i].state == T_STOPPED)
+			t = &ts.v[i];
+	tid = t->tid;
+	/*
+	 * Every thread of the group is stopped now and stays stopped until our
+	 * close() is done, so none can close the fd and reuse its number for
+	 * another file in between. What this cannot stop: a process outside the
+	 * group sharing the fd table (clone(CLONE_FILES) without CLONE_THREAD,
+	 * which nothing common does), or the group being killed (then nothing
+	 * is closed).
+	 */
 	r = check_fd(tgid, fd, inode, cookie, &detail);
-	if (r < 0) {
-		pt(PTRACE_DETACH, tid, NULL, NULL);
-		goto out;
-	}
+	if (r < 0)
+		goto out_release;
 	r = inject_close(tgid, tid, fd, &rval, &detail);
+	release_all(&ts, tid);
 	if (r < 0)
 		goto out_gone;
 	if (rval < 0) {
@@ -575,16 +758,20 @@ int ptrace_close_fd(pid_t pid, int fd, uint64_t inode, uint64_t cookie, const ch
 	}
 	goto out;
 
+out_release:
+	release_all(&ts, 0);
 out_gone:
 	if (r == -ESRCH) {
 		detail = "the process exited";
 		/* collect the exit notification owed to us as its tracer */
-		waitpid(tid, NULL, __WALL | WNOHANG);
+		if (tid)
+			waitpid(tid, NULL, __WALL | WNOHANG);
 	} else if (r == -ETIMEDOUT) {
 		detail = "the process did not stop (uninterruptible sleep?); it stays "
 			 "attached until tcpstate exits";
 	}
 out:
+	free(ts.v);
 	if (r < 0 && !detail)
 		detail = "ptrace failed";
 	if (ret_detail)

@@ -5,8 +5,14 @@
  * spins in user space; queued real-time signals are sent before, during and
  * after the operation and must all arrive. Needs CAP_SYS_PTRACE: skipped
  * without it.
+ *
+ * This file defines readlink(): it stands in for libc's in ptrace_close.c's
+ * check of the fd, so that test_close_all_threads_stopped can look at the
+ * child at that very moment (every thread must be in a ptrace stop). It
+ * passes every call through.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -25,6 +31,7 @@
 #include <unistd.h>
 #include <netinet/in.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
@@ -41,7 +48,7 @@
 
 #define N_DURING 5 /* signals sent while ptrace_close_fd() runs */
 
-enum mode { M_ACCEPT, M_READ, M_SLEEP, M_BUSY, M_EPOLL, M_THREADS, M_STRESS };
+enum mode { M_ACCEPT, M_READ, M_SLEEP, M_BUSY, M_EPOLL, M_THREADS, M_STRESS, M_MULTI };
 
 #define N_MANY 48 /* M_STRESS: sockets closed one after another */
 
@@ -66,6 +73,16 @@ struct child {
 
 static bool can_ptrace;
 
+/* M_MULTI: shared with the child (MAP_SHARED, mapped before the fork). */
+struct shared {
+	uint64_t spins; /* the busy thread's loops */
+	uint64_t naps;  /* the sleeping thread's naps */
+	int stop;       /* the child's main thread tells the two to end */
+	int reader_tid;
+};
+
+static struct shared *shm;
+
 /* --- the child ------------------------------------------------------------ */
 
 static volatile sig_atomic_t sigs;
@@ -73,7 +90,7 @@ static volatile sig_atomic_t sigs;
 static void on_sig(int s)
 {
 	(void)s;
-	sigs++;
+	__atomic_fetch_add(&sigs, 1, __ATOMIC_SEQ_CST); /* threads: any may take it */
 }
 
 static long ms_since(const struct timespec *t0)
@@ -108,6 +125,32 @@ static void *reader_thread(void *arg)
 	res->ok = n == 1;
 	res->err = n < 0 ? errno : 0;
 	return NULL;
+}
+
+static void *busy_thread(void *arg)
+{
+	(void)arg;
+	while (!__atomic_load_n(&shm->stop, __ATOMIC_SEQ_CST))
+		__atomic_fetch_add(&shm->spins, 1, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+static void *sleeper_thread(void *arg)
+{
+	struct timespec ts = { 0, 5000000 };
+
+	(void)arg;
+	while (!__atomic_load_n(&shm->stop, __ATOMIC_SEQ_CST)) {
+		nanosleep(&ts, NULL); /* EINTR for a handler: just the next nap */
+		__atomic_fetch_add(&shm->naps, 1, __ATOMIC_SEQ_CST);
+	}
+	return NULL;
+}
+
+static void *multi_reader_thread(void *arg)
+{
+	__atomic_store_n(&shm->reader_tid, (int)syscall(SYS_gettid), __ATOMIC_SEQ_CST);
+	return reader_thread(arg);
 }
 
 static void child_main(enum mode m, int wfd, int sock)
@@ -179,6 +222,23 @@ static void child_main(enum mode m, int wfd, int sock)
 		if (pthread_create(&th, NULL, reader_thread, &tr) != 0)
 			_exit(3);
 		pthread_join(th, NULL);
+		res.ok = tr.ok;
+		res.err = tr.err;
+		break;
+	}
+	case M_MULTI: {
+		struct result tr = { .err = h.keep_fd };
+		pthread_t rd, busy, nap;
+
+		/* main in futex() (join), one thread in read(), one spinning, one napping */
+		if (pthread_create(&busy, NULL, busy_thread, NULL) != 0 ||
+		    pthread_create(&nap, NULL, sleeper_thread, NULL) != 0 ||
+		    pthread_create(&rd, NULL, multi_reader_thread, &tr) != 0)
+			_exit(3);
+		pthread_join(rd, NULL);
+		__atomic_store_n(&shm->stop, 1, __ATOMIC_SEQ_CST);
+		pthread_join(busy, NULL);
+		pthread_join(nap, NULL);
 		res.ok = tr.ok;
 		res.err = tr.err;
 		break;
@@ -284,11 +344,96 @@ static void sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
+/* The state letter of one thread, from /proc/PID/task/TID/stat. */
+static char task_state(pid_t pid, pid_t tid)
+{
+	char path[64], buf[512], *p;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", (int)pid, (int)tid);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' ? p[2] : 0;
+}
+
+/* Over pid's threads: how many, how many in a ptrace stop ('t'), how many
+ * with a TracerPid other than 0. */
+struct task_count {
+	int n, traced_stop, traced;
+};
+
+static struct task_count count_tasks(pid_t pid)
+{
+	struct task_count tc = { 0 };
+	char path[64], line[256];
+	struct dirent *de;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	d = opendir(path);
+	if (!d)
+		return tc;
+	while ((de = readdir(d))) {
+		pid_t tid = (pid_t)atoi(de->d_name);
+		long tracer = -1;
+		FILE *f;
+
+		if (tid <= 0)
+			continue;
+		tc.n++;
+		if (task_state(pid, tid) == 't')
+			tc.traced_stop++;
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/status", (int)pid, (int)tid);
+		f = fopen(path, "re");
+		if (!f)
+			continue;
+		while (fgets(line, sizeof(line), f))
+			if (sscanf(line, "TracerPid: %ld", &tracer) == 1)
+				break;
+		fclose(f);
+		if (tracer != 0)
+			tc.traced++;
+	}
+	closedir(d);
+	return tc;
+}
+
+/* --- the readlink() hook ------------------------------------------------- */
+
+static struct {
+	char path[64]; /* "/proc/PID/fd/FD" of the fd being closed; "" = off */
+	pid_t pid;
+	int calls;
+	struct task_count tc;
+	uint64_t spins0, spins1, naps0, naps1;
+} hook;
+
+ssize_t readlink(const char *restrict path, char *restrict buf, size_t len)
+{
+	if (hook.path[0] && strcmp(path, hook.path) == 0) {
+		hook.calls++;
+		hook.spins0 = __atomic_load_n(&shm->spins, __ATOMIC_SEQ_CST);
+		hook.naps0 = __atomic_load_n(&shm->naps, __ATOMIC_SEQ_CST);
+		hook.tc = count_tasks(hook.pid);
+		sleep_ms(30); /* ~100 million spins, 6 naps, if they ran */
+		hook.spins1 = __atomic_load_n(&shm->spins, __ATOMIC_SEQ_CST);
+		hook.naps1 = __atomic_load_n(&shm->naps, __ATOMIC_SEQ_CST);
+	}
+	return (ssize_t)syscall(SYS_readlinkat, AT_FDCWD, path, buf, len);
+}
+
 static void child_start(enum mode m, struct child *c)
 {
 	int p[2], sv[2] = { -1, -1 };
 
 	memset(c, 0, sizeof(*c));
+	memset(shm, 0, sizeof(*shm));
 	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
 	if (m != M_ACCEPT)
 		assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
@@ -376,6 +521,9 @@ static int group_setup(void **state)
 	pid_t pid;
 
 	(void)state;
+	shm = mmap(NULL, sizeof(*shm), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (shm == MAP_FAILED)
+		return -1;
 	pid = fork();
 	if (pid < 0)
 		return -1;
@@ -424,6 +572,7 @@ static void close_case(enum mode m, uint64_t (*cookie_of)(const struct child *))
 	assert_false(fd_exists(c.pid, c.h.tcp_fd));
 	assert_true(fd_exists(c.pid, c.h.keep_fd));
 	assert_int_equal(tracer_pid(c.pid), 0);
+	assert_int_equal(count_tasks(c.pid).traced, 0);
 	send_rt(c.pid);
 	child_trigger(m, &c);
 	child_finish(&c, &res);
@@ -474,6 +623,101 @@ static void test_close_threads(void **state)
 {
 	(void)state;
 	close_case(M_THREADS, NULL);
+}
+
+/* Waits until *v (in the shared page) passes min. */
+static bool wait_counter(const uint64_t *v, uint64_t min, int timeout_ms)
+{
+	struct timespec t0;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (ms_since(&t0) < timeout_ms) {
+		if (__atomic_load_n(v, __ATOMIC_SEQ_CST) > min)
+			return true;
+		sleep_ms(1);
+	}
+	return false;
+}
+
+/*
+ * Four threads (futex, read, spinning, napping): while the fd is checked,
+ * every one of them is in a ptrace stop and none moves (the readlink()
+ * hook); afterwards all are alive, none is traced, every signal arrived.
+ */
+static void test_close_all_threads_stopped(void **state)
+{
+	struct task_count tc;
+	struct sender snd;
+	struct result res;
+	struct child c;
+	const char *detail = NULL;
+	uint64_t spins, naps;
+	pthread_t th;
+	int r;
+
+	(void)state;
+	NEED_PTRACE();
+	child_start(M_MULTI, &c);
+	assert_true(wait_counter(&shm->spins, 0, 5000));
+	assert_true(wait_counter(&shm->naps, 0, 5000));
+	for (int i = 0; i < 500 && __atomic_load_n(&shm->reader_tid, __ATOMIC_SEQ_CST) == 0; i++)
+		sleep_ms(2);
+	assert_true(shm->reader_tid > 0);
+	for (int i = 0; i < 500 && task_state(c.pid, shm->reader_tid) != 'S'; i++)
+		sleep_ms(2);
+	assert_int_equal(task_state(c.pid, shm->reader_tid), 'S');
+	assert_int_equal(count_tasks(c.pid).n, 4);
+
+	memset(&hook, 0, sizeof(hook));
+	hook.pid = c.pid;
+	snprintf(hook.path, sizeof(hook.path), "/proc/%d/fd/%d", (int)c.pid, c.h.tcp_fd);
+	snd = (struct sender){ .pid = c.pid };
+	send_rt(c.pid);
+	assert_int_equal(pthread_create(&th, NULL, sender_thread, &snd), 0);
+	r = ptrace_close_fd(c.pid, c.h.tcp_fd, c.inode, 0, &detail);
+	pthread_join(th, NULL);
+	hook.path[0] = '\0';
+	if (r != 0)
+		print_error("ptrace_close_fd: %d (%s)\n", r, detail ? detail : "-");
+	assert_int_equal(r, 0);
+
+	/* at the check: all four in a ptrace stop, the spinner and napper frozen */
+	assert_int_equal(hook.calls, 1);
+	if (hook.tc.traced_stop != 4 || hook.spins0 != hook.spins1 || hook.naps0 != hook.naps1)
+		print_error("at the check: %d/%d threads stopped, spins %" PRIu64 " -> %" PRIu64
+			    ", naps %" PRIu64 " -> %" PRIu64 "\n",
+			    hook.tc.traced_stop, hook.tc.n, hook.spins0, hook.spins1, hook.naps0,
+			    hook.naps1);
+	assert_int_equal(hook.tc.n, 4);
+	assert_int_equal(hook.tc.traced_stop, 4);
+	assert_int_equal(hook.tc.traced, 4);
+	assert_true(hook.spins0 == hook.spins1);
+	assert_true(hook.naps0 == hook.naps1);
+
+	/* after: fd closed, every thread alive, running and untraced */
+	assert_false(fd_exists(c.pid, c.h.tcp_fd));
+	assert_true(fd_exists(c.pid, c.h.keep_fd));
+	tc = count_tasks(c.pid);
+	assert_int_equal(tc.n, 4);
+	assert_int_equal(tc.traced, 0);
+	assert_int_equal(tc.traced_stop, 0);
+	spins = __atomic_load_n(&shm->spins, __ATOMIC_SEQ_CST);
+	naps = __atomic_load_n(&shm->naps, __ATOMIC_SEQ_CST);
+	assert_true(wait_counter(&shm->spins, spins, 5000));
+	assert_true(wait_counter(&shm->naps, naps, 5000));
+	for (int i = 0; i < 500 && task_state(c.pid, shm->reader_tid) != 'S'; i++)
+		sleep_ms(2);
+	assert_int_equal(task_state(c.pid, shm->reader_tid), 'S'); /* back in read() */
+
+	send_rt(c.pid);
+	child_trigger(M_MULTI, &c);
+	child_finish(&c, &res);
+	if (!res.ok)
+		print_error("child: err %d (%s)\n", res.err, strerror(res.err));
+	assert_true(res.ok);
+	assert_int_equal(res.tcp_open, 0);
+	assert_int_equal(res.keep_open, 1);
+	assert_int_equal(res.sigs, 2 + snd.sent); /* queued: none merged, none lost */
 }
 
 static uint64_t cookie_get(pid_t pid, int fd)
@@ -737,6 +981,7 @@ int main(void)
 		cmocka_unit_test(test_close_busy),
 		cmocka_unit_test(test_close_epoll),
 		cmocka_unit_test(test_close_threads),
+		cmocka_unit_test(test_close_all_threads_stopped),
 		cmocka_unit_test(test_close_with_cookie),
 		cmocka_unit_test(test_close_stopped),
 		cmocka_unit_test(test_close_under_signal_flood),
