@@ -108,6 +108,7 @@ struct raw_fd {
 	int fd;
 	uint32_t process_index; /* in the worker's own process list */
 	uint8_t kind;           /* enum raw_kind */
+	uint8_t kstate;         /* sk_state from the iterator; 0: not known */
 };
 
 /* One worker: it fills a private snapshot (processes only) and a list of
@@ -454,6 +455,7 @@ static int bpf_record(const struct bpf_owner_rec *rec, void *userdata)
 		.fd = rec->fd,
 		.process_index = c->last_index,
 		.kind = rec->family == AF_INET6 ? RAW_TCP6 : RAW_TCP4,
+		.kstate = rec->state,
 	});
 }
 
@@ -467,7 +469,7 @@ static int bpf_collect_run(struct owner_scan *sc)
 	sc->bpf.procs = snapshot_new();
 	if (!sc->bpf.procs)
 		return -ENOMEM;
-	return bpf_owners_collect(only_pid, bpf_record, &c);
+	return bpf_owners_collect(only_pid, sc->o.kernel_states, bpf_record, &c);
 }
 
 static void *bpf_thread_run(void *arg)
@@ -587,6 +589,10 @@ static int join_worker(struct owner_scan *sc, struct worker *w, struct ts_snapsh
 			continue;
 		}
 		if (!sc->o.want_candidates)
+			continue;
+		/* Only TCP_CLOSE sockets are in no dump: the others are in a
+		 * namespace not listed, or filtered out. */
+		if (raw->kstate && raw->kstate != TS_TCP_CLOSE)
 			continue;
 		if (raw->kind != RAW_SOCKET) {
 			ipv6 = raw->kind == RAW_TCP6; /* the iterator knows: TCP only */

@@ -276,16 +276,16 @@ static bool need_candidates(const struct ts_filter *f, bool bound_dump)
 	return (m & fd_only) != 0;
 }
 
-/* With --pid/--comm only sockets held by a matching process stay. */
-static void keep_owned(struct ts_snapshot *snap)
+/* With --pid/--comm only sockets held by a matching process stay. Failing
+ * here must fail the snapshot: a caller like close acts on what is left. */
+static int keep_owned(struct ts_snapshot *snap)
 {
-	uint32_t *map;
-	size_t n = 0;
+	size_t n = 0, cap = snap->n_sockets ? snap->n_sockets : 1;
+	uint32_t *map = malloc(cap * sizeof(*map));
 
-	map = malloc((snap->n_sockets ? snap->n_sockets : 1) * sizeof(*map));
 	if (!map)
-		return;
-	memset(map, 0xff, (snap->n_sockets ? snap->n_sockets : 1) * sizeof(*map));
+		return -ENOMEM;
+	memset(map, 0xff, cap * sizeof(*map));
 	for (size_t i = 0; i < snap->n_owners; i++)
 		map[snap->owners[i].socket_index] = 0;
 	for (size_t i = 0; i < snap->n_sockets; i++) {
@@ -298,6 +298,7 @@ static void keep_owned(struct ts_snapshot *snap)
 		snap->owners[i].socket_index = map[snap->owners[i].socket_index];
 	snap->n_sockets = n;
 	free(map);
+	return 0;
 }
 
 bool ts_owner_source_bpf_built(void)
@@ -364,6 +365,12 @@ int ts_snapshot_collect_ex(const struct ts_snapshot_opts *o, struct ts_snapshot 
 			.source = o->owner_source,
 		};
 
+		/* The BPF source skips sockets no dump can return: fd-only
+		 * states (and BOUND, see above) need TCP_CLOSE ones. */
+		so.kernel_states = ts_state_mask_to_kernel(ts_filter_states(f));
+		if (so.want_candidates)
+			so.kernel_states |= 1u << TS_TCP_CLOSE;
+
 		r = owner_scan_start(&so, &scan);
 		if (r < 0) {
 			*bpf_failed = o->owner_source == TS_OWNER_SOURCE_BPF && r != -ENOMEM;
@@ -419,8 +426,11 @@ int ts_snapshot_collect_ex(const struct ts_snapshot_opts *o, struct ts_snapshot 
 		free(res.candidates);
 		if (r < 0)
 			goto out_targets;
-		if (ts_filter_needs_owners(f))
-			keep_owned(snap);
+		if (ts_filter_needs_owners(f)) {
+			r = keep_owned(snap);
+			if (r < 0)
+				goto out_targets;
+		}
 		r = owner_map_finalize(snap);
 		if (r < 0)
 			goto out_targets;

@@ -17,6 +17,25 @@
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
+/* Kernel states (bit 1 << sk_state) to report; set by the loader before load. */
+const volatile __u32 state_mask = 0xffffffff;
+
+/*
+ * The last task seen: its fds come one after the other, so the tgid, euid
+ * and comm are looked up once per task, not once per socket. Keyed by the
+ * task and its tid, so that a task freed and reallocated at the same address
+ * within one walk is not mistaken for the old one. One reader at a time:
+ * each collection loads its own program, and the seq_file serializes reads.
+ */
+struct task_cache {
+	struct task_struct *task;
+	__u32 tid;
+	__u32 tgid; /* 0: not visible in our pid namespace */
+	__u32 uid;
+	char comm[OWNERS_COMM_LEN];
+};
+static struct task_cache last_task;
+
 /* pid->numbers[level], read with a runtime index; 0 on failure. */
 static __always_inline int read_upid(struct pid *pid, unsigned int level, struct upid *ret)
 {
@@ -60,7 +79,9 @@ int owners(struct bpf_iter__task_file *ctx)
 	struct owners_event e;
 	struct socket *sock;
 	struct sock *sk;
+	__u32 tid;
 	__u16 family;
+	__u8 state;
 
 	if (!task || !file)
 		return 0;
@@ -70,26 +91,41 @@ int owners(struct bpf_iter__task_file *ctx)
 	sk = sock->sk;
 	if (!sk)
 		return 0;
+	/* Family and state share a cache line; sk_protocol is further on:
+	 * most sockets a filter rules out never touch it. */
 	family = sk->__sk_common.skc_family;
 	if (family != AF_INET && family != AF_INET6)
+		return 0;
+	state = sk->__sk_common.skc_state;
+	if (state >= 32 || !(state_mask & (1u << state)))
 		return 0;
 	if (sk->sk_protocol != IPPROTO_TCP)
 		return 0;
 
-	__builtin_memset(&e, 0, sizeof(e));
-	leader = BPF_CORE_READ(task, group_leader);
-	e.tgid = tgid_in_our_ns(leader);
-	if (!e.tgid)
+	tid = BPF_CORE_READ(task, pid);
+	if (last_task.task != task || last_task.tid != tid) {
+		leader = BPF_CORE_READ(task, group_leader);
+		last_task.task = task;
+		last_task.tid = tid;
+		last_task.tgid = tgid_in_our_ns(leader);
+		last_task.uid = BPF_CORE_READ(leader, cred, euid.val);
+		__builtin_memset(last_task.comm, 0, sizeof(last_task.comm));
+		bpf_probe_read_kernel_str(last_task.comm, sizeof(last_task.comm), &leader->comm);
+	}
+	if (!last_task.tgid)
 		return 0;
+
+	__builtin_memset(&e, 0, sizeof(e));
 	/* Field by field: clang may merge copies into loads the verifier rejects. */
+	e.tgid = last_task.tgid;
 	e.inode = BPF_CORE_READ(file, f_inode, i_ino);
 	e.cookie = bpf_get_socket_cookie(sk);
 	e.fd = ctx->fd;
-	e.uid = BPF_CORE_READ(leader, cred, euid.val);
+	e.uid = last_task.uid;
 	e.family = family;
 	e.protocol = IPPROTO_TCP;
-	e.state = sk->__sk_common.skc_state;
-	bpf_probe_read_kernel_str(e.comm, sizeof(e.comm), &leader->comm);
+	e.state = state;
+	__builtin_memcpy(e.comm, last_task.comm, sizeof(e.comm));
 	bpf_seq_write(seq, &e, sizeof(e));
 	return 0;
 }

@@ -10,7 +10,8 @@
 
 #ifdef TCPSTATE_NO_BPF
 
-int bpf_owners_collect(pid_t only_pid, int (*cb)(const struct bpf_owner_rec *r, void *userdata),
+int bpf_owners_collect(pid_t only_pid, uint32_t kernel_states,
+		       int (*cb)(const struct bpf_owner_rec *r, void *userdata),
 		       void *userdata)
 {
 	return -EOPNOTSUPP;
@@ -128,7 +129,8 @@ out:
 	return r;
 }
 
-int bpf_owners_collect(pid_t only_pid, int (*cb)(const struct bpf_owner_rec *r, void *userdata),
+int bpf_owners_collect(pid_t only_pid, uint32_t kernel_states,
+		       int (*cb)(const struct bpf_owner_rec *r, void *userdata),
 		       void *userdata)
 {
 	LIBBPF_OPTS(bpf_iter_attach_opts, attach);
@@ -145,6 +147,8 @@ int bpf_owners_collect(pid_t only_pid, int (*cb)(const struct bpf_owner_rec *r, 
 	skel = owners_bpf__open();
 	if (!skel)
 		return errno > 0 ? -errno : -ENOMEM;
+	/* Read-only data: the verifier prunes what the mask rules out. */
+	skel->rodata->state_mask = kernel_states ? kernel_states : UINT32_MAX;
 	r = owners_bpf__load(skel);
 	if (r < 0)
 		goto out_destroy;

@@ -23,12 +23,14 @@ struct bpf_owner_rec {
 
 /*
  * Runs the iterator over every task (or only only_pid's, when not 0) and
- * calls cb for every socket fd. Returns 0, -EOPNOTSUPP (built without BPF,
+ * calls cb for every TCP socket fd whose kernel state (sk_state) is in
+ * kernel_states (bit 1 << TS_TCP_*; 0: every state). Returns 0, -EOPNOTSUPP (built without BPF,
  * or the kernel lacks what the program needs), -EPERM (no CAP_BPF +
  * CAP_PERFMON / CAP_SYS_ADMIN), another negative errno when the kernel
  * refuses the program, or what cb returned when it was negative (stops).
  */
-int bpf_owners_collect(pid_t only_pid, int (*cb)(const struct bpf_owner_rec *r, void *userdata),
+int bpf_owners_collect(pid_t only_pid, uint32_t kernel_states,
+		       int (*cb)(const struct bpf_owner_rec *r, void *userdata),
 		       void *userdata);
 
 /* Whether this build has the BPF owner source (not whether it will load). */
