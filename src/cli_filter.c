@@ -275,6 +275,15 @@ static void report_owner_source(const struct cli_snapshot_args *a,
 		cli_info("", "owners: proc (--owners proc)");
 }
 
+int cli_snapshot_args_finish(struct cli_snapshot_args *a, int argc, char **argv, const char *verb)
+{
+	if (optind < argc) {
+		cli_error("unexpected argument '%s' (try 'tcpstate %s --help')", argv[optind], verb);
+		return -1;
+	}
+	return cli_snapshot_args_check(a);
+}
+
 static void report_notes(const struct cli_snapshot_args *a, const struct ts_snapshot_stats *st)
 {
 	ts_state_mask_t m = ts_filter_states(&a->filter);

@@ -78,5 +78,9 @@ int cli_snapshot_option(struct cli_snapshot_args *a, int opt, const char *arg);
 /* Checks combinations after parsing; -1 on a usage error (reported). */
 int cli_snapshot_args_check(struct cli_snapshot_args *a);
 
+/* After getopt: no stray arguments left, then cli_snapshot_args_check().
+ * -1 on a usage error (reported, naming the verb's --help). */
+int cli_snapshot_args_finish(struct cli_snapshot_args *a, int argc, char **argv, const char *verb);
+
 /* Collects, reports a failure on stderr, and the notes of the snapshot once. */
 int cli_snapshot_take(struct cli_snapshot_args *a, struct ts_snapshot **ret);

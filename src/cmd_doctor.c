@@ -219,11 +219,7 @@ int cmd_doctor(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
-	if (optind < argc) {
-		cli_error("unexpected argument '%s' (try 'tcpstate doctor --help')", argv[optind]);
-		return EXIT_USAGE;
-	}
-	if (cli_snapshot_args_check(&a) < 0)
+	if (cli_snapshot_args_finish(&a, argc, argv, "doctor") < 0)
 		return EXIT_USAGE;
 	a.opts.want_info = true; /* ages come from tcp_info */
 	if (a.opts.owners == TS_OWNERS_AUTO)

@@ -72,11 +72,7 @@ int cmd_list(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
-	if (optind < argc) {
-		cli_error("unexpected argument '%s' (try 'tcpstate list --help')", argv[optind]);
-		return EXIT_USAGE;
-	}
-	if (cli_snapshot_args_check(&a) < 0)
+	if (cli_snapshot_args_finish(&a, argc, argv, "list") < 0)
 		return EXIT_USAGE;
 	a.opts.want_info = a.json || a.info;
 

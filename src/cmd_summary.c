@@ -256,11 +256,7 @@ int cmd_summary(int argc, char **argv)
 		fprintf(stderr, "Try 'tcpstate summary --help'.\n");
 		return EXIT_USAGE;
 	}
-	if (optind < argc) {
-		cli_error("unexpected argument '%s' (try 'tcpstate summary --help')", argv[optind]);
-		return EXIT_USAGE;
-	}
-	if (cli_snapshot_args_check(&a) < 0)
+	if (cli_snapshot_args_finish(&a, argc, argv, "summary") < 0)
 		return EXIT_USAGE;
 
 	if (cli_snapshot_take(&a, &snap) < 0)
