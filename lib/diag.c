@@ -161,6 +161,7 @@ int diag_parse_buffer(const void *buf, size_t len, struct diag_parse_ctx *ctx)
 			return 1;
 		}
 		case SOCK_DIAG_BY_FAMILY:
+		case TCPDIAG_GETSOCK: /* replies to the AF_UNSPEC request */
 			break;
 		default:
 			goto next;
@@ -192,7 +193,6 @@ int diag_parse_buffer(const void *buf, size_t len, struct diag_parse_ctx *ctx)
 static int send_request(int fd, const struct diag_dump_opts *o, uint32_t seq)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
-	struct inet_diag_req_v2 *req;
 	struct nlmsghdr *nlh;
 	ssize_t n;
 
@@ -200,15 +200,27 @@ static int send_request(int fd, const struct diag_dump_opts *o, uint32_t seq)
 		return -E2BIG;
 
 	nlh = mnl_nlmsg_put_header(buf);
-	nlh->nlmsg_type = SOCK_DIAG_BY_FAMILY;
 	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
 	nlh->nlmsg_seq = seq;
-	req = mnl_nlmsg_put_extra_header(nlh, sizeof(*req));
-	req->sdiag_family = (uint8_t)o->family;
-	req->sdiag_protocol = IPPROTO_TCP;
-	req->idiag_states = o->kernel_states;
-	if (o->want_info)
-		req->idiag_ext |= 1 << (INET_DIAG_INFO - 1);
+	if (o->family == AF_UNSPEC) {
+		/* The original TCPDIAG_GETSOCK request: the kernel dumps it with
+		 * sdiag_family AF_UNSPEC, i.e. both families in one hash walk. */
+		struct inet_diag_req *req = mnl_nlmsg_put_extra_header(nlh, sizeof(*req));
+
+		nlh->nlmsg_type = TCPDIAG_GETSOCK;
+		req->idiag_states = o->kernel_states;
+		if (o->want_info)
+			req->idiag_ext |= 1 << (INET_DIAG_INFO - 1);
+	} else {
+		struct inet_diag_req_v2 *req = mnl_nlmsg_put_extra_header(nlh, sizeof(*req));
+
+		nlh->nlmsg_type = SOCK_DIAG_BY_FAMILY;
+		req->sdiag_family = (uint8_t)o->family;
+		req->sdiag_protocol = IPPROTO_TCP;
+		req->idiag_states = o->kernel_states;
+		if (o->want_info)
+			req->idiag_ext |= 1 << (INET_DIAG_INFO - 1);
+	}
 	if (o->bytecode && o->bytecode_len)
 		mnl_attr_put(nlh, INET_DIAG_REQ_BYTECODE, o->bytecode_len, o->bytecode);
 

@@ -46,7 +46,8 @@ int diag_parse_buffer(const void *buf, size_t len, struct diag_parse_ctx *ctx);
 
 /* Options of one dump. */
 struct diag_dump_opts {
-	int family;                 /* AF_INET or AF_INET6 */
+	int family;                 /* AF_INET, AF_INET6, or AF_UNSPEC: both in one
+	                             * walk (TCPDIAG_GETSOCK request) */
 	uint32_t kernel_states;     /* idiag_states */
 	const void *bytecode;       /* INET_DIAG_REQ_BYTECODE, or NULL */
 	size_t bytecode_len;

@@ -189,16 +189,41 @@ static int collect_procfs(struct ts_snapshot *snap, const struct netns_target *t
 	return r;
 }
 
+static int dump_family(int fd, struct ts_snapshot *snap, uint32_t netns_index,
+		       const struct ts_filter *f, int family, uint32_t kstates, bool want_info,
+		       const void *bc, size_t bclen)
+{
+	struct diag_parse_ctx ctx = { .snap = snap, .filter = f, .netns_index = netns_index };
+	struct diag_dump_opts o = {
+		.family = family,
+		.kernel_states = kstates,
+		.bytecode = bclen ? bc : NULL,
+		.bytecode_len = bclen,
+		.want_info = want_info,
+		.record_fd = -1,
+	};
+	int r = diag_dump(fd, &o, &ctx, &snap->stats.dump_retries);
+
+	snap->stats.malformed_messages += ctx.malformed;
+	return r;
+}
+
 static int collect_netlink(struct ts_snapshot *snap, const struct netns_target *t,
 			   uint32_t netns_index, const struct ts_filter *f, bool want_info)
 {
-	static const int families[] = { AF_INET, AF_INET6 };
 	uint32_t kstates = ts_state_mask_to_kernel(ts_filter_states(f));
-	unsigned char bc[BYTECODE_MAX];
+	unsigned char bc4[BYTECODE_MAX], bc6[BYTECODE_MAX];
+	size_t len4 = 0, len6 = 0, first = snap->n_sockets;
 	int saved, fd, r;
 
 	if (kstates == 0)
 		return 0; /* only fd-found states asked for */
+	r = ts_filter_bytecode_build(f, AF_INET, bc4, sizeof(bc4), &len4);
+	if (r < 0)
+		return r;
+	r = ts_filter_bytecode_build(f, AF_INET6, bc6, sizeof(bc6), &len6);
+	if (r < 0)
+		return r;
 
 	r = netns_enter(t, &saved);
 	if (r < 0)
@@ -210,28 +235,19 @@ static int collect_netlink(struct ts_snapshot *snap, const struct netns_target *
 	if (r < 0)
 		goto out_close;
 
-	for (size_t i = 0; i < 2 && r == 0; i++) {
-		struct diag_parse_ctx ctx = { .snap = snap, .filter = f, .netns_index = netns_index };
-		struct diag_dump_opts o = {
-			.family = families[i],
-			.kernel_states = kstates,
-			.want_info = want_info,
-			.record_fd = -1,
-		};
-		size_t bclen = 0;
-
-		r = ts_filter_bytecode_build(f, families[i], bc, sizeof(bc), &bclen);
-		if (r == -ENOENT) { /* nothing of this family can match */
-			r = 0;
-			continue;
-		}
-		if (r < 0)
-			break;
-		o.bytecode = bclen ? bc : NULL;
-		o.bytecode_len = bclen;
-		r = diag_dump(fd, &o, &ctx, &snap->stats.dump_retries);
-		snap->stats.malformed_messages += ctx.malformed;
+	/* Each per-family dump walks the whole socket hash (and, for BOUND,
+	 * the bind hash): when the filter does not depend on the family, one
+	 * AF_UNSPEC dump walks them once. A kernel refusing that request gets
+	 * the two dumps. */
+	if (len4 == len6 && memcmp(bc4, bc6, len4) == 0) {
+		r = dump_family(fd, snap, netns_index, f, AF_UNSPEC, kstates, want_info, bc4, len4);
+		if (r != -EINVAL && r != -ENOENT && r != -EOPNOTSUPP && r != -EPROTONOSUPPORT)
+			goto out_close;
+		snap->n_sockets = first;
 	}
+	r = dump_family(fd, snap, netns_index, f, AF_INET, kstates, want_info, bc4, len4);
+	if (r == 0)
+		r = dump_family(fd, snap, netns_index, f, AF_INET6, kstates, want_info, bc6, len6);
 out_close:
 	close(fd);
 	return r;

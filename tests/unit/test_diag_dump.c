@@ -26,24 +26,33 @@ struct fake_kernel {
 	unsigned n_script;
 	unsigned requests;
 	uint32_t last_states;
+	uint16_t last_type;      /* of the request; replies use the same */
+	uint8_t last_ext;
+	unsigned last_len;
 };
 
-static size_t put_socket(char *buf, uint32_t seq, uint16_t flags, uint16_t sport, uint32_t inode)
+static size_t put_socket_as(char *buf, uint16_t type, uint8_t family, uint32_t seq,
+			    uint16_t flags, uint16_t sport, uint32_t inode)
 {
 	struct nlmsghdr *nlh = (struct nlmsghdr *)buf;
 	struct inet_diag_msg *m = NLMSG_DATA(nlh);
 
 	memset(buf, 0, NLMSG_SPACE(sizeof(*m)));
 	nlh->nlmsg_len = NLMSG_LENGTH(sizeof(*m));
-	nlh->nlmsg_type = SOCK_DIAG_BY_FAMILY;
+	nlh->nlmsg_type = type;
 	nlh->nlmsg_flags = NLM_F_MULTI | flags;
 	nlh->nlmsg_seq = seq;
-	m->idiag_family = AF_INET;
+	m->idiag_family = family;
 	m->idiag_state = 1; /* ESTABLISHED */
 	m->id.idiag_sport = htons(sport);
 	m->id.idiag_dport = htons(80);
 	m->idiag_inode = inode;
 	return NLMSG_SPACE(sizeof(*m));
+}
+
+static size_t put_socket(char *buf, uint32_t seq, uint16_t flags, uint16_t sport, uint32_t inode)
+{
+	return put_socket_as(buf, SOCK_DIAG_BY_FAMILY, AF_INET, seq, flags, sport, inode);
 }
 
 static size_t put_done(char *buf, uint32_t seq, uint16_t flags)
@@ -85,9 +94,29 @@ static void *fake_kernel_run(void *arg)
 
 		if (n <= 0)
 			return NULL;
-		k->last_states = r->idiag_states;
+		k->last_type = nlh->nlmsg_type;
+		k->last_len = nlh->nlmsg_len;
+		if (nlh->nlmsg_type == TCPDIAG_GETSOCK) {
+			const struct inet_diag_req *c = NLMSG_DATA(nlh);
+
+			k->last_states = c->idiag_states;
+			k->last_ext = c->idiag_ext;
+		} else {
+			k->last_states = r->idiag_states;
+			k->last_ext = r->idiag_ext;
+		}
 		what = k->requests < k->n_script ? k->script[k->requests] : REPLY_OK;
 		k->requests++;
+		if (what == REPLY_OK && nlh->nlmsg_type == TCPDIAG_GETSOCK) {
+			/* Both families come back, typed as the request was. */
+			len += put_socket_as(out + len, TCPDIAG_GETSOCK, AF_INET, nlh->nlmsg_seq, 0,
+					     3000, 31);
+			len += put_socket_as(out + len, TCPDIAG_GETSOCK, AF_INET6, nlh->nlmsg_seq, 0,
+					     3001, 32);
+			len += put_done(out + len, nlh->nlmsg_seq, 0);
+			(void)send(k->fd, out, len, 0);
+			continue;
+		}
 		switch (what) {
 		case REPLY_INTR:
 			/* One socket, then the kernel notices the table changed. */
@@ -115,11 +144,12 @@ struct fixture {
 	struct ts_snapshot *snap;
 };
 
-static int run_dump(struct fixture *fx, const enum reply *script, unsigned n, unsigned *retries)
+static int run_dump_family(struct fixture *fx, int family, const enum reply *script, unsigned n,
+			   unsigned *retries)
 {
 	struct diag_parse_ctx ctx = { 0 };
 	struct diag_dump_opts o = {
-		.family = AF_INET, .kernel_states = 1u << 8, .record_fd = -1,
+		.family = family, .kernel_states = 1u << 8, .want_info = true, .record_fd = -1,
 	};
 	int r;
 
@@ -143,6 +173,11 @@ static int run_dump(struct fixture *fx, const enum reply *script, unsigned n, un
 	return r;
 }
 
+static int run_dump(struct fixture *fx, const enum reply *script, unsigned n, unsigned *retries)
+{
+	return run_dump_family(fx, AF_INET, script, n, retries);
+}
+
 static void test_clean_dump(void **state)
 {
 	struct fixture fx;
@@ -157,6 +192,32 @@ static void test_clean_dump(void **state)
 	assert_int_equal(ts_snapshot_socket_count(fx.snap), 2);
 	assert_int_equal(ts_snapshot_socket(fx.snap, 0)->local_port, 2000);
 	assert_int_equal(ts_snapshot_socket(fx.snap, 1)->inode, 22);
+	assert_int_equal(fx.k.last_type, SOCK_DIAG_BY_FAMILY);
+	assert_int_equal(fx.k.last_len, NLMSG_LENGTH(sizeof(struct inet_diag_req_v2)));
+	assert_int_equal(fx.k.last_ext, 1 << (INET_DIAG_INFO - 1));
+	ts_snapshot_free(fx.snap);
+}
+
+/* AF_UNSPEC: one TCPDIAG_GETSOCK request (struct inet_diag_req) for both
+ * families; its replies carry that type and both families are kept. */
+static void test_unspec_dump(void **state)
+{
+	struct fixture fx;
+	unsigned retries;
+	enum reply script[] = { REPLY_OK };
+
+	(void)state;
+	assert_int_equal(run_dump_family(&fx, AF_UNSPEC, script, 1, &retries), 0);
+	assert_int_equal(fx.k.requests, 1);
+	assert_int_equal(fx.k.last_type, TCPDIAG_GETSOCK);
+	assert_int_equal(fx.k.last_len, NLMSG_LENGTH(sizeof(struct inet_diag_req)));
+	assert_int_equal(fx.k.last_states, 1u << 8);
+	assert_int_equal(fx.k.last_ext, 1 << (INET_DIAG_INFO - 1));
+	assert_int_equal(ts_snapshot_socket_count(fx.snap), 2);
+	assert_int_equal(ts_snapshot_socket(fx.snap, 0)->family, AF_INET);
+	assert_int_equal(ts_snapshot_socket(fx.snap, 0)->local_port, 3000);
+	assert_int_equal(ts_snapshot_socket(fx.snap, 1)->family, AF_INET6);
+	assert_int_equal(ts_snapshot_socket(fx.snap, 1)->inode, 32);
 	ts_snapshot_free(fx.snap);
 }
 
@@ -209,6 +270,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_clean_dump),
+		cmocka_unit_test(test_unspec_dump),
 		cmocka_unit_test(test_interrupted_then_clean),
 		cmocka_unit_test(test_always_interrupted),
 		cmocka_unit_test(test_kernel_error),
