@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "output.h"
+#include "output_fmt.h"
 
 void output_comm(char out[TS_COMM_LEN], const char *comm)
 {
@@ -27,23 +28,42 @@ static bool addr_is_any(int family, const struct in6_addr *a)
 	return memcmp(a, &any, family == AF_INET ? 4 : 16) == 0;
 }
 
+char *fmt_endpoint(char *p, int family, const struct in6_addr *a, uint16_t port)
+{
+	if (addr_is_any(family, a)) {
+		*p++ = '*';
+	} else if (family == AF_INET) {
+		for (int i = 0; i < 4; i++) {
+			if (i)
+				*p++ = '.';
+			p = fmt_u32(p, a->s6_addr[i]);
+		}
+	} else {
+		char addr[INET6_ADDRSTRLEN];
+
+		output_addr(addr, sizeof(addr), family, a);
+		*p++ = '[';
+		p = fmt_str(p, addr);
+		*p++ = ']';
+	}
+	*p++ = ':';
+	if (port)
+		return fmt_u32(p, port);
+	*p++ = '*';
+	return p;
+}
+
 void output_endpoint(char *buf, size_t size, int family, const struct in6_addr *a, uint16_t port)
 {
-	char addr[INET6_ADDRSTRLEN];
-	char portbuf[8];
+	char tmp[64];
+	size_t n = (size_t)(fmt_endpoint(tmp, family, a, port) - tmp);
 
-	if (addr_is_any(family, a))
-		snprintf(addr, sizeof(addr), "*");
-	else
-		output_addr(addr, sizeof(addr), family, a);
-	if (port)
-		snprintf(portbuf, sizeof(portbuf), "%u", port);
-	else
-		snprintf(portbuf, sizeof(portbuf), "*");
-	if (family == AF_INET6 && addr[0] != '*')
-		snprintf(buf, size, "[%s]:%s", addr, portbuf);
-	else
-		snprintf(buf, size, "%s:%s", addr, portbuf);
+	if (!size)
+		return;
+	if (n >= size)
+		n = size - 1;
+	memcpy(buf, tmp, n);
+	buf[n] = '\0';
 }
 
 static void format_duration(char *buf, size_t size, uint32_t ms)
@@ -74,23 +94,32 @@ static void format_timer(char *buf, size_t size, const struct ts_socket *s)
 		snprintf(buf, size, "%s(%s)", name, d);
 }
 
-static void format_owners(char *buf, size_t size, const struct ts_snapshot *snap,
-			  const struct ts_socket *s)
+static char *fmt_owners(char *p, const struct ts_snapshot *snap, const struct ts_socket *s)
 {
 	const struct ts_owner *o = ts_snapshot_owners(snap, s);
-	const struct ts_process *p;
+	const struct ts_process *p_;
 	char comm[TS_COMM_LEN];
 
 	if (!o) {
-		snprintf(buf, size, "-");
-		return;
+		*p++ = '-';
+		return p;
 	}
-	p = ts_snapshot_process(snap, o->process_index);
-	output_comm(comm, p ? p->comm : "?");
-	if (s->owner_count > 1)
-		snprintf(buf, size, "%s/%d/fd%d +%u", comm, (int)o->pid, o->fd, s->owner_count - 1);
-	else
-		snprintf(buf, size, "%s/%d/fd%d", comm, (int)o->pid, o->fd);
+	p_ = ts_snapshot_process(snap, o->process_index);
+	output_comm(comm, p_ ? p_->comm : "?");
+	p = fmt_str(p, comm);
+	*p++ = '/';
+	if (o->pid < 0)
+		*p++ = '-';
+	p = fmt_u32(p, o->pid < 0 ? -(uint32_t)o->pid : (uint32_t)o->pid);
+	p = fmt_str(p, "/fd");
+	if (o->fd < 0)
+		*p++ = '-';
+	p = fmt_u32(p, o->fd < 0 ? -(uint32_t)o->fd : (uint32_t)o->fd);
+	if (s->owner_count > 1) {
+		p = fmt_str(p, " +");
+		p = fmt_u32(p, s->owner_count - 1);
+	}
+	return p;
 }
 
 int output_table_list(FILE *f, const struct ts_snapshot *snap, bool show_netns, unsigned width)
@@ -114,28 +143,52 @@ int output_table_list(FILE *f, const struct ts_snapshot *snap, bool show_netns, 
 
 	for (size_t i = 0; i < n; i++) {
 		const struct ts_socket *s = ts_snapshot_socket(snap, i);
-		char local[64], peer[64], timer[48], owners[96];
-		int len;
+		char *p = line, *col;
+		size_t skip = 0;
 
-		output_endpoint(local, sizeof(local), s->family, &s->local_addr, s->local_port);
-		if (s->flags & TS_SOCK_REMOTE_VALID)
-			output_endpoint(peer, sizeof(peer), s->family, &s->remote_addr, s->remote_port);
-		else
-			snprintf(peer, sizeof(peer), "-");
-		format_timer(timer, sizeof(timer), s);
-		format_owners(owners, sizeof(owners), snap, s);
 		if (show_netns) {
 			const struct ts_netns *ns = ts_snapshot_netns(snap, s->netns_index);
+			const char *name = ns ? ns->name : "?";
+			size_t nl = strnlen(name, 16);
 
-			fprintf(f, "%-16.16s ", ns ? ns->name : "?");
+			memcpy(p, name, nl);
+			p = fmt_pad(line, p + nl, 16);
+			*p++ = ' ';
+			skip = (size_t)(p - line); /* --width counts from here, as before */
 		}
-		len = snprintf(line, sizeof(line), "%-12s %7u %7u %-*s %-*s %-14s %s",
-			       ts_state_name((enum ts_state)s->state), s->recv_q, s->send_q,
-			       ep_w, local, ep_w, peer, timer, owners);
-		if (width && len > (int)width)
-			len = (int)width;
-		fwrite(line, 1, (size_t)len, f);
-		fputc('\n', f);
+		col = p;
+		p = fmt_pad(col, fmt_str(p, ts_state_name((enum ts_state)s->state)), 12);
+		*p++ = ' ';
+		p = fmt_u32_right(p, s->recv_q, 7);
+		*p++ = ' ';
+		p = fmt_u32_right(p, s->send_q, 7);
+		*p++ = ' ';
+		col = p;
+		p = fmt_pad(col, fmt_endpoint(p, s->family, &s->local_addr, s->local_port), ep_w);
+		*p++ = ' ';
+		col = p;
+		if (s->flags & TS_SOCK_REMOTE_VALID)
+			p = fmt_endpoint(p, s->family, &s->remote_addr, s->remote_port);
+		else
+			*p++ = '-';
+		p = fmt_pad(col, p, ep_w);
+		*p++ = ' ';
+		col = p;
+		if (s->timer) {
+			char timer[48];
+
+			format_timer(timer, sizeof(timer), s);
+			p = fmt_str(p, timer);
+		} else {
+			*p++ = '-';
+		}
+		p = fmt_pad(col, p, 14);
+		*p++ = ' ';
+		p = fmt_owners(p, snap, s);
+		if (width && (size_t)(p - line) - skip > width)
+			p = line + skip + width;
+		*p++ = '\n';
+		fwrite_unlocked(line, 1, (size_t)(p - line), f);
 	}
 	return ferror(f) ? -1 : 0;
 }
