@@ -86,6 +86,25 @@ static void test_self(void **state)
 	assert_non_null(strstr(pi.cmdline, "test_procinfo"));
 }
 
+/* On the real /proc the count comes from the fd directory's size (Linux >=
+ * 6.2) or a walk: either way 100 more fds count exactly 100 more. */
+static void test_self_fd_count_delta(void **state)
+{
+	struct ts_procinfo before, after;
+	int fds[100];
+
+	(void)state;
+	assert_int_equal(ts_procinfo_read(NULL, getpid(), &before), 0);
+	assert_int_equal(before.fd_err, 0);
+	for (int i = 0; i < 100; i++)
+		assert_true((fds[i] = dup(0)) >= 0);
+	assert_int_equal(ts_procinfo_read(NULL, getpid(), &after), 0);
+	assert_int_equal(after.fd_err, 0);
+	assert_int_equal(after.fd_count, before.fd_count + 100);
+	for (int i = 0; i < 100; i++)
+		close(fds[i]);
+}
+
 static void test_parse_limits(void **state)
 {
 	uint64_t soft = 1, hard = 2;
@@ -144,6 +163,7 @@ int main(void)
 		cmocka_unit_test(test_read_container_unlimited),
 		cmocka_unit_test(test_vanished),
 		cmocka_unit_test(test_self),
+		cmocka_unit_test(test_self_fd_count_delta),
 		cmocka_unit_test(test_parse_limits),
 		cmocka_unit_test(test_parse_cgroup),
 	};
