@@ -280,36 +280,80 @@ static bool is_orphan(const struct diag_ctx *c, const struct ts_socket *s)
 	return s->inode == 0;
 }
 
-/* The socket at the other end of s, when it lives in the same namespace. */
-static void find_peer(struct diag_ctx *c, struct ts_finding *f, const struct ts_socket *s)
+/* A finding whose peer (the other end of its first socket) is looked up. */
+struct peer_lookup {
+	size_t finding;        /* index: findings move when the array grows */
+	uint32_t sock;
+	bool done;
+};
+
+#define PEER_SLOTS 256 /* > 2 * MAX_PEER_LOOKUPS, a power of two */
+
+static uint32_t tuple_hash(uint32_t netns, uint16_t lport, uint16_t rport,
+			   const struct in6_addr *laddr, const struct in6_addr *raddr)
 {
-	size_t n = ts_snapshot_socket_count(c->snap);
+	uint32_t h = netns * 0x9e3779b1u;
 
-	for (size_t i = 0; i < n; i++) {
+	h ^= ((uint32_t)lport << 16 | rport) * 0x85ebca6bu;
+	h ^= (laddr->s6_addr32[0] ^ laddr->s6_addr32[3]) * 0xc2b2ae35u;
+	h ^= (raddr->s6_addr32[0] ^ raddr->s6_addr32[3]) * 0x27d4eb2fu;
+	return h ^ (h >> 15);
+}
+
+/* Fills each finding's peer (pid, comm) from the socket at the other end of
+ * its first socket, when that lives in the same namespace: one pass over
+ * the snapshot for all lookups. The first socket matching decides. */
+static void find_peers(struct diag_ctx *c, struct peer_lookup *l, unsigned n)
+{
+	size_t n_sock = ts_snapshot_socket_count(c->snap);
+	int16_t slot[PEER_SLOTS];
+	unsigned left = n;
+
+	memset(slot, 0xff, sizeof(slot));
+	for (unsigned k = 0; k < n; k++) {
+		const struct ts_socket *s = diag_sock_at(c, l[k].sock);
+		uint32_t h = tuple_hash(s->netns_index, s->remote_port, s->local_port,
+					&s->remote_addr, &s->local_addr);
+
+		while (slot[h & (PEER_SLOTS - 1)] >= 0)
+			h++;
+		slot[h & (PEER_SLOTS - 1)] = (int16_t)k;
+	}
+	for (size_t i = 0; i < n_sock && left; i++) {
 		const struct ts_socket *p = diag_sock_at(c, (uint32_t)i);
-		const struct ts_owner *o;
-		const struct ts_process *proc;
+		uint32_t h = tuple_hash(p->netns_index, p->local_port, p->remote_port,
+					&p->local_addr, &p->remote_addr);
 
-		if (p->netns_index != s->netns_index || p->family != s->family ||
-		    p->local_port != s->remote_port || p->remote_port != s->local_port ||
-		    memcmp(&p->local_addr, &s->remote_addr, sizeof(p->local_addr)) ||
-		    memcmp(&p->remote_addr, &s->local_addr, sizeof(p->remote_addr)))
-			continue;
-		o = diag_owner_of(c, p, 0);
-		if (!o)
-			return;
-		f->peer_pid = o->pid;
-		proc = ts_snapshot_process(c->snap, o->process_index);
-		if (proc)
-			memcpy(f->peer_comm, proc->comm, sizeof(f->peer_comm));
-		return;
+		for (int16_t k; (k = slot[h & (PEER_SLOTS - 1)]) >= 0; h++) {
+			const struct ts_socket *s = diag_sock_at(c, l[k].sock);
+			const struct ts_owner *o;
+			const struct ts_process *proc;
+			struct ts_finding *f;
+
+			if (l[k].done || p->netns_index != s->netns_index || p->family != s->family ||
+			    p->local_port != s->remote_port || p->remote_port != s->local_port ||
+			    memcmp(&p->local_addr, &s->remote_addr, sizeof(p->local_addr)) ||
+			    memcmp(&p->remote_addr, &s->local_addr, sizeof(p->remote_addr)))
+				continue;
+			l[k].done = true;
+			left--;
+			o = diag_owner_of(c, p, 0);
+			if (!o)
+				continue;
+			f = &c->d->findings[l[k].finding];
+			f->peer_pid = o->pid;
+			proc = ts_snapshot_process(c->snap, o->process_index);
+			if (proc)
+				memcpy(f->peer_comm, proc->comm, sizeof(f->peer_comm));
+		}
 	}
 }
 
 int diag_rule_fin_wait_2(struct diag_ctx *c)
 {
 	struct diag_ents e = { 0 };
-	unsigned lookups = 0;
+	struct peer_lookup lookups[MAX_PEER_LOOKUPS];
+	unsigned n_lookups = 0;
 	int r = diag_gather_by_remote(c, TS_STATE_BIT(TS_STATE_FIN_WAIT_2), true, is_held, &e);
 
 	for (size_t i = 0; r == 0 && i < e.n;) {
@@ -334,13 +378,16 @@ int diag_rule_fin_wait_2(struct diag_ctx *c)
 			r = diag_add_group(f, diag_sock_at(c, e.v[j].sock), true, true, 0);
 		}
 		diag_finish_lists(f);
-		if (lookups++ < MAX_PEER_LOOKUPS)
-			find_peer(c, f, first);
+		if (n_lookups < MAX_PEER_LOOKUPS)
+			lookups[n_lookups++] = (struct peer_lookup){
+				.finding = (size_t)(f - c->d->findings), .sock = e.v[i].sock,
+			};
 		i = end;
 	}
 	free(e.v);
 	if (r < 0)
 		return r;
+	find_peers(c, lookups, n_lookups);
 
 	/* Orphans: one finding per namespace. */
 	e = (struct diag_ents){ 0 };

@@ -452,6 +452,58 @@ static void test_dead_held(void **state)
 	ts_snapshot_free(snap);
 }
 
+/* Peers of many FIN_WAIT_2 findings are found in one pass: each finding
+ * gets its own peer, a socket with the ports but not the addresses of the
+ * other end is no peer, and findings beyond the array's first growth keep
+ * theirs. */
+static void test_fin_wait_2_many_peers(void **state)
+{
+	struct ts_snapshot *snap = snap_new();
+	struct ts_diagnosis *d;
+	size_t k, seen = 0;
+
+	(void)state;
+	for (int i = 0; i < 40; i++) {
+		uint16_t port = (uint16_t)(9000 + i);
+
+		k = add_sock(snap, &(struct sock_spec){ TS_STATE_FIN_WAIT_2, .laddr = "10.0.0.2",
+						       .lport = 50000, .raddr = "10.0.0.1", .rport = port,
+						       .inode = 1000u + (uint32_t)i });
+		add_owner(snap, k, 4444, "client", 6 + i);
+		/* Same ports, wrong address: not the peer. */
+		k = add_sock(snap, &(struct sock_spec){ TS_STATE_CLOSE_WAIT, .laddr = "10.0.0.9",
+						       .lport = port, .raddr = "10.0.0.2", .rport = 50000,
+						       .inode = 2000u + (uint32_t)i });
+		add_owner(snap, k, 6000 + i, "decoy", 3);
+		if (i % 2)
+			continue;
+		k = add_sock(snap, &(struct sock_spec){ TS_STATE_CLOSE_WAIT, .laddr = "10.0.0.1",
+						       .lport = port, .raddr = "10.0.0.2", .rport = 50000,
+						       .inode = 3000u + (uint32_t)i });
+		add_owner(snap, k, 5000 + i, "server", 3);
+	}
+	d = run(snap, NULL, true);
+	for (size_t j = 0; j < d->n_findings; j++) {
+		const struct ts_finding *f = &d->findings[j];
+		int i;
+
+		if (f->kind != TS_FINDING_FIN_WAIT_2_PEER)
+			continue;
+		seen++;
+		i = f->remote_port - 9000;
+		assert_true(i >= 0 && i < 40);
+		if (i % 2) {
+			assert_int_equal(f->peer_pid, 0);
+		} else {
+			assert_int_equal(f->peer_pid, 5000 + i);
+			assert_string_equal(f->peer_comm, "server");
+		}
+	}
+	assert_int_equal(seen, 40);
+	ts_diagnosis_free(d);
+	ts_snapshot_free(snap);
+}
+
 static void test_fin_wait_2(void **state)
 {
 	struct ts_snapshot *snap = snap_new();
@@ -682,6 +734,7 @@ int main(void)
 		cmocka_unit_test(test_leak),
 		cmocka_unit_test(test_dead_held),
 		cmocka_unit_test(test_fin_wait_2),
+		cmocka_unit_test(test_fin_wait_2_many_peers),
 		cmocka_unit_test(test_unacked_close),
 		cmocka_unit_test(test_time_wait),
 		cmocka_unit_test(test_accept_queue),
