@@ -20,6 +20,24 @@
 
 enum reply { REPLY_OK, REPLY_INTR, REPLY_ENOENT };
 
+/* recv() is wrapped at link time (-Wl,--wrap=recv): the next enobufs_left
+ * calls on the dump's side fail with ENOBUFS, as when the kernel could not
+ * queue a dump message because the socket's receive buffer was full. */
+ssize_t __real_recv(int fd, void *buf, size_t len, int flags);
+static int enobufs_fd = -1;
+static unsigned enobufs_left;
+
+ssize_t __wrap_recv(int fd, void *buf, size_t len, int flags);
+ssize_t __wrap_recv(int fd, void *buf, size_t len, int flags)
+{
+	if (fd == enobufs_fd && enobufs_left && !(flags & MSG_DONTWAIT)) {
+		enobufs_left--;
+		errno = ENOBUFS;
+		return -1;
+	}
+	return __real_recv(fd, buf, len, flags);
+}
+
 struct fake_kernel {
 	int fd;
 	enum reply script[8]; /* one per request */
@@ -162,10 +180,12 @@ static int run_dump_family(struct fixture *fx, int family, const enum reply *scr
 
 	fx->snap = snapshot_new();
 	assert_non_null(fx->snap);
+	enobufs_fd = fx->sv[0];
 	ctx.snap = fx->snap;
 	*retries = 0;
 	r = diag_dump(fx->sv[0], &o, &ctx, retries);
 
+	enobufs_fd = -1;
 	shutdown(fx->sv[0], SHUT_RDWR);
 	pthread_join(fx->tid, NULL);
 	close(fx->sv[0]);
@@ -221,6 +241,43 @@ static void test_unspec_dump(void **state)
 	ts_snapshot_free(fx.snap);
 }
 
+/* ENOBUFS mid-dump: that attempt's sockets are dropped, what it left queued
+ * is drained or ignored by sequence number, and the retry is whole. */
+static void test_enobufs_then_clean(void **state)
+{
+	struct fixture fx;
+	unsigned retries;
+	enum reply script[] = { REPLY_OK, REPLY_OK };
+
+	(void)state;
+	enobufs_left = 1;
+	assert_int_equal(run_dump(&fx, script, 2, &retries), 0);
+	assert_int_equal(enobufs_left, 0);
+	assert_int_equal(retries, 1);
+	assert_int_equal(fx.k.requests, 2);
+	assert_int_equal(ts_snapshot_socket_count(fx.snap), 2);
+	assert_int_equal(ts_snapshot_socket(fx.snap, 0)->local_port, 2000);
+	assert_int_equal(ts_snapshot_socket(fx.snap, 1)->local_port, 2001);
+	ts_snapshot_free(fx.snap);
+}
+
+/* ENOBUFS on every attempt: -EAGAIN after the last one, never a short answer. */
+static void test_enobufs_always(void **state)
+{
+	struct fixture fx;
+	unsigned retries;
+	enum reply script[] = { REPLY_OK };
+
+	(void)state;
+	enobufs_left = 100;
+	assert_int_equal(run_dump(&fx, script, 1, &retries), -EAGAIN);
+	enobufs_left = 0;
+	assert_int_equal(ts_snapshot_socket_count(fx.snap), 0);
+	assert_true(retries >= 2);
+	assert_int_equal(fx.k.requests, retries); /* each attempt asked again */
+	ts_snapshot_free(fx.snap);
+}
+
 static void test_interrupted_then_clean(void **state)
 {
 	struct fixture fx;
@@ -271,6 +328,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_clean_dump),
 		cmocka_unit_test(test_unspec_dump),
+		cmocka_unit_test(test_enobufs_then_clean),
+		cmocka_unit_test(test_enobufs_always),
 		cmocka_unit_test(test_interrupted_then_clean),
 		cmocka_unit_test(test_always_interrupted),
 		cmocka_unit_test(test_kernel_error),
