@@ -382,10 +382,13 @@ int ts_snapshot_collect_ex(const struct ts_snapshot_opts *o, struct ts_snapshot 
 		};
 
 		/* The BPF source skips sockets no dump can return: fd-only
-		 * states (and BOUND, see above) need TCP_CLOSE ones. */
+		 * states (and BOUND, see above) need TCP_CLOSE ones. It reads
+		 * sk_state at another moment than the dump, so states next to
+		 * the asked ones stay in: a socket that moved keeps its owner. */
 		so.kernel_states = ts_state_mask_to_kernel(ts_filter_states(f));
 		if (so.want_candidates)
 			so.kernel_states |= 1u << TS_TCP_CLOSE;
+		so.kernel_states = ts_kernel_states_around(so.kernel_states);
 
 		r = owner_scan_start(&so, &scan);
 		if (r < 0) {

@@ -68,6 +68,46 @@ uint32_t ts_state_mask_to_kernel(ts_state_mask_t mask)
 	return k;
 }
 
+/* Where a socket with an fd goes from each kernel state (bits). */
+#define K(s) (1u << TS_TCP_##s)
+static const uint32_t kernel_next[TS_TCP_BOUND_INACTIVE + 1] = {
+	[TS_TCP_CLOSE] = K(SYN_SENT) | K(LISTEN),
+	[TS_TCP_LISTEN] = K(CLOSE),
+	[TS_TCP_SYN_SENT] = K(ESTABLISHED) | K(CLOSE),
+	[TS_TCP_SYN_RECV] = K(ESTABLISHED) | K(FIN_WAIT1) | K(CLOSE), /* fast open child */
+	[TS_TCP_ESTABLISHED] = K(FIN_WAIT1) | K(CLOSE_WAIT) | K(CLOSE),
+	[TS_TCP_FIN_WAIT1] = K(FIN_WAIT2) | K(CLOSING) | K(CLOSE),
+	[TS_TCP_FIN_WAIT2] = K(CLOSE), /* TIME_WAIT is a new socket: ours is closed */
+	[TS_TCP_CLOSING] = K(CLOSE),
+	[TS_TCP_CLOSE_WAIT] = K(LAST_ACK) | K(CLOSE),
+	[TS_TCP_LAST_ACK] = K(CLOSE),
+};
+
+uint32_t ts_kernel_states_around(uint32_t kmask)
+{
+	uint32_t fwd, back, prev;
+
+	if (kmask & K(BOUND_INACTIVE))
+		kmask = (kmask & ~K(BOUND_INACTIVE)) | K(CLOSE);
+	/* TIME_WAIT and NEW_SYN_RECV stay as they are: no fd, no neighbours
+	 * (and a mask of only them must not become 0, "all"). */
+	fwd = back = kmask;
+	do {
+		prev = fwd | back;
+		for (unsigned ks = 0; ks <= TS_TCP_BOUND_INACTIVE; ks++) {
+			if ((fwd & (1u << ks)) && ks != TS_TCP_CLOSE)
+				fwd |= kernel_next[ks];
+			if (ks != TS_TCP_CLOSE && (kernel_next[ks] & back & ~K(CLOSE)))
+				back |= 1u << ks;
+		}
+	} while ((fwd | back) != prev);
+	/* A closed (bound, or never bound) socket asked for: one step on. */
+	if (kmask & K(CLOSE))
+		fwd |= kernel_next[TS_TCP_CLOSE];
+	return fwd | back;
+}
+#undef K
+
 #define B(s) TS_STATE_BIT(TS_STATE_##s)
 
 #define CLOSING_GROUP (B(CLOSE_WAIT) | B(FIN_WAIT_1) | B(FIN_WAIT_2) | B(LAST_ACK) | \

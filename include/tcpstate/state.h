@@ -69,6 +69,19 @@ int ts_state_from_kernel(unsigned kernel_state, enum ts_state *ret_state);
 uint32_t ts_state_mask_to_kernel(ts_state_mask_t mask);
 
 /*
+ * The sk_state values (bits 1 << TS_TCP_*) a socket held by an fd may have
+ * had just before, or may have just after, being in one of kmask's states:
+ * kmask, the states that lead to them and those they lead to, along the
+ * transitions a socket with an fd makes (TCP_CLOSE is not walked back
+ * from, as every state leads to it, and only one step forward). TIME_WAIT and
+ * request sockets never have an fd: they stay, alone; TCP_BOUND_INACTIVE is
+ * TCP_CLOSE to an fd. Owner sources that look at sk_state at another
+ * moment than the dump use it, so a socket that moved in between keeps its
+ * owner. Never 0 for a non-zero kmask.
+ */
+uint32_t ts_kernel_states_around(uint32_t kmask);
+
+/*
  * Parses one filter token: a state name in any case with '-' or '_'
  * ("close-wait", "CLOSE_WAIT"), an ss(8) name ("syn-recv", "fin-wait-1",
  * "unconnected"...) or a group: "all", "connected", "synchronized",

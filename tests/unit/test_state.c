@@ -168,6 +168,30 @@ static void test_lifecycle(void **state)
 	assert_int_equal(ts_state_lifecycle_order(TS_STATE_COUNT), TS_STATE_UNKNOWN);
 }
 
+#define K(s) (1u << TS_TCP_##s)
+
+/* The states a socket may be seen in by an owner source looking at another
+ * moment than the dump: the asked ones and their neighbours, not more. */
+static void test_kernel_states_around(void **state)
+{
+	(void)state;
+	assert_int_equal(ts_kernel_states_around(K(CLOSE_WAIT)),
+			 K(CLOSE_WAIT) | K(LAST_ACK) | K(CLOSE) | K(ESTABLISHED) | K(SYN_SENT) |
+			 K(SYN_RECV));
+	assert_int_equal(ts_kernel_states_around(K(FIN_WAIT2)),
+			 K(FIN_WAIT2) | K(CLOSE) | K(FIN_WAIT1) | K(ESTABLISHED) | K(SYN_SENT) |
+			 K(SYN_RECV));
+	assert_int_equal(ts_kernel_states_around(K(LISTEN)), K(LISTEN) | K(CLOSE));
+	/* BOUND is TCP_CLOSE to an fd; CLOSE is not walked back from. */
+	assert_int_equal(ts_kernel_states_around(K(BOUND_INACTIVE)), K(CLOSE) | K(SYN_SENT) | K(LISTEN));
+	/* No fd ever: nothing added, and never 0 ("all" to the BPF loader). */
+	assert_int_equal(ts_kernel_states_around(K(TIME_WAIT)), K(TIME_WAIT));
+	assert_int_equal(ts_kernel_states_around(K(NEW_SYN_RECV)), K(NEW_SYN_RECV));
+	assert_int_equal(ts_kernel_states_around(0), 0);
+	/* The whole kernel mask stays whole. */
+	assert_int_equal(ts_kernel_states_around(0x3ffe), 0x3ffe & ~K(BOUND_INACTIVE));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -179,6 +203,7 @@ int main(void)
 		cmocka_unit_test(test_token_groups),
 		cmocka_unit_test(test_token_bad),
 		cmocka_unit_test(test_lifecycle),
+		cmocka_unit_test(test_kernel_states_around),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
