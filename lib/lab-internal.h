@@ -13,6 +13,11 @@
 #define TS_LAB_EVENT_CHILD_READY_ ((enum ts_lab_event_type)100)
 
 #define TS_LAB_NFT_TABLE "tcpstate_lab"
+#define TS_LAB_NETNS_DIR "/run/netns"
+/* A lab is alive while its supervisor holds an flock on LOCK_DIR/NAME.lock;
+ * the kernel drops it when the supervisor dies, however it dies. */
+#define TS_LAB_LOCK_DIR "/run/tcpstate"
+#define TS_LAB_NAME_PREFIX "tslab-"
 #define TS_LAB_LEAK_PORT 9000
 /* net.ipv4.tcp_synack_retries in the lab, so SYN_RECEIVED lasts hours. */
 #define TS_LAB_SYNACK_RETRIES_STR "255"

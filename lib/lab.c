@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
@@ -20,7 +21,7 @@
 
 #include "lab-internal.h"
 
-#define NETNS_RUN_DIR "/run/netns"
+#define NETNS_RUN_DIR TS_LAB_NETNS_DIR
 #define LAB_MAX_CHILDREN 3
 
 _Static_assert(sizeof(struct ts_lab_event) <= PIPE_BUF, "events must be written atomically");
@@ -28,6 +29,8 @@ _Static_assert(sizeof(struct ts_lab_event) <= PIPE_BUF, "events must be written 
 struct ts_lab {
 	char name[32];
 	char path[64];
+	char lock_path[64];
+	int lock_fd;  /* flock held while the lab lives; -1: none */
 	bool mounted;
 	int event_fd; /* read end, non-blocking */
 	pid_t children[LAB_MAX_CHILDREN];
@@ -105,15 +108,30 @@ static int netns_create(struct ts_lab *lab)
 		return -errno;
 	if (n != sizeof(rnd))
 		return -EIO;
-	snprintf(lab->name, sizeof(lab->name), "tslab-%08x", rnd);
+	snprintf(lab->name, sizeof(lab->name), TS_LAB_NAME_PREFIX "%08x", rnd);
 	snprintf(lab->path, sizeof(lab->path), NETNS_RUN_DIR "/%s", lab->name);
+	snprintf(lab->lock_path, sizeof(lab->lock_path), TS_LAB_LOCK_DIR "/%s.lock", lab->name);
+
+	/* The lock first: a namespace without a held lock is a dead lab's
+	 * (ts_lab_cleanup_stale()). */
+	if (mkdir(TS_LAB_LOCK_DIR, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	lab->lock_fd = open(lab->lock_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (lab->lock_fd < 0)
+		return -errno;
+	if (flock(lab->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		r = -errno;
+		goto out_unlock;
+	}
 
 	r = netns_run_dir_prepare();
 	if (r < 0)
-		return r;
+		goto out_unlock;
 	fd = open(lab->path, O_RDONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
+	if (fd < 0) {
+		r = -errno;
+		goto out_unlock;
+	}
 	close(fd);
 
 	/* Step into a new namespace just long enough to pin it, then come back. */
@@ -143,16 +161,27 @@ out_close_self:
 	close(self_fd);
 out_unlink:
 	unlink(lab->path);
+out_unlock:
+	unlink(lab->lock_path);
+	close(lab->lock_fd);
+	lab->lock_fd = -1;
 	return r;
 }
 
 static void netns_remove(struct ts_lab *lab)
 {
-	if (!lab->mounted)
-		return;
-	umount2(lab->path, MNT_DETACH);
-	unlink(lab->path);
-	lab->mounted = false;
+	if (lab->mounted) {
+		umount2(lab->path, MNT_DETACH);
+		unlink(lab->path);
+		lab->mounted = false;
+	}
+	/* The namespace first, then its lock: never a live-looking lock
+	 * without a namespace, nor a namespace whose lock is gone early. */
+	if (lab->lock_fd >= 0) {
+		unlink(lab->lock_path);
+		close(lab->lock_fd);
+		lab->lock_fd = -1;
+	}
 }
 
 enum child_kind { CHILD_HOLDER, CHILD_LEAK_SERVER, CHILD_LEAK_CLIENT };
@@ -238,6 +267,7 @@ int ts_lab_start(const struct ts_lab_opts *opts, struct ts_lab **ret)
 	if (!lab)
 		return -ENOMEM;
 	lab->event_fd = -1;
+	lab->lock_fd = -1;
 
 	r = netns_create(lab);
 	if (r < 0)

@@ -24,6 +24,7 @@
 
 struct lab_cli {
 	bool json;
+	bool cleanup_only;
 	bool have_hold;
 	uint32_t hold_s;
 	const char *netns;
@@ -47,10 +48,13 @@ static void usage(FILE *f)
 		"      --leak RATE    also run a server that never closes, fed RATE connections\n"
 		"                     per second (1..%d): watch CLOSE_WAIT grow\n"
 		"  -j, --json         JSON Lines on stdout, one event per line\n"
+		"      --cleanup      only remove namespaces left by labs that were killed\n"
+		"                     (SIGKILL leaves /run/netns/tslab-*; every lab also does\n"
+		"                     this when it starts), then exit\n"
 		"  -h, --help         this text\n"
 		"\n"
-		"Needs root. Exit status: 0 held until the end or a signal, 1 error or a lab\n"
-		"process died, 2 usage error.\n",
+		"Needs root. Exit status: 0 held until the end or a signal (--cleanup: done),\n"
+		"1 error or a lab process died, 2 usage error.\n",
 		TS_LAB_COUNT_MAX, TS_LAB_LEAK_RATE_MAX);
 }
 
@@ -376,8 +380,9 @@ static void supervise(const struct lab_cli *cli, struct ts_lab *lab, int sfd, st
 
 static int parse_args(int argc, char **argv, struct lab_cli *cli, struct ts_lab_opts *opts)
 {
-	enum { OPT_HOLD = 256, OPT_LEAK };
+	enum { OPT_HOLD = 256, OPT_LEAK, OPT_CLEANUP };
 	static const struct option longopts[] = {
+		{ "cleanup", no_argument, NULL, OPT_CLEANUP },
 		{ "count", required_argument, NULL, 'c' },
 		{ "hold", required_argument, NULL, OPT_HOLD },
 		{ "leak", required_argument, NULL, OPT_LEAK },
@@ -412,6 +417,9 @@ static int parse_args(int argc, char **argv, struct lab_cli *cli, struct ts_lab_
 		case 'j':
 			cli->json = true;
 			break;
+		case OPT_CLEANUP:
+			cli->cleanup_only = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return EXIT_OK;
@@ -430,7 +438,34 @@ static int parse_args(int argc, char **argv, struct lab_cli *cli, struct ts_lab_
 		}
 		opts->states |= m & (TS_STATE_BIT(TS_STATE_COUNT) - 1);
 	}
+	if (cli->cleanup_only && (opts->states || opts->leak_rate || cli->have_hold ||
+				  opts->count != 1)) {
+		cli_error("--cleanup takes no states or other lab options");
+		return EXIT_USAGE;
+	}
 	return -1;
+}
+
+/* Removes dead labs' namespaces, saying which; returns how many or -errno. */
+static int cleanup_stale(const struct lab_cli *cli)
+{
+	char names[16][TS_LAB_NAME_LEN];
+	int n = ts_lab_cleanup_stale(NULL, NULL, names, 16);
+
+	for (int i = 0; i < n && i < 16; i++) {
+		if (cli->json) {
+			json_object *o = json_event("stale-removed");
+
+			json_object_object_add(o, "name", json_object_new_string(names[i]));
+			json_emit(o);
+		} else {
+			fprintf(stderr, "tcpstate: note: removed network namespace %s, left by a lab "
+				"that was killed\n", names[i]);
+		}
+	}
+	if (n > 16)
+		fprintf(stderr, "tcpstate: note: and %d more\n", n - 16);
+	return n;
 }
 
 int cmd_lab(int argc, char **argv)
@@ -445,6 +480,24 @@ int cmd_lab(int argc, char **argv)
 	r = parse_args(argc, argv, &cli, &opts);
 	if (r >= 0)
 		return r;
+
+	if (cli.cleanup_only) {
+		if (geteuid() != 0) {
+			cli_error("--cleanup needs root");
+			return EXIT_ERROR;
+		}
+		r = cleanup_stale(&cli);
+		if (r < 0) {
+			cli_error("cannot remove stale lab namespaces: %s", strerror(-r));
+			return EXIT_ERROR;
+		}
+		if (r == 0 && !cli.json)
+			fprintf(stderr, "tcpstate: no stale lab namespaces\n");
+		return EXIT_OK;
+	}
+	/* Before ours exists: a dead lab's namespace goes, never a live one's. */
+	if (geteuid() == 0 && cleanup_stale(&cli) < 0)
+		cli_warn("could not check for namespaces left by killed labs");
 
 	sfd = cli_teardown_signals_open(&old);
 	if (sfd < 0)

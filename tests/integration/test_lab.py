@@ -10,7 +10,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tslab import (ALL_STATES, TCP_BOUND_INACTIVE, Lab, diag_dump, netns_exists,  # noqa: E402
+from tslab import (ALL_STATES, TCP_BOUND_INACTIVE, Lab, diag_dump, lab_lock_exists,  # noqa: E402
+                   netns_exists,
                    pid_alive, run_tcpstate, skip_unless_root, ss, tcpstate_path, wait_until)
 
 # ss(8) names for the states the kernel dumps; BOUND, IDLE and CLOSED are in no dump ss 6.1 makes.
@@ -133,6 +134,54 @@ def test_killed_child_tears_down():
     assert lab.exit_event["reason"] == "child-died" and lab.exit_event["pid"] == holder
     lab.stop()  # nothing left to end; raises on leftovers
     assert "killed" in lab.stderr()
+
+
+def kill_supervisor(lab):
+    """SIGKILLs the lab process itself: its children die with it (PDEATHSIG),
+    its namespace stays. Returns once the children are gone."""
+    pids = lab.pids
+    lab.proc.kill()
+    lab.proc.wait(10)
+    assert wait_until(lambda: not any(pid_alive(p) for p in pids), 10), "children outlived the lab"
+    assert netns_exists(lab.netns) and lab_lock_exists(lab.netns)
+
+
+def test_killed_supervisor_cleanup():
+    dead = Lab(states=["LISTEN"])
+    alive = Lab(states=["LISTEN"])
+    dead.start()
+    try:
+        alive.start()
+        kill_supervisor(dead)
+        rc, out, err = run_tcpstate(["lab", "--cleanup"])
+        assert rc == 0, (rc, err)
+        assert dead.netns in err and "killed" in err, err
+        assert not netns_exists(dead.netns) and not lab_lock_exists(dead.netns)
+        # A live lab (its lock is held) is never taken for a dead one.
+        assert netns_exists(alive.netns) and lab_lock_exists(alive.netns)
+        assert alive.proc.poll() is None
+        rc, out, err = run_tcpstate(["lab", "--cleanup"])
+        assert rc == 0 and "no stale" in err, (rc, err)
+        rc, _, err = run_tcpstate(["lab", "--cleanup", "LISTEN"])
+        assert rc == 2, (rc, err)
+        assert alive.stop() == 0
+    finally:
+        dead.stop(check=False)
+        alive.stop(check=False)
+
+
+def test_next_lab_removes_killed_ones():
+    dead = Lab(states=["LISTEN"])
+    dead.start()
+    try:
+        kill_supervisor(dead)
+        rc, out, err = run_tcpstate(["lab", "--json", "--hold", "0", "LISTEN"], timeout=30)
+        events = [json.loads(line) for line in out.splitlines()]
+        assert rc == 0, (rc, err)
+        assert {"event": "stale-removed", "name": dead.netns} in events, events
+        assert not netns_exists(dead.netns) and not lab_lock_exists(dead.netns)
+    finally:
+        dead.stop(check=False)
 
 
 def test_hold_ends_by_itself():

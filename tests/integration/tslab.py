@@ -73,6 +73,11 @@ def netns_exists(name):
     return os.path.exists(f"/run/netns/{name}")
 
 
+def lab_lock_exists(name):
+    """The lock a live lab's supervisor holds (see lib/lab_cleanup.c)."""
+    return os.path.exists(f"/run/tcpstate/{name}.lock")
+
+
 def pid_alive(pid):
     """True while pid exists and is not a zombie."""
     try:
@@ -243,6 +248,8 @@ class Lab:
         left = []
         if self.netns and netns_exists(self.netns):
             left.append(f"namespace {self.netns}")
+        if self.netns and lab_lock_exists(self.netns):
+            left.append(f"lock file of {self.netns}")
         for pid in self.pids:
             if pid_alive(pid):
                 left.append(f"process {pid}")
@@ -257,6 +264,8 @@ class Lab:
                     pass
         if self.netns and netns_exists(self.netns):
             subprocess.run(["ip", "netns", "del", self.netns], capture_output=True)
+        if self.netns and lab_lock_exists(self.netns):
+            os.unlink(f"/run/tcpstate/{self.netns}.lock")
 
     # -- events --
 
