@@ -4,14 +4,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-setup() { # dir [meson options]
-	local dir=$1; shift
+setup() { # dir [meson options]; quiet unless it fails
+	local dir=$1 out; shift
 	if [ -f "$dir/build.ninja" ]; then
-		meson setup --reconfigure "$dir" "$@" >/dev/null
+		out=$(meson setup --reconfigure "$dir" "$@" 2>&1) || { echo "$out"; return 1; }
 	else
-		meson setup "$dir" "$@" >/dev/null
+		out=$(meson setup "$dir" "$@" 2>&1) || { echo "$out"; return 1; }
 	fi
-	meson compile -C "$dir" >/dev/null
+	out=$(meson compile -C "$dir" 2>&1) || { echo "$out" | tail -40; echo "run-all: build of $dir failed" >&2; return 1; }
 }
 
 status=0
