@@ -131,29 +131,18 @@ static int pid_cmp(const void *a, const void *b)
 int ts_diag_procs_collect(const struct ts_snapshot *snap, const char *proc_root,
 			  struct ts_diag_procs *ret)
 {
-	size_t n_sock = ts_snapshot_socket_count(snap), cap = 0, n_pids = 0, n = 0;
+	size_t n_pids = ts_snapshot_process_count(snap), n = 0;
 	struct ts_procinfo *v = NULL;
 	pid_t *pids = NULL;
 
-	/* Distinct pids of every owner. */
-	for (size_t i = 0; i < n_sock; i++) {
-		const struct ts_socket *s = ts_snapshot_socket(snap, i);
-		const struct ts_owner *o = ts_snapshot_owners(snap, s);
-
-		for (unsigned k = 0; o && k < s->owner_count; k++) {
-			if (n_pids == cap) {
-				size_t nc = cap ? cap * 2 : 64;
-				pid_t *np = realloc(pids, nc * sizeof(*np));
-
-				if (!np)
-					goto oom;
-				pids = np;
-				cap = nc;
-			}
-			pids[n_pids++] = o[k].pid;
-		}
-	}
+	/* Distinct pids of every owner: the snapshot's processes (one per
+	 * holder, not one per owner: 1M sockets are often held by few). */
 	if (n_pids) {
+		pids = malloc(n_pids * sizeof(*pids));
+		if (!pids)
+			goto oom;
+		for (size_t i = 0; i < n_pids; i++)
+			pids[i] = ts_snapshot_process(snap, (uint32_t)i)->pid;
 		qsort(pids, n_pids, sizeof(*pids), pid_cmp);
 		v = calloc(n_pids, sizeof(*v));
 		if (!v)

@@ -107,6 +107,11 @@ const struct ts_owner *ts_snapshot_owners(const struct ts_snapshot *snap, const 
 	return &snap->owners[s->owner_first];
 }
 
+size_t ts_snapshot_process_count(const struct ts_snapshot *snap)
+{
+	return snap->n_processes;
+}
+
 const struct ts_process *ts_snapshot_process(const struct ts_snapshot *snap, uint32_t index)
 {
 	return index < snap->n_processes ? &snap->processes[index] : NULL;

@@ -84,6 +84,9 @@ size_t ts_snapshot_socket_count(const struct ts_snapshot *snap);
 const struct ts_socket *ts_snapshot_socket(const struct ts_snapshot *snap, size_t i);
 /* Owners of a socket: s->owner_count entries. NULL when there are none. */
 const struct ts_owner *ts_snapshot_owners(const struct ts_snapshot *snap, const struct ts_socket *s);
+/* Processes holding the snapshot's sockets (those of owners; a pid may be
+ * listed once per owner source worker, so not always distinct). */
+size_t ts_snapshot_process_count(const struct ts_snapshot *snap);
 const struct ts_process *ts_snapshot_process(const struct ts_snapshot *snap, uint32_t index);
 size_t ts_snapshot_netns_count(const struct ts_snapshot *snap);
 const struct ts_netns *ts_snapshot_netns(const struct ts_snapshot *snap, uint32_t index);
