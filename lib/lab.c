@@ -97,6 +97,37 @@ static int netns_run_dir_prepare(void)
 	return 0;
 }
 
+/*
+ * Creates lab->lock_path already locked: an unnamed file is locked, then
+ * linked under its name, so nobody can find it unlocked (a cleanup taking
+ * a lock that is not held yet would call a live lab dead). EEXIST when the
+ * name is taken; nothing to undo on failure.
+ */
+static int lock_create(struct ts_lab *lab)
+{
+	char proc_path[64];
+	int fd, r;
+
+	if (mkdir(TS_LAB_LOCK_DIR, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	fd = open(TS_LAB_LOCK_DIR, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno; /* tmpfs (/run) has had O_TMPFILE since Linux 3.11 */
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	snprintf(proc_path, sizeof(proc_path), "/proc/self/fd/%d", fd);
+	if (linkat(AT_FDCWD, proc_path, AT_FDCWD, lab->lock_path, AT_SYMLINK_FOLLOW) < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	lab->lock_fd = fd;
+	return 0;
+}
+
 static int netns_create(struct ts_lab *lab)
 {
 	uint32_t rnd;
@@ -112,17 +143,11 @@ static int netns_create(struct ts_lab *lab)
 	snprintf(lab->path, sizeof(lab->path), NETNS_RUN_DIR "/%s", lab->name);
 	snprintf(lab->lock_path, sizeof(lab->lock_path), TS_LAB_LOCK_DIR "/%s.lock", lab->name);
 
-	/* The lock first: a namespace without a held lock is a dead lab's
+	/* The lock first: a namespace whose lock is free is a dead lab's
 	 * (ts_lab_cleanup_stale()). */
-	if (mkdir(TS_LAB_LOCK_DIR, 0755) < 0 && errno != EEXIST)
-		return -errno;
-	lab->lock_fd = open(lab->lock_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (lab->lock_fd < 0)
-		return -errno;
-	if (flock(lab->lock_fd, LOCK_EX | LOCK_NB) < 0) {
-		r = -errno;
-		goto out_unlock;
-	}
+	r = lock_create(lab);
+	if (r < 0)
+		return r;
 
 	r = netns_run_dir_prepare();
 	if (r < 0)

@@ -450,9 +450,10 @@ static int parse_args(int argc, char **argv, struct lab_cli *cli, struct ts_lab_
 static int cleanup_stale(const struct lab_cli *cli)
 {
 	char names[16][TS_LAB_NAME_LEN];
-	int n = ts_lab_cleanup_stale(NULL, NULL, names, 16);
+	size_t n;
+	int r = ts_lab_cleanup_stale(NULL, NULL, names, 16, &n);
 
-	for (int i = 0; i < n && i < 16; i++) {
+	for (size_t i = 0; i < n && i < 16; i++) {
 		if (cli->json) {
 			json_object *o = json_event("stale-removed");
 
@@ -464,8 +465,8 @@ static int cleanup_stale(const struct lab_cli *cli)
 		}
 	}
 	if (n > 16)
-		fprintf(stderr, "tcpstate: note: and %d more\n", n - 16);
-	return n;
+		fprintf(stderr, "tcpstate: note: and %zu more\n", n - 16);
+	return r < 0 ? r : (int)n;
 }
 
 int cmd_lab(int argc, char **argv)

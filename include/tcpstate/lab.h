@@ -93,14 +93,15 @@ int ts_lab_start(const struct ts_lab_opts *opts, struct ts_lab **ret);
  * Removes the namespaces of labs whose supervisor is gone: one killed with
  * SIGKILL takes its children along but leaves /run/netns/tslab-XXXXXXXX.
  * A lab counts as alive while its supervisor holds the flock on
- * lock_dir/NAME.lock (the kernel drops it however the supervisor ends).
- * netns_dir, lock_dir: NULL for /run/netns and /run/tcpstate (tests pass
- * others). Writes the first n_names removed names to ret_names; returns how
- * many were removed (> 0) or, when none was, 0 or the first error as a
- * negative errno.
+ * lock_dir/NAME.lock (the kernel drops it however the supervisor ends); a
+ * namespace without a lock file is left alone. Lock files of labs that
+ * died before making their namespace go too. netns_dir, lock_dir: NULL for
+ * /run/netns and /run/tcpstate (tests pass others). Writes the first
+ * n_names removed names to ret_names and how many were removed to
+ * *ret_removed; returns 0, or the first error (others were still tried).
  */
 int ts_lab_cleanup_stale(const char *netns_dir, const char *lock_dir,
-			 char (*ret_names)[TS_LAB_NAME_LEN], size_t n_names);
+			 char (*ret_names)[TS_LAB_NAME_LEN], size_t n_names, size_t *ret_removed);
 
 /* "tslab-1a2b3c4d": the name in /run/netns. */
 const char *ts_lab_netns(const struct ts_lab *lab);

@@ -170,6 +170,34 @@ def test_killed_supervisor_cleanup():
         alive.stop(check=False)
 
 
+def test_cleanup_leaves_what_is_not_dead():
+    """A namespace without a lock file is not judged; a lock file without a
+    namespace goes when free and stays while held."""
+    import fcntl
+    legacy = "tslab-%08x" % int.from_bytes(os.urandom(4), "big")
+    free_lock = "/run/tcpstate/tslab-%08x.lock" % int.from_bytes(os.urandom(4), "big")
+    held_lock = "/run/tcpstate/tslab-%08x.lock" % int.from_bytes(os.urandom(4), "big")
+    os.makedirs("/run/tcpstate", exist_ok=True)
+    subprocess.run(["ip", "netns", "add", legacy], check=True)
+    held = None
+    try:
+        open(free_lock, "w").close()
+        held = open(held_lock, "w")
+        fcntl.flock(held, fcntl.LOCK_EX)
+        rc, _, err = run_tcpstate(["lab", "--cleanup"])
+        assert rc == 0, (rc, err)
+        assert legacy not in err and netns_exists(legacy), err
+        assert not os.path.exists(free_lock), "a free lock without a namespace stayed"
+        assert os.path.exists(held_lock), "a held lock was removed"
+    finally:
+        subprocess.run(["ip", "netns", "del", legacy], capture_output=True)
+        for path in (free_lock, held_lock):
+            if os.path.exists(path):
+                os.unlink(path)
+        if held:
+            held.close()
+
+
 def test_next_lab_removes_killed_ones():
     dead = Lab(states=["LISTEN"])
     dead.start()
