@@ -245,10 +245,14 @@ static int collect_netlink(struct ts_snapshot *snap, const struct netns_target *
 	 * AF_UNSPEC dump walks them once. A kernel refusing that request gets
 	 * the two dumps. */
 	if (len4 == len6 && memcmp(bc4, bc6, len4) == 0) {
+		struct ts_snapshot_stats saved_stats = snap->stats;
+
 		r = dump_family(fd, snap, netns_index, f, AF_UNSPEC, kstates, want_info, bc4, len4);
 		if (r != -EINVAL && r != -ENOENT && r != -EOPNOTSUPP && r != -EPROTONOSUPPORT)
 			goto out_close;
+		/* Refused: as if never asked. */
 		snap->n_sockets = first;
+		snap->stats = saved_stats;
 	}
 	r = dump_family(fd, snap, netns_index, f, AF_INET, kstates, want_info, bc4, len4);
 	if (r == 0)

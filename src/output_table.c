@@ -143,6 +143,7 @@ int output_table_list(FILE *f, const struct ts_snapshot *snap, bool show_netns, 
 
 	for (size_t i = 0; i < n; i++) {
 		const struct ts_socket *s = ts_snapshot_socket(snap, i);
+		const char *state;
 		char *p = line, *col;
 		size_t skip = 0;
 
@@ -157,7 +158,8 @@ int output_table_list(FILE *f, const struct ts_snapshot *snap, bool show_netns, 
 			skip = (size_t)(p - line); /* --width counts from here, as before */
 		}
 		col = p;
-		p = fmt_pad(col, fmt_str(p, ts_state_name((enum ts_state)s->state)), 12);
+		state = ts_state_name((enum ts_state)s->state);
+		p = fmt_pad(col, fmt_str(p, state ? state : "?"), 12);
 		*p++ = ' ';
 		p = fmt_u32_right(p, s->recv_q, 7);
 		*p++ = ' ';
