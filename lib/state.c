@@ -73,7 +73,7 @@ uint32_t ts_state_mask_to_kernel(ts_state_mask_t mask)
 static const uint32_t kernel_next[TS_TCP_BOUND_INACTIVE + 1] = {
 	[TS_TCP_CLOSE] = K(SYN_SENT) | K(LISTEN),
 	[TS_TCP_LISTEN] = K(CLOSE),
-	[TS_TCP_SYN_SENT] = K(ESTABLISHED) | K(CLOSE),
+	[TS_TCP_SYN_SENT] = K(ESTABLISHED) | K(SYN_RECV) | K(CLOSE), /* SYN_RECV: simultaneous open */
 	[TS_TCP_SYN_RECV] = K(ESTABLISHED) | K(FIN_WAIT1) | K(CLOSE), /* fast open child */
 	[TS_TCP_ESTABLISHED] = K(FIN_WAIT1) | K(CLOSE_WAIT) | K(CLOSE),
 	[TS_TCP_FIN_WAIT1] = K(FIN_WAIT2) | K(CLOSING) | K(CLOSE),
