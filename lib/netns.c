@@ -1,5 +1,4 @@
 /* SPDX-License-Identifier: MIT */
-#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -21,16 +20,6 @@
 static const char *proc_or_default(const char *proc_root)
 {
 	return proc_root ? proc_root : "/proc";
-}
-
-static bool is_all_digits(const char *s)
-{
-	if (!*s)
-		return false;
-	for (; *s; s++)
-		if (!isdigit((unsigned char)*s))
-			return false;
-	return true;
 }
 
 void netns_name(uint64_t inode, const char *proc_root, char *buf, size_t size)
@@ -102,7 +91,7 @@ int netns_resolve(const char *spec, const char *proc_root, struct netns_target *
 		return 0;
 	}
 
-	if (is_all_digits(spec)) {
+	if (ts_str_is_digits(spec)) {
 		r = ts_parse_pid(spec, &pid);
 		if (r < 0)
 			return -ENOENT;
@@ -215,7 +204,7 @@ int netns_enumerate(const char *proc_root, struct netns_target **ret, size_t *re
 	while (r == 0 && (de = readdir(d))) {
 		struct stat st;
 
-		if (!is_all_digits(de->d_name))
+		if (!ts_str_is_digits(de->d_name))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s/ns/net", proc, de->d_name);
 		/* stat() first: most processes share a handful of namespaces. */

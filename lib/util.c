@@ -6,6 +6,16 @@
 
 #include "tcpstate/util.h"
 
+bool ts_str_is_digits(const char *s)
+{
+	if (!s || !*s)
+		return false;
+	for (; *s; s++)
+		if (!isdigit((unsigned char)*s))
+			return false;
+	return true;
+}
+
 int ts_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *ret)
 {
 	unsigned long long v;

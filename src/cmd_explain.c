@@ -9,7 +9,6 @@
  * explain.h for the rest.
  */
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,16 +65,6 @@ static unsigned terminal_width(void)
 
 /* ---- argument parsing ---- */
 
-static bool all_digits(const char *s)
-{
-	if (!*s)
-		return false;
-	for (; *s; s++)
-		if (!isdigit((unsigned char)*s))
-			return false;
-	return true;
-}
-
 /*
  * Returns 1 when tok is a socket query (filled in), 0 when it does not look
  * like one (it may be a state), -1 when it looks like one but is malformed
@@ -89,7 +78,7 @@ static int query_parse(const char *tok, struct explain_query *q)
 
 	memset(q, 0, sizeof(*q));
 	q->text = tok;
-	if (all_digits(tok)) {
+	if (ts_str_is_digits(tok)) {
 		q->kind = EXPLAIN_QUERY_INODE;
 		if (ts_parse_u64(tok, 1, UINT64_MAX, &q->inode) < 0) {
 			cli_error("bad socket inode '%s' (a number from 1 up)", tok);

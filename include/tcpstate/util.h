@@ -1,8 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
+
+/* True when s is one or more decimal digits and nothing else. */
+bool ts_str_is_digits(const char *s);
 
 /*
  * Checked number parsers: the whole string must be a decimal number within
