@@ -66,39 +66,66 @@ static int netns_remove_path(const char *path)
 	return 1;
 }
 
-/* Lock files whose lab died between taking the lock and making its
- * namespace (or between removing it and the lock): nothing else finds them. */
-static int remove_orphan_locks(const char *netns_dir, const char *lock_dir)
+/*
+ * Ends what is left of the lab called name when its lock is free: its
+ * namespace (if any), then its lock file. 1 when a namespace was removed,
+ * 0 when the lab is alive, not ours to judge, or had no namespace; -errno.
+ */
+static int reap_lab(const char *name, const char *netns_dir, const char *lock_dir)
 {
-	DIR *d = opendir(lock_dir);
+	char path[PATH_MAX], lock_path[PATH_MAX];
+	int lock_fd, r;
+
+	snprintf(path, sizeof(path), "%s/%s", netns_dir, name);
+	snprintf(lock_path, sizeof(lock_path), "%s/%s.lock", lock_dir, name);
+	r = lab_dead(lock_path, &lock_fd);
+	if (r <= 0)
+		return r;
+	/* Held by us now: no lab can be using this name. */
+	r = netns_remove_path(path);
+	if (r >= 0) /* the namespace is gone: so goes its lock */
+		unlink(lock_path);
+	close(lock_fd);
+	return r;
+}
+
+/*
+ * Reaps every lab named in dir: entries NAME+suffix. The namespace
+ * directory finds killed labs; the lock directory also finds labs killed
+ * between taking the lock and making the namespace (or between removing it
+ * and the lock). Returns the first error; counts and names what it removed.
+ */
+static int reap_dir(const char *dir, const char *suffix, const char *netns_dir,
+		    const char *lock_dir, char (*names)[TS_LAB_NAME_LEN], size_t n_names,
+		    size_t *removed)
+{
+	size_t slen = strlen(suffix);
+	DIR *d = opendir(dir);
 	struct dirent *de;
 	int r = 0;
 
 	if (!d)
 		return errno == ENOENT ? 0 : -errno;
 	while ((de = readdir(d))) {
-		char name[TS_LAB_NAME_LEN], path[PATH_MAX], lock_path[PATH_MAX];
+		char name[TS_LAB_NAME_LEN];
 		size_t len = strlen(de->d_name);
-		int lock_fd, dead;
+		int k;
 
-		if (len <= 5 || strcmp(de->d_name + len - 5, ".lock") != 0 ||
-		    len - 5 >= sizeof(name))
+		if (len < slen || len - slen >= sizeof(name) ||
+		    strcmp(de->d_name + len - slen, suffix) != 0)
 			continue;
-		memcpy(name, de->d_name, len - 5);
-		name[len - 5] = '\0';
+		memcpy(name, de->d_name, len - slen);
+		name[len - slen] = '\0';
 		if (!is_lab_name(name))
 			continue;
-		snprintf(path, sizeof(path), "%s/%s", netns_dir, name);
-		snprintf(lock_path, sizeof(lock_path), "%s/%s", lock_dir, de->d_name);
-		dead = lab_dead(lock_path, &lock_fd);
-		if (dead < 0 && r == 0)
-			r = dead;
-		if (dead <= 0)
+		k = reap_lab(name, netns_dir, lock_dir);
+		if (k < 0 && r == 0)
+			r = k;
+		if (k <= 0)
 			continue;
-		/* Held by us now: no lab can be using this name. */
-		if (access(path, F_OK) < 0 && errno == ENOENT)
-			unlink(lock_path);
-		close(lock_fd);
+		if (*removed < n_names)
+			memcpy(names[*removed], name, len - slen + 1);
+		(*removed)++;
 	}
 	closedir(d);
 	return r;
@@ -107,49 +134,15 @@ static int remove_orphan_locks(const char *netns_dir, const char *lock_dir)
 int ts_lab_cleanup_stale(const char *netns_dir, const char *lock_dir,
 			 char (*ret_names)[TS_LAB_NAME_LEN], size_t n_names, size_t *ret_removed)
 {
-	DIR *d;
-	struct dirent *de;
 	size_t removed = 0;
-	int r = 0, k;
+	int r, k;
 
 	if (!netns_dir)
 		netns_dir = TS_LAB_NETNS_DIR;
 	if (!lock_dir)
 		lock_dir = TS_LAB_LOCK_DIR;
-	*ret_removed = 0;
-	d = opendir(netns_dir);
-	if (!d && errno != ENOENT)
-		return -errno;
-	while (d && (de = readdir(d))) {
-		char path[PATH_MAX], lock_path[PATH_MAX];
-		int lock_fd, dead;
-
-		if (!is_lab_name(de->d_name))
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", netns_dir, de->d_name);
-		snprintf(lock_path, sizeof(lock_path), "%s/%s.lock", lock_dir, de->d_name);
-		dead = lab_dead(lock_path, &lock_fd);
-		if (dead < 0 && r == 0)
-			r = dead;
-		if (dead <= 0)
-			continue;
-		k = netns_remove_path(path);
-		if (k < 0 && r == 0)
-			r = k;
-		if (k >= 0) /* the namespace is gone: so goes its lock */
-			unlink(lock_path);
-		close(lock_fd);
-		if (k <= 0)
-			continue;
-		if (removed < n_names) /* is_lab_name(): it fits */
-			memcpy(ret_names[removed], de->d_name, strlen(de->d_name) + 1);
-		removed++;
-	}
-	if (d)
-		closedir(d);
-	k = remove_orphan_locks(netns_dir, lock_dir);
-	if (k < 0 && r == 0)
-		r = k;
+	r = reap_dir(netns_dir, "", netns_dir, lock_dir, ret_names, n_names, &removed);
+	k = reap_dir(lock_dir, ".lock", netns_dir, lock_dir, ret_names, n_names, &removed);
 	*ret_removed = removed;
-	return r;
+	return r < 0 ? r : k;
 }
