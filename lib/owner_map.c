@@ -16,67 +16,9 @@
 #include "bpf/owners.h"
 #include "owner_map.h"
 #include "tcpstate/util.h"
+#include "sock_index.h"
 
 #define GETDENTS_BUF (256u * 1024)
-
-/* inode -> socket index, open addressing sized for the input (never a
- * fixed bucket count: that is what makes `ss -p` quadratic). The inode sits
- * in the slot so that a probe touches one cache line, not the socket too. */
-struct index_slot {
-	uint64_t inode; /* 0: empty */
-	uint32_t socket_index;
-};
-
-struct sock_index {
-	struct index_slot *slots;
-	size_t mask;
-};
-
-static inline size_t hash_inode(uint64_t ino)
-{
-	ino ^= ino >> 33;
-	ino *= 0xff51afd7ed558ccdULL;
-	ino ^= ino >> 33;
-	return (size_t)ino;
-}
-
-static int sock_index_build(const struct ts_socket *s, size_t n, struct sock_index *ret)
-{
-	size_t size = 64;
-
-	while (size < n * 2)
-		size *= 2;
-	ret->slots = calloc(size, sizeof(*ret->slots));
-	if (!ret->slots)
-		return -ENOMEM;
-	ret->mask = size - 1;
-	for (size_t i = 0; i < n; i++) {
-		size_t h;
-
-		if (s[i].inode == 0) /* TIME_WAIT and request sockets: no fd */
-			continue;
-		h = hash_inode(s[i].inode) & ret->mask;
-		while (ret->slots[h].inode && ret->slots[h].inode != s[i].inode)
-			h = (h + 1) & ret->mask;
-		if (ret->slots[h].inode)
-			continue; /* same socket dumped twice: keep the first */
-		ret->slots[h].inode = s[i].inode;
-		ret->slots[h].socket_index = (uint32_t)i;
-	}
-	return 0;
-}
-
-static uint32_t sock_index_find(const struct sock_index *idx, uint64_t inode)
-{
-	size_t h = hash_inode(inode) & idx->mask;
-
-	while (idx->slots[h].inode) {
-		if (idx->slots[h].inode == inode)
-			return idx->slots[h].socket_index;
-		h = (h + 1) & idx->mask;
-	}
-	return UINT32_MAX;
-}
 
 int owner_parse_socket_link(const char *link, size_t len, uint64_t *ret_inode)
 {
@@ -104,6 +46,7 @@ enum raw_kind {
 /* A socket fd seen in the walk, before it is matched with the dumps. */
 struct raw_fd {
 	uint64_t inode;
+	uint64_t cookie;        /* from the iterator; 0: not known (the /proc walk) */
 	pid_t pid;
 	int fd;
 	uint32_t process_index; /* in the worker's own process list */
@@ -456,6 +399,7 @@ static int bpf_record(const struct bpf_owner_rec *rec, void *userdata)
 		.process_index = c->last_index,
 		.kind = rec->family == AF_INET6 ? RAW_TCP6 : RAW_TCP4,
 		.kstate = rec->state,
+		.cookie = rec->cookie,
 	});
 }
 
@@ -576,7 +520,7 @@ static int join_worker(struct owner_scan *sc, struct worker *w, struct ts_snapsh
 	memset(map, 0xff, (n_procs ? n_procs : 1) * sizeof(*map));
 	for (size_t i = 0; i < w->n_fds && r == 0; i++) {
 		const struct raw_fd *raw = &w->fds[i];
-		uint32_t si = sock_index_find(idx, raw->inode), pi;
+		uint32_t si = sock_index_find(idx, raw->inode, raw->cookie), pi;
 		bool ipv6;
 
 		if (si != UINT32_MAX) {
@@ -666,7 +610,7 @@ int owner_scan_finish(struct owner_scan *sc, struct ts_snapshot *snap,
 			denied += sc->w[t].denied;
 		}
 	}
-	free(idx.slots);
+	sock_index_free(&idx);
 	source = sc->bpf_ok ? TS_OWNER_SOURCE_BPF : TS_OWNER_SOURCE_PROC;
 	bpf_errno = sc->bpf_errno;
 	owner_scan_free(sc);

@@ -26,7 +26,8 @@ struct owner_scan_opts {
 	bool want_candidates;           /* collect TCP fds that no dump returned */
 	/* The BPF source reports only sockets in these kernel states (bit
 	 * 1 << TS_TCP_*; 0: all): the dumped ones, plus TS_TCP_CLOSE when
-	 * want_candidates. The /proc walk cannot tell states and ignores it. */
+	 * want_candidates, and their neighbours (ts_kernel_states_around()).
+	 * The /proc walk cannot tell states and ignores it. */
 	uint32_t kernel_states;
 	/* AUTO: the BPF iterator, the /proc walk when it fails; a proc_root
 	 * (a fake tree) means /proc. BPF: the iterator or an error. */
