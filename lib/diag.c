@@ -193,6 +193,7 @@ int diag_parse_buffer(const void *buf, size_t len, struct diag_parse_ctx *ctx)
 static int send_request(int fd, const struct diag_dump_opts *o, uint32_t seq)
 {
 	char buf[MNL_SOCKET_BUFFER_SIZE];
+	uint8_t ext = o->want_info ? 1 << (INET_DIAG_INFO - 1) : 0;
 	struct nlmsghdr *nlh;
 	ssize_t n;
 
@@ -209,8 +210,7 @@ static int send_request(int fd, const struct diag_dump_opts *o, uint32_t seq)
 
 		nlh->nlmsg_type = TCPDIAG_GETSOCK;
 		req->idiag_states = o->kernel_states;
-		if (o->want_info)
-			req->idiag_ext |= 1 << (INET_DIAG_INFO - 1);
+		req->idiag_ext = ext;
 	} else {
 		struct inet_diag_req_v2 *req = mnl_nlmsg_put_extra_header(nlh, sizeof(*req));
 
@@ -218,8 +218,7 @@ static int send_request(int fd, const struct diag_dump_opts *o, uint32_t seq)
 		req->sdiag_family = (uint8_t)o->family;
 		req->sdiag_protocol = IPPROTO_TCP;
 		req->idiag_states = o->kernel_states;
-		if (o->want_info)
-			req->idiag_ext |= 1 << (INET_DIAG_INFO - 1);
+		req->idiag_ext = ext;
 	}
 	if (o->bytecode && o->bytecode_len)
 		mnl_attr_put(nlh, INET_DIAG_REQ_BYTECODE, o->bytecode_len, o->bytecode);
