@@ -22,20 +22,12 @@ import time
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tslab import run_tcpstate, skip, skip_unless_root, tcpstate_path, wait_until  # noqa: E402
+from tslab import check, failures, run_tcpstate, skip, skip_unless_root, tcpstate_path, wait_until  # noqa: E402
 
 PORT_A, PORT_B, PORT_L = 7101, 7102, 7103
 SYS_PYTHON = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
 NOBODY = 65534
 
-failures = []
-
-
-def check(cond, msg):
-    if not cond:
-        failures.append(msg)
-        print(f"FAIL: {msg}", file=sys.stderr)
-    return cond
 
 
 # The server and the client: line protocols on stdin/stdout (JSON answers).

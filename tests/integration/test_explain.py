@@ -11,21 +11,14 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tslab import Lab, run_tcpstate, skip_unless_root  # noqa: E402
+from tslab import check, failures, Lab, run_tcpstate, skip_unless_root  # noqa: E402
 
-failures = []
 
 LIFECYCLE = [
     "IDLE", "BOUND", "LISTEN", "SYN_SENT", "SYN_RECEIVED", "ESTABLISHED", "FIN_WAIT_1",
     "FIN_WAIT_2", "CLOSE_WAIT", "LAST_ACK", "CLOSING", "TIME_WAIT", "CLOSED",
 ]
 CLOSING_GROUP = ["FIN_WAIT_1", "FIN_WAIT_2", "CLOSE_WAIT", "LAST_ACK", "CLOSING", "TIME_WAIT"]
-
-
-def check(cond, msg):
-    if not cond:
-        failures.append(msg)
-        print(f"FAIL: {msg}", file=sys.stderr)
 
 
 def page_titles(out):

@@ -11,15 +11,8 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tslab import ALL_STATES, Lab, run_tcpstate, skip_unless_root, wait_until  # noqa: E402
+from tslab import check, failures, ALL_STATES, Lab, run_tcpstate, skip_unless_root, wait_until  # noqa: E402
 
-failures = []
-
-
-def check(cond, msg):
-    if not cond:
-        failures.append(msg)
-        print(f"FAIL: {msg}", file=sys.stderr)
 
 
 def list_json(*args, netns=None):

@@ -33,10 +33,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tslab import (Lab, netns_exists, skip, skip_unless_root, tcpstate_path,  # noqa: E402
+from tslab import (check, failures, Lab, netns_exists, skip, skip_unless_root, tcpstate_path,  # noqa: E402
                    wait_until)
 
-failures = []
 NOTICE = "BPF owner source unavailable"
 COMPARE_DEADLINE = 15.0
 # Runs tcpstate with BPF forbidden but /proc readable: no CAP_BPF, CAP_PERFMON,
@@ -44,13 +43,6 @@ COMPARE_DEADLINE = 15.0
 # dropping them there drops them from tcpstate); CAP_SYS_PTRACE and
 # CAP_DAC_READ_SEARCH stay, so /proc/PID/fd of every process is readable.
 NO_BPF = ["setpriv", "--inh-caps=-all", "--bounding-set=-bpf,-perfmon,-sys_admin"]
-
-
-def check(cond, msg):
-    if not cond:
-        failures.append(msg)
-        print(f"FAIL: {msg}", file=sys.stderr)
-    return cond
 
 
 def run(argv, timeout=120, netns=None, prefix=()):

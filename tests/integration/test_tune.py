@@ -14,9 +14,8 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tslab import run_tcpstate, skip, skip_unless_root, wait_until  # noqa: E402
+from tslab import check, failures, run_tcpstate, skip, skip_unless_root, wait_until  # noqa: E402
 
-failures = []
 
 AUDITED = [
     "net.ipv4.tcp_fin_timeout", "net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_keepalive_intvl",
@@ -55,13 +54,6 @@ for _ in range(N):
 print("ready", flush=True)
 sys.stdin.read()
 """
-
-
-def check(cond, msg):
-    if not cond:
-        failures.append(msg)
-        print(f"FAIL: {msg}", file=sys.stderr)
-    return cond
 
 
 def sh(*cmd, netns=None, check_rc=True):

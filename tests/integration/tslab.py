@@ -32,6 +32,18 @@ ALL_STATES = [
 ]
 
 
+# Checks that record a failure and go on, so one run reports every broken
+# expectation; a script's main() fails when `failures` is not empty.
+failures = []
+
+
+def check(cond, msg):
+    if not cond:
+        failures.append(msg)
+        print(f"FAIL: {msg}", file=sys.stderr)
+    return cond
+
+
 def skip(msg):
     print(f"SKIP: {msg}", file=sys.stderr)
     sys.exit(SKIP)
