@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "array.h"
 #include "diagnose-internal.h"
 #include "tcpstate/sysctl.h"
 
@@ -308,15 +309,8 @@ struct ts_finding *diag_add(struct diag_ctx *c, enum ts_finding_kind kind, enum 
 	struct ts_diagnosis *d = c->d;
 	struct ts_finding *f;
 
-	if (d->n_findings == c->cap) {
-		size_t nc = c->cap ? c->cap * 2 : 16;
-		struct ts_finding *v = realloc(d->findings, nc * sizeof(*v));
-
-		if (!v)
-			return NULL;
-		d->findings = v;
-		c->cap = nc;
-	}
+	if (array_grow((void **)&d->findings, &c->cap, d->n_findings + 1, sizeof(*d->findings)) < 0)
+		return NULL;
 	f = &d->findings[d->n_findings++];
 	memset(f, 0, sizeof(*f));
 	f->kind = kind;

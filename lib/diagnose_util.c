@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "diagnose-internal.h"
 
 #define MAX_PIDS 64    /* per finding; beyond that the finding keeps the count only */
@@ -11,15 +12,8 @@
 
 int diag_ents_push(struct diag_ents *e, const struct diag_ent *x)
 {
-	if (e->n == e->cap) {
-		size_t nc = e->cap ? e->cap * 2 : 64;
-		struct diag_ent *v = realloc(e->v, nc * sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		e->v = v;
-		e->cap = nc;
-	}
+	if (array_grow((void **)&e->v, &e->cap, e->n + 1, sizeof(*e->v)) < 0)
+		return -ENOMEM;
 	e->v[e->n++] = *x;
 	return 0;
 }

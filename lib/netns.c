@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <linux/magic.h>
 
+#include "array.h"
 #include "netns.h"
 #include "tcpstate/util.h"
 
@@ -154,16 +155,9 @@ static int target_list_add(struct target_list *l, const char *path, const char *
 		close(t.fd);
 		return 0;
 	}
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 16;
-		struct netns_target *v = realloc(l->v, cap * sizeof(*v));
-
-		if (!v) {
-			close(t.fd);
-			return -ENOMEM;
-		}
-		l->v = v;
-		l->cap = cap;
+	if (array_grow((void **)&l->v, &l->cap, l->n + 1, sizeof(*l->v)) < 0) {
+		close(t.fd);
+		return -ENOMEM;
 	}
 	t.pid = pid;
 	if (name)

@@ -13,6 +13,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include "array.h"
 #include "bpf/owners.h"
 #include "owner_map.h"
 #include "tcpstate/util.h"
@@ -130,15 +131,8 @@ static int process_get(struct worker *w, pid_t pid, int pid_dirfd, const char *c
 
 static int raw_fd_add(struct worker *w, const struct raw_fd *r)
 {
-	if (w->n_fds == w->cap_fds) {
-		size_t cap = w->cap_fds ? w->cap_fds * 2 : 256;
-		struct raw_fd *v = realloc(w->fds, cap * sizeof(*v));
-
-		if (!v)
-			return -ENOMEM;
-		w->fds = v;
-		w->cap_fds = cap;
-	}
+	if (array_grow((void **)&w->fds, &w->cap_fds, w->n_fds + 1, sizeof(*w->fds)) < 0)
+		return -ENOMEM;
 	w->fds[w->n_fds++] = *r;
 	return 0;
 }
@@ -548,17 +542,9 @@ static int join_worker(struct owner_scan *sc, struct worker *w, struct ts_snapsh
 		r = process_ref(snap, w, map, raw->process_index, &pi);
 		if (r < 0)
 			break;
-		if (*n_cand == *cap_cand) {
-			size_t cap = *cap_cand ? *cap_cand * 2 : 64;
-			struct fd_candidate *v = realloc(*cand, cap * sizeof(*v));
-
-			if (!v) {
-				r = -ENOMEM;
-				break;
-			}
-			*cand = v;
-			*cap_cand = cap;
-		}
+		r = array_grow((void **)cand, cap_cand, *n_cand + 1, sizeof(**cand));
+		if (r < 0)
+			break;
 		(*cand)[(*n_cand)++] = (struct fd_candidate){
 			.pid = raw->pid, .fd = raw->fd, .inode = raw->inode, .ipv6 = ipv6,
 			.process_index = pi,

@@ -40,6 +40,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 
+#include "array.h"
 #include "pidfd.h"
 #include "ptrace_close.h"
 #include "ptrace_close-arch.h"
@@ -467,18 +468,7 @@ static struct thread *threads_find(struct threads *ts, pid_t tid)
  * lost track of). */
 static int threads_reserve(struct threads *ts)
 {
-	struct thread *v;
-	size_t cap;
-
-	if (ts->n < ts->cap)
-		return 0;
-	cap = ts->cap ? ts->cap * 2 : 16;
-	v = realloc(ts->v, cap * sizeof(*v));
-	if (!v)
-		return -ENOMEM;
-	ts->v = v;
-	ts->cap = cap;
-	return 0;
+	return array_grow((void **)&ts->v, &ts->cap, ts->n + 1, sizeof(*ts->v));
 }
 
 /*

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "snapshot-internal.h"
 
 struct ts_snapshot *snapshot_new(void)
@@ -10,31 +11,9 @@ struct ts_snapshot *snapshot_new(void)
 	return calloc(1, sizeof(struct ts_snapshot));
 }
 
-/* Grows *array (of elem_size items) so that it holds at least need items. */
-static int grow(void **array, size_t *cap, size_t need, size_t elem_size)
-{
-	size_t n;
-	void *p;
-
-	if (need <= *cap)
-		return 0;
-	n = *cap ? *cap : 64;
-	while (n < need) {
-		if (n > SIZE_MAX / 2 / elem_size)
-			return -ENOMEM;
-		n *= 2;
-	}
-	p = realloc(*array, n * elem_size);
-	if (!p)
-		return -ENOMEM;
-	*array = p;
-	*cap = n;
-	return 0;
-}
-
 int snapshot_socket_append(struct ts_snapshot *snap, const struct ts_socket *s)
 {
-	int r = grow((void **)&snap->sockets, &snap->cap_sockets, snap->n_sockets + 1,
+	int r = array_grow((void **)&snap->sockets, &snap->cap_sockets, snap->n_sockets + 1,
 		     sizeof(*snap->sockets));
 
 	if (r < 0)
@@ -45,7 +24,7 @@ int snapshot_socket_append(struct ts_snapshot *snap, const struct ts_socket *s)
 
 int snapshot_netns_append(struct ts_snapshot *snap, const struct ts_netns *ns, uint32_t *ret_index)
 {
-	int r = grow((void **)&snap->netns, &snap->cap_netns, snap->n_netns + 1,
+	int r = array_grow((void **)&snap->netns, &snap->cap_netns, snap->n_netns + 1,
 		     sizeof(*snap->netns));
 
 	if (r < 0)
@@ -57,7 +36,7 @@ int snapshot_netns_append(struct ts_snapshot *snap, const struct ts_netns *ns, u
 
 int snapshot_owner_append(struct ts_snapshot *snap, const struct ts_owner *o)
 {
-	int r = grow((void **)&snap->owners, &snap->cap_owners, snap->n_owners + 1,
+	int r = array_grow((void **)&snap->owners, &snap->cap_owners, snap->n_owners + 1,
 		     sizeof(*snap->owners));
 
 	if (r < 0)
@@ -68,7 +47,7 @@ int snapshot_owner_append(struct ts_snapshot *snap, const struct ts_owner *o)
 
 int snapshot_process_append(struct ts_snapshot *snap, const struct ts_process *p, uint32_t *ret_index)
 {
-	int r = grow((void **)&snap->processes, &snap->cap_processes, snap->n_processes + 1,
+	int r = array_grow((void **)&snap->processes, &snap->cap_processes, snap->n_processes + 1,
 		     sizeof(*snap->processes));
 
 	if (r < 0)

@@ -13,30 +13,13 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "array.h"
 #include "sysctl_conf.h"
 #include "tcpstate/util.h"
 
 #define LINE_TEXT_MAX 200
 #define CONF_FILES_MAX 4096
 #define CONF_ENTRIES_MAX 100000
-
-/* ---- growable arrays ---- */
-
-int sysctl_conf_grow(void **v, size_t *cap, size_t n, size_t elem)
-{
-	size_t nc;
-	void *p;
-
-	if (n < *cap)
-		return 0;
-	nc = *cap ? *cap * 2 : 16;
-	p = realloc(*v, nc * elem);
-	if (!p)
-		return -ENOMEM;
-	*v = p;
-	*cap = nc;
-	return 0;
-}
 
 struct conf_priv {
 	struct ts_sysctl_conf pub;
@@ -111,7 +94,7 @@ static int add_bad(struct ts_sysctl_conf *c, const char *file, unsigned line, co
 
 	if (c->n_bad >= CONF_ENTRIES_MAX)
 		return 0;
-	if (sysctl_conf_grow((void **)&c->bad, &p->cap_bad, c->n_bad, sizeof(*c->bad)) < 0)
+	if (array_grow((void **)&c->bad, &p->cap_bad, c->n_bad + 1, sizeof(*c->bad)) < 0)
 		return -ENOMEM;
 	b = &c->bad[c->n_bad];
 	b->file = strdup(file);
@@ -152,7 +135,7 @@ static int add_entry(struct ts_sysctl_conf *c, const char *file, unsigned line, 
 
 	if (c->n_entries >= CONF_ENTRIES_MAX)
 		return add_bad(c, file, line, key, "too many settings; the rest is ignored");
-	if (sysctl_conf_grow((void **)&c->entries, &p->cap_entries, c->n_entries, sizeof(*c->entries)) < 0)
+	if (array_grow((void **)&c->entries, &p->cap_entries, c->n_entries + 1, sizeof(*c->entries)) < 0)
 		return -ENOMEM;
 	e = &c->entries[c->n_entries];
 	memset(e, 0, sizeof(*e));
@@ -227,7 +210,7 @@ static int add_file_name(struct ts_sysctl_conf *c, const char *path)
 	struct conf_priv *p = (struct conf_priv *)c;
 	char *d;
 
-	if (sysctl_conf_grow((void **)&c->files, &p->cap_files, c->n_files, sizeof(*c->files)) < 0)
+	if (array_grow((void **)&c->files, &p->cap_files, c->n_files + 1, sizeof(*c->files)) < 0)
 		return -ENOMEM;
 	d = strdup(path);
 	if (!d)
@@ -328,7 +311,7 @@ int ts_sysctl_conf_load(const char *root, struct ts_sysctl_conf **ret)
 				dup = strcmp(files[i].name, de->d_name) == 0;
 			if (dup)
 				continue; /* masked by the same name in an earlier directory */
-			r = sysctl_conf_grow((void **)&files, &cap, n, sizeof(*files));
+			r = array_grow((void **)&files, &cap, n + 1, sizeof(*files));
 			if (r < 0)
 				break;
 			files[n].name = strdup(de->d_name);

@@ -88,8 +88,6 @@ bool ts_sysctl_value_equal(const char *a, const char *b);
 
 /* ---- lib/sysctl_conf.c helpers shared with sysctl_lint.c and tune_advice.c ---- */
 
-/* Makes room for element n of *v (elem bytes each), doubling *cap. 0 or -ENOMEM. */
-int sysctl_conf_grow(void **v, size_t *cap, size_t n, size_t elem);
 /* A decimal int64 with an optional '-'. 0 or -EINVAL. */
 int sysctl_parse_i64(const char *s, int64_t *ret);
 /* Splits value into at most max whitespace-separated integers. 0 or -EINVAL. */

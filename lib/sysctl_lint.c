@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "sysctl_conf.h"
 
 const char *ts_lint_kind_name(enum ts_lint_kind k)
@@ -50,8 +51,8 @@ static int lint_add(struct lint_list *l, size_t file_idx, enum ts_lint_kind kind
 	va_list ap;
 	int r;
 
-	if (sysctl_conf_grow((void **)&l->v, &l->cap, l->n, sizeof(*l->v)) < 0 ||
-	    sysctl_conf_grow((void **)&l->order, &l->order_cap, l->n, sizeof(*l->order)) < 0)
+	if (array_grow((void **)&l->v, &l->cap, l->n + 1, sizeof(*l->v)) < 0 ||
+	    array_grow((void **)&l->order, &l->order_cap, l->n + 1, sizeof(*l->order)) < 0)
 		return -ENOMEM;
 	f = &l->v[l->n];
 	memset(f, 0, sizeof(*f));
