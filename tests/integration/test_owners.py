@@ -157,6 +157,13 @@ def test_lab(lab):
             ["--netns", lab.netns, "--state", "close-wait,idle,closed"],
             must_have={(s["pid"], s["fd"]) for s in lab.targets()
                        if s["state"] in ("CLOSE_WAIT", "IDLE", "CLOSED")})
+    # --pid limits the iterator to that task (Linux >= 6.1) and the walk to that process.
+    holder = next(s["pid"] for s in lab.targets() if s["pid"] is not None)
+    owned = compare(f"lab, --pid {holder}", ["--netns", lab.netns, "--pid", str(holder)],
+                    must_have={(s["pid"], s["fd"]) for s in lab.targets() if s["pid"] == holder})
+    check(all(pid == holder for v in owned.values() for pid, _ in v),
+          f"--pid {holder}: owners of other processes listed")
+
     def tables():
         rb, ob, _ = run(["list", "--owners", "bpf", "--state", "listen", "--netns", lab.netns])
         rp, op, _ = run(["list", "--owners", "proc", "--state", "listen", "--netns", lab.netns])
