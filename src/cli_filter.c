@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "cli_filter.h"
+#include "tcpstate/procinfo.h"
 #include "tcpstate/util.h"
 
 void cli_snapshot_args_init(struct cli_snapshot_args *a)
@@ -220,6 +221,18 @@ int cli_snapshot_args_check(struct cli_snapshot_args *a)
 	if (a->opts.owners == TS_OWNERS_NONE && a->opts.owner_source != TS_OWNER_SOURCE_AUTO) {
 		cli_error("--owners and --no-owners exclude each other");
 		return -1;
+	}
+	/* Sockets belong to processes: a thread id selects its process, as
+	 * both owner sources report owners by process (thread group). */
+	for (size_t i = 0; i < a->filter.n_pids; i++) {
+		pid_t tgid;
+
+		if (ts_procinfo_thread_group(a->opts.proc_root, a->filter.pids[i], &tgid) == 0 &&
+		    tgid != a->filter.pids[i]) {
+			fprintf(stderr, "tcpstate: note: %d is a thread of process %d: "
+				"selecting process %d\n", (int)a->filter.pids[i], (int)tgid, (int)tgid);
+			a->filter.pids[i] = tgid;
+		}
 	}
 	return 0;
 }

@@ -51,6 +51,7 @@ int bpf_owners_built(void)
 #include <unistd.h>
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 #include "bpf/owners_event.h"
@@ -81,8 +82,24 @@ static bool kernel_at_least(unsigned want_major, unsigned want_minor)
 	return major > want_major || (major == want_major && minor >= want_minor);
 }
 
-static int no_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+/*
+ * libbpf prints its warnings through this: nothing reaches stderr (the
+ * library never prints); the first warning of a load is kept, as it names
+ * the cause when the errno alone misleads (a vmlinux BTF that could not be
+ * read for want of memory ends in ESRCH).
+ */
+static __thread char first_warning[256];
+
+static int keep_first_warning(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
+	size_t len;
+
+	if (level != LIBBPF_WARN || first_warning[0])
+		return 0;
+	vsnprintf(first_warning, sizeof(first_warning), fmt, ap);
+	len = strlen(first_warning);
+	while (len > 0 && (first_warning[len - 1] == '\n' || first_warning[len - 1] == ' '))
+		first_warning[--len] = '\0';
 	return 0;
 }
 
@@ -261,13 +278,14 @@ static int load(uint32_t kernel_states, struct owners_bpf **ret, struct ts_bpf_s
 		r = fds_available(st);
 	if (r < 0)
 		return r;
-	libbpf_set_print(no_print);
+	libbpf_set_print(keep_first_warning);
+	first_warning[0] = '\0';
 	errno = 0;
 	skel = owners_bpf__open();
 	if (!skel) {
 		r = errno > 0 ? -errno : -ENOMEM;
 		status_set(st, r == -EPERM ? TS_BPF_FAILURE_PRIVILEGE : TS_BPF_FAILURE_OTHER, -r,
-			   "opening the BPF object failed");
+			   first_warning[0] ? first_warning : "opening the BPF object failed");
 		return r;
 	}
 	/* Read-only data: the verifier prunes what the mask rules out. */
@@ -295,8 +313,18 @@ static int load(uint32_t kernel_states, struct owners_bpf **ret, struct ts_bpf_s
 			status_set(st, TS_BPF_FAILURE_VERIFIER, -r, NULL);
 			if (st)
 				verifier_tail(log, st->detail, sizeof(st->detail));
+		} else if (r == -ESRCH && strstr(first_warning, "kernel BTF")) {
+			/* libbpf says ESRCH for any failure to read the kernel's BTF;
+			 * read it once more to learn the errno (ENOMEM under ulimit -v). */
+			struct btf *btf = btf__parse("/sys/kernel/btf/vmlinux", NULL);
+			long e = libbpf_get_error(btf);
+
+			btf__free(e ? NULL : btf);
+			status_set(st, TS_BPF_FAILURE_OTHER, e ? (int)-e : -r,
+				   "libbpf could not read the kernel's BTF (/sys/kernel/btf/vmlinux)");
 		} else {
-			status_set(st, TS_BPF_FAILURE_OTHER, -r, "loading the BPF object failed");
+			status_set(st, TS_BPF_FAILURE_OTHER, -r,
+				   first_warning[0] ? first_warning : "loading the BPF object failed");
 		}
 		owners_bpf__destroy(skel);
 		free(log);

@@ -524,6 +524,57 @@ def test_fd_exhaustion(lab):
           "the degraded path was not exercised")
 
 
+def test_address_space_limit(lab):
+    """Under `ulimit -v` libbpf cannot read the kernel's BTF: the note must say
+    out of memory, not libbpf's blanket ESRCH ("No such process")."""
+    notes, asan = [], False
+    for kib in range(12000, 40001, 2000):
+        cmd = ["ip", "netns", "exec", lab.netns, "bash", "-c",
+               f'ulimit -v {kib} && exec "$0" list --state listen', tcpstate_path()]
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+        asan |= "AddressSanitizer" in r.stderr or "Sanitizer" in r.stderr
+        notes += [l for l in r.stderr.splitlines() if NOTICE in l]
+    for n in notes:
+        check("No such process" not in n, f"ulimit -v: misleading cause: {n!r}")
+    if asan:
+        print("   ulimit -v: a sanitizer build cannot run under an address-space limit; "
+              "checked only the notes seen", file=sys.stderr)
+    else:
+        check(any("Cannot allocate memory" in n for n in notes),
+              f"no ulimit -v from 12 to 40 MB made BPF fail for want of memory: {notes!r}")
+
+
+THREAD = r"""
+import os, socket, sys, threading
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+t = threading.Thread(target=sys.stdin.read); t.start()
+while t.native_id is None:
+    pass
+print(s.getsockname()[1], s.fileno(), t.native_id, flush=True)
+t.join()
+"""
+
+
+def test_thread_pid(netns):
+    """--pid with a thread id selects its process, the same with both sources."""
+    p = subprocess.Popen(["ip", "netns", "exec", netns, sys.executable, "-c", THREAD],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        port, fd, tid = map(int, p.stdout.readline().split())
+        for source in ("bpf", "proc"):
+            rc, out, err = run(["list", "--json", "--owners", source, "--netns", netns,
+                                "--pid", str(tid)])
+            owners = {(o["pid"], o["fd"]) for s in parse_list(out) for o in s["owners"]}
+            check(rc == 0 and owners == {(p.pid, fd)},
+                  f"--pid {tid} (a thread of {p.pid}), --owners {source}: owners {owners}, "
+                  f"want {{({p.pid}, {fd})}}; stderr {err!r}")
+            check(f"{tid} is a thread of process {p.pid}" in err,
+                  f"--pid THREAD says which process it selected: {err!r}")
+    finally:
+        p.stdin.close()
+        p.wait(timeout=10)
+
+
 def test_not_built(lab):
     """A build without BPF: auto is /proc, silently (a build choice, not a
     failure: -v and --version say so); --owners bpf is an error."""
@@ -561,7 +612,7 @@ def main():
                 test_not_built(lab)
             else:
                 for t in (test_verbose_and_version, test_lab, test_pidns, test_pidns_host_view,
-                          test_forced_failure, test_fd_exhaustion):
+                          test_forced_failure, test_fd_exhaustion, test_address_space_limit):
                     print(f"-- {t.__name__}", file=sys.stderr)
                     t(lab)
                 gen_ns = ns_add("tsowners")
@@ -576,6 +627,8 @@ def main():
                 namespaces.append(reset_ns)
                 print("-- test_closed_peer", file=sys.stderr)
                 test_closed_peer(reset_ns)
+                print("-- test_thread_pid", file=sys.stderr)
+                test_thread_pid(reset_ns)
                 print("-- test_all_netns", file=sys.stderr)
                 must = {(s["pid"], s["fd"]) for s in lab.targets() if s["pid"] is not None}
                 populated = [lab.netns] + ([gen_ns] if gen else [])
