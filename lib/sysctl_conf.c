@@ -524,8 +524,12 @@ static int load_file(struct ts_sysctl_conf *c, const struct conf_root *root, con
 		if (!must_exist && pfd == -ENOENT)
 			return 0;
 		/* e.g. a dangling link, or one that leaves the root through /proc */
+		if (pfd != -ENOENT)
+			return add_bad(c, path, SIZE_MAX, 0, "", "cannot be read");
 		return add_bad(c, path, SIZE_MAX, 0, "",
-			       pfd == -ENOENT ? "cannot be read (dangling link?)" : "cannot be read");
+			       root->slash ? "cannot be read (dangling link?)"
+					   : "cannot be read: a dangling link (links resolve inside the "
+					     "configuration root, as for systemd-sysctl --root)");
 	}
 	if (fstat(pfd, &st) < 0) {
 		r = add_bad(c, path, SIZE_MAX, 0, "", "cannot be read");
