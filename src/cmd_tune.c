@@ -101,7 +101,8 @@ static int audit_run(const struct tune_args *ta, struct ts_sysctl *s, struct tun
 		return -1;
 	ns = ts_snapshot_netns(a->snap, 0);
 	if (ns) {
-		snprintf(a->netns_name, sizeof(a->netns_name), "%s", ns->name);
+		/* a file name in /run/netns: shown, and written into files */
+		tune_sanitize(a->netns_name, sizeof(a->netns_name), ns->name);
 		a->netns_inode = ns->inode;
 	}
 
@@ -148,7 +149,15 @@ static int audit_run(const struct tune_args *ta, struct ts_sysctl *s, struct tun
 	/* The files apply where systemd-sysctl runs: the caller's namespace. */
 	r = ts_sysctl_conf_load(ta->config_root, &a->conf);
 	if (r < 0) {
-		cli_error("cannot read the sysctl configuration: %s", tune_errno_text(r));
+		char root[PATH_MAX];
+
+		tune_sanitize(root, sizeof(root), ta->config_root ? ta->config_root : "/");
+		if (r == -EOPNOTSUPP)
+			cli_error("--config-root needs openat2() (Linux 5.6 or later) to keep symbolic "
+				  "links inside %s", root);
+		else
+			cli_error("cannot read the sysctl configuration under %s: %s", root,
+				  tune_errno_text(r));
 		return -1;
 	}
 	r = ts_sysctl_open(NULL, NULL, &live);
