@@ -8,30 +8,31 @@
 #include "tune.h"
 
 /*
- * Length of the character at s that a terminal shows as itself (1 to 4
- * bytes of UTF-8), or 0 for a byte to show as '?': C0 controls, DEL, C1
- * controls (U+0080-U+009F), and bytes that are not well-formed UTF-8.
- * The rule of the list table's output_comm(), extended to UTF-8.
+ * The character at s: how many bytes it takes (at least 1), and whether a
+ * terminal shows it as itself. Not shown: C0 controls, DEL, C1 controls
+ * (U+0080-U+009F, one '?' for the whole sequence), and each byte that is
+ * not part of well-formed UTF-8. The rule of the list table's
+ * output_comm(), extended to UTF-8.
  */
-static size_t printable_len(const unsigned char *s)
+static size_t char_len(const unsigned char *s, bool *printable)
 {
 	unsigned cp, c = s[0];
 	size_t n;
 
-	if (c >= 0x20 && c < 0x7f)
-		return 1;
+	*printable = c >= 0x20 && c < 0x7f;
 	if (c < 0xc2 || c > 0xf4)
-		return 0;
+		return 1;
 	n = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
 	cp = c & (0x7fu >> n);
 	for (size_t i = 1; i < n; i++) {
 		if ((s[i] & 0xc0) != 0x80)
-			return 0; /* also stops at the NUL */
+			return 1; /* also stops at the NUL */
 		cp = cp << 6 | (s[i] & 0x3f);
 	}
-	if (cp < 0xa0 || (n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
+	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
 	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
+		return 1;
+	*printable = cp >= 0xa0;
 	return n;
 }
 
@@ -43,18 +44,17 @@ void tune_sanitize(char *dst, size_t size, const char *src)
 	if (size == 0)
 		return;
 	while (*p) {
-		size_t n = printable_len(p);
+		bool ok;
+		size_t n = char_len(p, &ok);
 
-		if (len + (n ? n : 1) >= size)
+		if (len + (ok ? n : 1) >= size)
 			break; /* truncated, never inside a character */
-		if (n) {
+		if (ok)
 			memcpy(dst + len, p, n);
-			len += n;
-			p += n;
-		} else {
-			dst[len++] = *p == '\t' ? ' ' : '?';
-			p++;
-		}
+		else
+			dst[len] = *p == '\t' ? ' ' : '?';
+		len += ok ? n : 1;
+		p += n;
 	}
 	dst[len] = '\0';
 }
@@ -64,15 +64,14 @@ void tune_print_safe(const char *s)
 	const unsigned char *p = (const unsigned char *)(s ? s : "");
 
 	while (*p) {
-		size_t n = printable_len(p);
+		bool ok;
+		size_t n = char_len(p, &ok);
 
-		if (n) {
+		if (ok)
 			fwrite(p, 1, n, stdout);
-			p += n;
-		} else {
+		else
 			putchar(*p == '\t' ? ' ' : '?');
-			p++;
-		}
+		p += n;
 	}
 }
 
