@@ -37,12 +37,14 @@ struct ts_sysctl_conf_entry {
 	char *value;        /* whitespace trimmed */
 	char *file;         /* path as opened (root prefix included) */
 	char *comment;      /* the comment lines just above, joined by '\n'; NULL if none */
+	size_t file_idx;    /* index of file in files[] */
 	unsigned line;
 	bool ignore_errors; /* written with a leading '-' */
 };
 
 struct ts_sysctl_conf_bad_line {
 	char *file;
+	size_t file_idx;    /* index in files[]; SIZE_MAX for a file not read */
 	unsigned line;
 	char *text;         /* the line, trimmed, at most 200 bytes */
 	const char *why;    /* static text */
@@ -57,20 +59,41 @@ struct ts_sysctl_conf {
 	size_t n_bad;
 };
 
+/* At most this many sysctl.d files are read: the first ones by name. */
+#define TS_SYSCTL_CONF_FILES_MAX 4096
+
 /*
  * Reads the files systemd-sysctl and `sysctl --system` read, under root
  * (NULL: "/"): sysctl.d/ *.conf of /etc, /run, /usr/local/lib, /usr/lib,
  * /lib (a file name in an earlier directory masks the same name in later
  * ones; all sorted by file name), then /etc/sysctl.conf (unless one of
  * them was that very file, e.g. Debian's 99-sysctl.conf symlink).
- * Missing directories are fine; unreadable files are reported as bad lines
- * (line 0). Returns 0 or -ENOMEM.
+ *
+ * Every path, and every symbolic link met on the way, resolves inside root
+ * as if root were "/" (openat2 RESOLVE_IN_ROOT, as systemd-sysctl --root
+ * does): nothing outside root is opened. A link to /dev/null or a device
+ * masks the name without being read, as for systemd. Missing directories are
+ * fine; unreadable and non-regular files (a FIFO, a directory) are reported
+ * as bad lines (line 0) and never opened for reading; past
+ * TS_SYSCTL_CONF_FILES_MAX files, one bad line says how many were left
+ * out. Returns 0, -ENOMEM, -errno when root cannot be opened as a
+ * directory, or -EOPNOTSUPP for a root other than "/" on a kernel without
+ * openat2 (before 5.6).
  */
 int ts_sysctl_conf_load(const char *root, struct ts_sysctl_conf **ret);
 
-/* An empty configuration, and one file parsed into it (-errno if it cannot be opened). */
+/* An empty configuration. */
 int ts_sysctl_conf_new(struct ts_sysctl_conf **ret);
+/*
+ * Opens path (symlinks followed: the caller named it) for reading, if it is
+ * a regular file; never blocks on a FIFO. Returns the fd, -EISDIR for a
+ * directory, -EBADFD for anything else that is not a regular file, or
+ * -errno of open().
+ */
+int ts_sysctl_conf_open(const char *path);
+/* Parses one file (ts_sysctl_conf_open()'s errors), or an fd from it (not closed). */
 int ts_sysctl_conf_parse_file(struct ts_sysctl_conf *c, const char *path);
+int ts_sysctl_conf_parse_fd(struct ts_sysctl_conf *c, int fd, const char *path);
 
 struct ts_sysctl_conf *ts_sysctl_conf_free(struct ts_sysctl_conf *c);
 

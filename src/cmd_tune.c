@@ -32,7 +32,9 @@ static void tune_help(FILE *f)
 		"sockets of that namespace show now (orphaned FIN_WAIT_2, TIME_WAIT against the\n"
 		"port range and tcp_max_tw_buckets, orphans in FIN_WAIT_1/LAST_ACK/CLOSING, full\n"
 		"accept queues, SYN_RECEIVED against tcp_max_syn_backlog). Then lints the sysctl\n"
-		"configuration files (/etc/sysctl.conf, sysctl.d directories). No sysctl ends\n"
+		"configuration files (/etc/sysctl.conf, sysctl.d directories: the first 4096\n"
+		"files by name; FIFOs, directories and other non-regular files are reported,\n"
+		"not read; control characters from the files are shown as '?'). No sysctl ends\n"
 		"CLOSE_WAIT: the program must close() (see 'tcpstate doctor').\n"
 		"\n"
 		"Nothing is changed without one of these:\n"
@@ -44,12 +46,17 @@ static void tune_help(FILE *f)
 		"      --save FILE        where --apply saves the old values (default:\n"
 		"                         " TUNE_BACKUP_DIR "/tune-backup-NETNS-TIME.conf)\n"
 		"      --revert FILE      restore the values a --apply saved, in the namespace\n"
-		"                         recorded in FILE (or --netns)\n"
+		"                         recorded in FILE (or --netns). FILE must be a regular\n"
+		"                         file naming only settings tune audits; host-wide ones\n"
+		"                         are refused with --netns. Every line is checked\n"
+		"                         before anything is changed\n"
 		"Where and how:\n"
 		"  -N, --netns NS         another network namespace: a name in /run/netns, a path,\n"
 		"                         or a pid (default: your own)\n"
 		"  -j, --json             one JSON document\n"
-		"      --config-root DIR  read the configuration files under DIR instead of /\n"
+		"      --config-root DIR  read the configuration files under DIR instead of /;\n"
+		"                         symbolic links resolve inside DIR (as systemd-sysctl\n"
+		"                         --root does), nothing outside it is read\n"
 		"  -h, --help             this text\n"
 		"\n"
 		"Exit status: 0 success, 1 error, 2 usage error.\n");
@@ -105,7 +112,8 @@ static int audit_run(const struct tune_args *ta, struct ts_sysctl *s, struct tun
 		return -1;
 	ns = ts_snapshot_netns(a->snap, 0);
 	if (ns) {
-		snprintf(a->netns_name, sizeof(a->netns_name), "%s", ns->name);
+		/* a file name in /run/netns: shown, and written into files */
+		tune_sanitize(a->netns_name, sizeof(a->netns_name), ns->name);
 		a->netns_inode = ns->inode;
 	}
 
@@ -152,7 +160,15 @@ static int audit_run(const struct tune_args *ta, struct ts_sysctl *s, struct tun
 	/* The files apply where systemd-sysctl runs: the caller's namespace. */
 	r = ts_sysctl_conf_load(ta->config_root, &a->conf);
 	if (r < 0) {
-		cli_error("cannot read the sysctl configuration: %s", tune_errno_text(r));
+		char root[PATH_MAX];
+
+		tune_sanitize(root, sizeof(root), ta->config_root ? ta->config_root : "/");
+		if (r == -EOPNOTSUPP)
+			cli_error("--config-root needs openat2() (Linux 5.6 or later) to keep symbolic "
+				  "links inside %s", root);
+		else
+			cli_error("cannot read the sysctl configuration under %s: %s", root,
+				  tune_errno_text(r));
 		return -1;
 	}
 	r = ts_sysctl_open(NULL, NULL, &live);

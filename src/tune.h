@@ -15,6 +15,8 @@
 #include "tcpstate/sysctl.h"
 
 #define TUNE_BACKUP_DIR "/var/lib/tcpstate"
+/* A backup holds at most the ~20 audited settings: anything far larger is not one. */
+#define TUNE_BACKUP_SIZE_MAX (64 * 1024)
 
 #define TUNE_CLOSE_WAIT_NOTE                                                                   \
 	"No sysctl ends CLOSE_WAIT: the peer has closed, and the program holding the socket "  \
@@ -63,8 +65,15 @@ int tune_open_sysctl(const char *netns, struct ts_sysctl **ret);
 
 /* ---- tune_output.c ---- */
 
-/* src (NULL: "") with tabs turned into spaces, truncated to size. */
-void tune_tabs_to_spaces(char *dst, size_t size, const char *src);
+/*
+ * For the terminal and the files tune writes: src (NULL: "") with tabs as
+ * spaces and every other control character (C0, DEL, C1, bytes that are
+ * not UTF-8) as '?', truncated to size between characters. Every string
+ * read from a file goes through it (or tune_print_safe(), to stdout)
+ * before it is shown.
+ */
+void tune_sanitize(char *dst, size_t size, const char *src);
+void tune_print_safe(const char *s);
 void tune_print_audit(const struct tune_args *ta, const struct tune_audit *a);
 /* The audit as one JSON document, with "written", "backup" and "applied" still empty. */
 json_object *tune_audit_json(const struct tune_args *ta, const struct tune_audit *a);

@@ -148,9 +148,9 @@ int tune_write_dropin(const struct tune_args *ta, const struct tune_audit *a)
 	if (a->n_changes == 0)
 		text_add(&t, "#\n# Nothing to change: no audited setting is behind what the sockets show.\n");
 	for (size_t i = 0; i < a->n_changes; i++) {
-		tune_tabs_to_spaces(val, sizeof(val), a->changes[i].from);
+		tune_sanitize(val, sizeof(val), a->changes[i].from);
 		text_add(&t, "\n# %s (was %s)\n", a->changes[i].reason, val);
-		tune_tabs_to_spaces(val, sizeof(val), a->changes[i].to);
+		tune_sanitize(val, sizeof(val), a->changes[i].to);
 		text_add(&t, "%s = %s\n", a->changes[i].name, val);
 	}
 	for (size_t i = 0; i < a->n_host_skipped; i++)
@@ -195,7 +195,7 @@ static int save_backup(const struct tune_audit *a, const char *path)
 		     "# netns: %s\n# netns-inode: %llu\n# taken: %s\n",
 		 path, a->netns_name, (unsigned long long)a->netns_inode, when);
 	for (size_t i = 0; i < a->n_changes; i++) {
-		tune_tabs_to_spaces(val, sizeof(val), a->changes[i].from);
+		tune_sanitize(val, sizeof(val), a->changes[i].from);
 		text_add(&t, "%s = %s\n", a->changes[i].name, val);
 	}
 	if (t.failed) {
@@ -254,8 +254,8 @@ int tune_apply(const struct tune_args *ta, struct ts_sysctl *s, const struct tun
 		const struct tune_change *c = &a->changes[i];
 		json_object *e;
 
-		tune_tabs_to_spaces(from, sizeof(from), c->from);
-		tune_tabs_to_spaces(to, sizeof(to), c->to);
+		tune_sanitize(from, sizeof(from), c->from);
+		tune_sanitize(to, sizeof(to), c->to);
 		r = ts_sysctl_write(s, c->name, c->to);
 		if (r < 0) {
 			cli_error("cannot set %s to %s: %s; %zu of %zu applied (undo: tcpstate tune "
@@ -283,14 +283,22 @@ struct backup_header {
 	bool has_inode;
 };
 
-static int read_backup_header(const char *path, struct backup_header *h)
+/* The header of an open backup; the offset is left at the start again. */
+static int read_backup_header(int fd, struct backup_header *h)
 {
 	char *line = NULL;
 	size_t cap = 0;
-	FILE *f = fopen(path, "re");
+	int dfd = fcntl(fd, F_DUPFD_CLOEXEC, 3), r = 0;
+	FILE *f;
 
-	if (!f)
+	if (dfd < 0)
 		return -errno;
+	f = fdopen(dfd, "r");
+	if (!f) {
+		r = -errno;
+		close(dfd);
+		return r;
+	}
 	memset(h, 0, sizeof(*h));
 	while (getline(&line, &cap, f) > 0) {
 		unsigned long long ino;
@@ -303,9 +311,13 @@ static int read_backup_header(const char *path, struct backup_header *h)
 			h->has_inode = true;
 		}
 	}
+	if (ferror(f))
+		r = -EIO;
 	free(line);
 	fclose(f);
-	return 0;
+	if (r == 0 && lseek(fd, 0, SEEK_SET) < 0)
+		r = -errno;
+	return r;
 }
 
 static uint64_t own_netns_inode(void)
@@ -329,28 +341,53 @@ int tune_revert(const struct tune_args *ta)
 	struct backup_header h;
 	const char *target = ta->netns;
 	char pathbuf[PATH_MAX], cur[TS_SYSCTL_VALUE_MAX], shown[TS_SYSCTL_VALUE_MAX];
+	char file[PATH_MAX], key[256], val[256], hns[sizeof(h.netns)];
 	json_object *root = NULL, *arr = NULL;
+	struct stat st;
 	bool own;
-	int r, rc = EXIT_ERROR;
+	int fd, r, rc = EXIT_ERROR;
 
-	r = read_backup_header(ta->revert, &h);
-	if (r < 0) {
-		cli_error("cannot read %s: %s", ta->revert, tune_errno_text(r));
+	/* Everything from the file (and its name) is shown sanitized. */
+	tune_sanitize(file, sizeof(file), ta->revert);
+	fd = ts_sysctl_conf_open(ta->revert); /* never blocks on a FIFO */
+	if (fd == -EISDIR || fd == -EBADFD) {
+		cli_error("%s is not a regular file: not a tcpstate backup", file);
 		return EXIT_ERROR;
 	}
-	if (ts_sysctl_conf_new(&conf) < 0 || ts_sysctl_conf_parse_file(conf, ta->revert) < 0) {
-		cli_error("cannot read %s", ta->revert);
+	if (fd < 0) {
+		cli_error("cannot read %s: %s", file, tune_errno_text(fd));
+		return EXIT_ERROR;
+	}
+	if (fstat(fd, &st) == 0 && st.st_size > TUNE_BACKUP_SIZE_MAX) {
+		cli_error("%s is larger than any tcpstate backup (%lld bytes): not read", file,
+			  (long long)st.st_size);
+		goto out;
+	}
+	r = read_backup_header(fd, &h);
+	if (r < 0) {
+		cli_error("cannot read %s: %s", file, tune_errno_text(r));
+		goto out;
+	}
+	tune_sanitize(hns, sizeof(hns), h.netns);
+	r = ts_sysctl_conf_new(&conf);
+	if (r == 0)
+		r = ts_sysctl_conf_parse_fd(conf, fd, ta->revert);
+	if (r < 0) {
+		cli_error("cannot read %s: %s", file, tune_errno_text(r));
 		goto out;
 	}
 	if (conf->n_bad) {
-		cli_error("%s:%u: %s: not a tcpstate backup", conf->bad[0].file, conf->bad[0].line,
-			  conf->bad[0].why);
+		cli_error("%s:%u: %s: not a tcpstate backup", file, conf->bad[0].line, conf->bad[0].why);
+		goto out;
+	}
+	if (conf->n_entries == 0) {
+		cli_error("%s holds no setting: not a tcpstate backup", file);
 		goto out;
 	}
 
 	if (!target) {
 		if (!h.has_inode) {
-			cli_error("%s records no namespace: pass --netns", ta->revert);
+			cli_error("%s records no namespace: pass --netns", file);
 			goto out;
 		}
 		if (h.inode == own_netns_inode()) {
@@ -364,7 +401,7 @@ int tune_revert(const struct tune_args *ta)
 				pathbuf[0] = '\0';
 			if (!pathbuf[0] || path_inode(pathbuf) != h.inode) {
 				cli_error("the namespace of this backup (%s, net:[%llu]) is gone or renamed: "
-					  "pass --netns", h.netns, (unsigned long long)h.inode);
+					  "pass --netns", hns, (unsigned long long)h.inode);
 				goto out;
 			}
 			target = pathbuf;
@@ -376,20 +413,34 @@ int tune_revert(const struct tune_args *ta)
 	if (ta->netns && h.has_inode && ts_sysctl_netns_inode(s) != h.inode &&
 	    !(own && h.inode == own_netns_inode()))
 		cli_warn("restoring into %s; the backup was taken in %s (net:[%llu])", ta->netns,
-			 h.netns, (unsigned long long)h.inode);
+			 hns, (unsigned long long)h.inode);
 
-	/* Check everything before changing anything. */
+	/*
+	 * Check everything before changing anything: only the settings tune
+	 * manages (what --apply saves), never a host-wide one into another
+	 * namespace or under --netns, only values the kernel would take.
+	 */
 	for (size_t i = 0; i < conf->n_entries; i++) {
 		const struct ts_sysctl_conf_entry *e = &conf->entries[i];
 		const struct ts_sysctl_info *info = ts_sysctl_lookup(e->key);
+		const char *why = NULL;
 
-		if (!ts_sysctl_name_valid(e->key)) {
-			cli_error("%s:%u: bad setting name '%s'", e->file, e->line, e->key);
+		tune_sanitize(key, sizeof(key), e->key);
+		tune_sanitize(val, sizeof(val), e->value);
+		if (!info) {
+			cli_error("%s:%u: %s is not a setting tcpstate tune manages: nothing restored",
+				  file, e->line, key);
 			goto out;
 		}
-		if (info && !info->per_netns && !own) {
-			cli_error("%s:%u: %s is host-wide: not restored into another namespace",
-				  e->file, e->line, e->key);
+		if (!info->per_netns && (ta->netns || !own)) {
+			cli_error("%s:%u: %s is host-wide: not restored %s; nothing restored", file,
+				  e->line, key, ta->netns ? "with --netns (restore it without --netns, "
+				  "from the host)" : "into another namespace");
+			goto out;
+		}
+		if (ts_sysctl_value_check(e->key, e->value, &why) < 0) {
+			cli_error("%s:%u: the kernel refuses %s = %s (%s): nothing restored", file,
+				  e->line, key, val, why);
 			goto out;
 		}
 	}
@@ -398,7 +449,7 @@ int tune_revert(const struct tune_args *ta)
 		arr = json_object_new_array();
 	} else {
 		printf("Restoring %zu setting%s from %s:\n", conf->n_entries,
-		       conf->n_entries == 1 ? "" : "s", ta->revert);
+		       conf->n_entries == 1 ? "" : "s", file);
 	}
 	for (size_t i = 0; i < conf->n_entries; i++) {
 		const struct ts_sysctl_conf_entry *e = &conf->entries[i];
@@ -414,14 +465,16 @@ int tune_revert(const struct tune_args *ta)
 		if (changed) {
 			r = ts_sysctl_write(s, e->key, e->value);
 			if (r < 0) {
-				cli_error("cannot set %s to %s: %s", e->key, e->value, tune_errno_text(r));
+				tune_sanitize(val, sizeof(val), e->value);
+				cli_error("cannot set %s to %s: %s", e->key, val, tune_errno_text(r));
 				goto out;
 			}
 		}
-		tune_tabs_to_spaces(shown, sizeof(shown), cur);
+		tune_sanitize(shown, sizeof(shown), cur);
 		if (!ta->json) {
+			tune_sanitize(val, sizeof(val), e->value);
 			if (changed)
-				printf("  %s: %s -> %s\n", e->key, shown, e->value);
+				printf("  %s: %s -> %s\n", e->key, shown, val);
 			else
 				printf("  %s: %s (unchanged)\n", e->key, shown);
 		} else {
@@ -445,6 +498,7 @@ out:
 	json_object_put(root);
 	ts_sysctl_free(s);
 	ts_sysctl_conf_free(conf);
+	close(fd);
 	return rc;
 }
 

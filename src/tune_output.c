@@ -7,12 +7,72 @@
 
 #include "tune.h"
 
-void tune_tabs_to_spaces(char *dst, size_t size, const char *src)
+/*
+ * The character at s: how many bytes it takes (at least 1), and whether a
+ * terminal shows it as itself. Not shown: C0 controls, DEL, C1 controls
+ * (U+0080-U+009F, one '?' for the whole sequence), and each byte that is
+ * not part of well-formed UTF-8. The rule of the list table's
+ * output_comm(), extended to UTF-8.
+ */
+static size_t char_len(const unsigned char *s, bool *printable)
 {
-	snprintf(dst, size, "%s", src ? src : "");
-	for (char *p = dst; *p; p++)
-		if (*p == '\t')
-			*p = ' ';
+	unsigned cp, c = s[0];
+	size_t n;
+
+	*printable = c >= 0x20 && c < 0x7f;
+	if (c < 0xc2 || c > 0xf4)
+		return 1;
+	n = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+	cp = c & (0x7fu >> n);
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 1; /* also stops at the NUL */
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
+	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 1;
+	*printable = cp >= 0xa0;
+	return n;
+}
+
+void tune_sanitize(char *dst, size_t size, const char *src)
+{
+	const unsigned char *p = (const unsigned char *)(src ? src : "");
+	size_t len = 0;
+
+	if (size == 0)
+		return;
+	while (*p) {
+		bool ok;
+		size_t n = char_len(p, &ok);
+
+		if (len + (ok ? n : 1) >= size)
+			break; /* truncated, never inside a character */
+		if (ok)
+			memcpy(dst + len, p, n);
+		else
+			dst[len] = *p == '\t' ? ' ' : '?';
+		len += ok ? n : 1;
+		p += n;
+	}
+	dst[len] = '\0';
+}
+
+void tune_print_safe(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)(s ? s : "");
+
+	while (*p) {
+		bool ok;
+		size_t n = char_len(p, &ok);
+
+		if (ok)
+			fwrite(p, 1, n, stdout);
+		else
+			putchar(*p == '\t' ? ' ' : '?');
+		p += n;
+	}
 }
 
 static void governs_text(ts_state_mask_t m, char *buf, size_t size)
@@ -85,10 +145,10 @@ void tune_print_audit(const struct tune_args *ta, const struct tune_audit *a)
 		const struct ts_tune_row *row = &a->rows[i];
 		char cur[128], def[128], rec[128], gov[160];
 
-		tune_tabs_to_spaces(cur, sizeof(cur), row->action == TS_TUNE_UNAVAILABLE ? "-" : row->current);
-		tune_tabs_to_spaces(def, sizeof(def), row->info->kernel_default ? row->info->kernel_default
+		tune_sanitize(cur, sizeof(cur), row->action == TS_TUNE_UNAVAILABLE ? "-" : row->current);
+		tune_sanitize(def, sizeof(def), row->info->kernel_default ? row->info->kernel_default
 									       : "(memory)");
-		tune_tabs_to_spaces(rec, sizeof(rec), row->recommended[0] ? row->recommended : "");
+		tune_sanitize(rec, sizeof(rec), row->recommended[0] ? row->recommended : "");
 		governs_text(row->info->governs, gov, sizeof(gov));
 		size_t rl = strlen(row->reason);
 
@@ -110,19 +170,27 @@ void tune_print_audit(const struct tune_args *ta, const struct tune_audit *a)
 		       "them for a --netns target.\n");
 
 	putchar('\n');
-	printf("Configuration files under %s (%zu read; compared with the running values where "
-	       "tcpstate runs):\n", ta->config_root ? ta->config_root : "/", a->conf->n_files);
+	printf("Configuration files under ");
+	tune_print_safe(ta->config_root ? ta->config_root : "/");
+	printf(" (%zu read; compared with the running values where tcpstate runs):\n",
+	       a->conf->n_files);
 	if (a->n_findings == 0)
 		printf("  no findings\n");
+	/* Everything but the severity comes from the files: shown sanitized. */
 	for (size_t i = 0; i < a->n_findings; i++) {
 		const struct ts_lint_finding *f = &a->findings[i];
 
-		if (f->key)
-			printf("  %s:%u: %s: %s = %s: %s\n", f->file, f->line,
-			       ts_lint_severity_name(f->severity), f->key, f->value, f->message);
-		else
-			printf("  %s:%u: %s: %s\n", f->file, f->line, ts_lint_severity_name(f->severity),
-			       f->message);
+		printf("  ");
+		tune_print_safe(f->file);
+		printf(":%u: %s: ", f->line, ts_lint_severity_name(f->severity));
+		if (f->key) {
+			tune_print_safe(f->key);
+			printf(" = ");
+			tune_print_safe(f->value);
+			printf(": ");
+		}
+		tune_print_safe(f->message);
+		putchar('\n');
 	}
 
 	putchar('\n');

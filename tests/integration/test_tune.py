@@ -3,7 +3,10 @@
 real orphaned FIN_WAIT_2 and TIME_WAIT sockets, --apply then --revert restores
 every audited value exactly, the host's values stay untouched, --write output
 is accepted by `sysctl -p` inside the namespace, --json parses, the CLOSE_WAIT
-note, config-file lint with --config-root, and usage errors."""
+note, config-file lint with --config-root (links kept inside it, no hang on a
+FIFO, control characters never reach the terminal), --revert refusing foreign
+keys, host-wide keys under --netns and files that are not regular, and usage
+errors."""
 
 import json
 import os
@@ -14,7 +17,8 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tslab import check, failures, run_tcpstate, skip, skip_unless_root, wait_until  # noqa: E402
+from tslab import (check, failures, run_tcpstate, skip, skip_unless_root, tcpstate_path,  # noqa: E402
+                   wait_until)
 
 
 AUDITED = [
@@ -131,6 +135,105 @@ def test_config_lint(tmp):
     check(rc == 0 and "50-legacy.conf:1: error" in out, "config findings printed with file:line")
 
 
+def tune_bounded(*args):
+    """tune with a deadline: (rc, out, err), or None when it hangs (e.g. reading a FIFO)."""
+    try:
+        return run_tcpstate(["tune", *args], timeout=20)
+    except subprocess.TimeoutExpired:
+        return None
+
+
+def test_config_root_confinement(tmp):
+    # Links out of --config-root resolve inside it (systemd-sysctl --root): the
+    # content of a file outside is never read, let alone printed as a lint error.
+    root = os.path.join(tmp, "confined")
+    d = os.path.join(root, "etc/sysctl.d")
+    os.makedirs(d)
+    marker = f"tstune_secret_{secrets.token_hex(4)}"
+    secret = os.path.join(tmp, "secret.conf")
+    with open(secret, "w") as f:
+        f.write(f"net.ipv4.{marker} = {marker}\nnot an assignment {marker}\n")
+    os.symlink(secret, os.path.join(d, "10-absolute.conf"))
+    os.symlink("../../../secret.conf", os.path.join(d, "11-dotdot.conf"))
+    os.symlink("/etc/passwd", os.path.join(d, "12-passwd.conf"))
+    os.symlink("/proc/self/root" + secret, os.path.join(d, "13-proc.conf"))
+    os.mkfifo(os.path.join(d, "20-fifo.conf"))
+    with open(os.path.join(d, "30-escape.conf"), "wb") as f:
+        f.write(b"net.ipv4.tcp_fin_timeout = 3\x1b]0;owned\x07\x1b[31mred\xc2\x9b1m caf\xc3\xa9\n")
+    with open("/etc/passwd") as f:
+        passwd_line = f.readline().strip()
+
+    res = tune_bounded("--config-root", root)
+    check(res is not None, "tune --config-root hangs on a FIFO in sysctl.d")
+    if res is None:
+        return
+    rc, out, err = res
+    check(rc == 0, f"tune --config-root with links and a FIFO: exit {rc} ({err.strip()})")
+    check(marker not in out + err, "a file outside --config-root was read and printed")
+    check(passwd_line not in out + err, "/etc/passwd was read through a link in --config-root")
+    for name in ("10-absolute.conf", "11-dotdot.conf", "12-passwd.conf"):
+        check(f"{name}:0: error: cannot be read: a dangling link" in out, f"{name} not reported: {out}")
+    check("20-fifo.conf:0: error: a FIFO, not a regular file; not read" in out, f"FIFO not reported: {out}")
+    check(not any(c in out + err for c in "\x1b\x07\x9b"), "control characters from a file reach the terminal")
+    check("= 3?]0;owned??[31mred?1m caf\u00e9:" in out, f"escaped value not shown with '?': {out!r}")
+    doc = tune_json("--config-root", root)
+    check(marker not in json.dumps(doc), "a file outside --config-root in the JSON")
+    check(os.path.join(root, "etc/sysctl.d/30-escape.conf") in doc["config"]["files"],
+          f"files read: {doc['config']['files']}")
+    rc, _, err = tune("--config-root", os.path.join(tmp, "no-such-root"))
+    check(rc == 1 and "no-such-root" in err, f"a missing --config-root is an error ({rc}, {err.strip()})")
+
+
+def test_revert_refusals(ns, tmp):
+    own_ino = os.stat("/proc/self/ns/net").st_ino
+
+    def rfc1337():
+        return sh("cat", "/proc/sys/net/ipv4/tcp_rfc1337", netns=ns).stdout.strip()
+
+    # A key tune does not manage (per namespace, harmless to flip) is refused, nothing changes.
+    before = rfc1337()
+    foreign = os.path.join(tmp, "foreign.conf")
+    with open(foreign, "w") as f:
+        f.write(f"# netns: {ns}\nnet.ipv4.tcp_fin_timeout = 61\nnet.ipv4.tcp_rfc1337 = {1 - int(before)}\n")
+    ns_before = read_values(ns)
+    rc, _, err = tune("--revert", foreign, "--netns", ns)
+    check(rc == 1 and "tcp_rfc1337 is not a setting tcpstate tune manages" in err,
+          f"--revert of a foreign key: exit {rc} ({err.strip()})")
+    check(rfc1337() == before and read_values(ns) == ns_before, "a refused --revert changed something")
+
+    # kernel.hostname, with and without --netns: run in a throwaway UTS namespace so
+    # that even a regression cannot rename this machine.
+    hostfile = os.path.join(tmp, "hostname.conf")
+    with open(hostfile, "w") as f:
+        f.write(f"# netns-inode: {own_ino}\nkernel.hostname = tstune-pwned\n")
+    for extra in ([], ["--netns", ns]):
+        r = subprocess.run(["unshare", "--uts", "sh", "-c", '"$@"; rc=$?; hostname; exit $rc', "sh",
+                            tcpstate_path(), "tune", "--revert", hostfile, *extra],
+                           capture_output=True, text=True, timeout=30)
+        check(r.returncode == 1 and "kernel.hostname is not a setting tcpstate tune manages" in r.stderr,
+              f"--revert kernel.hostname {extra}: exit {r.returncode} ({r.stderr.strip()})")
+        check("tstune-pwned" not in r.stdout, f"--revert {extra} set kernel.hostname")
+
+    # A host-wide key under --netns is refused even when NS is the caller's own namespace.
+    with open("/proc/sys/fs/nr_open") as f:
+        nr_open = f.read().strip()
+    hw = os.path.join(tmp, "hostwide.conf")
+    with open(hw, "w") as f:
+        f.write(f"# netns-inode: {own_ino}\nfs.nr_open = {nr_open}\n")
+    rc, _, err = tune("--revert", hw, "--netns", "/proc/self/ns/net")
+    check(rc == 1 and "fs.nr_open is host-wide" in err, f"--revert fs.nr_open under --netns: exit {rc} ({err.strip()})")
+
+    # Only regular files: /dev/null, a directory, a FIFO (which must not hang).
+    fifo = os.path.join(tmp, "backup.fifo")
+    os.mkfifo(fifo)
+    for path in ("/dev/null", tmp, fifo):
+        res = tune_bounded("--revert", path, "--netns", ns)
+        check(res is not None, f"--revert {path} hangs")
+        if res is not None:
+            rc, _, err = res
+            check(rc == 1 and "not a regular file" in err, f"--revert {path}: exit {rc} ({err.strip()})")
+
+
 def make_sockets(ns):
     # A narrow port range makes 250 TIME_WAIT to one destination "most of it";
     # tw_reuse=0 so loopback connects do not reuse those ports meanwhile.
@@ -239,10 +342,12 @@ def main():
     helper = None
     try:
         test_config_lint(tmp)
+        test_config_root_confinement(tmp)
         sh("ip", "netns", "add", ns)
         sh("ip", "link", "set", "lo", "up", netns=ns)
         helper = make_sockets(ns)
         test_namespace(ns, tmp, host_before)
+        test_revert_refusals(ns, tmp)
     finally:
         if helper:
             helper.kill()

@@ -557,6 +557,176 @@ static void test_conf_parse_file_missing(void **state)
 	ts_sysctl_conf_free(c);
 }
 
+/* ---- files the lint must not read, or not hang on ---- */
+
+static bool has_bad_line(const struct ts_sysctl_conf *c, const char *file_suffix, const char *why_part)
+{
+	for (size_t i = 0; i < c->n_bad; i++)
+		if (ends_with(c->bad[i].file, file_suffix) && strstr(c->bad[i].why, why_part))
+			return true;
+	return false;
+}
+
+static bool has_value(const struct ts_sysctl_conf *c, const char *value)
+{
+	for (size_t i = 0; i < c->n_entries; i++)
+		if (strcmp(c->entries[i].value, value) == 0)
+			return true;
+	return false;
+}
+
+/* Symbolic links resolve inside the root, as systemd-sysctl --root does: never outside it. */
+static void test_conf_links_stay_in_root(void **state)
+{
+	struct ts_sysctl_conf *c = NULL;
+	char secret[PATH_MAX], root[PATH_MAX];
+
+	(void)state;
+	tree_file("outside/secret.conf", "net.ipv4.tcp_fin_timeout = leaked\n");
+	tree_file("root/usr/lib/sysctl.d/real.txt", "net.ipv4.tcp_fin_timeout = inside\n");
+	tree_file("root/etc/sysctl.d/00-plain.conf", "net.core.somaxconn = 1024\n");
+	tree_path(secret, sizeof(secret), "outside/secret.conf");
+	tree_path(root, sizeof(root), "root");
+	tree_symlink(secret, "root/etc/sysctl.d/10-absolute.conf");
+	tree_symlink("../../../outside/secret.conf", "root/etc/sysctl.d/11-dotdot.conf");
+	tree_symlink("/usr/lib/sysctl.d/real.txt", "root/etc/sysctl.d/12-inside.conf");
+	tree_symlink("/proc/self/root/etc/passwd", "root/etc/sysctl.d/13-proc.conf");
+	tree_symlink(secret, "root/etc/sysctl.conf");
+	/* a directory link out of the root: listed inside it, so not at all */
+	tree_file("outside/sysctl.d/50-dir.conf", "net.ipv4.tcp_fin_timeout = leaked\n");
+	tree_path(secret, sizeof(secret), "outside/sysctl.d");
+	tree_file("root/run/.keep", "");
+	tree_symlink(secret, "root/run/sysctl.d");
+
+	assert_int_equal(ts_sysctl_conf_load(root, &c), 0);
+	for (size_t i = 0; i < c->n_bad; i++)
+		print_message("  bad %s: %s\n", c->bad[i].file, c->bad[i].why);
+	assert_false(has_value(c, "leaked"));
+	assert_true(has_value(c, "inside"));   /* an absolute link inside the root is fine */
+	assert_true(has_value(c, "1024"));
+	assert_true(has_bad_line(c, "10-absolute.conf", "dangling"));
+	assert_true(has_bad_line(c, "11-dotdot.conf", "dangling"));
+	assert_true(has_bad_line(c, "13-proc.conf", "cannot be read"));
+	assert_int_equal(c->n_files, 2);
+	ts_sysctl_conf_free(c);
+}
+
+/* A FIFO, a directory or a device named *.conf is never read: no hang, a word for the first two. */
+static void test_conf_not_regular(void **state)
+{
+	struct ts_sysctl_conf *c = NULL;
+	char path[PATH_MAX];
+
+	(void)state;
+	tree_file("etc/sysctl.d/10-ok.conf", "net.core.somaxconn = 1024\n");
+	tree_path(path, sizeof(path), "etc/sysctl.d/20-fifo.conf");
+	assert_int_equal(mkfifo(path, 0600), 0);
+	tree_path(path, sizeof(path), "etc/sysctl.conf");
+	assert_int_equal(mkfifo(path, 0600), 0);
+	tree_path(path, sizeof(path), "etc/sysctl.d/30-dir.conf");
+	assert_int_equal(mkdir(path, 0700), 0);
+	tree_symlink("/dev/zero", "etc/sysctl.d/40-dev.conf"); /* inside the root: dangling */
+
+	assert_int_equal(ts_sysctl_conf_load(tmp_root, &c), 0);
+	assert_int_equal(c->n_files, 1);
+	assert_int_equal(c->n_entries, 1);
+	assert_true(has_bad_line(c, "20-fifo.conf", "FIFO"));
+	assert_true(has_bad_line(c, "etc/sysctl.conf", "FIFO"));
+	assert_true(has_bad_line(c, "30-dir.conf", "directory"));
+	ts_sysctl_conf_free(c);
+
+	/* the same for one named file (tune --revert) */
+	assert_int_equal(ts_sysctl_conf_new(&c), 0);
+	tree_path(path, sizeof(path), "etc/sysctl.d/20-fifo.conf");
+	assert_int_equal(ts_sysctl_conf_parse_file(c, path), -EBADFD);
+	assert_int_equal(ts_sysctl_conf_parse_file(c, "/dev/null"), -EBADFD);
+	tree_path(path, sizeof(path), "etc/sysctl.d/30-dir.conf");
+	assert_int_equal(ts_sysctl_conf_parse_file(c, path), -EISDIR);
+	assert_int_equal(c->n_files, 0);
+	ts_sysctl_conf_free(c);
+}
+
+/*
+ * Past TS_SYSCTL_CONF_FILES_MAX files: the first ones by name are read,
+ * whatever order readdir gives and whichever directory holds them, and a
+ * bad line names the first one left out.
+ */
+static void test_conf_too_many_files(void **state)
+{
+	struct ts_sysctl_conf *c = NULL;
+	char rel[64], content[64];
+	const size_t total = TS_SYSCTL_CONF_FILES_MAX + 4;
+
+	(void)state;
+	/* in a later directory, first by name */
+	tree_file("usr/lib/sysctl.d/00-first.conf", "net.core.somaxconn = 1024\n");
+	for (size_t i = 1; i < total; i++) {
+		snprintf(rel, sizeof(rel), "etc/sysctl.d/%05zu.conf", i);
+		snprintf(content, sizeof(content), "net.test.k%zu = %zu\n", i, i);
+		tree_file(rel, content);
+	}
+	assert_int_equal(ts_sysctl_conf_load(tmp_root, &c), 0);
+	assert_int_equal(c->n_files, TS_SYSCTL_CONF_FILES_MAX);
+	assert_true(ends_with(c->files[0], "/usr/lib/sysctl.d/00-first.conf"));
+	for (size_t i = 1; i < c->n_files; i++) {
+		snprintf(rel, sizeof(rel), "/etc/sysctl.d/%05zu.conf", i);
+		assert_true(ends_with(c->files[i], rel));
+	}
+	snprintf(rel, sizeof(rel), "/etc/sysctl.d/%05d.conf", TS_SYSCTL_CONF_FILES_MAX);
+	assert_int_equal(c->n_bad, 1);
+	assert_true(ends_with(c->bad[0].file, rel));
+	assert_non_null(strstr(c->bad[0].why, "first 4096"));
+	assert_int_equal(c->bad[0].file_idx, SIZE_MAX);
+	ts_sysctl_conf_free(c);
+}
+
+/*
+ * 100,000 lines over 1,000 keys: every line but the last of its key is
+ * "overridden", naming that last line. (The lint once searched the rest
+ * of the file for each line: quadratic.)
+ */
+static void test_lint_many_duplicates(void **state)
+{
+	enum { LINES = 100000, KEYS = 1000 };
+	struct ts_sysctl_conf *c = NULL;
+	struct ts_lint_finding *f = NULL;
+	size_t n = 0, overridden = 0;
+	char path[PATH_MAX], want[64];
+	FILE *out;
+
+	(void)state;
+	tree_file("etc/sysctl.d/50-big.conf", "");
+	tree_path(path, sizeof(path), "etc/sysctl.d/50-big.conf");
+	out = fopen(path, "we");
+	assert_non_null(out);
+	for (unsigned i = 0; i < LINES; i++)
+		fprintf(out, "net.test.k%u = %u\n", i % KEYS, i);
+	assert_int_equal(fclose(out), 0);
+
+	assert_int_equal(ts_sysctl_conf_load(tmp_root, &c), 0);
+	assert_int_equal(c->n_entries, LINES);
+	assert_int_equal(ts_sysctl_conf_lint(c, NULL, &f, &n), 0);
+	for (size_t i = 0; i < n; i++) {
+		unsigned line = f[i].line, last;
+
+		if (f[i].kind != TS_LINT_OVERRIDDEN)
+			continue;
+		overridden++;
+		/* line L (1-based) sets key (L-1) % KEYS; its last setting is on line LINES-KEYS+key+1 */
+		last = LINES - KEYS + (line - 1) % KEYS + 1;
+		assert_true(line < last);
+		snprintf(want, sizeof(want), "50-big.conf:%u (net.test.k%u = %u)", last, (line - 1) % KEYS,
+			 last - 1);
+		if (!strstr(f[i].message, want))
+			fail_msg("line %u: '%s' lacks '%s'", line, f[i].message, want);
+		if (i > 0)
+			assert_true(f[i - 1].line <= line); /* still in file order */
+	}
+	assert_int_equal(overridden, LINES - KEYS);
+	ts_lint_findings_free(f, n);
+	ts_sysctl_conf_free(c);
+}
+
 /* ---- advice ---- */
 
 static const struct ts_tune_row *row_of(const struct ts_tune_row *rows, size_t n, const char *name)
@@ -703,6 +873,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_conf_empty_root, setup_tree, teardown_tree),
 		cmocka_unit_test_setup_teardown(test_conf_parse_file_missing, setup_tree, teardown_tree),
 		cmocka_unit_test_setup_teardown(test_lint, setup_tree, teardown_tree),
+		cmocka_unit_test_setup_teardown(test_conf_links_stay_in_root, setup_tree, teardown_tree),
+		cmocka_unit_test_setup_teardown(test_conf_not_regular, setup_tree, teardown_tree),
+		cmocka_unit_test_setup_teardown(test_conf_too_many_files, setup_tree, teardown_tree),
+		cmocka_unit_test_setup_teardown(test_lint_many_duplicates, setup_tree, teardown_tree),
 		cmocka_unit_test_setup_teardown(test_advice_nothing, setup_tree, teardown_tree),
 		cmocka_unit_test_setup_teardown(test_advice_observed, setup_tree, teardown_tree),
 		cmocka_unit_test_setup_teardown(test_advice_already_tuned, setup_tree, teardown_tree),
