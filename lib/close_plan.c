@@ -54,15 +54,15 @@ static void idle_reason(struct ts_close_item *it, uint32_t min_idle_s, char *buf
 	switch (it->idle) {
 	case TS_IDLE_RECENT:
 		ts_duration_text(a->idle_ms, d, sizeof(d));
-		snprintf(buf, size, "in use: %s %s ago (< --min-idle %u s)", ts_last_event_text(a->last),
+		snprintf(buf, size, "may be in use: %s %s ago (< --min-idle %u s)", ts_last_event_text(a->last),
 			 d, min_idle_s);
 		break;
 	case TS_IDLE_UNREAD:
-		snprintf(buf, size, "in use: %llu bytes received and not yet read by the program",
+		snprintf(buf, size, "may be in use: %llu bytes received and not yet read by the program",
 			 (unsigned long long)a->unread_bytes);
 		break;
 	case TS_IDLE_UNSENT:
-		snprintf(buf, size, "in use: %llu bytes written and not yet acknowledged by the peer",
+		snprintf(buf, size, "may be in use: %llu bytes written and not yet acknowledged by the peer",
 			 (unsigned long long)a->unsent_bytes);
 		break;
 	case TS_IDLE_NO_INFO:
