@@ -52,8 +52,7 @@ static const struct threshold_opt {
 	{ "syn-sent-min", offsetof(struct ts_diag_thresholds, syn_sent_min), 1, UINT32_MAX,
 	  "retransmitting SYN_SENT sockets to one ip:port for a warning" },
 	{ "close-min-idle", offsetof(struct ts_diag_thresholds, close_min_idle_s), 1, TS_MIN_IDLE_MAX_S,
-	  "seconds a CLOSE_WAIT socket must be idle (no data, nothing queued) for the close\n"
-	  "          commands printed, which pass it as close --min-idle; none when no socket is" },
+	  "CLOSE_WAIT idle this long (seconds, nothing queued) gets close commands (their --min-idle)" },
 };
 #define N_THRESHOLDS (sizeof(threshold_opts) / sizeof(threshold_opts[0]))
 #define OPT_THRESHOLD 0x200 /* + index */

@@ -15,15 +15,17 @@ command doctor prints (with --close-min-idle 1) closes exactly those.
 import hashlib
 import json
 import os
+import pty
 import select
 import shutil
 import signal
 import subprocess
 import sys
+import time
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tslab import check, failures, run_tcpstate, skip_unless_root, wait_until  # noqa: E402
+from tslab import check, failures, run_tcpstate, skip_unless_root, tcpstate_path, wait_until  # noqa: E402
 
 PORT_SLOW, PORT_LEAK = 7201, 7202
 SYS_PYTHON = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
@@ -257,6 +259,27 @@ def test_in_use_is_spared():
         check(got != want, "--min-idle 0 with fin: the answer still arrived in full")
 
 
+def prompt_and_decline(args):
+    """Runs tcpstate ARGS on a terminal and answers "n": (what it printed, its exit)."""
+    master, slave = pty.openpty()
+    p = subprocess.Popen([tcpstate_path(), *args], stdin=slave, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    os.close(slave)
+    buf = b""
+    deadline = time.monotonic() + 20
+    while b"[y/N]" not in buf and time.monotonic() < deadline:
+        r, _, _ = select.select([p.stderr], [], [], 0.2)
+        if r:
+            chunk = os.read(p.stderr.fileno(), 4096)
+            if not chunk:
+                break
+            buf += chunk
+    os.write(master, b"n\n")
+    out, err = p.communicate(timeout=20)
+    os.close(master)
+    return (buf + err).decode(errors="replace"), p.returncode
+
+
 def test_doctor_command_closes_what_it_says():
     with Netns() as ns:
         server = ns.helper("leak", PORT_LEAK, LEAKED)
@@ -285,6 +308,12 @@ def test_doctor_command_closes_what_it_says():
         rc, out, err = ns.tcpstate("doctor", "--close-min-idle", "1")
         check(cmds["fin"] in out and cmds["fd"] in out and "EBADF" in out and
               out.index(cmds["fin"]) < out.index(cmds["fd"]), f"doctor text:\n{out}")
+
+        # At a terminal, the fd command states the fd-number hazard before asking; "n" does nothing.
+        text, rc = prompt_and_decline(cmds["fd"].split()[1:])
+        check("[y/N]" in text and "same fd number" in text and "EBADF" in text and rc == 1,
+              f"the --how fd prompt (exit {rc}):\n{text}")
+        check(len(ns.close_wait(PORT_LEAK)) == LEAKED, "declined, yet sockets changed")
 
         # The printed command, run as printed (it names the namespace itself).
         rc, out, err = run_tcpstate(cmds["fin"].split()[1:] + ["--yes", "--json"])
