@@ -150,7 +150,7 @@ static void print_close_advice(const struct ts_finding *f, const struct ts_snaps
 			ts_duration_text(f->busy_idle_ms, d, sizeof(d));
 			snprintf(text, sizeof(text), "no command yet: none of these sockets has been idle "
 				 "for %u s with nothing queued%s%s%s, so the program may still be using them "
-				 "(an answer still being computed for a client that half-closed after its "
+				 "(for example, still computing the answer for a client that half-closed after its "
 				 "request). tcpstate close skips such sockets (--min-idle); look again later.",
 				 f->close_min_idle_s, f->has_busy ? " (the latest moved " : "",
 				 f->has_busy ? d : "", f->has_busy ? " ago)" : "");
