@@ -53,6 +53,7 @@ static const char *const verdict_reasons[_TS_CLOSE_VERDICT_MAX] = {
 	[TS_CLOSE_SKIP_NO_COOKIE] = "no socket cookie, so its identity cannot be checked",
 	[TS_CLOSE_SKIP_FIN_SENT] = "this end already sent its FIN: use --how rst or --how fd",
 	[TS_CLOSE_SKIP_NOT_CONNECTED] = "not connected, a FIN means nothing: use --how rst or --how fd",
+	[TS_CLOSE_SKIP_IN_USE] = "possibly in use: not idle for --min-idle",
 };
 
 const char *ts_close_verdict_reason(enum ts_close_verdict v)

@@ -45,6 +45,55 @@ const char *ts_close_outcome_name(enum ts_close_outcome o)
 	return (unsigned)o < _TS_CLOSE_OUTCOME_MAX ? outcome_names[o] : "?";
 }
 
+/* Why a socket the rules allow is left alone by the idle test (o->min_idle_s). */
+static void idle_reason(struct ts_close_item *it, uint32_t min_idle_s, char *buf, size_t size)
+{
+	const struct ts_activity *a = &it->act;
+	char d[32];
+
+	switch (it->idle) {
+	case TS_IDLE_RECENT:
+		ts_duration_text(a->idle_ms, d, sizeof(d));
+		snprintf(buf, size, "may be in use: %s %s ago (< --min-idle %u s)", ts_last_event_text(a->last),
+			 d, min_idle_s);
+		break;
+	case TS_IDLE_UNREAD:
+		snprintf(buf, size, "may be in use: %llu bytes received and not yet read by the program",
+			 (unsigned long long)a->unread_bytes);
+		break;
+	case TS_IDLE_UNSENT:
+		snprintf(buf, size, "may be in use: %llu bytes written and not yet acknowledged by the peer",
+			 (unsigned long long)a->unsent_bytes);
+		break;
+	case TS_IDLE_NO_INFO:
+		snprintf(buf, size, "idle time unknown: the kernel gave no tcp_info for it "
+			 "(--min-idle 0 acts anyway)");
+		break;
+	case TS_IDLE_NEVER_CONNECTED:
+		snprintf(buf, size, "idle time unknown: %s has no connection whose traffic is timed "
+			 "(--min-idle 0 acts anyway)", ts_state_name((enum ts_state)it->s->state));
+		break;
+	default:
+		snprintf(buf, size, "%s", ts_close_verdict_reason(TS_CLOSE_SKIP_IN_USE));
+		break;
+	}
+}
+
+/* The idle test: true when it leaves the socket alone (verdict and reason set). */
+static bool skip_in_use(const struct ts_close_opts *o, struct ts_close_item *it)
+{
+	if (!o->min_idle_s)
+		return false;
+	it->idle = ts_socket_idle_verdict(it->s, (uint64_t)o->min_idle_s * 1000, &it->act);
+	it->has_activity = it->idle != TS_IDLE_NO_INFO && it->idle != TS_IDLE_NEVER_CONNECTED &&
+			   it->s->state != TS_STATE_TIME_WAIT;
+	if (it->idle == TS_IDLE_ABANDONED)
+		return false;
+	it->verdict = TS_CLOSE_SKIP_IN_USE;
+	idle_reason(it, o->min_idle_s, it->reason, sizeof(it->reason));
+	return true;
+}
+
 static int plan_fill(struct ts_close_plan *c)
 {
 	const struct ts_snapshot *snap = c->snap;
@@ -76,7 +125,9 @@ static int plan_fill(struct ts_close_plan *c)
 		}
 		h += it->n_holders;
 		it->verdict = ts_close_verdict(s, it->n_holders, c->opts.how, c->opts.listen_named);
-		if (it->verdict == TS_CLOSE_ACT) {
+		if (it->verdict == TS_CLOSE_ACT && skip_in_use(&c->opts, it)) {
+			it->outcome = TS_CLOSE_SKIPPED;
+		} else if (it->verdict == TS_CLOSE_ACT) {
 			it->outcome = TS_CLOSE_PLANNED;
 		} else {
 			it->outcome = TS_CLOSE_SKIPPED;

@@ -8,6 +8,7 @@
 
 #include "array.h"
 #include "diagnose-internal.h"
+#include "tcpstate/activity.h"
 #include "tcpstate/sysctl.h"
 
 static const char *const severity_names[_TS_SEVERITY_MAX] = {
@@ -112,6 +113,7 @@ void ts_diag_thresholds_default(struct ts_diag_thresholds *t)
 		.accept_pct = 80,
 		.syn_backlog_pct = 75,
 		.syn_sent_min = 1,
+		.close_min_idle_s = TS_MIN_IDLE_DEFAULT_S,
 	};
 }
 
@@ -371,6 +373,8 @@ int ts_diagnose(const struct ts_diag_input *in, struct ts_diagnosis **ret)
 		c.th = *in->thresholds;
 	else
 		ts_diag_thresholds_default(&c.th);
+	if (!c.th.close_min_idle_s) /* 0 would call sockets in use abandoned */
+		c.th.close_min_idle_s = TS_MIN_IDLE_DEFAULT_S;
 	c.d = calloc(1, sizeof(*c.d));
 	if (!c.d)
 		return -ENOMEM;

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "diagnose-internal.h"
+#include "tcpstate/activity.h"
 
 #define MAX_PEER_LOOKUPS 64
 
@@ -23,6 +24,24 @@ static bool fd_near_limit(const struct diag_ctx *c, const struct ts_finding *f)
 }
 
 /* ---- CLOSE_WAIT held by a program ---- */
+
+/* Counts s as abandoned (what close --min-idle would act on), or notes how recently it moved. */
+static void note_closable(const struct diag_ctx *c, struct ts_finding *f, const struct ts_socket *s)
+{
+	struct ts_activity a;
+	enum ts_idle_verdict v = ts_socket_idle_verdict(s, (uint64_t)c->th.close_min_idle_s * 1000, &a);
+
+	if (v == TS_IDLE_ABANDONED) {
+		f->closable++;
+		return;
+	}
+	if (v != TS_IDLE_RECENT && v != TS_IDLE_UNREAD && v != TS_IDLE_UNSENT)
+		return;
+	if (!f->has_busy || a.idle_ms < f->busy_idle_ms) {
+		f->has_busy = true;
+		f->busy_idle_ms = a.idle_ms;
+	}
+}
 
 int diag_rule_close_wait(struct diag_ctx *c)
 {
@@ -57,18 +76,19 @@ int diag_rule_close_wait(struct diag_ctx *c)
 			r = diag_add_pid(f, e.v[i].pid);
 		}
 		f->count = count;
+		f->close_min_idle_s = c->th.close_min_idle_s;
 		for (size_t j = i; r == 0 && j < end; j++) {
 			const struct ts_socket *s = diag_sock_at(c, e.v[j].sock);
 
 			r = diag_add_fd(f, e.v[j].fd);
 			if (r < 0 || (j > i && e.v[j].sock == e.v[j - 1].sock))
 				continue;
-			/* Recv-Q counts the FIN's sequence number until the program reads end-of-file. */
-			uint64_t unread = s->recv_q > 0 ? s->recv_q - 1 : 0;
+			uint64_t unread = ts_socket_unread_bytes(s);
 
 			f->unread_bytes += unread;
 			f->eof_read += s->recv_q == 0;
 			diag_note_age(f, s);
+			note_closable(c, f, s);
 			r = diag_add_group(f, s, true, false, unread);
 		}
 		diag_finish_lists(f);

@@ -6,6 +6,7 @@
 
 #include "array.h"
 #include "diagnose-internal.h"
+#include "tcpstate/activity.h"
 
 #define MAX_PIDS 64    /* per finding; beyond that the finding keeps the count only */
 #define MAX_GROUPS 256 /* per finding */
@@ -78,21 +79,11 @@ static bool state_in(const struct ts_socket *s, ts_state_mask_t m)
 	return s->state < _TS_STATE_MAX && (m & TS_STATE_BIT(s->state));
 }
 
-/* Lower bound of the time since the peer last sent anything. */
-static bool socket_silence_ms(const struct ts_socket *s, uint64_t *ret)
-{
-	if (!(s->flags & TS_SOCK_HAS_INFO))
-		return false;
-	*ret = s->info.last_data_recv_ms < s->info.last_ack_recv_ms ? s->info.last_data_recv_ms
-								    : s->info.last_ack_recv_ms;
-	return true;
-}
-
 void diag_note_age(struct ts_finding *f, const struct ts_socket *s)
 {
 	uint64_t age;
 
-	if (socket_silence_ms(s, &age) && (!f->has_age || age > f->age_min_ms)) {
+	if (ts_socket_peer_silence_ms(s, &age) && (!f->has_age || age > f->age_min_ms)) {
 		f->has_age = true;
 		f->age_min_ms = age;
 	}

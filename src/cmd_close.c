@@ -31,11 +31,19 @@ struct close_run {
 static void close_help(FILE *f)
 {
 	fprintf(f,
-		"Usage: tcpstate close [SELECTION] --how rst|fin|fd [--dry-run] [--yes] [--json]\n"
+		"Usage: tcpstate close [SELECTION] --how rst|fin|fd [--min-idle SECONDS]\n"
+		"                      [--dry-run] [--yes] [--json]\n"
 		"\n"
 		"Ends the selected TCP sockets. Each is identified by family, both ends, inode\n"
 		"and cookie, and that identity is checked again right before acting: a socket\n"
 		"that closed meanwhile, or an fd number now used by something else, is skipped.\n"
+		"\n"
+		"Only abandoned sockets are touched: a selected socket is skipped as maybe in use\n"
+		"unless tcp_info shows no data sent or received and no ACK from the peer for\n"
+		"--min-idle seconds, nothing unread and nothing unacknowledged. A CLOSE_WAIT\n"
+		"socket is not necessarily abandoned: a client that half-closes after its\n"
+		"request (HTTP/1.0, nc -N) leaves it in CLOSE_WAIT while the program is\n"
+		"still computing the answer; closing it loses that answer.\n"
 		"\n"
 		"  --how rst      SOCK_DESTROY through sock_diag: the peer gets a RST, the\n"
 		"                 program's next call fails with ECONNABORTED, its fd stays open.\n"
@@ -44,11 +52,23 @@ static void close_help(FILE *f)
 		"  --how fin      shutdown(SHUT_WR) on a copy of the owner's fd (pidfd_getfd):\n"
 		"                 an orderly FIN; a CLOSE_WAIT socket goes through LAST_ACK and\n"
 		"                 ends; the fd stays open in the program (ESTABLISHED and\n"
-		"                 CLOSE_WAIT only).\n"
+		"                 CLOSE_WAIT only). Prefer it: the program keeps its fd.\n"
 		"  --how fd       makes the owner call close(fd) itself (ptrace): frees the fd.\n"
 		"                 Each (pid, fd) holding the socket is closed; a socket shared\n"
 		"                 with a holder that could not be closed stays open. Refused for\n"
 		"                 a process already being traced.\n"
+		"                 Hazard: the program is not told. The kernel hands the freed fd\n"
+		"                 NUMBER to its next socket or open file; if the program (or a\n"
+		"                 connection pool's stale object) still uses the old number, its\n"
+		"                 read/write/close hits that new socket or file: another client\n"
+		"                 gets this one's data, or a later close() fails with EBADF.\n"
+		"                 Use it only on fds the program will never touch again.\n"
+		"  --min-idle S   act only on sockets idle for S seconds (default %u; 0 to\n"
+		"                 %u). 0 turns the test off: sockets in use are hit\n"
+		"                 too (a warning says so). Sockets whose idle time is unknown\n"
+		"                 (LISTEN, SYN_SENT, SYN_RECEIVED, IDLE, BOUND, UNKNOWN, no\n"
+		"                 tcp_info) are skipped unless S is 0; TIME_WAIT carries\n"
+		"                 nothing and is never skipped for it.\n"
 		"  --dry-run      print each socket, its holders and the method; change nothing\n"
 		"  -y, --yes      do not ask (required when stdin is not a terminal)\n"
 		"\n"
@@ -71,9 +91,9 @@ static void close_help(FILE *f)
 		"\n"
 		"Examples:\n"
 		"  tcpstate close --netns web --pid 1234 --state close-wait --how fin --dry-run\n"
-		"  tcpstate close --port 8080 --state close-wait --how fd --yes\n"
+		"  tcpstate close --sport 8080 --state close-wait --min-idle 600 --how fin --yes\n"
 		"  tcpstate close --dport 5432 --state established --how rst --json --yes\n",
-		CLI_SNAPSHOT_HELP);
+		TS_MIN_IDLE_DEFAULT_S, TS_MIN_IDLE_MAX_S, CLI_SNAPSHOT_HELP);
 }
 
 /* ---- describing ---- */
@@ -237,6 +257,11 @@ static void print_plan(FILE *f, const struct close_run *c, size_t limit)
 	where_text(c, where, sizeof(where));
 	fprintf(f, "%zu socket%s selected %s; method %s\n", n, n == 1 ? "" : "s",
 		where, how_text(c->o.how));
+	if (c->o.min_idle_s)
+		fprintf(f, "Only sockets idle for %u s or more are acted on (--min-idle): no data either "
+			"way, nothing unread or unacknowledged.\n", c->o.min_idle_s);
+	else
+		fprintf(f, "--min-idle 0: sockets a program is still using are not spared.\n");
 	print_group(f, c, TS_CLOSE_PLANNED, c->dry_run ? "Would act on" : "To act on", limit);
 	print_group(f, c, TS_CLOSE_SKIPPED, c->dry_run ? "Would skip" : "Skipping", limit);
 }
@@ -276,6 +301,7 @@ static json_object *item_json(const struct close_run *c, const struct ts_close_i
 	json_object_object_add(o, "result", json_object_new_string(ts_close_outcome_name(it->outcome)));
 	json_object_object_add(o, "reason", it->reason[0] ? json_object_new_string(it->reason) : NULL);
 	json_object_object_add(o, "errno", it->err ? json_object_new_string(errno_name(it->err)) : NULL);
+	json_object_object_add(o, "idle_ms", it->has_activity ? json_object_new_uint64(it->act.idle_ms) : NULL);
 	for (size_t k = 0; k < it->n_holders; k++) {
 		const struct ts_close_holder *h = &it->holders[k];
 		json_object *e = json_object_new_object();
@@ -305,6 +331,7 @@ static void print_json(const struct close_run *c, int exit_code)
 	}
 	json_object_object_add(sum, "how", json_object_new_string(ts_close_how_name(c->o.how)));
 	json_object_object_add(sum, "dry_run", json_object_new_boolean(c->dry_run));
+	json_object_object_add(sum, "min_idle_s", json_object_new_uint64(c->o.min_idle_s));
 	json_object_object_add(sum, "selected", json_object_new_uint64(ts_close_plan_size(c->plan)));
 	json_object_object_add(sum, c->dry_run ? "planned" : "done",
 			       json_object_new_uint64(ts_close_plan_count(c->plan, c->dry_run ? TS_CLOSE_PLANNED : TS_CLOSE_DONE)));
@@ -333,6 +360,12 @@ static bool confirm(const struct close_run *c, size_t n)
 	char line[64];
 
 	print_plan(stderr, c, PLAN_SHOWN_BEFORE_PROMPT);
+	if (c->o.how == TS_CLOSE_FD)
+		fprintf(stderr, "Warning: --how fd closes each fd inside its program without telling it. "
+			"The next socket or file the program opens gets the same fd number; if the program "
+			"(or a pool's stale connection object) still uses the old number, it reads, writes "
+			"or closes that new one: another client gets this one's data, or close() fails "
+			"with EBADF. --how fin ends the connection and leaves the fd to the program.\n");
 	fprintf(stderr, "End %zu socket%s with --how %s? [y/N] ", n, n == 1 ? "" : "s",
 		ts_close_how_name(c->o.how));
 	fflush(stderr);
@@ -372,6 +405,7 @@ static int parse_args(struct close_run *c, int argc, char **argv)
 		CLI_SNAPSHOT_LONG_OPTIONS,
 		{ "how", required_argument, NULL, 0x200 },
 		{ "dry-run", no_argument, NULL, 0x201 },
+		{ "min-idle", required_argument, NULL, 0x202 },
 		{ "yes", no_argument, NULL, 'y' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -397,6 +431,13 @@ static int parse_args(struct close_run *c, int argc, char **argv)
 			break;
 		case 0x201:
 			c->dry_run = true;
+			break;
+		case 0x202:
+			if (ts_parse_u32(optarg, 0, TS_MIN_IDLE_MAX_S, &c->o.min_idle_s) < 0) {
+				cli_error("bad --min-idle '%s' (whole seconds, 0 to %u)", optarg,
+					  TS_MIN_IDLE_MAX_S);
+				return EXIT_USAGE;
+			}
 			break;
 		case 'y':
 			c->yes = true;
@@ -435,6 +476,11 @@ static int parse_args(struct close_run *c, int argc, char **argv)
 			  "(or --dry-run to see what would be done)");
 		return EXIT_USAGE;
 	}
+	if (c->o.min_idle_s == 0)
+		cli_warn("--min-idle 0: sockets a program is still using are hit too: an answer it "
+			 "is still computing is lost%s", c->o.how == TS_CLOSE_FD ?
+			 ", and with --how fd the fd number it still uses goes to its next socket or "
+			 "file (another client's data, EBADF)" : "");
 	return -1; /* go on */
 }
 
@@ -473,11 +519,12 @@ int cmd_close(int argc, char **argv)
 
 	memset(&c, 0, sizeof(c));
 	cli_snapshot_args_init(&c.a);
+	c.o.min_idle_s = TS_MIN_IDLE_DEFAULT_S;
 	r = parse_args(&c, argc, argv);
 	if (r >= 0)
 		return r;
 	c.a.opts.backend = TS_BACKEND_NETLINK;
-	c.a.opts.want_info = false;
+	c.a.opts.want_info = c.o.min_idle_s > 0; /* the idle test reads tcp_info */
 	c.o.netns = c.a.opts.netns;
 	c.o.all_netns = c.a.opts.all_netns;
 

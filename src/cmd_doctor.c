@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "cli_filter.h"
 #include "doctor_output.h"
+#include "tcpstate/activity.h"
 #include "tcpstate/diagnose.h"
 #include "tcpstate/sysctl.h"
 #include "tcpstate/util.h"
@@ -50,6 +51,8 @@ static const struct threshold_opt {
 	  "SYN_RECEIVED at this % of tcp_max_syn_backlog (or the backlog reached): warning" },
 	{ "syn-sent-min", offsetof(struct ts_diag_thresholds, syn_sent_min), 1, UINT32_MAX,
 	  "retransmitting SYN_SENT sockets to one ip:port for a warning" },
+	{ "close-min-idle", offsetof(struct ts_diag_thresholds, close_min_idle_s), 1, TS_MIN_IDLE_MAX_S,
+	  "CLOSE_WAIT idle this long (seconds, nothing queued) gets close commands (their --min-idle)" },
 };
 #define N_THRESHOLDS (sizeof(threshold_opts) / sizeof(threshold_opts[0]))
 #define OPT_THRESHOLD 0x200 /* + index */

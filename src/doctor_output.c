@@ -7,6 +7,7 @@
 
 #include "doctor_output.h"
 #include "output.h"
+#include "tcpstate/activity.h"
 
 #define MAX_FDS_SHOWN 24
 #define MAX_GROUPS_SHOWN 5
@@ -102,8 +103,10 @@ static void print_wrapped(const char *label, const char *text)
 
 /*
  * The exact `tcpstate close` command for a CLOSE_WAIT finding (how: "fin" or
- * "fd"). A namespace without a /run/netns name is named by the holder's pid.
- * False when the finding has no holder to name.
+ * "fd"): it selects the finding's sockets that are abandoned by the idle time
+ * the finding was judged with (--min-idle), the same f->closable sockets. A
+ * namespace without a /run/netns name is named by the holder's pid. False
+ * when the finding has no holder to name or no socket close would act on.
  */
 static bool close_command(const struct ts_finding *f, const struct ts_snapshot *snap,
 			  const char *how, char *buf, size_t size)
@@ -111,7 +114,7 @@ static bool close_command(const struct ts_finding *f, const struct ts_snapshot *
 	const struct ts_netns *ns = ts_snapshot_netns(snap, f->netns_index);
 	char nsarg[80], port[32] = "";
 
-	if (f->kind != TS_FINDING_CLOSE_WAIT || !f->pid)
+	if (f->kind != TS_FINDING_CLOSE_WAIT || !f->pid || !f->closable)
 		return false;
 	if (ns && strcmp(ns->name, "init") != 0 && strncmp(ns->name, "net:[", 5) != 0)
 		snprintf(nsarg, sizeof(nsarg), "%s", ns->name);
@@ -119,9 +122,61 @@ static bool close_command(const struct ts_finding *f, const struct ts_snapshot *
 		snprintf(nsarg, sizeof(nsarg), "%d", (int)f->pid);
 	if (f->local_port)
 		snprintf(port, sizeof(port), " --sport %u", f->local_port);
-	snprintf(buf, size, "tcpstate close --netns %s --pid %d%s --state close-wait --how %s",
-		 nsarg, (int)f->pid, port, how);
+	snprintf(buf, size, "tcpstate close --netns %s --pid %d%s --state close-wait --min-idle %u --how %s",
+		 nsarg, (int)f->pid, port, f->close_min_idle_s, how);
 	return true;
+}
+
+#define FD_HAZARD \
+	"Hazard: the program is not told. The next socket or file it opens gets the same fd " \
+	"number; if it (or a connection pool's stale object) still uses the old number, it reads, " \
+	"writes or closes that new one: another client gets this one's data, or close() fails " \
+	"with EBADF."
+
+/* The close commands of a CLOSE_WAIT finding, or why there are none. */
+static void print_close_advice(const struct ts_finding *f, const struct ts_snapshot *snap)
+{
+	char cmd[256], text[640], d[32];
+	uint64_t busy = f->count - f->closable;
+
+	if (f->kind != TS_FINDING_CLOSE_WAIT || !f->pid)
+		return;
+	if (!f->closable) {
+		if (!f->has_age) {
+			snprintf(text, sizeof(text), "no command: the idle time of these sockets is unknown "
+				 "(no tcp_info with this backend) and tcpstate close acts only on sockets idle "
+				 "for --min-idle.");
+		} else {
+			ts_duration_text(f->busy_idle_ms, d, sizeof(d));
+			snprintf(text, sizeof(text), "no command yet: none of these sockets has been idle "
+				 "for %u s with nothing queued%s%s%s, so the program may still be using them "
+				 "(for example, still computing the answer for a client that half-closed after its "
+				 "request). tcpstate close skips such sockets (--min-idle); look again later.",
+				 f->close_min_idle_s, f->has_busy ? " (the latest moved " : "",
+				 f->has_busy ? d : "", f->has_busy ? " ago)" : "");
+		}
+		print_wrapped("close", text);
+		return;
+	}
+	close_command(f, snap, "fin", cmd, sizeof(cmd));
+	printf("  close     %s\n", cmd);
+	snprintf(text, sizeof(text), "(sends the FIN the program never sent, on the %llu socket%s idle "
+		 "for %u s or more with nothing queued; the fds stay open in the program; add --dry-run "
+		 "to preview)", (unsigned long long)f->closable, f->closable == 1 ? "" : "s",
+		 f->close_min_idle_s);
+	print_wrapped("", text);
+	if (busy) {
+		ts_duration_text(f->busy_idle_ms, d, sizeof(d));
+		snprintf(text, sizeof(text), "The other %llu moved data within %u s or have data queued%s%s%s: "
+			 "the program may still be using them, and close skips them.",
+			 (unsigned long long)busy, f->close_min_idle_s, f->has_busy ? " (the latest " : "",
+			 f->has_busy ? d : "", f->has_busy ? " ago)" : "");
+		print_wrapped("", text);
+	}
+	printf("            Only if the program will never touch these fds again:\n");
+	close_command(f, snap, "fd", cmd, sizeof(cmd));
+	printf("            %s\n", cmd);
+	print_wrapped("", "(closes the fds inside the program. " FD_HAZARD ")");
 }
 
 static void print_sysctl(const struct ts_finding *f, enum ts_diag_sysctl id)
@@ -381,12 +436,7 @@ static void print_finding(const struct ts_finding *f, const struct ts_snapshot *
 	}
 	print_wrapped("why", f->explanation);
 	print_wrapped("do", f->advice);
-	if (close_command(f, snap, "fin", buf, sizeof(buf))) {
-		printf("  close     %s\n            (sends the FIN the program never sent; its fds stay open)\n", buf);
-		close_command(f, snap, "fd", buf, sizeof(buf));
-		printf("            %s\n            (closes the fds inside the program; add --dry-run to "
-		       "preview either)\n", buf);
-	}
+	print_close_advice(f, snap);
 	if (f->sysctl_mask) {
 		printf("  settings\n");
 		for (unsigned id = 0; id < _TS_DS_MAX; id++)
@@ -494,6 +544,9 @@ static json_object *finding_json(const struct ts_finding *f, const struct ts_sna
 	if (f->kind == TS_FINDING_CLOSE_WAIT) {
 		json_object_object_add(ev, "unread_bytes", json_object_new_int64((int64_t)f->unread_bytes));
 		json_object_object_add(ev, "eof_read", json_object_new_int64((int64_t)f->eof_read));
+		json_object_object_add(ev, "closable", json_object_new_int64((int64_t)f->closable));
+		json_object_object_add(ev, "close_min_idle_s", json_object_new_int64(f->close_min_idle_s));
+		json_object_object_add(ev, "busy_idle_ms", f->has_busy ? json_object_new_int64((int64_t)f->busy_idle_ms) : NULL);
 	}
 	json_object_object_add(ev, "age_min_ms", f->has_age ? json_object_new_int64((int64_t)f->age_min_ms) : NULL);
 	if (f->limit || f->limit_err)
@@ -585,6 +638,7 @@ static json_object *finding_json(const struct ts_finding *f, const struct ts_sna
 		json_object_object_add(cmds, "fin", json_object_new_string(cmd));
 		close_command(f, snap, "fd", cmd, sizeof(cmd));
 		json_object_object_add(cmds, "fd", json_object_new_string(cmd));
+		json_object_object_add(cmds, "fd_hazard", json_object_new_string(FD_HAZARD));
 		json_object_object_add(o, "close_commands", cmds);
 	}
 	return o;

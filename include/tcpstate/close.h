@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "tcpstate/activity.h"
 #include "tcpstate/socket.h"
 
 enum ts_close_how {
@@ -43,6 +44,7 @@ enum ts_close_verdict {
 	TS_CLOSE_SKIP_NO_COOKIE,    /* rst: no cookie, so the identity cannot be checked */
 	TS_CLOSE_SKIP_FIN_SENT,     /* fin: this end already sent its FIN */
 	TS_CLOSE_SKIP_NOT_CONNECTED,/* fin: LISTEN, SYN_SENT, IDLE, BOUND, CLOSED, UNKNOWN */
+	TS_CLOSE_SKIP_IN_USE,       /* idle less than min_idle_s, data queued, or idle time unknown */
 	_TS_CLOSE_VERDICT_MAX,
 };
 
@@ -126,6 +128,9 @@ struct ts_close_item {
 	const struct ts_socket *s;    /* points into the snapshot */
 	const struct ts_netns *ns;
 	enum ts_close_verdict verdict;
+	enum ts_idle_verdict idle;    /* judged when min_idle_s > 0 and verdict allowed acting */
+	bool has_activity;            /* act is known */
+	struct ts_activity act;
 	enum ts_close_outcome outcome;
 	int err;                      /* negative errno behind a skip or failure after trying */
 	char reason[256];             /* why skipped or failed, or what was done */
@@ -138,13 +143,22 @@ struct ts_close_opts {
 	bool listen_named;   /* LISTEN itself was named in --state */
 	const char *netns;   /* as given to the snapshot (NULL: the caller's) */
 	bool all_netns;      /* the snapshot covered every namespace */
+	/*
+	 * Act only on sockets abandoned this long (ts_socket_idle_verdict()):
+	 * no data either way and no ACK for min_idle_s seconds, nothing unread,
+	 * nothing unacknowledged. 0: no such test (sockets in use are hit too).
+	 * Needs a snapshot taken with tcp_info.
+	 */
+	uint32_t min_idle_s;
 };
 
 struct ts_close_plan;
 
 /*
  * Decides, for each socket of snap, whether it can be acted on (see
- * ts_close_verdict()). The plan points into snap: free it first.
+ * ts_close_verdict()), then, with o->min_idle_s, whether it was abandoned
+ * (TS_CLOSE_SKIP_IN_USE otherwise, the reason saying what moved and when).
+ * The plan points into snap: free it first.
  * Returns 0 or -ENOMEM; *ret set only on success.
  */
 int ts_close_plan_build(const struct ts_snapshot *snap, const struct ts_close_opts *o,

@@ -80,6 +80,9 @@ struct ts_diag_thresholds {
 	uint32_t accept_pct;           /* accept queue >= this % of the backlog: warning (80); full: critical */
 	uint32_t syn_backlog_pct;      /* SYN_RECEIVED >= this % of the limit: warning (75) */
 	uint32_t syn_sent_min;         /* SYN_SENT retransmitting to one destination for a warning (1) */
+	/* CLOSE_WAIT idle this long (seconds) with nothing queued counts as abandoned: the close
+	 * commands printed ask close for it (--min-idle) and select only those (TS_MIN_IDLE_DEFAULT_S) */
+	uint32_t close_min_idle_s;
 };
 
 void ts_diag_thresholds_default(struct ts_diag_thresholds *t);
@@ -159,6 +162,10 @@ struct ts_finding {
 	uint32_t state_counts[_TS_STATE_MAX]; /* per state, when several (UNACKED_CLOSE, DEAD_HELD) */
 	uint64_t unread_bytes;        /* CLOSE_WAIT: Recv-Q less the FIN */
 	uint64_t eof_read;            /* CLOSE_WAIT: sockets whose end-of-file the program already read (Recv-Q 0) */
+	uint64_t closable;            /* CLOSE_WAIT: sockets abandoned for close_min_idle_s (ts_socket_idle_verdict()) */
+	uint32_t close_min_idle_s;    /* CLOSE_WAIT: the idle time closable was judged by */
+	bool has_busy;                /* CLOSE_WAIT: busy_idle_ms means something */
+	uint64_t busy_idle_ms;        /* CLOSE_WAIT: idle time of the most recently used of the others */
 	bool has_age;
 	uint64_t age_min_ms;          /* lower bound of the time in the state (oldest socket) */
 	uint64_t limit;               /* the number count is compared with (backlog, buckets, port range) */

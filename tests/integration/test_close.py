@@ -9,6 +9,10 @@ must end exactly those 5 sockets: the snapshot afterwards, the client's view
 and (fd) the server's /proc/PID/fd are checked. Also: --dry-run, the identity
 race (TCPSTATE_CLOSE_PAUSE_FD), missing privilege, a traced process, LISTEN
 without an explicit state, TIME_WAIT with fin, and --yes without a terminal.
+
+close acts only on sockets idle for --min-idle (default 60 s): a scene waits
+until its CLOSE_WAIT sockets have been idle for MIN_IDLE seconds and every
+close runs with --min-idle MIN_IDLE unless the test names another.
 """
 
 import json
@@ -25,6 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tslab import check, failures, run_tcpstate, skip, skip_unless_root, tcpstate_path, wait_until  # noqa: E402
 
 PORT_A, PORT_B, PORT_L = 7101, 7102, 7103
+MIN_IDLE = 1
 SYS_PYTHON = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
 NOBODY = 65534
 
@@ -179,6 +184,8 @@ class Scene:
             ok = wait_until(lambda: len(self.close_wait(PORT_A)) == 5 and
                             len(self.close_wait(PORT_B)) == 5, 10)
             assert ok, "the server's sockets did not reach CLOSE_WAIT"
+            ok = wait_until(self.idle_enough, 10, 0.2)
+            assert ok, f"the CLOSE_WAIT sockets were not idle for {MIN_IDLE} s within 10 s"
         except BaseException:
             self.__exit__(None, None, None)
             raise
@@ -201,6 +208,17 @@ class Scene:
         return [s for s in (listed or self.listed())
                 if s["state"] == "CLOSE_WAIT" and s["local_port"] == port]
 
+    def idle_enough(self):
+        """Every CLOSE_WAIT socket idle for MIN_IDLE s, as tcp_info tells close."""
+        rc, out, err = run_tcpstate(["list", "--json", "--netns", self.netns, "--state",
+                                     "close-wait"])
+        socks = [json.loads(line) for line in out.splitlines() if line.strip()]
+        return len(socks) == 10 and all(
+            "tcp_info" in s and min(s["tcp_info"]["last_data_sent_ms"],
+                                    s["tcp_info"]["last_data_recv_ms"],
+                                    s["tcp_info"]["last_ack_recv_ms"]) >= MIN_IDLE * 1000
+            for s in socks)
+
     def fd_inodes(self):
         out = {}
         for fd in os.listdir(f"/proc/{self.pid}/fd"):
@@ -211,6 +229,8 @@ class Scene:
         return out
 
     def close(self, *args, env=None, user=None, stdin=subprocess.DEVNULL):
+        if "--min-idle" not in args:
+            args = (*args, "--min-idle", str(MIN_IDLE))
         cmd = [tcpstate_path(), "close", *args]
         if user:
             cmd = ["setpriv", *user, *cmd]
@@ -336,7 +356,8 @@ def test_dry_run_and_usage():
         # A terminal: the prompt shows the count; "n" changes nothing.
         master, slave = pty.openpty()
         p = subprocess.Popen(["ip", "netns", "exec", sc.netns, tcpstate_path(), "close", "--port",
-                              str(PORT_A), "--state", "close-wait", "--how", "rst"],
+                              str(PORT_A), "--state", "close-wait", "--how", "rst",
+                              "--min-idle", str(MIN_IDLE)],
                              stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         os.close(slave)
         buf = b""
@@ -368,10 +389,18 @@ def test_dry_run_and_usage():
         check(rc == 4 and summary["skipped"] == 1, f"LISTEN with --state all: exit {rc} {summary}")
         check(any(s["state"] == "LISTEN" and s["local_port"] == PORT_L for s in sc.listed()),
               "the listener went away")
+        # A listener has no idle time: named, it is still skipped unless --min-idle 0.
         rc, out, err = sc.close("--port", str(PORT_L), "--state", "LISTEN", "--how", "rst",
                                 "--yes", "--json")
         items, summary = parse_close_json(out)
+        check(rc == 4 and summary["skipped"] == 1 and items and
+              items[0]["reason"].startswith("idle time unknown"),
+              f"--state LISTEN with --min-idle: exit {rc} {items}")
+        rc, out, err = sc.close("--port", str(PORT_L), "--state", "LISTEN", "--how", "rst",
+                                "--yes", "--json", "--min-idle", "0")
+        items, summary = parse_close_json(out)
         check(rc == 0 and summary["done"] == 1, f"--state LISTEN --how rst: exit {rc} {summary} {err}")
+        check("--min-idle 0" in err, f"--min-idle 0 without a warning: {err}")
         check(not any(s["state"] == "LISTEN" and s["local_port"] == PORT_L for s in sc.listed()),
               "the named listener is still listening")
 
@@ -388,14 +417,20 @@ def test_race(how):
         r, w = os.pipe()
         env = dict(os.environ, TCPSTATE_CLOSE_PAUSE_FD=str(r))
         cmd = ["ip", "netns", "exec", sc.netns, tcpstate_path(), "close", "--port", str(PORT_A),
-               "--state", "close-wait", "--how", how, "--yes", "--json"]
+               "--state", "close-wait", "--how", how, "--yes", "--json", "--min-idle", str(MIN_IDLE)]
         p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True, env=env, pass_fds=(r,))
         os.close(r)
+        # Notes (e.g. the BPF owner source falling back) may come first; read the
+        # fd itself, so that no line waits in a Python buffer that select() cannot see.
         line = ""
-        rl, _, _ = select.select([p.stderr], [], [], 20)
-        if rl:
-            line = p.stderr.readline()
+        deadline = time.monotonic() + 20
+        while "paused" not in line and time.monotonic() < deadline:
+            rl, _, _ = select.select([p.stderr], [], [], max(0.0, deadline - time.monotonic()))
+            chunk = os.read(p.stderr.fileno(), 4096).decode() if rl else ""
+            if not chunk:
+                break
+            line += chunk
         check("paused before acting on 5 sockets" in line, f"{how} race: no pause line: {line!r}")
         check(sc.server.ask(f"swap {victim} {other}")["event"] == "swapped", "swap failed")
         # The swapped-out socket was only at that fd: it closes; let it leave the tables.
@@ -423,11 +458,13 @@ def test_shared_and_doctor():
     """A socket held on two fds: --how fd closes both. And doctor's advice command
     selects exactly the sockets of its finding."""
     with Scene() as sc:
-        rc, out, err = run_tcpstate(["doctor", "--netns", sc.netns, "--json"])
+        rc, out, err = run_tcpstate(["doctor", "--netns", sc.netns, "--json",
+                                     "--close-min-idle", str(MIN_IDLE)])
         found = [f for f in json.loads(out)["findings"] if f["kind"] == "close-wait"]
         if check(len(found) == 1 and "close_commands" in found[0], f"doctor: {found}"):
             cmds = found[0]["close_commands"]
-            check(f"--pid {sc.pid}" in cmds["fin"] and cmds["fin"].endswith("--how fin") and
+            check(f"--pid {sc.pid}" in cmds["fin"] and
+                  cmds["fin"].endswith(f"--min-idle {MIN_IDLE} --how fin") and
                   cmds["fd"].endswith("--how fd") and f"--netns {sc.netns}" in cmds["fin"],
                   f"doctor commands: {cmds}")
             argv = cmds["fin"].split()
@@ -436,9 +473,10 @@ def test_shared_and_doctor():
             items, summary = parse_close_json(out)
             check(rc == 0 and summary["planned"] == found[0]["evidence"]["count"] == 10,
                   f"doctor's command selects {summary}, finding has {found[0]['evidence']}")
-        rc, out, err = run_tcpstate(["doctor", "--netns", sc.netns])
-        check(f"tcpstate close --netns {sc.netns} --pid {sc.pid} --state close-wait --how fd"
-              in out, f"doctor text lacks the close command:\n{out}")
+        rc, out, err = run_tcpstate(["doctor", "--netns", sc.netns, "--close-min-idle",
+                                     str(MIN_IDLE)])
+        check(f"tcpstate close --netns {sc.netns} --pid {sc.pid} --state close-wait "
+              f"--min-idle {MIN_IDLE} --how fd" in out, f"doctor text lacks the close command:\n{out}")
 
         extra = sc.server.ask(f"dup {sc.fds_a[0]}")["fd"]
         rc, out, err = sc.close("--port", str(PORT_A), "--state", "close-wait", "--how", "fd",

@@ -14,6 +14,8 @@
 #include <linux/sock_diag.h>
 #include <cmocka.h>
 
+#include "owner_map.h"
+#include "snapshot-internal.h"
 #include "tcpstate/close.h"
 
 static struct ts_socket sock4(enum ts_state st)
@@ -200,6 +202,125 @@ static void test_verdicts(void **state)
 		assert_true(strlen(ts_close_verdict_reason((enum ts_close_verdict)v)) > 10);
 }
 
+/* ---- the plan's idle test ---- */
+
+/* A held CLOSE_WAIT socket (pid 4242, this fd) with tcp_info times and Recv-Q. */
+static void add_held(struct ts_snapshot *snap, int fd, uint32_t sent, uint32_t recv, uint32_t ack,
+		     uint32_t recv_q)
+{
+	struct ts_socket s = sock4(TS_STATE_CLOSE_WAIT);
+	struct ts_process p = { .pid = 4242, .comm = "server" };
+	struct ts_owner o = { .pid = 4242, .fd = fd };
+	uint32_t idx = 0;
+
+	s.inode = 1000 + (uint64_t)fd;
+	s.cookie = 2000 + (uint64_t)fd;
+	s.remote_port = (uint16_t)(40000 + fd);
+	s.recv_q = recv_q;
+	s.flags |= TS_SOCK_HAS_INFO;
+	s.info.last_data_sent_ms = sent;
+	s.info.last_data_recv_ms = recv;
+	s.info.last_ack_recv_ms = ack;
+	if (snap->n_processes == 0)
+		assert_int_equal(snapshot_process_append(snap, &p, &idx), 0);
+	o.process_index = 0;
+	o.socket_index = (uint32_t)snap->n_sockets;
+	assert_int_equal(snapshot_socket_append(snap, &s), 0);
+	assert_int_equal(snapshot_owner_append(snap, &o), 0);
+}
+
+static struct ts_snapshot *in_use_snap(void)
+{
+	struct ts_snapshot *snap = snapshot_new();
+	struct ts_netns ns = { .inode = 4026531840u, .name = "testns" };
+	struct ts_socket l = sock4(TS_STATE_LISTEN);
+	struct ts_owner o = { .pid = 4242, .fd = 3, .process_index = 0 };
+	uint32_t idx;
+
+	assert_non_null(snap);
+	snap->stats.owners_scanned = true;
+	assert_int_equal(snapshot_netns_append(snap, &ns, &idx), 0);
+	add_held(snap, 4, 264, 300, 264, 1);          /* answering a half-closed request */
+	add_held(snap, 5, 90000, 95000, 90000, 1);    /* abandoned */
+	add_held(snap, 6, 90000, 95000, 90000, 5);    /* 4 bytes it never read */
+	add_held(snap, 7, 500, 120, 900, 0);          /* data just came in */
+	l.flags |= TS_SOCK_HAS_INFO;
+	o.socket_index = (uint32_t)snap->n_sockets;
+	assert_int_equal(snapshot_socket_append(snap, &l), 0);
+	assert_int_equal(snapshot_owner_append(snap, &o), 0);
+	assert_int_equal(owner_map_finalize(snap), 0);
+	return snap;
+}
+
+static const struct ts_close_item *item_at_fd(const struct ts_close_plan *p, int fd)
+{
+	for (size_t i = 0; i < ts_close_plan_size(p); i++) {
+		const struct ts_close_item *it = ts_close_plan_item(p, i);
+
+		if (it->n_holders && it->holders[0].fd == fd)
+			return it;
+	}
+	fail_msg("no item held on fd %d", fd);
+	return NULL;
+}
+
+static void test_plan_spares_sockets_in_use(void **state)
+{
+	struct ts_snapshot *snap = in_use_snap();
+	struct ts_close_opts o = { .how = TS_CLOSE_FD, .listen_named = true, .min_idle_s = 60 };
+	struct ts_close_plan *p = NULL;
+	const struct ts_close_item *it;
+
+	(void)state;
+	for (unsigned h = 0; h < _TS_CLOSE_HOW_MAX; h++) {
+		o.how = (enum ts_close_how)h;
+		assert_int_equal(ts_close_plan_build(snap, &o, &p), 0);
+		it = item_at_fd(p, 4);
+		assert_int_equal(it->outcome, TS_CLOSE_SKIPPED);
+		assert_int_equal(it->verdict, TS_CLOSE_SKIP_IN_USE);
+		assert_string_equal(it->reason, "may be in use: the peer's last ACK 264 ms ago (< --min-idle 60 s)");
+		assert_true(it->has_activity);
+		assert_int_equal(it->act.idle_ms, 264);
+		it = item_at_fd(p, 5);
+		assert_int_equal(it->outcome, TS_CLOSE_PLANNED);
+		assert_true(it->has_activity);
+		assert_int_equal(it->act.idle_ms, 90000);
+		it = item_at_fd(p, 6);
+		assert_int_equal(it->verdict, TS_CLOSE_SKIP_IN_USE);
+		assert_string_equal(it->reason, "may be in use: 4 bytes received and not yet read by the program");
+		it = item_at_fd(p, 7);
+		assert_string_equal(it->reason, "may be in use: data received 120 ms ago (< --min-idle 60 s)");
+		it = item_at_fd(p, 3);
+		if (o.how == TS_CLOSE_FIN) {
+			assert_int_equal(it->verdict, TS_CLOSE_SKIP_NOT_CONNECTED);
+		} else {
+			assert_int_equal(it->verdict, TS_CLOSE_SKIP_IN_USE);
+			assert_string_equal(it->reason, "idle time unknown: LISTEN has no connection whose "
+					    "traffic is timed (--min-idle 0 acts anyway)");
+			assert_false(it->has_activity);
+		}
+		assert_int_equal(ts_close_plan_count(p, TS_CLOSE_PLANNED), 1);
+		p = ts_close_plan_free(p);
+	}
+
+	/* --min-idle 0: no idle test, every socket the rules allow is planned. */
+	o.how = TS_CLOSE_FD;
+	o.min_idle_s = 0;
+	assert_int_equal(ts_close_plan_build(snap, &o, &p), 0);
+	assert_int_equal(ts_close_plan_count(p, TS_CLOSE_PLANNED), 5);
+	assert_false(item_at_fd(p, 4)->has_activity);
+	p = ts_close_plan_free(p);
+
+	/* A lower --min-idle lets the older ones through, never the one with unread data. */
+	o.min_idle_s = 1;
+	assert_int_equal(ts_close_plan_build(snap, &o, &p), 0);
+	assert_int_equal(item_at_fd(p, 5)->outcome, TS_CLOSE_PLANNED);
+	assert_int_equal(item_at_fd(p, 6)->outcome, TS_CLOSE_SKIPPED);
+	assert_int_equal(item_at_fd(p, 4)->outcome, TS_CLOSE_SKIPPED);
+	ts_close_plan_free(p);
+	ts_snapshot_free(snap);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -208,6 +329,7 @@ int main(void)
 		cmocka_unit_test(test_request_v6_and_states),
 		cmocka_unit_test(test_ack),
 		cmocka_unit_test(test_verdicts),
+		cmocka_unit_test(test_plan_spares_sockets_in_use),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -13,6 +13,7 @@
 
 #include "owner_map.h"
 #include "snapshot-internal.h"
+#include "tcpstate/activity.h"
 #include "tcpstate/diagnose.h"
 #include "tcpstate/sysctl.h"
 
@@ -75,6 +76,7 @@ static size_t add_sock(struct ts_snapshot *snap, const struct sock_spec *sp)
 		s.flags |= TS_SOCK_HAS_INFO;
 		s.info.last_data_recv_ms = sp->silent_ms + 1000;
 		s.info.last_ack_recv_ms = sp->silent_ms;
+		s.info.last_data_sent_ms = sp->silent_ms + 2000;
 	}
 	assert_int_equal(snapshot_socket_append(snap, &s), 0);
 	return snap->n_sockets - 1;
@@ -261,6 +263,49 @@ static void test_close_wait(void **state)
 	assert_non_null(f->advice);
 	assert_int_equal(ts_diagnosis_count_at_least(d, TS_SEVERITY_WARNING), 1);
 	assert_int_equal(ts_diagnosis_count_at_least(d, TS_SEVERITY_CRITICAL), 0);
+	ts_diagnosis_free(d);
+	ts_snapshot_free(snap);
+}
+
+/* The close commands doctor prints select only what close --min-idle would act on. */
+static void test_close_wait_closable(void **state)
+{
+	struct ts_diag_thresholds th;
+	struct ts_snapshot *snap;
+	struct ts_diagnosis *d;
+	const struct ts_finding *f;
+
+	(void)state;
+	/* Idle 5 s, 3 s (10 bytes unread), 4 s: none for the default 60 s. */
+	snap = close_wait_snap();
+	d = run(snap, NULL, true);
+	f = find_kind(d, TS_FINDING_CLOSE_WAIT, 0);
+	assert_non_null(f);
+	assert_int_equal(f->close_min_idle_s, TS_MIN_IDLE_DEFAULT_S);
+	assert_int_equal(f->closable, 0);
+	assert_true(f->has_busy);
+	assert_int_equal(f->busy_idle_ms, 3000);
+	ts_diagnosis_free(d);
+	ts_snapshot_free(snap);
+
+	ts_diag_thresholds_default(&th);
+	th.close_min_idle_s = 4;
+	snap = close_wait_snap();
+	d = run(snap, &th, true);
+	f = find_kind(d, TS_FINDING_CLOSE_WAIT, 0);
+	assert_int_equal(f->close_min_idle_s, 4);
+	assert_int_equal(f->closable, 2);         /* not the one with unread data */
+	assert_int_equal(f->busy_idle_ms, 3000);
+	ts_diagnosis_free(d);
+	ts_snapshot_free(snap);
+
+	/* 0 would call sockets in use abandoned: the default instead. */
+	th.close_min_idle_s = 0;
+	snap = close_wait_snap();
+	d = run(snap, &th, true);
+	f = find_kind(d, TS_FINDING_CLOSE_WAIT, 0);
+	assert_int_equal(f->close_min_idle_s, TS_MIN_IDLE_DEFAULT_S);
+	assert_int_equal(f->closable, 0);
 	ts_diagnosis_free(d);
 	ts_snapshot_free(snap);
 }
@@ -728,6 +773,7 @@ int main(void)
 		cmocka_unit_test(test_severity_names),
 		cmocka_unit_test(test_clean),
 		cmocka_unit_test(test_close_wait),
+		cmocka_unit_test(test_close_wait_closable),
 		cmocka_unit_test(test_close_wait_thresholds),
 		cmocka_unit_test(test_close_wait_near_limit_and_vanished),
 		cmocka_unit_test(test_unowned_close_wait),
