@@ -279,6 +279,16 @@ int diag_rule_dead_held(struct diag_ctx *c)
 		r = diag_add_pid(f, e.v[i].pid);
 		for (size_t j = i; r == 0 && j < end; j++)
 			r = diag_add_fd(f, e.v[j].fd);
+		/* The peers the CLOSED connections had, where the owner source
+		 * could read them from the socket (BPF). */
+		for (size_t j = i; r == 0 && j < end; j++) {
+			const struct ts_socket *s = diag_sock_at(c, e.v[j].sock);
+
+			if (j > i && e.v[j].sock == e.v[j - 1].sock)
+				continue;
+			if (s->state == TS_STATE_CLOSED && (s->flags & TS_SOCK_REMOTE_VALID))
+				r = diag_add_group(f, s, false, true, 0);
+		}
 		diag_finish_lists(f);
 		i = end;
 	}

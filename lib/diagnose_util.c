@@ -162,6 +162,7 @@ int diag_add_group(struct ts_finding *f, const struct ts_socket *s, bool with_lp
 		    memcmp(&g->remote_addr, &key.remote_addr, sizeof(key.remote_addr)) == 0) {
 			g->count++;
 			g->unread_bytes += unread;
+			g->resets += s->state == TS_STATE_CLOSED && s->pending_error == ECONNRESET;
 			return 0;
 		}
 	}
@@ -172,6 +173,7 @@ int diag_add_group(struct ts_finding *f, const struct ts_socket *s, bool with_lp
 		return -ENOMEM;
 	key.count = 1;
 	key.unread_bytes = unread;
+	key.resets = s->state == TS_STATE_CLOSED && s->pending_error == ECONNRESET;
 	v[f->n_groups++] = key;
 	f->groups = v;
 	return 0;

@@ -108,6 +108,15 @@ static int inspect(int sfd, const struct fd_candidate *c, const struct fdsock_op
 		s->state = TS_STATE_BOUND;
 	else
 		s->state = TS_STATE_IDLE;
+	/* The peer a CLOSED socket had: only the iterator can read it (the
+	 * kernel keeps it after a reset; getpeername() says ENOTCONN). */
+	if (c->has_ends && s->state == TS_STATE_CLOSED && c->remote_port) {
+		s->remote_addr = c->remote_addr;
+		s->remote_port = c->remote_port;
+		s->flags |= TS_SOCK_REMOTE_VALID;
+	}
+	if (c->has_ends && s->state == TS_STATE_CLOSED)
+		s->pending_error = c->sk_err;
 	s->info.total_retrans = ti.tcpi_total_retrans;
 	s->info.last_data_recv_ms = ti.tcpi_last_data_recv;
 	s->info.last_data_sent_ms = ti.tcpi_last_data_sent;
@@ -158,9 +167,10 @@ static bool wanted(const struct ts_filter *f, const struct ts_socket *s)
 }
 
 int fdsock_classify(struct ts_snapshot *snap, struct fd_candidate *cand, size_t n,
-		    const struct fdsock_opts *o, unsigned *ret_unclassified)
+		    const struct fdsock_opts *o)
 {
-	unsigned unclassified = 0;
+	unsigned unclassified = 0, exhausted = 0;
+	int exhausted_errno = 0;
 	size_t i = 0;
 	int r = 0;
 
@@ -190,7 +200,12 @@ int fdsock_classify(struct ts_snapshot *snap, struct fd_candidate *cand, size_t 
 			if (got != -ESTALE)
 				break;
 		}
-		if (got == -EPERM || got == -EACCES)
+		/* Out of fds (EMFILE/ENFILE): say so; the socket is still held. */
+		if (got == -EMFILE || got == -ENFILE) {
+			exhausted++;
+			exhausted_errno = -got;
+		}
+		if (got == -EPERM || got == -EACCES || got == -EMFILE || got == -ENFILE)
 			got = unknown_socket(&cand[i], o, &s);
 		if (got == 0 && wanted(o->filter, &s)) {
 			uint32_t si = (uint32_t)snap->n_sockets;
@@ -212,7 +227,9 @@ int fdsock_classify(struct ts_snapshot *snap, struct fd_candidate *cand, size_t 
 		}
 		i = end;
 	}
-	if (ret_unclassified)
-		*ret_unclassified = unclassified;
+	snap->stats.fds_unclassified += unclassified;
+	snap->stats.fd_exhausted += exhausted;
+	if (exhausted_errno)
+		snap->stats.fd_exhausted_errno = exhausted_errno;
 	return r;
 }

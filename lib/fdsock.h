@@ -24,10 +24,12 @@ struct fdsock_opts {
  * (never bound or connected), BOUND (bound only) and CLOSED (had traffic,
  * now TCP_CLOSE) apart from TCP_INFO and getsockname(). Sockets in other
  * namespaces, or no longer in TCP_CLOSE (the dump filtered them out), are
- * skipped. Without the privilege to copy the fd, the socket is listed as
- * UNKNOWN (attributed to the owner's namespace) and counted in
- * *ret_unclassified. Appends sockets and their owners to snap.
+ * skipped. Without the privilege to copy the fd, or out of file descriptors
+ * to copy it into, the socket is listed as UNKNOWN (attributed to the
+ * owner's namespace) and counted in snap's stats (fds_unclassified, and
+ * fd_exhausted). A CLOSED socket gets the remote end and pending error the
+ * iterator read (has_ends). Appends sockets and their owners to snap.
  * Returns 0 or -ENOMEM.
  */
 int fdsock_classify(struct ts_snapshot *snap, struct fd_candidate *cand, size_t n,
-		    const struct fdsock_opts *o, unsigned *ret_unclassified);
+		    const struct fdsock_opts *o);

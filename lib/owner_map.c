@@ -55,6 +55,15 @@ struct raw_fd {
 	uint8_t kstate;         /* sk_state from the iterator; 0: not known */
 };
 
+/* The ends of a TCP_CLOSE socket, as the iterator read them from the
+ * socket (the /proc walk cannot). One per iterator fd in TCP_CLOSE, in the
+ * order of those fds: the join walks both lists together. */
+struct raw_ends {
+	struct in6_addr remote_addr;
+	uint16_t remote_port;
+	uint8_t sk_err;
+};
+
 /* One worker: it fills a private snapshot (processes only) and a list of
  * socket fds; owner_scan_finish() joins them with the dumps. */
 struct worker {
@@ -64,8 +73,12 @@ struct worker {
 	struct ts_snapshot *procs;
 	struct raw_fd *fds;
 	size_t n_fds, cap_fds;
+	struct raw_ends *ends; /* BPF only: one per fd with kstate TCP_CLOSE */
+	size_t n_ends, cap_ends;
 	char *dents; /* getdents64 buffer, GETDENTS_BUF bytes */
 	unsigned denied;
+	unsigned fd_exhausted; /* processes skipped: we ran out of fds (EMFILE/ENFILE) */
+	int fd_exhausted_errno;
 	int error;
 };
 
@@ -87,7 +100,7 @@ struct owner_scan {
 	pthread_t bpf_tid;
 	bool bpf_started;
 	bool bpf_ok;      /* bpf holds the result */
-	int bpf_errno;
+	struct ts_bpf_status bpf_status; /* why it did not run (failure NONE: it ran) */
 	int setup_error;  /* the fallback walk could not start */
 	struct worker bpf;
 };
@@ -157,6 +170,20 @@ static int socket_proto(const char *proc, pid_t pid, const char *fdname, bool *r
 	return 0;
 }
 
+/*
+ * Out of file descriptors (ours: EMFILE, the system's: ENFILE), as on a
+ * host whose leak filled the file table: the process is not "gone", its
+ * sockets would lose their owners. Counted, and said by the caller.
+ */
+static bool fd_exhausted(struct worker *w, int err)
+{
+	if (err != EMFILE && err != ENFILE)
+		return false;
+	w->fd_exhausted++;
+	w->fd_exhausted_errno = err;
+	return true;
+}
+
 static int scan_process(struct worker *w, pid_t pid)
 {
 	const struct owner_scan *sc = w->shared;
@@ -169,8 +196,11 @@ static int scan_process(struct worker *w, pid_t pid)
 
 	snprintf(pidname, sizeof(pidname), "%d", (int)pid);
 	pid_dirfd = openat(sc->proc_dirfd, pidname, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (pid_dirfd < 0)
-		return 0; /* gone */
+	if (pid_dirfd < 0) {
+		if (fd_exhausted(w, errno))
+			return 0;
+		return errno == ENOMEM ? -ENOMEM : 0; /* gone */
+	}
 
 	if (f && f->n_comms) {
 		if (read_comm(pid_dirfd, comm) < 0 || !ts_filter_match_process(f, pid, comm))
@@ -182,6 +212,10 @@ static int scan_process(struct worker *w, pid_t pid)
 	if (fd_dirfd < 0) {
 		if (errno == EACCES || errno == EPERM)
 			w->denied++;
+		else if (errno == ENOMEM)
+			r = -ENOMEM;
+		else
+			fd_exhausted(w, errno);
 		goto out_close_pid;
 	}
 	if (!w->dents && !(w->dents = malloc(GETDENTS_BUF))) {
@@ -299,6 +333,7 @@ static int list_pids(int proc_dirfd, const struct ts_filter *f, pid_t **ret, siz
 static void worker_release(struct worker *w)
 {
 	free(w->fds);
+	free(w->ends);
 	free(w->dents);
 	ts_snapshot_free(w->procs);
 }
@@ -369,6 +404,7 @@ struct bpf_collect {
 static int bpf_record(const struct bpf_owner_rec *rec, void *userdata)
 {
 	struct bpf_collect *c = userdata;
+	int r;
 
 	if (rec->pid != c->last_pid) {
 		c->last_pid = rec->pid;
@@ -379,14 +415,24 @@ static int bpf_record(const struct bpf_owner_rec *rec, void *userdata)
 		return 0;
 	if (c->last_index == UINT32_MAX) {
 		struct ts_process p = { .pid = rec->pid, .uid = rec->uid };
-		int r;
 
 		memcpy(p.comm, rec->comm, sizeof(p.comm));
 		r = snapshot_process_append(c->w->procs, &p, &c->last_index);
 		if (r < 0)
 			return r;
 	}
-	return raw_fd_add(c->w, &(struct raw_fd){
+	if (rec->state == TS_TCP_CLOSE) {
+		struct worker *w = c->w;
+
+		if (array_grow((void **)&w->ends, &w->cap_ends, w->n_ends + 1, sizeof(*w->ends)) < 0)
+			return -ENOMEM;
+		w->ends[w->n_ends] = (struct raw_ends){
+			.remote_addr = rec->remote_addr,
+			.remote_port = rec->remote_port,
+			.sk_err = rec->sk_err,
+		};
+	}
+	r = raw_fd_add(c->w, &(struct raw_fd){
 		.inode = rec->inode,
 		.pid = rec->pid,
 		.fd = rec->fd,
@@ -395,6 +441,9 @@ static int bpf_record(const struct bpf_owner_rec *rec, void *userdata)
 		.kstate = rec->state,
 		.cookie = rec->cookie,
 	});
+	if (r == 0 && rec->state == TS_TCP_CLOSE)
+		c->w->n_ends++;
+	return r;
 }
 
 static int bpf_collect_run(struct owner_scan *sc)
@@ -407,7 +456,7 @@ static int bpf_collect_run(struct owner_scan *sc)
 	sc->bpf.procs = snapshot_new();
 	if (!sc->bpf.procs)
 		return -ENOMEM;
-	return bpf_owners_collect(only_pid, sc->o.kernel_states, bpf_record, &c);
+	return bpf_owners_collect(only_pid, sc->o.kernel_states, bpf_record, &c, &sc->bpf_status);
 }
 
 static void *bpf_thread_run(void *arg)
@@ -419,7 +468,11 @@ static void *bpf_thread_run(void *arg)
 		sc->bpf_ok = true;
 		return NULL;
 	}
-	sc->bpf_errno = -r;
+	if (sc->bpf_status.failure == TS_BPF_FAILURE_NONE) {
+		/* Not the program's: the callback ran out of memory. */
+		sc->bpf_status.failure = TS_BPF_FAILURE_OTHER;
+		sc->bpf_status.err = -r;
+	}
 	if (sc->o.source == TS_OWNER_SOURCE_BPF || r == -ENOMEM) {
 		sc->setup_error = r;
 		return NULL;
@@ -457,7 +510,9 @@ int owner_scan_start(const struct owner_scan_opts *o, struct owner_scan **ret)
 
 	if (bpf_wanted(o)) {
 		if (!bpf_owners_built() && o->source == TS_OWNER_SOURCE_AUTO) {
-			sc->bpf_errno = EOPNOTSUPP; /* not built: no thread for nothing */
+			/* not built: no thread for nothing */
+			sc->bpf_status.failure = TS_BPF_FAILURE_NOT_BUILT;
+			sc->bpf_status.err = EOPNOTSUPP;
 		} else {
 			r = pthread_create(&sc->bpf_tid, NULL, bpf_thread_run, sc);
 			if (r == 0) {
@@ -470,7 +525,10 @@ int owner_scan_start(const struct owner_scan_opts *o, struct owner_scan **ret)
 				goto fail;
 			}
 			/* No thread: BPF right here would serialize; walk instead. */
-			sc->bpf_errno = r;
+			sc->bpf_status.failure = TS_BPF_FAILURE_OTHER;
+			sc->bpf_status.err = r;
+			snprintf(sc->bpf_status.detail, sizeof(sc->bpf_status.detail),
+				 "no thread to run it on");
 		}
 	}
 	r = proc_walk_start(sc);
@@ -507,6 +565,7 @@ static int join_worker(struct owner_scan *sc, struct worker *w, struct ts_snapsh
 	size_t n_procs = w->procs->n_processes;
 	uint32_t *map = malloc((n_procs ? n_procs : 1) * sizeof(*map));
 	char fdname[16];
+	size_t next_ends = 0;
 	int r = 0;
 
 	if (!map)
@@ -515,7 +574,12 @@ static int join_worker(struct owner_scan *sc, struct worker *w, struct ts_snapsh
 	for (size_t i = 0; i < w->n_fds && r == 0; i++) {
 		const struct raw_fd *raw = &w->fds[i];
 		uint32_t si = sock_index_find(idx, raw->inode, raw->cookie), pi;
+		const struct raw_ends *ends = NULL;
 		bool ipv6;
+
+		/* Before any continue: ends[] follows the TCP_CLOSE fds one to one. */
+		if (raw->kind != RAW_SOCKET && raw->kstate == TS_TCP_CLOSE && next_ends < w->n_ends)
+			ends = &w->ends[next_ends++];
 
 		if (si != UINT32_MAX) {
 			r = process_ref(snap, w, map, raw->process_index, &pi);
@@ -548,6 +612,10 @@ static int join_worker(struct owner_scan *sc, struct worker *w, struct ts_snapsh
 		(*cand)[(*n_cand)++] = (struct fd_candidate){
 			.pid = raw->pid, .fd = raw->fd, .inode = raw->inode, .ipv6 = ipv6,
 			.process_index = pi,
+			.has_ends = ends != NULL,
+			.remote_addr = ends ? ends->remote_addr : in6addr_any,
+			.remote_port = ends ? ends->remote_port : 0,
+			.sk_err = ends ? ends->sk_err : 0,
 		};
 	}
 	free(map);
@@ -555,20 +623,23 @@ static int join_worker(struct owner_scan *sc, struct worker *w, struct ts_snapsh
 }
 
 int owner_scan_finish(struct owner_scan *sc, struct ts_snapshot *snap,
-		      struct owner_scan_result *ret)
+		      struct owner_scan_result *ret, struct ts_bpf_status *ret_bpf)
 {
 	struct fd_candidate *cand = NULL;
 	size_t n_cand = 0, cap_cand = 0;
 	struct sock_index idx = { 0 };
-	unsigned denied = 0;
+	unsigned denied = 0, exhausted = 0;
+	int exhausted_errno = 0;
 	enum ts_owner_source source;
-	int bpf_errno, r;
+	int r;
 
 	/* The BPF thread first: it may have started a fallback walk. */
 	if (sc->bpf_started) {
 		pthread_join(sc->bpf_tid, NULL);
 		sc->bpf_started = false;
 	}
+	if (ret_bpf)
+		*ret_bpf = sc->bpf_status;
 	if (sc->setup_error < 0) {
 		r = sc->setup_error;
 		owner_scan_free(sc);
@@ -594,11 +665,13 @@ int owner_scan_finish(struct owner_scan *sc, struct ts_snapshot *snap,
 				r = join_worker(sc, &sc->w[t], snap, &idx, &cand, &n_cand,
 						&cap_cand);
 			denied += sc->w[t].denied;
+			exhausted += sc->w[t].fd_exhausted;
+			if (sc->w[t].fd_exhausted_errno)
+				exhausted_errno = sc->w[t].fd_exhausted_errno;
 		}
 	}
 	sock_index_free(&idx);
 	source = sc->bpf_ok ? TS_OWNER_SOURCE_BPF : TS_OWNER_SOURCE_PROC;
-	bpf_errno = sc->bpf_errno;
 	owner_scan_free(sc);
 	if (r < 0) {
 		free(cand);
@@ -609,7 +682,8 @@ int owner_scan_finish(struct owner_scan *sc, struct ts_snapshot *snap,
 		.n_candidates = n_cand,
 		.processes_denied = denied,
 		.source = source,
-		.bpf_errno = bpf_errno,
+		.processes_fd_exhausted = exhausted,
+		.fd_exhausted_errno = exhausted_errno,
 	};
 	return 0;
 }
@@ -622,7 +696,7 @@ int owner_map_build(struct ts_snapshot *snap, const struct owner_scan_opts *o,
 
 	if (r < 0)
 		return r;
-	return owner_scan_finish(sc, snap, ret);
+	return owner_scan_finish(sc, snap, ret, NULL);
 }
 
 int owner_map_finalize(struct ts_snapshot *snap)

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <netinet/in.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -18,6 +19,13 @@ struct fd_candidate {
 	uint64_t inode;
 	uint32_t process_index;
 	bool ipv6; /* sockprotoname was TCPv6 */
+	/* From the BPF iterator (has_ends), read from the socket itself: the
+	 * remote end it had and the error it holds for the program (sk_err,
+	 * ECONNRESET after a reset). The /proc walk cannot know them. */
+	bool has_ends;
+	struct in6_addr remote_addr;
+	uint16_t remote_port;
+	uint8_t sk_err;
 };
 
 struct owner_scan_opts {
@@ -39,7 +47,11 @@ struct owner_scan_result {
 	size_t n_candidates;
 	unsigned processes_denied;
 	enum ts_owner_source source; /* the one that ran: PROC or BPF */
-	int bpf_errno;               /* why the BPF source was not used, else 0 */
+	/* Processes whose fds were not read because we ran out of file
+	 * descriptors (EMFILE: ours, ENFILE: the system's); their sockets have
+	 * no owners. fd_exhausted_errno: the last such errno. */
+	unsigned processes_fd_exhausted;
+	int fd_exhausted_errno;
 };
 
 /*
@@ -49,13 +61,14 @@ struct owner_scan_result {
  * the /proc walk when that fails and o->source is AUTO);
  * owner_scan_finish() helps until the walk is done, matches the fds with
  * snap's sockets (as owner_map_build() says) and frees sc. With source BPF
- * it returns the iterator's error (-EOPNOTSUPP, -EPERM, ...).
+ * it returns the iterator's error (-EOPNOTSUPP, -EPERM, ...). *ret_bpf (may
+ * be NULL) is always filled: why the BPF source did not run, if it did not.
  * owner_scan_free() abandons a walk (accepts NULL).
  */
 struct owner_scan;
 int owner_scan_start(const struct owner_scan_opts *o, struct owner_scan **ret);
 int owner_scan_finish(struct owner_scan *sc, struct ts_snapshot *snap,
-		      struct owner_scan_result *ret);
+		      struct owner_scan_result *ret, struct ts_bpf_status *ret_bpf);
 struct owner_scan *owner_scan_free(struct owner_scan *sc);
 
 /*

@@ -261,6 +261,31 @@ static bool gone(int err)
 	return err == -ENOENT || err == -ESRCH;
 }
 
+int ts_procinfo_thread_group(const char *proc_root, pid_t pid, pid_t *ret_tgid)
+{
+	char path[4096], buf[4096];
+	const char *line;
+	ssize_t n;
+	pid_t tgid;
+	int piddir;
+
+	if (pid <= 0)
+		return -EINVAL;
+	snprintf(path, sizeof(path), "%s/%d", proc_root ? proc_root : "/proc", (int)pid);
+	piddir = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (piddir < 0)
+		return errno == ENOENT || errno == ENOTDIR ? -ESRCH : -errno;
+	n = read_small(piddir, "status", buf, sizeof(buf));
+	close(piddir);
+	if (n < 0)
+		return gone((int)n) ? -ESRCH : (int)n;
+	line = strstr(buf, "\nTgid:");
+	if (!line || sscanf(line, "\nTgid: %d", &tgid) != 1 || tgid <= 0)
+		return -EBADMSG;
+	*ret_tgid = tgid;
+	return 0;
+}
+
 int ts_procinfo_read(const char *proc_root, pid_t pid, struct ts_procinfo *ret)
 {
 	struct ts_procinfo pi = { .pid = pid };

@@ -310,16 +310,28 @@ bool ts_owner_source_bpf_built(void)
 	return bpf_owners_built() != 0;
 }
 
+int ts_owner_source_bpf_probe(struct ts_bpf_status *ret_status)
+{
+	return bpf_owners_probe(ret_status);
+}
+
 int ts_snapshot_collect(const struct ts_snapshot_opts *o, struct ts_snapshot **ret)
 {
-	bool bpf_failed;
+	return ts_snapshot_collect_ex(o, ret, NULL);
+}
 
-	return ts_snapshot_collect_ex(o, ret, &bpf_failed);
+/* A forced BPF source that could not run fails the collection: say why. */
+static void bpf_failure_out(const struct ts_snapshot_opts *o, const struct ts_bpf_status *st,
+			    struct ts_bpf_status *ret_bpf)
+{
+	if (ret_bpf && o->owner_source == TS_OWNER_SOURCE_BPF && st->failure != TS_BPF_FAILURE_NONE)
+		*ret_bpf = *st;
 }
 
 int ts_snapshot_collect_ex(const struct ts_snapshot_opts *o, struct ts_snapshot **ret,
-			   bool *bpf_failed)
+			   struct ts_bpf_status *ret_bpf)
 {
+	struct ts_bpf_status bpf_status = { 0 };
 	static const struct ts_filter all = { 0 };
 	const struct ts_filter *f = o->filter ? o->filter : &all;
 	struct netns_target *targets = NULL;
@@ -329,7 +341,8 @@ int ts_snapshot_collect_ex(const struct ts_snapshot_opts *o, struct ts_snapshot 
 	struct ts_snapshot *snap;
 	int r;
 
-	*bpf_failed = false;
+	if (ret_bpf)
+		memset(ret_bpf, 0, sizeof(*ret_bpf));
 	if (o->owners == TS_OWNERS_NONE && ts_filter_needs_owners(f))
 		return -EINVAL;
 
@@ -379,10 +392,8 @@ int ts_snapshot_collect_ex(const struct ts_snapshot_opts *o, struct ts_snapshot 
 		so.kernel_states = ts_kernel_states_around(so.kernel_states);
 
 		r = owner_scan_start(&so, &scan);
-		if (r < 0) {
-			*bpf_failed = o->owner_source == TS_OWNER_SOURCE_BPF && r != -ENOMEM;
+		if (r < 0)
 			goto out_targets;
-		}
 	}
 
 	for (size_t i = 0; i < n_targets; i++) {
@@ -398,18 +409,19 @@ int ts_snapshot_collect_ex(const struct ts_snapshot_opts *o, struct ts_snapshot 
 		snap->stats.bound_dump = false;
 
 	if (scan) {
-		r = owner_scan_finish(scan, snap, &res);
+		r = owner_scan_finish(scan, snap, &res, &bpf_status);
 		scan = NULL;
 		if (r < 0) {
-			/* Only a forced BPF source fails here for BPF's sake;
-			 * -ENOMEM is nobody's in particular. */
-			*bpf_failed = o->owner_source == TS_OWNER_SOURCE_BPF && r != -ENOMEM;
+			/* Only a forced BPF source fails here for BPF's sake. */
+			bpf_failure_out(o, &bpf_status, ret_bpf);
 			goto out_targets;
 		}
 		snap->stats.owners_scanned = true;
 		snap->stats.owner_source = res.source;
-		snap->stats.bpf_errno = res.bpf_errno;
+		snap->stats.bpf = bpf_status;
 		snap->stats.processes_denied = res.processes_denied;
+		snap->stats.fd_exhausted = res.processes_fd_exhausted;
+		snap->stats.fd_exhausted_errno = res.fd_exhausted_errno;
 		if (res.n_candidates) {
 			uint64_t *inodes = malloc(snap->n_netns * sizeof(*inodes));
 			struct fdsock_opts fo = {
@@ -426,8 +438,7 @@ int ts_snapshot_collect_ex(const struct ts_snapshot_opts *o, struct ts_snapshot 
 			}
 			for (size_t i = 0; i < snap->n_netns; i++)
 				inodes[i] = snap->netns[i].inode;
-			r = fdsock_classify(snap, res.candidates, res.n_candidates, &fo,
-					    &snap->stats.fds_unclassified);
+			r = fdsock_classify(snap, res.candidates, res.n_candidates, &fo);
 			free(inodes);
 		}
 		free(res.candidates);

@@ -3,6 +3,7 @@
 
 #include <signal.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 /* Exit codes: every verb uses these. */
 enum {
@@ -27,6 +28,17 @@ int cmd_close(int argc, char **argv);
  * them, or -1 (already reported). *old gets the mask to restore.
  */
 int cli_teardown_signals_open(sigset_t *old);
+
+/* Whether tcpstate has capability cap (CAP_*) in its effective set. */
+bool cli_has_cap(unsigned cap);
+
+/*
+ * The words after a permission error: "it needs NEEDS; run as root" (or
+ * "which this process lacks" when it is root without them), or, when the
+ * process has them (have), that something else refused: never "run as
+ * root" to root. Writes into buf; returns buf.
+ */
+const char *cli_privilege_hint(const char *needs, bool have, char *buf, size_t size);
 
 /* "tcpstate: " + message on stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

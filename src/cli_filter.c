@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <linux/capability.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,6 +8,7 @@
 
 #include "cli.h"
 #include "cli_filter.h"
+#include "tcpstate/procinfo.h"
 #include "tcpstate/util.h"
 
 void cli_snapshot_args_init(struct cli_snapshot_args *a)
@@ -220,6 +222,18 @@ int cli_snapshot_args_check(struct cli_snapshot_args *a)
 		cli_error("--owners and --no-owners exclude each other");
 		return -1;
 	}
+	/* Sockets belong to processes: a thread id selects its process, as
+	 * both owner sources report owners by process (thread group). */
+	for (size_t i = 0; i < a->filter.n_pids; i++) {
+		pid_t tgid;
+
+		if (ts_procinfo_thread_group(a->opts.proc_root, a->filter.pids[i], &tgid) == 0 &&
+		    tgid != a->filter.pids[i]) {
+			fprintf(stderr, "tcpstate: note: %d is a thread of process %d: "
+				"selecting process %d\n", (int)a->filter.pids[i], (int)tgid, (int)tgid);
+			a->filter.pids[i] = tgid;
+		}
+	}
 	return 0;
 }
 
@@ -236,17 +250,85 @@ static void __attribute__((format(printf, 2, 3))) cli_info(const char *prefix, c
 	fputc('\n', stderr);
 }
 
-/* Why the BPF source failed, in words that say what to do. */
-static const char *bpf_hint(int err)
+#ifndef CAP_PERFMON
+#define CAP_PERFMON 38
+#endif
+#ifndef CAP_BPF
+#define CAP_BPF 39
+#endif
+
+static bool have_bpf_caps(void)
 {
-	switch (err) {
-	case EPERM:
-	case EACCES:
-		return "it needs root (CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN)";
-	case EOPNOTSUPP:
-		return "the kernel needs BTF and bpf_sock_from_file (Linux >= 5.11)";
-	default:
-		return "the kernel refused the program";
+	return (cli_has_cap(CAP_BPF) && cli_has_cap(CAP_PERFMON)) || cli_has_cap(CAP_SYS_ADMIN);
+}
+
+/* The verifier's verdict: the last line of its log that is not a statistic. */
+static void verifier_verdict(const char *log, char *out, size_t size)
+{
+	const char *end = log + strlen(log);
+
+	out[0] = '\0';
+	while (end > log) {
+		const char *start = end;
+		size_t len;
+
+		while (start > log && start[-1] != '\n')
+			start--;
+		len = (size_t)(end - start);
+		if (len && strncmp(start, "verification time", 17) && strncmp(start, "stack depth", 11) &&
+		    strncmp(start, "processed ", 10) && strncmp(start, "-- END", 6)) {
+			snprintf(out, size, "%.*s", (int)len, start);
+			return;
+		}
+		end = start > log ? start - 1 : log;
+	}
+}
+
+/*
+ * Why the BPF source did not run, in one line that says what to do; under
+ * -v the verifier's log follows. Once per run: demo takes two snapshots.
+ */
+static void report_bpf_failure(const struct ts_bpf_status *st, bool verbose, const char *prefix,
+			       const char *then)
+{
+	static bool reported;
+	char hint[256], verdict[256];
+
+	if (reported)
+		return;
+	reported = true;
+	switch (st->failure) {
+	case TS_BPF_FAILURE_NONE:
+	case TS_BPF_FAILURE_NOT_BUILT:
+		break;
+	case TS_BPF_FAILURE_KERNEL:
+		cli_info(prefix, "BPF owner source unavailable: %s%s", st->detail, then);
+		break;
+	case TS_BPF_FAILURE_PRIVILEGE:
+		cli_info(prefix, "BPF owner source not permitted (%s): %s%s", strerror(st->err),
+			 cli_privilege_hint("CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN",
+					    have_bpf_caps(), hint, sizeof(hint)), then);
+		break;
+	case TS_BPF_FAILURE_VERIFIER:
+		verifier_verdict(st->detail, verdict, sizeof(verdict));
+		cli_info(prefix, "BPF owner source unavailable: the kernel's verifier rejected the "
+			 "program (%s: %s)%s%s", strerror(st->err), verdict, then,
+			 verbose ? "; its log ends:" : "; -v shows its log");
+		if (verbose) {
+			const char *p = st->detail;
+
+			while (*p) {
+				size_t len = strcspn(p, "\n");
+
+				fprintf(stderr, "  | %.*s\n", (int)len, p);
+				p += len + (p[len] == '\n');
+			}
+		}
+		break;
+	case TS_BPF_FAILURE_OTHER:
+		cli_info(prefix, "BPF owner source unavailable (%s)%s%s%s", strerror(st->err),
+			 st->detail[0] ? ": " : "", st->detail, then);
+		break;
 	}
 }
 
@@ -255,22 +337,20 @@ static void report_owner_source(const struct cli_snapshot_args *a,
 				const struct ts_snapshot_stats *st)
 {
 	bool fell_back = st->owners_scanned && st->owner_source == TS_OWNER_SOURCE_PROC &&
-			 st->bpf_errno != 0;
+			 st->bpf.failure != TS_BPF_FAILURE_NONE;
 
-	if (fell_back && ts_owner_source_bpf_built())
-		cli_info("note: ", "BPF owner source unavailable (%s): used /proc",
-			 strerror(st->bpf_errno));
+	if (fell_back)
+		report_bpf_failure(&st->bpf, a->verbose, "note: ", ": used /proc");
 	if (!a->verbose)
 		return;
 	if (!st->owners_scanned)
 		cli_info("", "owners: none (--no-owners)");
 	else if (st->owner_source == TS_OWNER_SOURCE_BPF)
 		cli_info("", "owners: bpf (iter/task_file)");
-	else if (fell_back && !ts_owner_source_bpf_built())
+	else if (fell_back && st->bpf.failure == TS_BPF_FAILURE_NOT_BUILT)
 		cli_info("", "owners: proc (auto: BPF owner source not built)");
 	else if (fell_back)
-		cli_info("", "owners: proc (auto: BPF failed with %s; %s)",
-			 strerror(st->bpf_errno), bpf_hint(st->bpf_errno));
+		cli_info("", "owners: proc (auto: the BPF owner source could not run)");
 	else
 		cli_info("", "owners: proc (--owners proc)");
 }
@@ -287,6 +367,7 @@ int cli_snapshot_args_finish(struct cli_snapshot_args *a, int argc, char **argv,
 static void report_notes(const struct cli_snapshot_args *a, const struct ts_snapshot_stats *st)
 {
 	ts_state_mask_t m = ts_filter_states(&a->filter);
+	char hint[256];
 
 	if (st->sock_diag_errno)
 		cli_warn("sock_diag is not available (%s): read /proc/net/tcp instead "
@@ -299,8 +380,19 @@ static void report_notes(const struct cli_snapshot_args *a, const struct ts_snap
 			 "retried", st->dump_retries, st->dump_retries == 1 ? "" : "s");
 	if (st->processes_denied)
 		cli_warn("could not read the open files of %u process%s: their sockets are shown "
-			 "without owners (run as root to see them)", st->processes_denied,
-			 st->processes_denied == 1 ? "" : "es");
+			 "without owners (%s)", st->processes_denied,
+			 st->processes_denied == 1 ? "" : "es",
+			 cli_privilege_hint("CAP_SYS_PTRACE", cli_has_cap(CAP_SYS_PTRACE), hint,
+					    sizeof(hint)));
+	if (st->fd_exhausted)
+		cli_warn("ran out of file descriptors (%s: %s) and could not inspect %u process%s "
+			 "or held socket%s: owners, and IDLE, BOUND or CLOSED states, are missing",
+			 strerrorname_np(st->fd_exhausted_errno) ? strerrorname_np(st->fd_exhausted_errno) : "?",
+			 st->fd_exhausted_errno == ENFILE ?
+				"the system's file table is full, see fs.file-max and fs.file-nr" :
+				"tcpstate's own RLIMIT_NOFILE is too low, see ulimit -n",
+			 st->fd_exhausted, st->fd_exhausted == 1 ? "" : "es",
+			 st->fd_exhausted == 1 ? "" : "s");
 	if (st->fds_unclassified)
 		cli_warn("%u socket%s held open but in no dump could not be inspected "
 			 "(IDLE, BOUND or CLOSED): shown as UNKNOWN", st->fds_unclassified,
@@ -315,24 +407,30 @@ static void report_notes(const struct cli_snapshot_args *a, const struct ts_snap
 			 "they are not shown with --no-owners");
 }
 
+bool cli_snapshot_incomplete(const struct ts_snapshot *snap)
+{
+	return ts_snapshot_stats(snap)->fd_exhausted != 0;
+}
+
 int cli_snapshot_take(struct cli_snapshot_args *a, struct ts_snapshot **ret)
 {
-	bool bpf_failed;
-	int r = ts_snapshot_collect_ex(&a->opts, ret, &bpf_failed);
+	struct ts_bpf_status bpf;
+	char hint[256];
+	int r = ts_snapshot_collect_ex(&a->opts, ret, &bpf);
 
 	if (r < 0) {
-		if (bpf_failed && !ts_owner_source_bpf_built())
+		if (bpf.failure == TS_BPF_FAILURE_NOT_BUILT)
 			cli_error("BPF owner source not built into this tcpstate (meson -Dbpf=enabled); "
 				  "use --owners proc or auto");
-		else if (bpf_failed)
-			cli_error("BPF owner source unavailable (%s): %s; use --owners proc or auto",
-				  strerror(-r), bpf_hint(-r));
+		else if (bpf.failure != TS_BPF_FAILURE_NONE)
+			report_bpf_failure(&bpf, a->verbose, "", "; use --owners proc or auto");
 		else if (a->opts.netns && (r == -ENOENT || r == -EINVAL))
 			cli_error("no network namespace '%s' (a name in /run/netns, a path or a pid)",
 				  a->opts.netns);
 		else if (r == -EPERM || r == -EACCES)
-			cli_error("not permitted to inspect that namespace: %s (try as root)",
-				  strerror(-r));
+			cli_error("not permitted to inspect that namespace: %s (%s)", strerror(-r),
+				  cli_privilege_hint("CAP_SYS_ADMIN", cli_has_cap(CAP_SYS_ADMIN), hint,
+						     sizeof(hint)));
 		else if (r == -EAGAIN)
 			cli_error("the kernel kept interrupting the socket dump; try again");
 		else

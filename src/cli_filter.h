@@ -84,3 +84,8 @@ int cli_snapshot_args_finish(struct cli_snapshot_args *a, int argc, char **argv,
 
 /* Collects, reports a failure on stderr, and the notes of the snapshot once. */
 int cli_snapshot_take(struct cli_snapshot_args *a, struct ts_snapshot **ret);
+
+/* The snapshot lacks owners or fd-only sockets because tcpstate ran out of
+ * file descriptors (already said on stderr): the verb exits 1 after its
+ * output instead of 0. */
+bool cli_snapshot_incomplete(const struct ts_snapshot *snap);

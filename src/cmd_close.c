@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* tcpstate close: end the selected sockets by RST, FIN or closing the fd in its owner. */
 #include <errno.h>
+#include <linux/capability.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -498,9 +499,13 @@ static void explain_rst_errors(const struct close_run *c)
 		eperm |= it->err == -EPERM || it->err == -EACCES;
 		eopnotsupp |= it->err == -EOPNOTSUPP;
 	}
-	if (eperm)
-		cli_error("SOCK_DESTROY was refused (EPERM): it needs CAP_NET_ADMIN over the "
-			  "socket's network namespace; run as root");
+	if (eperm) {
+		char hint[256];
+
+		cli_error("SOCK_DESTROY was refused (EPERM): %s",
+			  cli_privilege_hint("CAP_NET_ADMIN over the socket's network namespace",
+					     cli_has_cap(CAP_NET_ADMIN), hint, sizeof(hint)));
+	}
 	if (eopnotsupp)
 		cli_error("this kernel lacks CONFIG_INET_DIAG_DESTROY: --how rst cannot work here; "
 			  "use --how fin or --how fd");

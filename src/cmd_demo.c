@@ -4,6 +4,7 @@
  * connections, then the doctor on it, narrated, then everything removed.
  */
 #include <errno.h>
+#include <linux/capability.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -147,8 +148,14 @@ int cmd_demo(int argc, char **argv)
 	fflush(stdout);
 	r = ts_lab_start(&opts, &d.lab);
 	if (r < 0) {
-		cli_error("cannot create the lab: %s%s", strerror(-r),
-			  r == -EPERM || r == -EACCES ? " (the demo needs root)" : "");
+		char hint[256];
+
+		cli_error("cannot create the lab: %s%s%s", strerror(-r),
+			  r == -EPERM || r == -EACCES ? ": " : "",
+			  r == -EPERM || r == -EACCES ?
+				cli_privilege_hint("CAP_SYS_ADMIN and CAP_NET_ADMIN",
+						   cli_has_cap(CAP_SYS_ADMIN) && cli_has_cap(CAP_NET_ADMIN),
+						   hint, sizeof(hint)) : "");
 		close(d.sfd);
 		sigprocmask(SIG_SETMASK, &old, NULL);
 		return EXIT_ERROR;

@@ -269,6 +269,8 @@ int cmd_doctor(int argc, char **argv)
 		goto out;
 	}
 	rc = EXIT_OK;
+	if (cli_snapshot_incomplete(snap) || (later && cli_snapshot_incomplete(later)))
+		rc = EXIT_ERROR; /* said on stderr; findings still win below */
 	if (ts_diagnosis_count_at_least(d, fail_on) > 0)
 		rc = EXIT_FINDINGS;
 out:

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* tcpstate lab: build real sockets in chosen states, print them, hold them. */
 #include <errno.h>
+#include <linux/capability.h>
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
@@ -506,9 +507,14 @@ int cmd_lab(int argc, char **argv)
 
 	r = ts_lab_start(&opts, &lab);
 	if (r < 0) {
+		char hint[256];
+
 		if (r == -EPERM || r == -EACCES)
-			cli_error("cannot create a network namespace: %s (the lab needs root)",
-				  strerror(-r));
+			cli_error("cannot create a network namespace: %s (%s)", strerror(-r),
+				  cli_privilege_hint("CAP_SYS_ADMIN and CAP_NET_ADMIN",
+						     cli_has_cap(CAP_SYS_ADMIN) &&
+							     cli_has_cap(CAP_NET_ADMIN),
+						     hint, sizeof(hint)));
 		else
 			cli_error("cannot create the lab: %s", strerror(-r));
 		if (cli.json) {

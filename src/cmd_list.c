@@ -48,6 +48,7 @@ int cmd_list(int argc, char **argv)
 	};
 	struct cli_snapshot_args a;
 	struct ts_snapshot *snap;
+	bool incomplete;
 	static char outbuf[1 << 20];
 	int opt, r;
 
@@ -83,10 +84,11 @@ int cmd_list(int argc, char **argv)
 		r = output_json_list(stdout, snap, true);
 	else
 		r = output_table_list(stdout, snap, a.opts.all_netns, terminal_width());
+	incomplete = cli_snapshot_incomplete(snap);
 	ts_snapshot_free(snap);
 	if (fflush(stdout) != 0 || r < 0) {
 		cli_error("cannot write the output");
 		return EXIT_ERROR;
 	}
-	return EXIT_OK;
+	return incomplete ? EXIT_ERROR : EXIT_OK;
 }

@@ -238,7 +238,7 @@ int cmd_summary(int argc, char **argv)
 	struct ts_snapshot *snap;
 	struct holder *h = NULL;
 	size_t nh = 0;
-	bool owners;
+	bool owners, incomplete;
 	int opt, r;
 
 	cli_snapshot_args_init(&a);
@@ -269,10 +269,11 @@ int cmd_summary(int argc, char **argv)
 	else
 		print_table(snap, h, nh, a.opts.all_netns, owners);
 	free(h);
+	incomplete = cli_snapshot_incomplete(snap);
 	ts_snapshot_free(snap);
 	if (fflush(stdout) != 0) {
 		cli_error("cannot write the output");
 		return EXIT_ERROR;
 	}
-	return EXIT_OK;
+	return incomplete ? EXIT_ERROR : EXIT_OK;
 }

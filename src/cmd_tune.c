@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* tcpstate tune: the TCP sysctls against what the sockets show. */
 #include <errno.h>
+#include <linux/capability.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
@@ -62,11 +63,14 @@ const char *tune_errno_text(int r)
 int tune_open_sysctl(const char *netns, struct ts_sysctl **ret)
 {
 	int r = ts_sysctl_open(netns, NULL, ret);
+	char hint[256];
 
 	if (r == -ENOENT || r == -EINVAL)
 		cli_error("no network namespace '%s' (a name in /run/netns, a path or a pid)", netns);
 	else if (r == -EPERM || r == -EACCES)
-		cli_error("not permitted to open that namespace: %s (try as root)", tune_errno_text(r));
+		cli_error("not permitted to open that namespace: %s (%s)", tune_errno_text(r),
+			  cli_privilege_hint("CAP_SYS_ADMIN", cli_has_cap(CAP_SYS_ADMIN), hint,
+					     sizeof(hint)));
 	else if (r < 0)
 		cli_error("cannot open the settings: %s", tune_errno_text(r));
 	return r;

@@ -257,6 +257,30 @@ static void print_groups(const struct ts_finding *f, bool unread)
 		printf("            ... and %zu more\n", f->n_groups - MAX_GROUPS_SHOWN);
 }
 
+/* "312 fds of connections that 10.0.0.5:5432 reset" (a reset still pending
+ * for the program), else "fds of connections to 10.0.0.5:5432 that ended". */
+static void print_dead_peers(const struct ts_finding *f)
+{
+	for (size_t i = 0; i < f->n_groups && i < MAX_GROUPS_SHOWN; i++) {
+		const struct ts_finding_group *g = &f->groups[i];
+		char ep[80];
+
+		endpoint_text(g->family, &g->remote_addr, g->remote_port, ep, sizeof(ep));
+		printf("  %-9s ", i == 0 ? "peers" : "");
+		if (g->resets)
+			printf("%u fd%s of connections that %s reset", g->resets,
+			       g->resets == 1 ? "" : "s", ep);
+		if (g->resets && g->count > g->resets)
+			printf("; ");
+		if (g->count > g->resets)
+			printf("%u fd%s of connections to %s that ended", g->count - g->resets,
+			       g->count - g->resets == 1 ? "" : "s", ep);
+		putchar('\n');
+	}
+	if (f->n_groups > MAX_GROUPS_SHOWN)
+		printf("            ... and %zu more\n", f->n_groups - MAX_GROUPS_SHOWN);
+}
+
 static void print_limit(const char *what, const struct ts_finding *f)
 {
 	if (f->limit_err)
@@ -320,6 +344,7 @@ static void print_finding(const struct ts_finding *f, const struct ts_snapshot *
 		fds_text(f->fds, f->n_fds, buf, sizeof(buf));
 		printf("  evidence  %u CLOSED, %u IDLE socket fd%s: %s\n", f->state_counts[TS_STATE_CLOSED],
 		       f->state_counts[TS_STATE_IDLE], f->count == 1 ? "" : "s", buf);
+		print_dead_peers(f);
 		break;
 	case TS_FINDING_FIN_WAIT_2_PEER:
 		printf("  culprit   the program at %s (remote side) has not closed\n",
@@ -582,6 +607,8 @@ static json_object *finding_json(const struct ts_finding *f, const struct ts_sna
 		json_object_object_add(e, "count", json_object_new_int64(g->count));
 		if (f->kind == TS_FINDING_CLOSE_WAIT)
 			json_object_object_add(e, "unread_bytes", json_object_new_int64((int64_t)g->unread_bytes));
+		if (f->kind == TS_FINDING_DEAD_HELD)
+			json_object_object_add(e, "resets", json_object_new_int64(g->resets));
 		json_object_array_add(groups, e);
 	}
 	json_object_object_add(o, "groups", groups);

@@ -81,7 +81,7 @@ static void holders_text(struct explain_text *t, const struct ts_snapshot *snap,
 		else if (s->state == TS_STATE_TIME_WAIT || s->state == TS_STATE_SYN_RECEIVED)
 			explain_text_add(t, "no process: the kernel keeps it alone");
 		else
-			explain_text_add(t, "no process found (run as root to read every process's fds)");
+			explain_text_add(t, "no process found that holds it");
 		return;
 	}
 	for (unsigned k = 0; k < s->owner_count; k++) {

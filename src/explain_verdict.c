@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* tcpstate explain SOCKET: what a live socket's data and the settings mean, in a sentence or two. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "explain.h"
+#include "output.h"
 #include "tcpstate/util.h"
 
 bool explain_is_orphan(const struct ts_socket *s)
@@ -252,12 +254,25 @@ void explain_verdict(struct explain_text *t, struct explain_ctx *c, const struct
 		explain_text_add(t, "Nothing to do: the kernel removes it in %s (of a fixed 60 s).", d);
 		break;
 	case TS_STATE_CLOSED:
-		explain_text_add(t, "The connection is over, but %s still holds the descriptor and must "
-				 "close it.", holders);
+		if (s->flags & TS_SOCK_REMOTE_VALID) {
+			char peer[80];
+
+			output_endpoint(peer, sizeof(peer), s->family, &s->remote_addr, s->remote_port);
+			if (s->pending_error == ECONNRESET)
+				explain_text_add(t, "The connection is over: %s reset it, and the program "
+						 "has not been told yet (its next call on the socket "
+						 "fails with ECONNRESET). ", peer);
+			else
+				explain_text_add(t, "The connection to %s is over. ", peer);
+		} else {
+			explain_text_add(t, "The connection is over. ");
+		}
+		explain_text_add(t, "%s still holds the descriptor and must close it.", holders);
 		break;
 	default:
-		explain_text_add(t, "%s holds it; run tcpstate as root to tell IDLE, BOUND and CLOSED apart. "
-				 "Only close() ends it.", holders);
+		explain_text_add(t, "%s holds it; tcpstate could not copy the descriptor to tell IDLE, "
+				 "BOUND and CLOSED apart (it needs CAP_SYS_PTRACE and a free file "
+				 "descriptor). Only close() ends it.", holders);
 		break;
 	}
 	if (rt && s->state != TS_STATE_SYN_SENT && s->state != TS_STATE_SYN_RECEIVED &&

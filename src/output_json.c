@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <stdio.h>
+#include <string.h>
 #include <json-c/json.h>
 
 #include "output.h"
@@ -99,6 +100,10 @@ json_object *output_socket_json(const struct ts_snapshot *snap, const struct ts_
 	}
 	put(o, "timer", timer_json(s));
 	put(o, "source", json_object_new_string(s->flags & TS_SOCK_FROM_FD ? "fd" : "dump"));
+	if (s->state == TS_STATE_CLOSED)
+		put(o, "pending_error", s->pending_error && strerrorname_np(s->pending_error) ?
+						json_object_new_string(strerrorname_np(s->pending_error)) :
+						NULL);
 	if (with_info && (s->flags & TS_SOCK_HAS_INFO))
 		put(o, "tcp_info", info_json(s));
 	put(o, "owners", owners_json(snap, s));

@@ -144,6 +144,8 @@ struct ts_finding_group {
 	uint16_t remote_port;   /* 0: any */
 	uint32_t count;
 	uint64_t unread_bytes;
+	uint32_t resets;        /* DEAD_HELD: CLOSED sockets the peer reset (ECONNRESET not yet
+				 * reported to the program; known with the BPF owner source) */
 };
 
 struct ts_finding {

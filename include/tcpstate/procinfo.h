@@ -40,6 +40,12 @@ struct ts_procinfo {
 int ts_procinfo_read(const char *proc_root, pid_t pid, struct ts_procinfo *ret);
 
 /*
+ * The process (thread group) that thread pid belongs to: pid itself for a
+ * process. Returns 0, -ESRCH (no such thread), -EBADMSG (no Tgid line).
+ */
+int ts_procinfo_thread_group(const char *proc_root, pid_t pid, pid_t *ret_tgid);
+
+/*
  * Parses the text of /proc/PID/limits for "Max open files".
  * Returns 0, or -EBADMSG when the line is missing or malformed.
  */

@@ -39,6 +39,26 @@ struct ts_snapshot_opts {
 	const char *proc_root; /* NULL: "/proc" (tests use fake trees) */
 };
 
+/* Why the BPF owner source did not run. */
+enum ts_bpf_failure {
+	TS_BPF_FAILURE_NONE,        /* it ran, or nobody asked for it */
+	TS_BPF_FAILURE_NOT_BUILT,   /* this build has no BPF (meson -Dbpf) */
+	TS_BPF_FAILURE_KERNEL,      /* kernel older than 5.11 or without BTF: detail says which */
+	TS_BPF_FAILURE_PRIVILEGE,   /* EPERM: no CAP_BPF + CAP_PERFMON (or CAP_SYS_ADMIN) */
+	TS_BPF_FAILURE_VERIFIER,    /* the kernel's verifier refused the program: detail is
+				     * the end of its log */
+	TS_BPF_FAILURE_OTHER,       /* err says why (ENOMEM, ...) */
+};
+
+#define TS_BPF_DETAIL_LEN 2048
+
+struct ts_bpf_status {
+	enum ts_bpf_failure failure;
+	int err;                       /* positive errno when failure != NONE */
+	char detail[TS_BPF_DETAIL_LEN]; /* KERNEL: the reason; VERIFIER: the last lines of
+					 * the verifier's log; else "" */
+};
+
 /* What happened while collecting: the CLI reports these once, on stderr. */
 struct ts_snapshot_stats {
 	enum ts_backend backend;      /* the one that ran */
@@ -49,10 +69,14 @@ struct ts_snapshot_stats {
 	unsigned processes_denied;    /* /proc/PID/fd we could not read */
 	unsigned fds_unclassified;    /* held sockets whose state we could not tell (UNKNOWN) */
 	unsigned netns_denied;        /* namespaces we could not enter (--all-netns) */
+	unsigned fd_exhausted;        /* processes and held sockets not inspected because we ran
+				       * out of file descriptors: owners or states are missing */
+	int fd_exhausted_errno;       /* EMFILE (our RLIMIT_NOFILE) or ENFILE (the system's
+				       * file table, fs.file-max), when fd_exhausted */
 	int sock_diag_errno;          /* why netlink failed when we fell back, else 0 */
 	enum ts_owner_source owner_source; /* the one that ran (PROC or BPF), when owners_scanned */
-	int bpf_errno;                /* why the BPF source was not used (AUTO fell back:
-				       * EOPNOTSUPP also when not built), else 0 */
+	struct ts_bpf_status bpf;     /* why the BPF source was not used (AUTO fell back),
+				       * failure NONE when it ran or was not tried */
 };
 
 /*
@@ -68,11 +92,20 @@ int ts_snapshot_collect(const struct ts_snapshot_opts *opts, struct ts_snapshot 
  * the BPF source's own error when it cannot run: -EOPNOTSUPP (not built,
  * or the kernel lacks BTF / bpf_sock_from_file), -EPERM (no CAP_BPF +
  * CAP_PERFMON or CAP_SYS_ADMIN), or what the kernel answered. This is the
- * same collection; it always sets *bpf_failed: true when it failed because
- * of the BPF source, so that callers can tell that from a namespace error.
+ * same collection; it always fills *ret_bpf: failure is not NONE when the
+ * collection failed because of the BPF source, so that callers can tell
+ * that from a namespace error and say why.
  */
 int ts_snapshot_collect_ex(const struct ts_snapshot_opts *opts, struct ts_snapshot **ret,
-			   bool *bpf_failed);
+			   struct ts_bpf_status *ret_bpf);
+
+/*
+ * Loads the BPF owner program into the running kernel and unloads it,
+ * without reading anything: whether this machine can use the BPF owner
+ * source, and if not why. Returns 0 (it loads) or the negative errno, with
+ * *ret_status saying why (always filled).
+ */
+int ts_owner_source_bpf_probe(struct ts_bpf_status *ret_status);
 
 /* Whether this build has the BPF owner source (not whether it will load). */
 bool ts_owner_source_bpf_built(void);

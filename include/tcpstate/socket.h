@@ -66,6 +66,9 @@ struct ts_socket {
 	uint8_t timer;  /* enum ts_timer */
 	uint8_t timer_retrans;
 	uint8_t flags;  /* TS_SOCK_* */
+	uint8_t pending_error; /* CLOSED fds (BPF owner source): the socket's sk_err, the error
+				* the program has not been told yet (ECONNRESET: the peer reset
+				* it, ECONNREFUSED, ETIMEDOUT); 0: none or not known */
 };
 
 /* A (pid, fd) that holds a socket. */

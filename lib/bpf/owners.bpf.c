@@ -4,6 +4,7 @@
  * socket fd it writes one struct owners_event to the iterator's seq_file.
  * User space (owners.c) reads the iterator fd. Needs Linux >= 5.11
  * (bpf_sock_from_file) and BTF; CO-RE, so one object fits every kernel.
+ * It calls no helper that needs a trusted socket pointer (see owners()).
  */
 #include "vmlinux.h"
 #include <bpf/bpf_core_read.h>
@@ -14,6 +15,7 @@
 #define AF_INET 2
 #define AF_INET6 10
 #define IPPROTO_TCP 6
+#define TCP_CLOSE_STATE 7 /* TCP_CLOSE: vmlinux.h has it only as an enum member of some kernels */
 
 char LICENSE[] SEC("license") = "Dual MIT/GPL";
 
@@ -69,6 +71,37 @@ static __always_inline __u32 tgid_in_our_ns(struct task_struct *leader)
 	return up.ns == ours.ns ? (__u32)up.nr : 0;
 }
 
+/*
+ * The socket's ends, for sockets in TCP_CLOSE: no dump shows those, and
+ * their fd is all the user has. Plain CO-RE reads; IPv6 fields only where
+ * the kernel has them (CONFIG_IPV6).
+ */
+static __always_inline void read_ends(struct sock *sk, __u16 family, struct owners_event *e)
+{
+	struct inet_sock *inet = (struct inet_sock *)sk;
+	int err;
+
+	if (family == AF_INET6 && bpf_core_field_exists(sk->__sk_common.skc_v6_daddr)) {
+		BPF_CORE_READ_INTO(&e->local_addr, sk, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(&e->remote_addr, sk, __sk_common.skc_v6_daddr);
+	} else {
+		BPF_CORE_READ_INTO((__be32 *)e->local_addr, sk, __sk_common.skc_rcv_saddr);
+		BPF_CORE_READ_INTO((__be32 *)e->remote_addr, sk, __sk_common.skc_daddr);
+	}
+	e->local_port = BPF_CORE_READ(inet, inet_sport);
+	e->remote_port = BPF_CORE_READ(sk, __sk_common.skc_dport);
+	err = BPF_CORE_READ(sk, sk_err);
+	e->sk_err = err > 0 && err < 256 ? (__u8)err : 0;
+}
+
+/*
+ * The socket is read only with BPF_CORE_READ (bpf_probe_read_kernel() at
+ * CO-RE-relocated offsets): helpers that take a socket want a trusted
+ * pointer, and whether sock->sk is one differs between kernels (6.18 calls
+ * it untrusted and refuses bpf_get_socket_cookie() on it); even direct
+ * loads depend on how the verifier types the pointer. A probe read is
+ * allowed whatever the pointer is, on every kernel since 5.5.
+ */
 SEC("iter/task_file")
 int owners(struct bpf_iter__task_file *ctx)
 {
@@ -85,21 +118,22 @@ int owners(struct bpf_iter__task_file *ctx)
 
 	if (!task || !file)
 		return 0;
+	/* ctx->file is the iterator's own argument: trusted on every kernel. */
 	sock = bpf_sock_from_file(file);
 	if (!sock)
 		return 0;
-	sk = sock->sk;
+	sk = BPF_CORE_READ(sock, sk);
 	if (!sk)
 		return 0;
 	/* Family and state share a cache line; sk_protocol is further on:
 	 * most sockets a filter rules out never touch it. */
-	family = sk->__sk_common.skc_family;
+	family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	if (family != AF_INET && family != AF_INET6)
 		return 0;
-	state = sk->__sk_common.skc_state;
+	state = BPF_CORE_READ(sk, __sk_common.skc_state);
 	if (state >= 32 || !(state_mask & (1u << state)))
 		return 0;
-	if (sk->sk_protocol != IPPROTO_TCP)
+	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
 		return 0;
 
 	tid = BPF_CORE_READ(task, pid);
@@ -119,13 +153,17 @@ int owners(struct bpf_iter__task_file *ctx)
 	/* Field by field: clang may merge copies into loads the verifier rejects. */
 	e.tgid = last_task.tgid;
 	e.inode = BPF_CORE_READ(file, f_inode, i_ino);
-	e.cookie = bpf_get_socket_cookie(sk);
+	/* The cookie as it stands, 0 when nobody asked for it yet: generating
+	 * one (bpf_get_socket_cookie) needs a trusted socket pointer. */
+	e.cookie = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
 	e.fd = ctx->fd;
 	e.uid = last_task.uid;
 	e.family = family;
 	e.protocol = IPPROTO_TCP;
 	e.state = state;
 	__builtin_memcpy(e.comm, last_task.comm, sizeof(e.comm));
+	if (state == TCP_CLOSE_STATE)
+		read_ends(sk, family, &e);
 	bpf_seq_write(seq, &e, sizeof(e));
 	return 0;
 }

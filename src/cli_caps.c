@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Which capabilities tcpstate has, so that a permission error is explained
+ * truly: "run as root" is advice only for a process that lacks the
+ * capability; root that still gets EPERM/EACCES is refused by something
+ * else (a security module, kernel lockdown, another user namespace).
+ */
+#include <linux/capability.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+#ifndef CAP_PERFMON
+#define CAP_PERFMON 38
+#endif
+#ifndef CAP_BPF
+#define CAP_BPF 39
+#endif
+
+bool cli_has_cap(unsigned cap)
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct d[2];
+
+	memset(d, 0, sizeof(d));
+	if (cap >= 64 || syscall(SYS_capget, &h, d) < 0)
+		return false;
+	return (d[cap / 32].effective >> (cap % 32)) & 1;
+}
+
+const char *cli_privilege_hint(const char *needs, bool have, char *buf, size_t size)
+{
+	if (have)
+		snprintf(buf, size, "tcpstate has %s, so something else refused it (a security "
+			 "module, kernel lockdown, or another user namespace)", needs);
+	else
+		snprintf(buf, size, "it needs %s%s", needs,
+			 geteuid() == 0 ? ", which this process lacks" : "; run as root");
+	return buf;
+}
