@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "diagnose-internal.h"
+#include "tcpstate/socket_facts.h"
 #include "tcpstate/activity.h"
 
 #define MAX_PEER_LOOKUPS 64
@@ -301,13 +302,13 @@ int diag_rule_dead_held(struct diag_ctx *c)
 static bool is_held(const struct diag_ctx *c, const struct ts_socket *s)
 {
 	(void)c;
-	return s->inode != 0;
+	return !ts_socket_is_orphan(s);
 }
 
 static bool is_orphan(const struct diag_ctx *c, const struct ts_socket *s)
 {
 	(void)c;
-	return s->inode == 0;
+	return ts_socket_is_orphan(s);
 }
 
 /* A finding whose peer (the other end of its first socket) is looked up. */
@@ -471,7 +472,7 @@ int diag_rule_unacked_close(struct diag_ctx *c)
 
 		for (size_t j = i; j < end; j++) {
 			const struct ts_socket *s = diag_sock_at(c, e.v[j].sock);
-			unsigned rt = diag_socket_retrans(s);
+			unsigned rt = ts_socket_retransmissions(s);
 
 			counts[s->state]++;
 			if (rt > retrans)

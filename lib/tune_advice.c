@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "sysctl_conf.h"
+#include "tcpstate/socket_facts.h"
 
 const char *ts_tune_action_name(enum ts_tune_action a)
 {
@@ -71,7 +72,7 @@ int ts_tune_observe(const struct ts_snapshot *snap, uint32_t port_lo, uint32_t p
 	n_tw = 0;
 	for (size_t i = 0; i < n; i++) {
 		const struct ts_socket *s = ts_snapshot_socket(snap, i);
-		bool orphan = s->inode == 0;
+		bool orphan = ts_socket_is_orphan(s);
 
 		if (s->state < _TS_STATE_MAX)
 			o.count[s->state]++;
@@ -97,7 +98,7 @@ int ts_tune_observe(const struct ts_snapshot *snap, uint32_t port_lo, uint32_t p
 			break;
 		case TS_STATE_LISTEN:
 			/* The kernel drops when the queue holds more than the backlog. */
-			if (s->send_q > 0 && s->recv_q >= s->send_q) {
+			if (ts_listener_queue_full(s)) {
 				o.listen_full++;
 				o.listen_full_port = s->local_port;
 				if (somaxconn > 0 && (int64_t)s->send_q >= somaxconn)

@@ -7,6 +7,7 @@
 
 #include "explain.h"
 #include "output.h"
+#include "tcpstate/socket_facts.h"
 
 static bool addr_is_any(int family, const struct in6_addr *a)
 {
@@ -74,9 +75,9 @@ static void holders_text(struct explain_text *t, const struct ts_snapshot *snap,
 	const struct ts_owner *o = ts_snapshot_owners(snap, s);
 
 	if (!o) {
-		if (explain_is_orphan(s))
+		if (ts_socket_is_orphan(s))
 			explain_text_add(t, "no process: its program closed it and the kernel finishes it alone");
-		else if (explain_in_accept_queue(s))
+		else if (ts_socket_awaiting_accept(s))
 			explain_text_add(t, "no process yet: it waits in a listener's accept queue");
 		else if (s->state == TS_STATE_TIME_WAIT || s->state == TS_STATE_SYN_RECEIVED)
 			explain_text_add(t, "no process: the kernel keeps it alone");
@@ -181,8 +182,8 @@ json_object *explain_story_json(struct explain_ctx *c, const struct ts_snapshot 
 
 	/* The same fields as `list --json`, then what the story adds. */
 	json_object_object_add(o, "query", json_object_new_string(q->text));
-	json_object_object_add(o, "orphan", json_object_new_boolean(explain_is_orphan(s)));
-	json_object_object_add(o, "in_accept_queue", json_object_new_boolean(explain_in_accept_queue(s)));
+	json_object_object_add(o, "orphan", json_object_new_boolean(ts_socket_is_orphan(s)));
+	json_object_object_add(o, "in_accept_queue", json_object_new_boolean(ts_socket_awaiting_accept(s)));
 	if (explain_fin_window(s, &lo, &hi)) {
 		json_object *w = json_object_new_object();
 

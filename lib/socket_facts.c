@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+/* Facts about one socket, each defined once (see tcpstate/socket_facts.h). */
+#include "tcpstate/socket_facts.h"
+#include "tcpstate/state.h"
+
+static bool state_in(const struct ts_socket *s, ts_state_mask_t m)
+{
+	return s->state < _TS_STATE_MAX && (m & TS_STATE_BIT(s->state));
+}
+
+bool ts_socket_is_orphan(const struct ts_socket *s)
+{
+	static const ts_state_mask_t closing = TS_STATE_BIT(TS_STATE_FIN_WAIT_1) |
+		TS_STATE_BIT(TS_STATE_FIN_WAIT_2) | TS_STATE_BIT(TS_STATE_LAST_ACK) |
+		TS_STATE_BIT(TS_STATE_CLOSING);
+
+	return !(s->flags & TS_SOCK_FROM_FD) && s->inode == 0 && state_in(s, closing);
+}
+
+bool ts_socket_awaiting_accept(const struct ts_socket *s)
+{
+	static const ts_state_mask_t m = TS_STATE_BIT(TS_STATE_ESTABLISHED) |
+		TS_STATE_BIT(TS_STATE_CLOSE_WAIT);
+
+	return !(s->flags & TS_SOCK_FROM_FD) && s->inode == 0 && state_in(s, m);
+}
+
+unsigned ts_socket_retransmissions(const struct ts_socket *s)
+{
+	unsigned r = 0;
+
+	/* With a keepalive or persist timer, sock_diag's count is of probes. */
+	if (s->timer == TS_TIMER_RETRANS)
+		r = s->timer_retrans;
+	if ((s->flags & TS_SOCK_HAS_INFO) && s->info.retransmits > r)
+		r = s->info.retransmits;
+	return r;
+}
+
+bool ts_listener_queue_full(const struct ts_socket *s)
+{
+	return s->state == TS_STATE_LISTEN && s->recv_q > s->send_q;
+}

@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: MIT */
+/* One definition each of orphan, awaiting accept, retransmissions and a full accept queue. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <cmocka.h>
+
+#include "tcpstate/socket_facts.h"
+#include "tcpstate/state.h"
+
+static struct ts_socket sock(enum ts_state st, uint64_t inode)
+{
+	struct ts_socket s;
+
+	memset(&s, 0, sizeof(s));
+	s.family = AF_INET;
+	s.state = (uint8_t)st;
+	s.inode = inode;
+	return s;
+}
+
+static void test_orphan(void **state)
+{
+	static const enum ts_state closing[] = { TS_STATE_FIN_WAIT_1, TS_STATE_FIN_WAIT_2,
+						 TS_STATE_LAST_ACK, TS_STATE_CLOSING };
+	struct ts_socket s;
+
+	(void)state;
+	for (size_t i = 0; i < 4; i++) {
+		s = sock(closing[i], 0);
+		assert_true(ts_socket_is_orphan(&s));
+		s.inode = 77; /* still held: shutdown(), not close() */
+		assert_false(ts_socket_is_orphan(&s));
+	}
+	/* No inode, but not orphans: TIME_WAIT, requests, not yet accepted. */
+	s = sock(TS_STATE_TIME_WAIT, 0);
+	assert_false(ts_socket_is_orphan(&s));
+	s = sock(TS_STATE_SYN_RECEIVED, 0);
+	assert_false(ts_socket_is_orphan(&s));
+	s = sock(TS_STATE_CLOSE_WAIT, 0);
+	assert_false(ts_socket_is_orphan(&s));
+	assert_true(ts_socket_awaiting_accept(&s));
+	s = sock(TS_STATE_ESTABLISHED, 0);
+	assert_true(ts_socket_awaiting_accept(&s));
+	s.inode = 5;
+	assert_false(ts_socket_awaiting_accept(&s));
+	/* Found through a descriptor: held by definition. */
+	s = sock(TS_STATE_FIN_WAIT_2, 0);
+	s.flags = TS_SOCK_FROM_FD;
+	assert_false(ts_socket_is_orphan(&s));
+}
+
+static void test_retransmissions(void **state)
+{
+	struct ts_socket s = sock(TS_STATE_ESTABLISHED, 1);
+
+	(void)state;
+	s.timer = TS_TIMER_RETRANS;
+	s.timer_retrans = 3;
+	assert_int_equal(ts_socket_retransmissions(&s), 3);
+	/* Keepalive and zero-window probes are counted by sock_diag too, but are not retransmissions. */
+	s.timer = TS_TIMER_KEEPALIVE;
+	assert_int_equal(ts_socket_retransmissions(&s), 0);
+	s.timer = TS_TIMER_PROBE;
+	assert_int_equal(ts_socket_retransmissions(&s), 0);
+	/* tcp_info's count, when the timer shows none. */
+	s.flags = TS_SOCK_HAS_INFO;
+	s.info.retransmits = 2;
+	s.info.backoff = 6; /* doubled by zero-window probes as well */
+	assert_int_equal(ts_socket_retransmissions(&s), 2);
+}
+
+static void test_listener_queue_full(void **state)
+{
+	struct ts_socket s = sock(TS_STATE_LISTEN, 1);
+
+	(void)state;
+	s.send_q = 10;
+	s.recv_q = 10;
+	assert_false(ts_listener_queue_full(&s)); /* backlog + 1 fit */
+	s.recv_q = 11;
+	assert_true(ts_listener_queue_full(&s));
+	s.send_q = 0;
+	s.recv_q = 1;
+	assert_true(ts_listener_queue_full(&s));
+	s.state = TS_STATE_ESTABLISHED;
+	assert_false(ts_listener_queue_full(&s));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_orphan),
+		cmocka_unit_test(test_retransmissions),
+		cmocka_unit_test(test_listener_queue_full),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
