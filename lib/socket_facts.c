@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Facts about one socket, each defined once (see tcpstate/socket_facts.h). */
+#include <errno.h>
+
 #include "tcpstate/socket_facts.h"
 #include "tcpstate/state.h"
 
@@ -35,6 +37,27 @@ unsigned ts_socket_retransmissions(const struct ts_socket *s)
 	if ((s->flags & TS_SOCK_HAS_INFO) && s->info.retransmits > r)
 		r = s->info.retransmits;
 	return r;
+}
+
+bool ts_socket_never_connected(const struct ts_socket *s)
+{
+	static const ts_state_mask_t m = TS_STATE_BIT(TS_STATE_LISTEN) |
+		TS_STATE_BIT(TS_STATE_SYN_SENT) | TS_STATE_BIT(TS_STATE_SYN_RECEIVED) |
+		TS_STATE_BIT(TS_STATE_IDLE) | TS_STATE_BIT(TS_STATE_BOUND) |
+		TS_STATE_BIT(TS_STATE_UNKNOWN);
+
+	return s->state >= _TS_STATE_MAX || state_in(s, m);
+}
+
+int ts_socket_data_moved(const struct ts_socket *s, bool *ret_sent, bool *ret_recv)
+{
+	if (ts_socket_never_connected(s))
+		return -ENOTCONN;
+	if (!(s->flags & TS_SOCK_HAS_INFO) || !(s->flags & TS_SOCK_HAS_DATA_SEGS))
+		return -ENODATA;
+	*ret_sent = s->info.data_segs_out > 0;
+	*ret_recv = s->info.data_segs_in > 0;
+	return 0;
 }
 
 bool ts_listener_queue_full(const struct ts_socket *s)

@@ -112,8 +112,6 @@ json_object *explain_page_json(struct explain_ctx *c, const struct ts_state_info
 
 /* CLOSE_WAIT: how long ago the peer's FIN arrived, at least and at most. */
 bool explain_fin_window(const struct ts_socket *s, uint32_t *ret_min, uint32_t *ret_max);
-/* tcp_info's times since the last send and receive mean something. */
-bool explain_connected_once(const struct ts_socket *s);
 /* One or two sentences on this socket, from its live data and the settings. */
 void explain_verdict(struct explain_text *t, struct explain_ctx *c, const struct ts_snapshot *snap,
 		     const struct ts_socket *s);

@@ -138,14 +138,25 @@ void explain_story_text(FILE *f, struct explain_ctx *c, const struct ts_snapshot
 				 "the peer has not acknowledged)", s->recv_q, s->send_q);
 	explain_field(f, c->width, "Queues", t.buf);
 	t.len = 0;
-	if (!explain_connected_once(s)) {
+	if (ts_socket_never_connected(s)) {
 		explain_text_add(&t, "none: no connection has carried data in this state");
 	} else if (s->flags & TS_SOCK_HAS_INFO) {
+		bool sent = true, recv = true, known = ts_socket_data_moved(s, &sent, &recv) == 0;
+
 		explain_fmt_duration(d1, sizeof(d1), s->info.last_data_sent_ms);
 		explain_fmt_duration(d2, sizeof(d2), s->info.last_data_recv_ms);
 		explain_fmt_duration(d3, sizeof(d3), s->info.last_ack_recv_ms);
-		explain_text_add(&t, "data sent %s ago, data received %s ago, last ACK from the peer %s ago",
-				 d1, d2, d3);
+		/* A direction that never carried data counts from the setup: that is the age. */
+		if (!sent && !recv)
+			explain_text_add(&t, "no data either way since the connection was set up %s ago", d1);
+		else if (!sent)
+			explain_text_add(&t, "no data sent, data received %s ago", d2);
+		else if (!recv)
+			explain_text_add(&t, "data sent %s ago, no data received", d1);
+		else
+			explain_text_add(&t, "data sent %s ago, data received %s ago", d1, d2);
+		explain_text_add(&t, ", last ACK from the peer %s ago%s", d3,
+				 known ? "" : " (whether data ever moved is not known: a kernel before 4.6)");
 	} else {
 		explain_text_add(&t, "not reported for this socket (the kernel gives no tcp_info here)");
 	}

@@ -41,19 +41,6 @@ bool explain_fin_window(const struct ts_socket *s, uint32_t *ret_min, uint32_t *
 	return true;
 }
 
-/* States in which the socket has been connected, so that tcp_info's times
- * since the last send and receive mean something. */
-bool explain_connected_once(const struct ts_socket *s)
-{
-	static const ts_state_mask_t m = TS_STATE_BIT(TS_STATE_ESTABLISHED) |
-		TS_STATE_BIT(TS_STATE_FIN_WAIT_1) | TS_STATE_BIT(TS_STATE_FIN_WAIT_2) |
-		TS_STATE_BIT(TS_STATE_CLOSE_WAIT) | TS_STATE_BIT(TS_STATE_LAST_ACK) |
-		TS_STATE_BIT(TS_STATE_CLOSING) | TS_STATE_BIT(TS_STATE_TIME_WAIT) |
-		TS_STATE_BIT(TS_STATE_CLOSED);
-
-	return (m & TS_STATE_BIT(s->state)) != 0;
-}
-
 static void verdict_orphan_or_held(struct explain_text *t, struct explain_ctx *c, const char *who,
 				   bool orphan, const char *waiting_for)
 {
@@ -216,9 +203,14 @@ void explain_verdict(struct explain_text *t, struct explain_ctx *c, const struct
 		if (s->flags & TS_SOCK_HAS_INFO) {
 			uint32_t quiet = s->info.last_data_sent_ms < s->info.last_data_recv_ms ?
 					 s->info.last_data_sent_ms : s->info.last_data_recv_ms;
+			bool sent, recv;
 
 			explain_fmt_duration(d, sizeof(d), quiet);
-			explain_text_add(t, " No data has moved either way for %s.", d);
+			if (ts_socket_data_moved(s, &sent, &recv) == 0 && !sent && !recv)
+				explain_text_add(t, " It has carried no data either way since it was set up, "
+						 "%s ago.", d);
+			else
+				explain_text_add(t, " No data has moved either way for %s.", d);
 		}
 		if (s->recv_q > 0)
 			explain_text_add(t, " %u byte%s wait for %s to read them.", s->recv_q,

@@ -37,6 +37,20 @@ bool ts_socket_awaiting_accept(const struct ts_socket *s);
 unsigned ts_socket_retransmissions(const struct ts_socket *s);
 
 /*
+ * Whether the connection ever carried data each way (a bare SYN, ACK or FIN
+ * is not data): 0 with *ret_sent and *ret_recv set; -ENOTCONN in the states
+ * that never carried a connection (LISTEN, SYN_SENT, SYN_RECEIVED, IDLE,
+ * BOUND, UNKNOWN), where tcp_info's times count from no event; -ENODATA when
+ * not known (no tcp_info, or a kernel older than 4.6). A direction that never
+ * carried data has its tcp_info time counting from the connection's setup:
+ * its age, not a time since data moved.
+ */
+int ts_socket_data_moved(const struct ts_socket *s, bool *ret_sent, bool *ret_recv);
+
+/* True in the states that never carried a connection (see ts_socket_data_moved()). */
+bool ts_socket_never_connected(const struct ts_socket *s);
+
+/*
  * A LISTEN socket's accept queue is full: Linux queues up to backlog + 1
  * connections (it refuses one only when the queue already holds more than
  * the backlog), so Recv-Q exceeds Send-Q.

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* One definition each of orphan, awaiting accept, retransmissions and a full accept queue. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -90,12 +91,40 @@ static void test_listener_queue_full(void **state)
 	assert_false(ts_listener_queue_full(&s));
 }
 
+/* A connection that never carried data: its tcp_info times are its age, not a time since data moved. */
+static void test_data_moved(void **state)
+{
+	struct ts_socket s = sock(TS_STATE_ESTABLISHED, 1);
+	bool sent = true, recv = true;
+
+	(void)state;
+	assert_int_equal(ts_socket_data_moved(&s, &sent, &recv), -ENODATA); /* no tcp_info */
+	s.flags = TS_SOCK_HAS_INFO;
+	assert_int_equal(ts_socket_data_moved(&s, &sent, &recv), -ENODATA); /* kernel < 4.6 */
+	s.flags |= TS_SOCK_HAS_DATA_SEGS;
+	assert_int_equal(ts_socket_data_moved(&s, &sent, &recv), 0);
+	assert_false(sent);
+	assert_false(recv);
+	s.info.data_segs_in = 3;
+	assert_int_equal(ts_socket_data_moved(&s, &sent, &recv), 0);
+	assert_false(sent);
+	assert_true(recv);
+	/* Never connected: the times count from no event at all. */
+	s = sock(TS_STATE_IDLE, 1);
+	s.flags = TS_SOCK_HAS_INFO | TS_SOCK_HAS_DATA_SEGS | TS_SOCK_FROM_FD;
+	assert_int_equal(ts_socket_data_moved(&s, &sent, &recv), -ENOTCONN);
+	assert_true(ts_socket_never_connected(&s));
+	s.state = TS_STATE_CLOSED;
+	assert_false(ts_socket_never_connected(&s));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_orphan),
 		cmocka_unit_test(test_retransmissions),
 		cmocka_unit_test(test_listener_queue_full),
+		cmocka_unit_test(test_data_moved),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
