@@ -140,7 +140,8 @@ void explain_verdict(struct explain_text *t, struct explain_ctx *c, const struct
 		break;
 	case TS_STATE_BOUND:
 		explain_text_add(t, "%s bound port %u and has neither listened nor connected; the port stays "
-				 "reserved until it calls close().", holders, s->local_port);
+				 "taken until it calls close(), except for sockets that share it through "
+				 "SO_REUSEADDR or SO_REUSEPORT.", holders, s->local_port);
 		break;
 	case TS_STATE_LISTEN:
 		if (ts_listener_queue_full(s)) {
