@@ -46,9 +46,10 @@ static const struct threshold_opt {
 	{ "port-pct", offsetof(struct ts_diag_thresholds, port_pct), 1, 100,
 	  "outgoing TIME_WAIT to one ip:port at this % of the local port range: warning (90%: critical)" },
 	{ "accept-pct", offsetof(struct ts_diag_thresholds, accept_pct), 1, 100,
-	  "accept queue at this % of the backlog: warning (full: critical)" },
+	  "accept queue at this % of the backlog: warning (full, above the backlog: critical)" },
 	{ "syn-backlog-pct", offsetof(struct ts_diag_thresholds, syn_backlog_pct), 1, 100,
-	  "SYN_RECEIVED at this % of tcp_max_syn_backlog (or the backlog reached): warning" },
+	  "without syncookies, SYN_RECEIVED at this % of tcp_max_syn_backlog: full (as is\n"
+	  "          more than the backlog); full is a warning, critical without syncookies" },
 	{ "syn-sent-min", offsetof(struct ts_diag_thresholds, syn_sent_min), 1, UINT32_MAX,
 	  "retransmitting SYN_SENT sockets to one ip:port for a warning" },
 	{ "close-min-idle", offsetof(struct ts_diag_thresholds, close_min_idle_s), 1, TS_MIN_IDLE_MAX_S,
@@ -78,7 +79,10 @@ static void doctor_help(FILE *f)
 		"exhaustion (--interval); CLOSED/IDLE fds held open; FIN_WAIT_2 (the peer's\n"
 		"program, or orphans bounded by tcp_fin_timeout); LAST_ACK/FIN_WAIT_1/CLOSING per\n"
 		"remote address; TIME_WAIT against tcp_max_tw_buckets and the local port range;\n"
-		"full accept queues; SYN_RECEIVED backlog; SYN_SENT retransmitting.\n"
+		"full accept queues (Linux queues backlog + 1); SYN_RECEIVED backlog, or\n"
+		"clients a TCP_DEFER_ACCEPT listener holds until they send data (info: nothing\n"
+		"was lost); SYN_SENT retransmitting. Findings cite the kernel's counters\n"
+		"(nstat names, e.g. TcpExtListenOverflows, TcpExtTCPDeferAcceptDrop).\n"
 		"\n"
 		"%s"
 		"Doctor:\n"
