@@ -440,6 +440,8 @@ int diag_rule_fin_wait_2(struct diag_ctx *c)
 		f->count = end - i;
 		f->limit = sy->err[TS_DS_FIN_TIMEOUT] ? 0 : (uint64_t)sy->value[TS_DS_FIN_TIMEOUT];
 		f->limit_err = sy->err[TS_DS_FIN_TIMEOUT];
+		/* Orphans reset for want of memory or over tcp_max_orphans; FIN_WAIT_2 with no TIME_WAIT record. */
+		diag_cite(c, f, (1u << TS_NSTAT_ABORT_ON_MEMORY) | (1u << TS_NSTAT_TIMEWAIT_OVERFLOW));
 		for (size_t j = i; r == 0 && j < end; j++) {
 			diag_note_age(f, diag_sock_at(c, e.v[j].sock));
 			r = diag_add_group(f, diag_sock_at(c, e.v[j].sock), false, true, 0);
@@ -492,6 +494,8 @@ int diag_rule_unacked_close(struct diag_ctx *c)
 			r = -ENOMEM;
 			break;
 		}
+		/* Retries run out; orphans reset for want of memory or over tcp_max_orphans. */
+		diag_cite(c, f, (1u << TS_NSTAT_ABORT_ON_TIMEOUT) | (1u << TS_NSTAT_ABORT_ON_MEMORY));
 		f->count = end - i;
 		memcpy(f->state_counts, counts, sizeof(counts));
 		f->max_retransmits = retrans;

@@ -11,6 +11,8 @@
 #include "diagnose-internal.h"
 #include "tcpstate/socket_facts.h"
 
+#define NS(x) (1u << (x)) /* a counter's bit for diag_cite() */
+
 /* ---- TIME_WAIT ---- */
 
 static bool in_port_range(const struct diag_ctx *c, const struct ts_socket *s)
@@ -27,10 +29,18 @@ static bool tw_outgoing(const struct diag_ctx *c, const struct ts_socket *s)
 	return (s->flags & TS_SOCK_REMOTE_VALID) && in_port_range(c, s);
 }
 
+static bool in_tw_bucket(const struct diag_ctx *c, const struct ts_socket *s)
+{
+	(void)c;
+	return ts_socket_in_tw_bucket(s);
+}
+
 int diag_rule_time_wait(struct diag_ctx *c)
 {
 	struct diag_ents e = { 0 };
-	int r = diag_gather_by_remote(c, TS_STATE_BIT(TS_STATE_TIME_WAIT), false, NULL, &e);
+	/* TIME_WAIT records: TIME_WAIT, and orphaned FIN_WAIT_2 kept as one. */
+	int r = diag_gather_by_remote(c, TS_STATE_BIT(TS_STATE_TIME_WAIT) | TS_STATE_BIT(TS_STATE_FIN_WAIT_2),
+				      false, in_tw_bucket, &e);
 
 	/* Per namespace: count against tcp_max_tw_buckets. */
 	for (size_t i = 0; r == 0 && i < e.n;) {
@@ -38,11 +48,14 @@ int diag_rule_time_wait(struct diag_ctx *c)
 		uint32_t ns = e.v[i].k_netns;
 		const struct ts_diag_sysctls *sy = diag_sysctls(c, ns);
 		uint64_t n, max = (uint64_t)sy->value[TS_DS_MAX_TW_BUCKETS];
+		uint32_t fw2 = 0;
 		enum ts_severity sev;
 		struct ts_finding *f;
 
-		while (end < e.n && e.v[end].k_netns == ns)
+		while (end < e.n && e.v[end].k_netns == ns) {
+			fw2 += diag_sock_at(c, e.v[end].sock)->state == TS_STATE_FIN_WAIT_2;
 			end++;
+		}
 		n = end - i;
 		i = end;
 		if (sy->err[TS_DS_MAX_TW_BUCKETS])
@@ -59,8 +72,11 @@ int diag_rule_time_wait(struct diag_ctx *c)
 			break;
 		}
 		f->count = n;
+		f->state_counts[TS_STATE_TIME_WAIT] = (uint32_t)(n - fw2);
+		f->state_counts[TS_STATE_FIN_WAIT_2] = fw2;
 		f->limit = sy->err[TS_DS_MAX_TW_BUCKETS] ? 0 : max;
 		f->limit_err = sy->err[TS_DS_MAX_TW_BUCKETS];
+		diag_cite(c, f, NS(TS_NSTAT_TIMEWAIT_OVERFLOW));
 	}
 	free(e.v);
 	if (r < 0)
@@ -106,8 +122,6 @@ int diag_rule_time_wait(struct diag_ctx *c)
 }
 
 /* ---- listeners: accept queue and SYN backlog ---- */
-
-#define NS(x) (1u << (x))
 
 static int set_listener_owner(struct diag_ctx *c, struct ts_finding *f, const struct ts_socket *l)
 {

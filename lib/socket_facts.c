@@ -19,6 +19,18 @@ bool ts_socket_is_orphan(const struct ts_socket *s)
 	return !(s->flags & TS_SOCK_FROM_FD) && s->inode == 0 && state_in(s, closing);
 }
 
+bool ts_socket_in_tw_bucket(const struct ts_socket *s)
+{
+	if (s->state == TS_STATE_TIME_WAIT)
+		return true;
+	return s->state == TS_STATE_FIN_WAIT_2 && s->timer == TS_TIMER_TIME_WAIT && ts_socket_is_orphan(s);
+}
+
+bool ts_socket_counts_as_orphan(const struct ts_socket *s)
+{
+	return ts_socket_is_orphan(s) && !ts_socket_in_tw_bucket(s);
+}
+
 bool ts_socket_awaiting_accept(const struct ts_socket *s)
 {
 	static const ts_state_mask_t m = TS_STATE_BIT(TS_STATE_ESTABLISHED) |

@@ -80,6 +80,8 @@ int ts_tune_observe(const struct ts_snapshot *snap, uint32_t port_lo, uint32_t p
 		case TS_STATE_FIN_WAIT_2:
 			if (orphan)
 				o.fin_wait_2_orphans++;
+			if (ts_socket_in_tw_bucket(s))
+				o.fin_wait_2_in_tw++;
 			break;
 		case TS_STATE_FIN_WAIT_1:
 		case TS_STATE_LAST_ACK:
@@ -208,13 +210,14 @@ static void advise_one(struct ts_tune_row *row, struct ts_tune_row *rows, size_t
 				   o->count[TS_STATE_CLOSE_WAIT] ? "; CLOSE_WAIT is not governed by it" : "");
 		}
 	} else if (strcmp(name, "tcp_max_tw_buckets") == 0) {
-		unsigned buckets = tw + o->fin_wait_2_orphans;
+		/* Orphaned FIN_WAIT_2 kept as TIME_WAIT records count against the buckets too. */
+		unsigned buckets = tw + o->fin_wait_2_in_tw;
 
 		if (have && v > 0 && (int64_t)buckets * 4 >= v * 3) {
 			int64_t nv = v * 2 > (int64_t)buckets * 2 ? v * 2 : (int64_t)buckets * 2;
 
 			recommend(row, TS_TUNE_CHANGE, "%" PRId64, nv > INT_MAX ? INT_MAX : nv);
-			set_reason(row, "%u TIME_WAIT (and orphaned FIN_WAIT_2) sockets, near the limit "
+			set_reason(row, "%u TIME_WAIT records (with orphaned FIN_WAIT_2 kept as such), near the limit "
 				   "of %" PRId64 ": beyond it new ones are destroyed at once ('time wait "
 				   "bucket table overflow')", buckets, v);
 		} else {
@@ -284,7 +287,8 @@ static void advise_one(struct ts_tune_row *row, struct ts_tune_row *rows, size_t
 			set_reason(row, "%u held FIN_WAIT_1/LAST_ACK/CLOSING sockets", o->closing_held);
 		}
 	} else if (strcmp(name, "tcp_max_orphans") == 0) {
-		unsigned orphans = o->fin_wait_2_orphans + o->closing_orphans;
+		/* Linux counts orphans that are still full sockets, not TIME_WAIT records. */
+		unsigned orphans = o->fin_wait_2_orphans - o->fin_wait_2_in_tw + o->closing_orphans;
 
 		if (have && v > 0 && (int64_t)orphans * 2 >= v) {
 			recommend(row, TS_TUNE_CHANGE, "%" PRId64, v * 2 > INT_MAX ? INT_MAX : v * 2);

@@ -401,8 +401,10 @@ static void print_finding(const struct ts_finding *f, const struct ts_snapshot *
 		print_groups(f, false);
 		break;
 	case TS_FINDING_TIME_WAIT_BUCKETS:
-		printf("  evidence  %llu socket%s in TIME_WAIT", (unsigned long long)f->count,
+		printf("  evidence  %llu TIME_WAIT record%s", (unsigned long long)f->count,
 		       f->count == 1 ? "" : "s");
+		if (f->state_counts[TS_STATE_FIN_WAIT_2])
+			printf(" (%u of them orphaned FIN_WAIT_2)", f->state_counts[TS_STATE_FIN_WAIT_2]);
 		if (!f->limit_err)
 			printf(" of tcp_max_tw_buckets %llu (%.0f%%)\n", (unsigned long long)f->limit,
 			       f->limit ? 100.0 * (double)f->count / (double)f->limit : 0.0);

@@ -22,6 +22,20 @@
 bool ts_socket_is_orphan(const struct ts_socket *s);
 
 /*
+ * Kept as a TIME_WAIT record, counted against net.ipv4.tcp_max_tw_buckets:
+ * TIME_WAIT, and an orphaned FIN_WAIT_2 once Linux turned it into one (its
+ * timer is then "timewait"; before, with tcp_fin_timeout above 60 s, it is a
+ * full socket with a keepalive timer).
+ */
+bool ts_socket_in_tw_bucket(const struct ts_socket *s);
+
+/*
+ * Counted against net.ipv4.tcp_max_orphans: an orphan that is still a full
+ * socket (not a TIME_WAIT record).
+ */
+bool ts_socket_counts_as_orphan(const struct ts_socket *s);
+
+/*
  * Not yet accepted by any program: ESTABLISHED or CLOSE_WAIT with no inode,
  * waiting in a listener's accept queue.
  */

@@ -874,6 +874,45 @@ static void test_defer_accept(void **state)
 	ts_snapshot_free(snap);
 }
 
+/* Orphaned FIN_WAIT_2 kept as TIME_WAIT records count against tcp_max_tw_buckets too. */
+static void test_time_wait_records_include_orphaned_fin_wait_2(void **state)
+{
+	struct ts_snapshot *snap = snap_new();
+	struct ts_diag_sysctls sy = fake_sysctls();
+	struct ts_netstat ns = { .have = 1u << TS_NSTAT_TIMEWAIT_OVERFLOW };
+	struct ts_diagnosis *d;
+	const struct ts_finding *f;
+	size_t k;
+
+	(void)state;
+	ns.value[TS_NSTAT_TIMEWAIT_OVERFLOW] = 5;
+	for (unsigned i = 0; i < 90; i++)
+		add_sock(snap, &(struct sock_spec){ TS_STATE_TIME_WAIT, .lport = 443, .raddr = "10.0.0.4",
+						   .rport = (uint16_t)(40000 + i) });
+	for (unsigned i = 0; i < 10; i++) {
+		k = add_sock(snap, &(struct sock_spec){ TS_STATE_FIN_WAIT_2, .lport = 443, .raddr = "10.0.0.5",
+						       .rport = (uint16_t)(41000 + i) });
+		snap->sockets[k].timer = TS_TIMER_TIME_WAIT;
+	}
+	/* An orphan that is still a full socket (keepalive timer) and a held one: not records. */
+	k = add_sock(snap, &(struct sock_spec){ TS_STATE_FIN_WAIT_2, .lport = 443, .raddr = "10.0.0.5",
+					       .rport = 42000 });
+	snap->sockets[k].timer = TS_TIMER_KEEPALIVE;
+	add_sock(snap, &(struct sock_spec){ TS_STATE_FIN_WAIT_2, .lport = 443, .raddr = "10.0.0.5",
+					   .rport = 42001, .inode = 4000 });
+	d = run_facts(snap, &sy, &ns, NULL);
+	f = find_kind(d, TS_FINDING_TIME_WAIT_BUCKETS, 0);
+	assert_non_null(f);
+	assert_int_equal(f->count, 100);
+	assert_int_equal(f->state_counts[TS_STATE_FIN_WAIT_2], 10);
+	assert_int_equal(f->state_counts[TS_STATE_TIME_WAIT], 90);
+	assert_int_equal(f->severity, TS_SEVERITY_CRITICAL); /* 100 of 100 */
+	assert_int_equal(f->netstat_mask, 1u << TS_NSTAT_TIMEWAIT_OVERFLOW);
+	assert_int_equal(f->netstat.value[TS_NSTAT_TIMEWAIT_OVERFLOW], 5);
+	ts_diagnosis_free(d);
+	ts_snapshot_free(snap);
+}
+
 static void test_syn_sent(void **state)
 {
 	struct ts_snapshot *snap = snap_new();
@@ -928,6 +967,7 @@ int main(void)
 		cmocka_unit_test(test_accept_queue_holds_backlog_plus_one),
 		cmocka_unit_test(test_syn_queue_full_is_more_than_backlog),
 		cmocka_unit_test(test_defer_accept),
+		cmocka_unit_test(test_time_wait_records_include_orphaned_fin_wait_2),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -54,6 +54,26 @@ static void test_orphan(void **state)
 	assert_false(ts_socket_is_orphan(&s));
 }
 
+/* Orphaned FIN_WAIT_2: a TIME_WAIT record (tw buckets) or still a full socket (tcp_max_orphans). */
+static void test_orphan_fin_wait_2_kinds(void **state)
+{
+	struct ts_socket s = sock(TS_STATE_FIN_WAIT_2, 0);
+
+	(void)state;
+	s.timer = TS_TIMER_TIME_WAIT;
+	assert_true(ts_socket_in_tw_bucket(&s));
+	assert_false(ts_socket_counts_as_orphan(&s));
+	s.timer = TS_TIMER_KEEPALIVE; /* tcp_fin_timeout above 60 s: a full socket first */
+	assert_false(ts_socket_in_tw_bucket(&s));
+	assert_true(ts_socket_counts_as_orphan(&s));
+	s = sock(TS_STATE_LAST_ACK, 0);
+	s.timer = TS_TIMER_RETRANS;
+	assert_true(ts_socket_counts_as_orphan(&s));
+	s = sock(TS_STATE_TIME_WAIT, 0);
+	assert_true(ts_socket_in_tw_bucket(&s));
+	assert_false(ts_socket_counts_as_orphan(&s));
+}
+
 static void test_retransmissions(void **state)
 {
 	struct ts_socket s = sock(TS_STATE_ESTABLISHED, 1);
@@ -122,6 +142,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_orphan),
+		cmocka_unit_test(test_orphan_fin_wait_2_kinds),
 		cmocka_unit_test(test_retransmissions),
 		cmocka_unit_test(test_listener_queue_full),
 		cmocka_unit_test(test_data_moved),
