@@ -280,7 +280,9 @@ static const struct kind_text kind_texts[_TS_FINDING_MAX] = {
 	[TS_FINDING_ACCEPT_QUEUE] = { TS_STATE_LISTEN, DS(TS_DS_SOMAXCONN),
 		"listener accept queue at its backlog",
 		"Connections completed the handshake and wait for the program to accept() them. "
-		"When the queue is full the kernel drops new handshakes (clients see timeouts).",
+		"Linux queues up to the backlog + 1; when the queue is full it drops new SYNs and "
+		"final ACKs (clients retransmit and see delays or timeouts; TcpExtListenOverflows "
+		"counts them), or resets them when tcp_abort_on_overflow is 1.",
 		"The program is not calling accept() fast enough (blocked, overloaded, or stuck). "
 		"A larger listen() backlog (capped by net.core.somaxconn) only absorbs bursts." },
 	[TS_FINDING_SYN_BACKLOG] = { TS_STATE_SYN_RECEIVED,

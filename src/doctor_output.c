@@ -429,7 +429,7 @@ static void print_finding(const struct ts_finding *f, const struct ts_snapshot *
 		printf("  evidence  listener on port %u: %llu connection%s waiting for accept(), "
 		       "backlog %llu%s\n", f->local_port, (unsigned long long)f->count,
 		       f->count == 1 ? "" : "s", (unsigned long long)f->limit,
-		       f->count >= f->limit ? " (full: new handshakes are dropped)" : "");
+		       f->count > f->limit ? " (full: Linux queues backlog + 1; new handshakes are dropped)" : "");
 		break;
 	case TS_FINDING_SYN_BACKLOG:
 		if (f->pid)

@@ -227,8 +227,9 @@ void explain_verdict(struct explain_text *t, struct explain_ctx *c, const struct
 	case TS_STATE_FIN_WAIT_2:
 		if (orphan) {
 			explain_text_add(t, "Its program has closed it (an orphan): the kernel drops it "
-					 "net.ipv4.tcp_fin_timeout = %s s after the close unless the peer "
-					 "sends its FIN first.",
+					 "net.ipv4.tcp_fin_timeout = %s s after it became an orphan in "
+					 "FIN_WAIT_2 (the close, or the ACK of its FIN if that came later) "
+					 "unless the peer sends its FIN first.",
 					 explain_setting_value(c, "net.ipv4.tcp_fin_timeout"));
 			if (s->timer) {
 				explain_fmt_duration(d, sizeof(d), s->timer_expires_ms);
