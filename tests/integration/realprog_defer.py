@@ -35,11 +35,13 @@ http {{
 }}
 """
 
-# Opens `count` connections to 127.0.0.1:PORT without sending anything, prints
-# their local ports, and holds them until stdin closes.
+# Opens `count` connections to 127.0.0.1:PORT without sending anything (and one
+# socket it never uses: IDLE), prints their local ports, and holds them until
+# stdin closes.
 CLIENT = r"""
 import socket, sys
 port, count = int(sys.argv[1]), int(sys.argv[2])
+idle = socket.socket()
 socks = []
 for _ in range(count):
     s = socket.socket()
@@ -88,7 +90,9 @@ class DeferredNginx:
         return r.stdout.strip() != ""
 
     def clients(self, count):
-        """Idle clients in the namespace: (process, their local ports); close with close_clients()."""
+        """Idle clients in the namespace: (process, their local ports); close with
+        close_clients(). The process (its pid is p.pid's child: `ip netns exec`
+        execs, so it is p.pid) also holds one IDLE socket."""
         p = subprocess.Popen(["ip", "netns", "exec", self.netns, "python3", "-c", CLIENT,
                               str(self.port), str(count)],
                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
