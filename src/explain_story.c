@@ -202,6 +202,17 @@ json_object *explain_story_json(struct explain_ctx *c, const struct ts_snapshot 
 		json_object_object_add(w, "at_most_ms", json_object_new_int64(hi));
 		json_object_object_add(o, "peer_fin_ago", w);
 	}
+	if (s->state == TS_STATE_SYN_RECEIVED) {
+		const struct explain_listener *l = explain_listener(c, snap, s);
+		json_object *lj = json_object_new_object();
+
+		json_object_object_add(lj, "found", json_object_new_boolean(l->found));
+		json_object_object_add(lj, "defer_accept_s", l->found && !l->defer_err ?
+				       json_object_new_int64(l->defer_s) : NULL);
+		json_object_object_add(lj, "defer_accept_error", l->found && l->defer_err ?
+				       json_object_new_string(strerror(-l->defer_err)) : NULL);
+		json_object_object_add(o, "listener", lj);
+	}
 	explain_verdict(&t, c, snap, s);
 	json_object_object_add(o, "summary", json_object_new_string(t.buf));
 	if (info) {
