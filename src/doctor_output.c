@@ -5,6 +5,7 @@
 #include <string.h>
 #include <json-c/json.h>
 
+#include "cli.h"
 #include "doctor_output.h"
 #include "output.h"
 #include "tcpstate/activity.h"
@@ -442,7 +443,7 @@ static void print_finding(const struct ts_finding *f, const struct ts_snapshot *
 		if (f->defer_accept_err)
 			printf("            whether the listener defers accept (TCP_DEFER_ACCEPT) is unknown "
 			       "(%s): if it does, these clients only have not sent data yet\n",
-			       strerror(-f->defer_accept_err));
+			       cli_fd_copy_error(f->defer_accept_err, buf, sizeof(buf)));
 		print_groups(f, false);
 		break;
 	case TS_FINDING_DEFER_ACCEPT:

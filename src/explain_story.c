@@ -5,6 +5,7 @@
 #include <string.h>
 #include <json-c/json.h>
 
+#include "cli.h"
 #include "explain.h"
 #include "output.h"
 #include "tcpstate/socket_facts.h"
@@ -65,8 +66,12 @@ static void timer_text(struct explain_text *t, const struct ts_socket *s)
 	}
 	explain_fmt_duration(d, sizeof(d), s->timer_expires_ms);
 	explain_text_add(t, "%s, fires in %s", what[s->timer], d);
-	if (s->timer_retrans)
+	/* sock_diag's count is of retransmissions with that timer, of unanswered probes with the others. */
+	if (s->timer_retrans && s->timer == TS_TIMER_RETRANS)
 		explain_text_add(t, ", %u retransmission%s so far", s->timer_retrans,
+				 s->timer_retrans == 1 ? "" : "s");
+	else if (s->timer_retrans && (s->timer == TS_TIMER_KEEPALIVE || s->timer == TS_TIMER_PROBE))
+		explain_text_add(t, ", %u probe%s unanswered so far", s->timer_retrans,
 				 s->timer_retrans == 1 ? "" : "s");
 }
 
@@ -205,12 +210,13 @@ json_object *explain_story_json(struct explain_ctx *c, const struct ts_snapshot 
 	if (s->state == TS_STATE_SYN_RECEIVED) {
 		const struct explain_listener *l = explain_listener(c, snap, s);
 		json_object *lj = json_object_new_object();
+		char why[256];
 
 		json_object_object_add(lj, "found", json_object_new_boolean(l->found));
 		json_object_object_add(lj, "defer_accept_s", l->found && !l->defer_err ?
 				       json_object_new_int64(l->defer_s) : NULL);
 		json_object_object_add(lj, "defer_accept_error", l->found && l->defer_err ?
-				       json_object_new_string(strerror(-l->defer_err)) : NULL);
+				       json_object_new_string(cli_fd_copy_error(l->defer_err, why, sizeof(why))) : NULL);
 		json_object_object_add(o, "listener", lj);
 	}
 	explain_verdict(&t, c, snap, s);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli.h"
 #include "explain.h"
 #include "output.h"
 #include "tcpstate/socket_facts.h"
@@ -82,6 +83,7 @@ static void verdict_syn_received(struct explain_text *t, struct explain_ctx *c,
 				 const struct ts_snapshot *snap, const struct ts_socket *s, unsigned rt)
 {
 	const struct explain_listener *l = explain_listener(c, snap, s);
+	char why[256];
 
 	if (l->found && l->defer_err == 0 && l->defer_s > 0) {
 		explain_text_add(t, "The listener on port %u defers accept (TCP_DEFER_ACCEPT, %u s): "
@@ -106,7 +108,8 @@ static void verdict_syn_received(struct explain_text *t, struct explain_ctx *c,
 	else
 		explain_text_add(t, "Either the client's final ACK has not arrived, or the listener defers "
 				 "accept (TCP_DEFER_ACCEPT) and the client has sent no data yet: which one "
-				 "is unknown (%s).", l->found ? strerror(-l->defer_err) : "no listener found");
+				 "is unknown (%s).", l->found ? cli_fd_copy_error(l->defer_err, why, sizeof(why))
+								: "its listener was not found");
 	explain_text_add(t, " The SYN-ACK has been retransmitted %u time%s; the entry is dropped after "
 			 "net.ipv4.tcp_synack_retries = %s.", rt, rt == 1 ? "" : "s",
 			 explain_setting_value(c, "net.ipv4.tcp_synack_retries"));
@@ -305,7 +308,11 @@ void explain_verdict(struct explain_text *t, struct explain_ctx *c, const struct
 	}
 	if (rt && s->state != TS_STATE_SYN_SENT && s->state != TS_STATE_SYN_RECEIVED &&
 	    s->state != TS_STATE_ESTABLISHED) {
-		explain_fmt_duration(d2, sizeof(d2), s->timer_expires_ms);
-		explain_text_add(t, " %u retransmission%s so far; next in %s.", rt, rt == 1 ? "" : "s", d2);
+		explain_text_add(t, " %u retransmission%s so far", rt, rt == 1 ? "" : "s");
+		if (s->timer == TS_TIMER_RETRANS) {
+			explain_fmt_duration(d2, sizeof(d2), s->timer_expires_ms);
+			explain_text_add(t, "; next in %s", d2);
+		}
+		explain_text_add(t, ".");
 	}
 }
