@@ -35,22 +35,24 @@ static bool addr_same(const struct ts_socket *a, const struct ts_socket *b)
 const struct ts_socket *ts_listener_of(const struct ts_snapshot *snap, const struct ts_socket *s,
 				       size_t *ret_index)
 {
-	size_t n = ts_snapshot_socket_count(snap), best = SIZE_MAX;
+	size_t n = ts_snapshot_socket_count(snap), best = SIZE_MAX, any_same = SIZE_MAX, any_v6 = SIZE_MAX;
 
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n && best == SIZE_MAX; i++) {
 		const struct ts_socket *l = ts_snapshot_socket(snap, i);
 
 		if (l->state != TS_STATE_LISTEN || l->netns_index != s->netns_index ||
 		    l->local_port != s->local_port)
 			continue;
-		if (addr_same(l, s)) {
+		if (addr_same(l, s))
 			best = i;
-			break;
-		}
+		else if (addr_any(l) && l->family == s->family && any_same == SIZE_MAX)
+			any_same = i;
 		/* An IPv4 connection can belong to an IPv6 wildcard listener; not the reverse. */
-		if (best == SIZE_MAX && addr_any(l) && (l->family == s->family || l->family == AF_INET6))
-			best = i;
+		else if (addr_any(l) && l->family == AF_INET6 && any_v6 == SIZE_MAX)
+			any_v6 = i;
 	}
+	if (best == SIZE_MAX)
+		best = any_same != SIZE_MAX ? any_same : any_v6;
 	if (best == SIZE_MAX)
 		return NULL;
 	if (ret_index)

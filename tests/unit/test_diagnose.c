@@ -913,6 +913,34 @@ static void test_time_wait_records_include_orphaned_fin_wait_2(void **state)
 	ts_snapshot_free(snap);
 }
 
+/* A request's listener: its exact address first, then a wildcard of its family, then [::]. */
+static void test_listener_of(void **state)
+{
+	struct ts_snapshot *snap = snap_new();
+	size_t v6any, v4any, exact, sr, got = SIZE_MAX;
+
+	(void)state;
+	v6any = add_sock(snap, &(struct sock_spec){ TS_STATE_LISTEN, .lport = 80, .inode = 1 });
+	snap->sockets[v6any].family = AF_INET6;
+	memset(&snap->sockets[v6any].local_addr, 0, sizeof(struct in6_addr));
+	add_sock(snap, &(struct sock_spec){ TS_STATE_LISTEN, .laddr = "10.0.0.2", .lport = 80, .inode = 2 });
+	add_sock(snap, &(struct sock_spec){ TS_STATE_LISTEN, .laddr = "10.0.0.1", .lport = 81, .inode = 3 });
+	sr = add_sock(snap, &(struct sock_spec){ TS_STATE_SYN_RECEIVED, .laddr = "10.0.0.1", .lport = 80,
+						.raddr = "10.0.0.9", .rport = 5000 });
+	finalize(snap);
+	assert_non_null(ts_listener_of(snap, &snap->sockets[sr], &got));
+	assert_int_equal(got, v6any); /* the only one that can hold it */
+	v4any = add_sock(snap, &(struct sock_spec){ TS_STATE_LISTEN, .laddr = "0.0.0.0", .lport = 80, .inode = 4 });
+	assert_non_null(ts_listener_of(snap, &snap->sockets[sr], &got));
+	assert_int_equal(got, v4any);
+	exact = add_sock(snap, &(struct sock_spec){ TS_STATE_LISTEN, .laddr = "10.0.0.1", .lport = 80, .inode = 5 });
+	assert_non_null(ts_listener_of(snap, &snap->sockets[sr], &got));
+	assert_int_equal(got, exact);
+	snap->sockets[sr].local_port = 82;
+	assert_null(ts_listener_of(snap, &snap->sockets[sr], NULL));
+	ts_snapshot_free(snap);
+}
+
 static void test_syn_sent(void **state)
 {
 	struct ts_snapshot *snap = snap_new();
@@ -967,6 +995,7 @@ int main(void)
 		cmocka_unit_test(test_accept_queue_holds_backlog_plus_one),
 		cmocka_unit_test(test_syn_queue_full_is_more_than_backlog),
 		cmocka_unit_test(test_defer_accept),
+		cmocka_unit_test(test_listener_of),
 		cmocka_unit_test(test_time_wait_records_include_orphaned_fin_wait_2),
 	};
 
