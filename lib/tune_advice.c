@@ -314,7 +314,14 @@ static void advise_one(struct ts_tune_row *row, struct ts_tune_row *rows, size_t
 			set_reason(row, "no listener with a full accept queue");
 		}
 	} else if (strcmp(name, "tcp_max_syn_backlog") == 0) {
-		if (have && v > 0 && (int64_t)o->syn_recv_top * 4 >= v * 3) {
+		int64_t cookies = cur_int(rows, n, "net.ipv4.tcp_syncookies", -1);
+
+		/* Linux drops SYNs by it only without syncookies (tcp_conn_request()). */
+		if (cookies > 0) {
+			set_reason(row, "at most %u SYN_RECEIVED on one port; with tcp_syncookies=%" PRId64
+				   " this limits nothing (the listener's backlog bounds them, then SYN "
+				   "cookies answer)", o->syn_recv_top, cookies);
+		} else if (have && v > 0 && (int64_t)o->syn_recv_top * 4 >= v * 3) {
 			recommend(row, TS_TUNE_CHANGE, "%" PRId64, v > INT_MAX / 2 ? INT_MAX : v * 2);
 			set_reason(row, "%u SYN_RECEIVED on port %u, near the limit of %" PRId64 ": raise it "
 				   "(and the program's listen() backlog); keep tcp_syncookies=1",
