@@ -9,8 +9,8 @@
 #include <string.h>
 
 #include "diagnose-internal.h"
-#include "tcpstate/socket_facts.h"
 #include "tcpstate/activity.h"
+#include "tcpstate/socket_facts.h"
 
 #define MAX_PEER_LOOKUPS 64
 
