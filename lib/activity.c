@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "tcpstate/activity.h"
+#include "tcpstate/socket_facts.h"
 #include "tcpstate/state.h"
 
 static const char *const last_event_texts[_TS_LAST_EVENT_MAX] = {
@@ -55,22 +56,11 @@ bool ts_socket_peer_silence_ms(const struct ts_socket *s, uint64_t *ret)
 	return true;
 }
 
-/* The states that never carried a connection: tcp_info's times count from nothing. */
-static bool never_connected(const struct ts_socket *s)
-{
-	static const ts_state_mask_t m = TS_STATE_BIT(TS_STATE_LISTEN) |
-		TS_STATE_BIT(TS_STATE_SYN_SENT) | TS_STATE_BIT(TS_STATE_SYN_RECEIVED) |
-		TS_STATE_BIT(TS_STATE_IDLE) | TS_STATE_BIT(TS_STATE_BOUND) |
-		TS_STATE_BIT(TS_STATE_UNKNOWN);
-
-	return s->state >= _TS_STATE_MAX || state_in(s, m);
-}
-
 int ts_socket_activity(const struct ts_socket *s, struct ts_activity *ret)
 {
 	struct ts_activity a = { 0 };
 
-	if (never_connected(s))
+	if (ts_socket_never_connected(s))
 		return -ENOTCONN;
 	if (!(s->flags & TS_SOCK_HAS_INFO))
 		return -ENODATA;

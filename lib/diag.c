@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -29,7 +31,8 @@ int diag_socket_open(void)
 	return fd;
 }
 
-static void copy_tcp_info(const void *payload, size_t len, struct ts_tcp_info *out)
+/* Returns whether the kernel's tcp_info was long enough to carry the data segment counts. */
+static bool copy_tcp_info(const void *payload, size_t len, struct ts_tcp_info *out)
 {
 	struct tcp_info ti;
 
@@ -49,6 +52,9 @@ static void copy_tcp_info(const void *payload, size_t len, struct ts_tcp_info *o
 	out->probes = ti.tcpi_probes;
 	out->backoff = ti.tcpi_backoff;
 	out->ca_state = ti.tcpi_ca_state;
+	out->data_segs_in = ti.tcpi_data_segs_in;
+	out->data_segs_out = ti.tcpi_data_segs_out;
+	return len >= offsetof(struct tcp_info, tcpi_data_segs_out) + sizeof(ti.tcpi_data_segs_out);
 }
 
 int diag_parse_message(const struct nlmsghdr *nlh, struct ts_socket *ret)
@@ -105,7 +111,8 @@ int diag_parse_message(const struct nlmsghdr *nlh, struct ts_socket *ret)
 		if (alen < sizeof(struct nlattr) || alen > payload_end - off)
 			return -EBADMSG;
 		if (mnl_attr_get_type(attr) == INET_DIAG_INFO) {
-			copy_tcp_info(mnl_attr_get_payload(attr), mnl_attr_get_payload_len(attr), &s.info);
+			if (copy_tcp_info(mnl_attr_get_payload(attr), mnl_attr_get_payload_len(attr), &s.info))
+				s.flags |= TS_SOCK_HAS_DATA_SEGS;
 			s.flags |= TS_SOCK_HAS_INFO;
 		}
 		off += MNL_ALIGN(alen);

@@ -22,6 +22,9 @@ struct ts_finding *diag_add(struct diag_ctx *c, enum ts_finding_kind kind, enum 
 /* The settings of a namespace (all unavailable when the caller gave none). */
 const struct ts_diag_sysctls *diag_sysctls(const struct diag_ctx *c, uint32_t netns_index);
 
+/* Cites the namespace's counters (bits 1u << enum ts_netstat_counter) that the kernel reported. */
+void diag_cite(const struct diag_ctx *c, struct ts_finding *f, uint32_t counters);
+
 /* ---- lib/diagnose_util.c: helpers shared by the rules ---- */
 
 /* One (socket, owner) with the key it is grouped by; unused key fields stay zero. */
@@ -62,8 +65,6 @@ int diag_gather_by_remote(const struct diag_ctx *c, ts_state_mask_t m, bool with
 const struct ts_socket *diag_sock_at(const struct diag_ctx *c, uint32_t i);
 /* Owner i of a socket, or NULL. */
 const struct ts_owner *diag_owner_of(const struct diag_ctx *c, const struct ts_socket *s, unsigned i);
-/* The most retransmissions the socket shows (timer, tcp_info retransmits or backoff). */
-unsigned diag_socket_retrans(const struct ts_socket *s);
 
 /* Filling in a finding; the adders return 0 or -ENOMEM and keep each list bounded. */
 /* Raises the finding's age to the time since s's peer last sent anything (tcp_info). */

@@ -202,6 +202,7 @@ static const char *const kind_ids[_TS_FINDING_MAX] = {
 	[TS_FINDING_ACCEPT_QUEUE] = "accept-queue",
 	[TS_FINDING_SYN_BACKLOG] = "syn-backlog",
 	[TS_FINDING_SYN_SENT] = "syn-sent",
+	[TS_FINDING_DEFER_ACCEPT] = "deferred-accept",
 };
 
 const char *ts_finding_kind_id(enum ts_finding_kind kind)
@@ -279,15 +280,19 @@ static const struct kind_text kind_texts[_TS_FINDING_MAX] = {
 	[TS_FINDING_ACCEPT_QUEUE] = { TS_STATE_LISTEN, DS(TS_DS_SOMAXCONN),
 		"listener accept queue at its backlog",
 		"Connections completed the handshake and wait for the program to accept() them. "
-		"When the queue is full the kernel drops new handshakes (clients see timeouts).",
+		"Linux queues up to the backlog + 1; when the queue is full it drops new SYNs and "
+		"final ACKs (clients retransmit and see delays or timeouts; TcpExtListenOverflows "
+		"counts them), or resets them when tcp_abort_on_overflow is 1.",
 		"The program is not calling accept() fast enough (blocked, overloaded, or stuck). "
 		"A larger listen() backlog (capped by net.core.somaxconn) only absorbs bursts." },
 	[TS_FINDING_SYN_BACKLOG] = { TS_STATE_SYN_RECEIVED,
 		DS(TS_DS_MAX_SYN_BACKLOG) | DS(TS_DS_SYNCOOKIES) | DS(TS_DS_SYNACK_RETRIES),
 		"half-open connections (SYN_RECEIVED) on a listener",
-		"Clients sent a SYN and did not answer our SYN-ACK: the path back to them loses "
-		"packets, or someone is flooding SYNs. When the queue is full, new connections are "
-		"dropped unless syncookies are on.",
+		"Clients sent a SYN and we answered with a SYN-ACK, but the handshake has not "
+		"completed: their ACK has not arrived (the path back to them loses packets, or the "
+		"SYNs come from forged addresses, a flood). When more requests wait than the "
+		"listener's backlog, new connections get SYN cookies, or are dropped when "
+		"tcp_syncookies is 0.",
 		"Check the path to the clients; keep net.ipv4.tcp_syncookies=1; raise the listen() "
 		"backlog and tcp_max_syn_backlog if the load is real." },
 	[TS_FINDING_SYN_SENT] = { TS_STATE_SYN_SENT, DS(TS_DS_SYN_RETRIES),
@@ -296,6 +301,20 @@ static const struct kind_text kind_texts[_TS_FINDING_MAX] = {
 		"is down, unreachable, or a firewall drops the SYNs silently.",
 		"Check the destination and the firewalls on the way; the program should use a connect "
 		"timeout. The kernel gives up after tcp_syn_retries." },
+	[TS_FINDING_DEFER_ACCEPT] = { TS_STATE_SYN_RECEIVED,
+		DS(TS_DS_SYNCOOKIES) | DS(TS_DS_SYNACK_RETRIES),
+		"connections waiting for their first data (TCP_DEFER_ACCEPT)",
+		"The listener set TCP_DEFER_ACCEPT (nginx: listen ... deferred): Linux drops a "
+		"client's final ACK that carries no data (TcpExtTCPDeferAcceptDrop counts them) and "
+		"keeps the connection as a SYN_RECEIVED request until the client sends data. When "
+		"the deferral runs out it sends its SYN-ACK again and the client's answering ACK "
+		"completes the connection. The client already sees it established; nothing was "
+		"lost. The requests count against the listener's backlog: beyond it, new clients get "
+		"SYN cookies (which skip the deferral), or are dropped when tcp_syncookies is 0.",
+		"Nothing to do when clients send their request soon after connecting. Clients that "
+		"connect and stay silent (connect-only health checks, pre-opened pools) wait out the "
+		"deferral each time; keep net.ipv4.tcp_syncookies=1 so that a full queue never "
+		"turns clients away." },
 };
 
 const struct ts_diag_sysctls *diag_sysctls(const struct diag_ctx *c, uint32_t netns_index)
@@ -303,6 +322,17 @@ const struct ts_diag_sysctls *diag_sysctls(const struct diag_ctx *c, uint32_t ne
 	if (c->in->sysctls && netns_index < c->in->n_sysctls)
 		return &c->in->sysctls[netns_index];
 	return &c->none;
+}
+
+void diag_cite(const struct diag_ctx *c, struct ts_finding *f, uint32_t counters)
+{
+	const struct ts_netstat *n;
+
+	if (!c->in->netstat || f->netns_index >= c->in->n_netstat)
+		return;
+	n = &c->in->netstat[f->netns_index];
+	f->netstat = *n;
+	f->netstat_mask = counters & n->have;
 }
 
 struct ts_finding *diag_add(struct diag_ctx *c, enum ts_finding_kind kind, enum ts_severity sev,

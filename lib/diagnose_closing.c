@@ -10,6 +10,7 @@
 
 #include "diagnose-internal.h"
 #include "tcpstate/activity.h"
+#include "tcpstate/socket_facts.h"
 
 #define MAX_PEER_LOOKUPS 64
 
@@ -301,13 +302,13 @@ int diag_rule_dead_held(struct diag_ctx *c)
 static bool is_held(const struct diag_ctx *c, const struct ts_socket *s)
 {
 	(void)c;
-	return s->inode != 0;
+	return !ts_socket_is_orphan(s);
 }
 
 static bool is_orphan(const struct diag_ctx *c, const struct ts_socket *s)
 {
 	(void)c;
-	return s->inode == 0;
+	return ts_socket_is_orphan(s);
 }
 
 /* A finding whose peer (the other end of its first socket) is looked up. */
@@ -439,6 +440,8 @@ int diag_rule_fin_wait_2(struct diag_ctx *c)
 		f->count = end - i;
 		f->limit = sy->err[TS_DS_FIN_TIMEOUT] ? 0 : (uint64_t)sy->value[TS_DS_FIN_TIMEOUT];
 		f->limit_err = sy->err[TS_DS_FIN_TIMEOUT];
+		/* Orphans reset for want of memory or over tcp_max_orphans; FIN_WAIT_2 with no TIME_WAIT record. */
+		diag_cite(c, f, (1u << TS_NSTAT_ABORT_ON_MEMORY) | (1u << TS_NSTAT_TIMEWAIT_OVERFLOW));
 		for (size_t j = i; r == 0 && j < end; j++) {
 			diag_note_age(f, diag_sock_at(c, e.v[j].sock));
 			r = diag_add_group(f, diag_sock_at(c, e.v[j].sock), false, true, 0);
@@ -471,7 +474,7 @@ int diag_rule_unacked_close(struct diag_ctx *c)
 
 		for (size_t j = i; j < end; j++) {
 			const struct ts_socket *s = diag_sock_at(c, e.v[j].sock);
-			unsigned rt = diag_socket_retrans(s);
+			unsigned rt = ts_socket_retransmissions(s);
 
 			counts[s->state]++;
 			if (rt > retrans)
@@ -491,6 +494,8 @@ int diag_rule_unacked_close(struct diag_ctx *c)
 			r = -ENOMEM;
 			break;
 		}
+		/* Retries run out; orphans reset for want of memory or over tcp_max_orphans. */
+		diag_cite(c, f, (1u << TS_NSTAT_ABORT_ON_TIMEOUT) | (1u << TS_NSTAT_ABORT_ON_MEMORY));
 		f->count = end - i;
 		memcpy(f->state_counts, counts, sizeof(counts));
 		f->max_retransmits = retrans;

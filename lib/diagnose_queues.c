@@ -9,6 +9,9 @@
 #include <string.h>
 
 #include "diagnose-internal.h"
+#include "tcpstate/socket_facts.h"
+
+#define NS(x) (1u << (x)) /* a counter's bit for diag_cite() */
 
 /* ---- TIME_WAIT ---- */
 
@@ -26,10 +29,18 @@ static bool tw_outgoing(const struct diag_ctx *c, const struct ts_socket *s)
 	return (s->flags & TS_SOCK_REMOTE_VALID) && in_port_range(c, s);
 }
 
+static bool in_tw_bucket(const struct diag_ctx *c, const struct ts_socket *s)
+{
+	(void)c;
+	return ts_socket_in_tw_bucket(s);
+}
+
 int diag_rule_time_wait(struct diag_ctx *c)
 {
 	struct diag_ents e = { 0 };
-	int r = diag_gather_by_remote(c, TS_STATE_BIT(TS_STATE_TIME_WAIT), false, NULL, &e);
+	/* TIME_WAIT records: TIME_WAIT, and orphaned FIN_WAIT_2 kept as one. */
+	int r = diag_gather_by_remote(c, TS_STATE_BIT(TS_STATE_TIME_WAIT) | TS_STATE_BIT(TS_STATE_FIN_WAIT_2),
+				      false, in_tw_bucket, &e);
 
 	/* Per namespace: count against tcp_max_tw_buckets. */
 	for (size_t i = 0; r == 0 && i < e.n;) {
@@ -37,11 +48,14 @@ int diag_rule_time_wait(struct diag_ctx *c)
 		uint32_t ns = e.v[i].k_netns;
 		const struct ts_diag_sysctls *sy = diag_sysctls(c, ns);
 		uint64_t n, max = (uint64_t)sy->value[TS_DS_MAX_TW_BUCKETS];
+		uint32_t fw2 = 0;
 		enum ts_severity sev;
 		struct ts_finding *f;
 
-		while (end < e.n && e.v[end].k_netns == ns)
+		while (end < e.n && e.v[end].k_netns == ns) {
+			fw2 += diag_sock_at(c, e.v[end].sock)->state == TS_STATE_FIN_WAIT_2;
 			end++;
+		}
 		n = end - i;
 		i = end;
 		if (sy->err[TS_DS_MAX_TW_BUCKETS])
@@ -58,8 +72,11 @@ int diag_rule_time_wait(struct diag_ctx *c)
 			break;
 		}
 		f->count = n;
+		f->state_counts[TS_STATE_TIME_WAIT] = (uint32_t)(n - fw2);
+		f->state_counts[TS_STATE_FIN_WAIT_2] = fw2;
 		f->limit = sy->err[TS_DS_MAX_TW_BUCKETS] ? 0 : max;
 		f->limit_err = sy->err[TS_DS_MAX_TW_BUCKETS];
+		diag_cite(c, f, NS(TS_NSTAT_TIMEWAIT_OVERFLOW));
 	}
 	free(e.v);
 	if (r < 0)
@@ -106,19 +123,6 @@ int diag_rule_time_wait(struct diag_ctx *c)
 
 /* ---- listeners: accept queue and SYN backlog ---- */
 
-static const struct ts_socket *find_listener(const struct diag_ctx *c, uint32_t netns, uint16_t port)
-{
-	size_t n = ts_snapshot_socket_count(c->snap);
-
-	for (size_t i = 0; i < n; i++) {
-		const struct ts_socket *s = diag_sock_at(c, (uint32_t)i);
-
-		if (s->state == TS_STATE_LISTEN && s->netns_index == netns && s->local_port == port)
-			return s;
-	}
-	return NULL;
-}
-
 static int set_listener_owner(struct diag_ctx *c, struct ts_finding *f, const struct ts_socket *l)
 {
 	int r = 0;
@@ -137,10 +141,9 @@ static int set_listener_owner(struct diag_ctx *c, struct ts_finding *f, const st
 	return r;
 }
 
-int diag_rule_listen(struct diag_ctx *c)
+static int rule_accept_queue(struct diag_ctx *c)
 {
 	size_t n = ts_snapshot_socket_count(c->snap);
-	struct diag_ents e = { 0 };
 	int r = 0;
 
 	for (size_t i = 0; r == 0 && i < n; i++) {
@@ -148,11 +151,12 @@ int diag_rule_listen(struct diag_ctx *c)
 		enum ts_severity sev;
 		struct ts_finding *f;
 
-		if (s->state != TS_STATE_LISTEN || s->send_q == 0 || s->recv_q == 0)
+		if (s->state != TS_STATE_LISTEN || s->recv_q == 0)
 			continue;
-		if (s->recv_q >= s->send_q)
+		/* Linux queues up to backlog + 1 connections: full is one more than Send-Q. */
+		if (ts_listener_queue_full(s))
 			sev = TS_SEVERITY_CRITICAL;
-		else if ((uint64_t)s->recv_q * 100 >= (uint64_t)c->th.accept_pct * s->send_q)
+		else if (s->send_q && (uint64_t)s->recv_q * 100 >= (uint64_t)c->th.accept_pct * s->send_q)
 			sev = TS_SEVERITY_WARNING;
 		else
 			continue;
@@ -163,11 +167,37 @@ int diag_rule_listen(struct diag_ctx *c)
 		f->limit = s->send_q;
 		f->local_port = s->local_port;
 		f->family = s->family;
+		diag_cite(c, f, NS(TS_NSTAT_LISTEN_OVERFLOWS) | NS(TS_NSTAT_LISTEN_DROPS));
 		r = set_listener_owner(c, f, s);
 	}
+	return r;
+}
+
+/* The listener's TCP_DEFER_ACCEPT as collected by the caller. */
+static int defer_accept_of(const struct diag_ctx *c, const struct ts_socket *sr, uint32_t *ret_s)
+{
+	const struct ts_listener_fact *x;
+	size_t li;
+
+	if (!ts_listener_of(c->snap, sr, &li))
+		return -ENOENT;
+	x = ts_listener_facts_find(c->in->listeners, li);
+	if (!x)
+		return -ENOENT;
+	if (x->defer_accept_err)
+		return x->defer_accept_err;
+	*ret_s = x->defer_accept_s;
+	return 0;
+}
+
+int diag_rule_listen(struct diag_ctx *c)
+{
+	size_t n = ts_snapshot_socket_count(c->snap);
+	struct diag_ents e = { 0 };
+	int r = rule_accept_queue(c);
+
 	if (r < 0)
 		return r;
-
 	/* SYN_RECEIVED per listening port. */
 	for (size_t i = 0; i < n; i++) {
 		const struct ts_socket *s = diag_sock_at(c, (uint32_t)i);
@@ -184,33 +214,39 @@ int diag_rule_listen(struct diag_ctx *c)
 		size_t end = diag_run_end(&e, i);
 		const struct ts_socket *first = diag_sock_at(c, e.v[i].sock);
 		const struct ts_diag_sysctls *sy = diag_sysctls(c, first->netns_index);
-		const struct ts_socket *l = find_listener(c, first->netns_index, first->local_port);
+		const struct ts_socket *l = ts_listener_of(c->snap, first, NULL);
 		uint64_t cnt = end - i, msb = (uint64_t)sy->value[TS_DS_MAX_SYN_BACKLOG];
-		bool full = false;
+		bool full = false, no_cookies = !sy->err[TS_DS_SYNCOOKIES] && sy->value[TS_DS_SYNCOOKIES] == 0;
+		uint32_t defer_s = 0;
+		int defer_err = defer_accept_of(c, first, &defer_s);
+		bool deferred = defer_err == 0 && defer_s > 0;
 		unsigned retrans = 0;
 		enum ts_severity sev;
 		struct ts_finding *f;
 
 		for (size_t j = i; j < end; j++) {
-			unsigned rt = diag_socket_retrans(diag_sock_at(c, e.v[j].sock));
+			unsigned rt = ts_socket_retransmissions(diag_sock_at(c, e.v[j].sock));
 
 			if (rt > retrans)
 				retrans = rt;
 		}
-		if (l && l->send_q && cnt >= l->send_q)
+		/* The SYN queue is full when it holds more requests than the backlog. */
+		if (l && cnt > l->send_q)
 			full = true;
-		if (!sy->err[TS_DS_MAX_SYN_BACKLOG] && msb && cnt * 100 >= (uint64_t)c->th.syn_backlog_pct * msb)
+		/* Without syncookies, Linux drops SYNs from new peers once 3/4 of this is used. */
+		if (no_cookies && !sy->err[TS_DS_MAX_SYN_BACKLOG] && msb &&
+		    cnt * 100 >= (uint64_t)c->th.syn_backlog_pct * msb)
 			full = true;
 		if (full)
-			sev = !sy->err[TS_DS_SYNCOOKIES] && sy->value[TS_DS_SYNCOOKIES] == 0
-				? TS_SEVERITY_CRITICAL : TS_SEVERITY_WARNING;
-		else if (retrans > 0)
+			sev = no_cookies ? TS_SEVERITY_CRITICAL : deferred ? TS_SEVERITY_INFO : TS_SEVERITY_WARNING;
+		else if (retrans > 0 || deferred)
 			sev = TS_SEVERITY_INFO;
 		else {
 			i = end;
 			continue;
 		}
-		f = diag_add(c, TS_FINDING_SYN_BACKLOG, sev, first->netns_index);
+		f = diag_add(c, deferred ? TS_FINDING_DEFER_ACCEPT : TS_FINDING_SYN_BACKLOG, sev,
+			     first->netns_index);
 		if (!f) {
 			r = -ENOMEM;
 			break;
@@ -219,12 +255,17 @@ int diag_rule_listen(struct diag_ctx *c)
 		f->max_retransmits = retrans;
 		f->local_port = first->local_port;
 		f->family = first->family;
-		if (l && l->send_q) {
+		f->defer_accept_s = defer_s;
+		f->defer_accept_err = defer_err;
+		if (l) {
 			f->limit = l->send_q;
 		} else {
 			f->limit = sy->err[TS_DS_MAX_SYN_BACKLOG] ? 0 : msb;
 			f->limit_err = sy->err[TS_DS_MAX_SYN_BACKLOG];
 		}
+		diag_cite(c, f, NS(TS_NSTAT_DEFER_ACCEPT_DROP) | NS(TS_NSTAT_LISTEN_DROPS) |
+			  NS(TS_NSTAT_SYNCOOKIES_SENT) | NS(TS_NSTAT_REQQ_FULL_DO_COOKIES) |
+			  NS(TS_NSTAT_REQQ_FULL_DROP));
 		if (l)
 			r = set_listener_owner(c, f, l);
 		for (size_t j = i; r == 0 && j < end; j++)
@@ -251,7 +292,7 @@ int diag_rule_syn_sent(struct diag_ctx *c)
 		struct ts_finding *f;
 
 		for (size_t j = i; j < end; j++) {
-			unsigned rt = diag_socket_retrans(diag_sock_at(c, e.v[j].sock));
+			unsigned rt = ts_socket_retransmissions(diag_sock_at(c, e.v[j].sock));
 
 			stuck += rt > 0;
 			if (rt > retrans)

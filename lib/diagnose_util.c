@@ -89,17 +89,6 @@ void diag_note_age(struct ts_finding *f, const struct ts_socket *s)
 	}
 }
 
-unsigned diag_socket_retrans(const struct ts_socket *s)
-{
-	unsigned r = s->timer_retrans;
-
-	if ((s->flags & TS_SOCK_HAS_INFO) && s->info.retransmits > r)
-		r = s->info.retransmits;
-	if ((s->flags & TS_SOCK_HAS_INFO) && s->info.backoff > r)
-		r = s->info.backoff;
-	return r;
-}
-
 int diag_add_pid(struct ts_finding *f, pid_t pid)
 {
 	pid_t *v;

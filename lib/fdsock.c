@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -121,7 +122,11 @@ static int inspect(int sfd, const struct fd_candidate *c, const struct fdsock_op
 	s->info.last_data_recv_ms = ti.tcpi_last_data_recv;
 	s->info.last_data_sent_ms = ti.tcpi_last_data_sent;
 	s->info.last_ack_recv_ms = ti.tcpi_last_ack_recv;
+	s->info.data_segs_in = ti.tcpi_data_segs_in;
+	s->info.data_segs_out = ti.tcpi_data_segs_out;
 	s->flags |= TS_SOCK_HAS_INFO;
+	if (tl >= offsetof(struct tcp_info, tcpi_data_segs_out) + sizeof(ti.tcpi_data_segs_out))
+		s->flags |= TS_SOCK_HAS_DATA_SEGS;
 	return 0;
 }
 

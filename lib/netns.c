@@ -42,6 +42,12 @@ void netns_name(uint64_t inode, const char *proc_root, char *buf, size_t size)
 		}
 		closedir(d);
 	}
+	/* Linux 6.18 numbers the initial namespace with a fixed inode, below every
+	 * dynamic one: it is "init" even when pid 1's link cannot be read. */
+	if (inode == NETNS_INIT_INO) {
+		snprintf(buf, size, "init");
+		return;
+	}
 	snprintf(path, sizeof(path), "%s/1/ns/net", proc_or_default(proc_root));
 	if (stat(path, &st) == 0 && (uint64_t)st.st_ino == inode) {
 		snprintf(buf, size, "init");
@@ -139,15 +145,57 @@ static bool target_list_has(const struct target_list *l, uint64_t inode)
 	return false;
 }
 
+void netns_denials_clear(struct netns_denials *d)
+{
+	if (!d)
+		return;
+	free(d->inodes);
+	free(d->names);
+	*d = (struct netns_denials){ 0 };
+}
+
+/* Notes a namespace we may not open, once per inode. 0 or -ENOMEM. */
+static int denials_add(struct netns_denials *d, uint64_t inode, const char *name,
+		       const char *proc_root)
+{
+	size_t cap = d->cap;
+
+	for (size_t i = 0; i < d->n; i++)
+		if (d->inodes[i] == inode)
+			return 0;
+	if (array_grow((void **)&d->inodes, &cap, d->n + 1, sizeof(*d->inodes)) < 0)
+		return -ENOMEM;
+	if (cap != d->cap) {
+		void *nv = realloc(d->names, cap * sizeof(*d->names));
+
+		if (!nv)
+			return -ENOMEM; /* inodes grew: harmless, cap stays */
+		d->names = nv;
+		d->cap = cap;
+	}
+	d->inodes[d->n] = inode;
+	if (name)
+		snprintf(d->names[d->n], sizeof(d->names[d->n]), "%s", name);
+	else
+		netns_name(inode, proc_root, d->names[d->n], sizeof(d->names[d->n]));
+	d->n++;
+	return 0;
+}
+
 static int target_list_add(struct target_list *l, const char *path, const char *name,
-			   pid_t pid, const char *proc_root, unsigned *denied)
+			   pid_t pid, const char *proc_root, struct netns_denials *denied)
 {
 	struct netns_target t = { .fd = -1 };
 	int r = open_nsfs(path, &t);
+	struct stat st;
 
 	if (r == -EACCES || r == -EPERM) {
-		(*denied)++;
-		return 0;
+		/* Not allowed to open it; its inode may still be visible. */
+		if (stat(path, &st) < 0) {
+			denied->processes += name == NULL;
+			return 0;
+		}
+		return denials_add(denied, (uint64_t)st.st_ino, name, proc_root);
 	}
 	if (r < 0)
 		return 0; /* vanished, or not a namespace: not ours to report */
@@ -169,12 +217,12 @@ static int target_list_add(struct target_list *l, const char *path, const char *
 }
 
 int netns_enumerate(const char *proc_root, struct netns_target **ret, size_t *ret_n,
-		    unsigned *ret_denied)
+		    struct netns_denials *ret_denied)
 {
 	struct target_list l = { 0 };
 	char path[PATH_MAX];
 	struct dirent *de;
-	unsigned denied = 0;
+	struct netns_denials denied = { 0 };
 	const char *proc = proc_or_default(proc_root);
 	DIR *d;
 	int r = 0;
@@ -203,13 +251,20 @@ int netns_enumerate(const char *proc_root, struct netns_target **ret, size_t *re
 		snprintf(path, sizeof(path), "%s/%s/ns/net", proc, de->d_name);
 		/* stat() first: most processes share a handful of namespaces. */
 		if (stat(path, &st) < 0) {
+			/* Its namespace cannot even be identified: count the process. */
 			if (errno == EACCES || errno == EPERM)
-				denied++;
+				denied.processes++;
 			continue;
 		}
 		pid_t pid;
 
 		if (target_list_has(&l, st.st_ino) || ts_parse_pid(de->d_name, &pid) < 0)
+			continue;
+		bool known_denied = false;
+
+		for (size_t k = 0; k < denied.n && !known_denied; k++)
+			known_denied = denied.inodes[k] == (uint64_t)st.st_ino;
+		if (known_denied)
 			continue;
 		r = target_list_add(&l, path, NULL, pid, proc_root, &denied);
 	}
@@ -217,17 +272,21 @@ int netns_enumerate(const char *proc_root, struct netns_target **ret, size_t *re
 out:
 	if (r < 0) {
 		netns_targets_free(l.v, l.n);
+		netns_denials_clear(&denied);
 		return r;
 	}
 	*ret = l.v;
 	*ret_n = l.n;
 	if (ret_denied)
 		*ret_denied = denied;
+	else
+		netns_denials_clear(&denied);
 	return 0;
 }
 
 int netns_enter(const struct netns_target *t, int *ret_saved)
 {
+	struct stat st;
 	int saved;
 
 	if (t->fd < 0) {
@@ -237,6 +296,12 @@ int netns_enter(const struct netns_target *t, int *ret_saved)
 	saved = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
 	if (saved < 0)
 		return -errno;
+	/* Already there: no setns(), which would need CAP_SYS_ADMIN even so. */
+	if (t->inode && fstat(saved, &st) == 0 && (uint64_t)st.st_ino == t->inode) {
+		close(saved);
+		*ret_saved = -1;
+		return 0;
+	}
 	if (setns(t->fd, CLONE_NEWNET) < 0) {
 		int r = -errno;
 

@@ -22,19 +22,34 @@ struct netns_target {
  */
 int netns_resolve(const char *spec, const char *proc_root, struct netns_target *ret);
 
+/* What netns_enumerate() could not open. */
+struct netns_denials {
+	uint64_t *inodes;          /* identified namespaces we may not open, each once */
+	char (*names)[64];         /* their names, as netns_name() gives them */
+	size_t n, cap;
+	unsigned processes;        /* processes whose /proc/PID/ns/net we may not even stat */
+};
+
+void netns_denials_clear(struct netns_denials *d);
+
 /*
  * Every network namespace on the host: those bound in /run/netns and those
  * of every process, deduplicated by inode. Processes that vanish are
- * skipped; namespaces we may not open are counted in *ret_denied.
- * The caller frees with netns_targets_free().
+ * skipped; what we may not open goes to *ret_denied (may be NULL; clear it
+ * with netns_denials_clear()). The caller frees with netns_targets_free().
  */
 int netns_enumerate(const char *proc_root, struct netns_target **ret, size_t *ret_n,
-		    unsigned *ret_denied);
+		    struct netns_denials *ret_denied);
 
 void netns_targets_free(struct netns_target *t, size_t n);
 
-/* The name to show for a namespace inode: its /run/netns name, "init"
- * for the namespace of pid 1, else "net:[INODE]". */
+/* The initial network namespace's inode since Linux 6.18 (NET_NS_INIT_INO of
+ * linux/nsfs.h); earlier kernels give it a dynamic one (0xF0000000 and up). */
+#define NETNS_INIT_INO 0xEFFFFFF9u
+
+/* The name to show for a namespace inode: its /run/netns name, "init" for
+ * the initial namespace (NETNS_INIT_INO, or the namespace of pid 1), else
+ * "net:[INODE]". */
 void netns_name(uint64_t inode, const char *proc_root, char *buf, size_t size);
 
 /*

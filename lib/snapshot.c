@@ -328,6 +328,15 @@ static void bpf_failure_out(const struct ts_snapshot_opts *o, const struct ts_bp
 		*ret_bpf = *st;
 }
 
+/* Counts a namespace not entered and keeps the first names. */
+static void note_netns_denied(struct ts_snapshot_stats *st, const char *name)
+{
+	if (st->netns_denied < TS_NETNS_DENIED_NAMES)
+		snprintf(st->netns_denied_names[st->netns_denied], sizeof(st->netns_denied_names[0]),
+			 "%s", name);
+	st->netns_denied++;
+}
+
 int ts_snapshot_collect_ex(const struct ts_snapshot_opts *o, struct ts_snapshot **ret,
 			   struct ts_bpf_status *ret_bpf)
 {
@@ -353,9 +362,15 @@ int ts_snapshot_collect_ex(const struct ts_snapshot_opts *o, struct ts_snapshot 
 	snap->stats.bound_dump = snap->stats.backend == TS_BACKEND_NETLINK && kernel_dumps_bound();
 
 	if (o->all_netns) {
-		r = netns_enumerate(o->proc_root, &targets, &n_targets, &snap->stats.netns_denied);
+		struct netns_denials den = { 0 };
+
+		r = netns_enumerate(o->proc_root, &targets, &n_targets, &den);
 		if (r < 0)
 			goto out_free;
+		for (size_t k = 0; k < den.n; k++)
+			note_netns_denied(&snap->stats, den.names[k]);
+		snap->stats.netns_unidentified_processes = den.processes;
+		netns_denials_clear(&den);
 	} else {
 		targets = calloc(1, sizeof(*targets));
 		if (!targets) {
@@ -399,7 +414,7 @@ int ts_snapshot_collect_ex(const struct ts_snapshot_opts *o, struct ts_snapshot 
 	for (size_t i = 0; i < n_targets; i++) {
 		r = collect_target(snap, &targets[i], o, f);
 		if (r == -EPERM && o->all_netns) {
-			snap->stats.netns_denied++; /* others may still be readable */
+			note_netns_denied(&snap->stats, targets[i].name); /* others may still be readable */
 			continue;
 		}
 		if (r < 0)

@@ -40,11 +40,14 @@ static const struct ts_state_info infos[_TS_STATE_MAX] = {
 	[TS_STATE_BOUND] = {
 		.state = TS_STATE_BOUND,
 		.meaning = "A socket bound with bind() to a local address and port, neither "
-			   "listening nor connected. It reserves the port.",
+			   "listening nor connected. It holds the port: another bind() to it fails "
+			   "with EADDRINUSE unless both sockets set SO_REUSEADDR (and neither "
+			   "listens) or both set SO_REUSEPORT under the same user.",
 		.closed_first = "n/a",
 		.actor = TS_ACTOR_THIS_PROGRAM,
 		.who_must_act = "This program: it should call listen() or connect(), or close() the "
-				"socket; meanwhile nobody else can bind that port (EADDRINUSE).",
+				"socket; meanwhile the port stays taken for any program that does not "
+				"share it through SO_REUSEADDR or SO_REUSEPORT.",
 		.ends_it = "listen() (to LISTEN), connect() (to SYN_SENT) or close(). No timer "
 			   "applies.",
 		.sysctls = NULL,
@@ -64,16 +67,19 @@ static const struct ts_state_info infos[_TS_STATE_MAX] = {
 			   "takes them with accept().",
 		.closed_first = "n/a",
 		.actor = TS_ACTOR_NOBODY,
-		.who_must_act = "Nobody while Recv-Q (connections waiting for accept()) stays "
-				"below Send-Q (the backlog). When the queue is full, this program "
-				"is not calling accept() fast enough.",
+		.who_must_act = "Nobody while the accept queue has room: Linux queues up to the "
+				"backlog plus one connection, so Recv-Q (connections waiting for "
+				"accept()) may reach Send-Q (the backlog) + 1. When Recv-Q exceeds "
+				"Send-Q the queue is full: this program is not calling accept() fast "
+				"enough.",
 		.ends_it = "close() of the listening socket; connections still waiting in its "
 			   "queue are reset. No timer applies.",
 		.sysctls = SYSCTLS("net.core.somaxconn", "net.ipv4.tcp_abort_on_overflow"),
 		.causes = "Normal for every server. Trouble shows as a full accept queue: the "
 			  "program is busy, blocked or stuck, and new clients either stall (the "
-			  "kernel ignores their final ACK, so they retry) or, with "
-			  "net.ipv4.tcp_abort_on_overflow=1, are reset. The backlog given to "
+			  "kernel drops their SYN, or their final ACK and keeps them in "
+			  "SYN_RECEIVED, so they retransmit; TcpExtListenOverflows counts it) or, "
+			  "with net.ipv4.tcp_abort_on_overflow=1, are reset. The backlog given to "
 			  "listen() is silently capped at net.core.somaxconn.",
 		.how_to_see = "`tcpstate list --state listen` (Recv-Q: waiting for accept(), "
 			      "Send-Q: the backlog); `ss -ltnp`; `nstat -az TcpExtListenOverflows "
@@ -106,16 +112,23 @@ static const struct ts_state_info infos[_TS_STATE_MAX] = {
 	[TS_STATE_SYN_RECEIVED] = {
 		.state = TS_STATE_SYN_RECEIVED,
 		.meaning = "A SYN reached a listening socket and this side answered with a "
-			   "SYN-ACK; the client's final ACK has not arrived. Linux keeps this as a "
-			   "small request entry of the listener: no descriptor, no program sees it "
-			   "yet.",
+			   "SYN-ACK; the handshake has not completed here. Either the client's "
+			   "final ACK has not arrived, or it arrived and the kernel set it aside: "
+			   "the listener defers accept (TCP_DEFER_ACCEPT) and the ACK carried no "
+			   "data, or its accept queue was full. Linux keeps this as a small request "
+			   "entry of the listener: no descriptor, no program sees it yet; the "
+			   "client may already see the connection established.",
 		.closed_first = "nobody yet",
 		.actor = TS_ACTOR_NETWORK,
 		.who_must_act = "The network or the client: the SYN-ACK or the ACK answering it "
-				"is lost, or the SYN came from a forged address (a flood). The "
-				"program is not involved until the handshake completes.",
+				"is lost, or the SYN came from a forged address (a flood); with "
+				"TCP_DEFER_ACCEPT, nobody: the client has not sent its request yet. "
+				"The program is not involved until the connection completes (its "
+				"accept queue aside).",
 		.ends_it = "The client's ACK (the connection joins the accept queue as "
-			   "ESTABLISHED), a RST, or the SYN-ACK retries running out: "
+			   "ESTABLISHED; with TCP_DEFER_ACCEPT, the client's first data, or its "
+			   "answer to the SYN-ACK the kernel sends again when the deferral runs "
+			   "out), a RST, or the SYN-ACK retries running out: "
 			   "net.ipv4.tcp_synack_retries retransmissions with doubling waits, about "
 			   "63 s with the default of 5, after which the entry is dropped without a "
 			   "word. When many handshakes are pending, entries that already "
@@ -130,8 +143,10 @@ static const struct ts_state_info infos[_TS_STATE_MAX] = {
 			  "beyond that, with net.ipv4.tcp_syncookies=1 (the default) the kernel "
 			  "answers with SYN cookies and keeps no entry at all.",
 		.how_to_see = "`tcpstate list --state syn-recv`; `ss -tn state syn-recv`; `nstat "
-			      "-az TcpExtSyncookiesSent TcpExtListenDrops` shows cookies and "
-			      "drops.",
+			      "-az TcpExtSyncookiesSent TcpExtListenDrops TcpExtTCPDeferAcceptDrop` "
+			      "shows cookies, drops and ACKs held back by TCP_DEFER_ACCEPT; "
+			      "`tcpstate explain ADDR:PORT` says whether the listener defers "
+			      "accept.",
 	},
 	[TS_STATE_ESTABLISHED] = {
 		.state = TS_STATE_ESTABLISHED,
@@ -210,8 +225,9 @@ static const struct ts_state_info infos[_TS_STATE_MAX] = {
 		.causes = "The peer's program leaks its socket (look for CLOSE_WAIT on the peer "
 			  "first); a peer that vanished after acknowledging the FIN; a protocol "
 			  "that half-closes and then waits for a slow answer.",
-		.how_to_see = "`tcpstate list --state fin-wait-2` (orphans have no owner and a "
-			      "timewait timer); `ss -tno state fin-wait-2`; on the peer, "
+		.how_to_see = "`tcpstate list --state fin-wait-2` (orphans have no owner; their "
+			      "timer counts down tcp_fin_timeout: 'timewait', or first 'keepalive' "
+			      "when tcp_fin_timeout exceeds 60 s); `ss -tno state fin-wait-2`; on the peer, "
 			      "`tcpstate list --state close-wait --port PORT` finds the socket "
 			      "that was never closed.",
 	},
@@ -224,7 +240,11 @@ static const struct ts_state_info infos[_TS_STATE_MAX] = {
 		.actor = TS_ACTOR_THIS_PROGRAM,
 		.who_must_act = "This program: it must call close() on the descriptor, after "
 				"reading whatever is left. Until then the descriptor, the socket "
-				"and its port stay in use, and the peer sits in FIN_WAIT_2.",
+				"and its port stay in use. The peer's socket waits in FIN_WAIT_2 only "
+				"while its program still holds it (after shutdown()); a peer that "
+				"closed it has an orphan there, which its kernel drops after "
+				"tcp_fin_timeout (60 s by default), so the peer is usually gone long "
+				"before this socket is closed.",
 		.ends_it = "Only this program: close() or shutdown(SHUT_WR) sends our FIN (to "
 			   "LAST_ACK), and so does the exit of the processes holding it; a close() "
 			   "that leaves unread data behind sends a RST instead and the socket is "
@@ -314,7 +334,9 @@ static const struct ts_state_info infos[_TS_STATE_MAX] = {
 			  "with EADDRNOTAVAIL); the remedy is reusing connections, not a shorter "
 			  "timer.",
 		.how_to_see = "`tcpstate list --state time-wait` (the timer column shows the time "
-			      "left); `ss -tan state time-wait`; `ss -s` counts them.",
+			      "left); `ss -tan state time-wait`; `ss -s` counts them; `nstat -az "
+			      "TcpExtTCPTimeWaitOverflow` counts the connections that closed "
+			      "without one.",
 	},
 	[TS_STATE_CLOSED] = {
 		.state = TS_STATE_CLOSED,

@@ -162,7 +162,8 @@ void ts_lint_findings_free(struct ts_lint_finding *f, size_t n);
 /* What a snapshot of one namespace shows, for the advice. */
 struct ts_tune_observed {
 	unsigned count[_TS_STATE_MAX];
-	unsigned fin_wait_2_orphans;    /* FIN_WAIT_2 no fd holds (inode 0) */
+	unsigned fin_wait_2_orphans;    /* FIN_WAIT_2 no program holds (ts_socket_is_orphan()) */
+	unsigned fin_wait_2_in_tw;      /* ... of them kept as TIME_WAIT records (ts_socket_in_tw_bucket()) */
 	unsigned closing_orphans;       /* FIN_WAIT_1, LAST_ACK, CLOSING no fd holds */
 	unsigned closing_held;          /* the same states, still held by a program */
 	unsigned tw_outgoing;           /* TIME_WAIT of outgoing connections */

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "sysctl_conf.h"
+#include "tcpstate/socket_facts.h"
 
 const char *ts_tune_action_name(enum ts_tune_action a)
 {
@@ -71,7 +72,7 @@ int ts_tune_observe(const struct ts_snapshot *snap, uint32_t port_lo, uint32_t p
 	n_tw = 0;
 	for (size_t i = 0; i < n; i++) {
 		const struct ts_socket *s = ts_snapshot_socket(snap, i);
-		bool orphan = s->inode == 0;
+		bool orphan = ts_socket_is_orphan(s);
 
 		if (s->state < _TS_STATE_MAX)
 			o.count[s->state]++;
@@ -79,6 +80,8 @@ int ts_tune_observe(const struct ts_snapshot *snap, uint32_t port_lo, uint32_t p
 		case TS_STATE_FIN_WAIT_2:
 			if (orphan)
 				o.fin_wait_2_orphans++;
+			if (ts_socket_in_tw_bucket(s))
+				o.fin_wait_2_in_tw++;
 			break;
 		case TS_STATE_FIN_WAIT_1:
 		case TS_STATE_LAST_ACK:
@@ -97,7 +100,7 @@ int ts_tune_observe(const struct ts_snapshot *snap, uint32_t port_lo, uint32_t p
 			break;
 		case TS_STATE_LISTEN:
 			/* The kernel drops when the queue holds more than the backlog. */
-			if (s->send_q > 0 && s->recv_q >= s->send_q) {
+			if (ts_listener_queue_full(s)) {
 				o.listen_full++;
 				o.listen_full_port = s->local_port;
 				if (somaxconn > 0 && (int64_t)s->send_q >= somaxconn)
@@ -207,13 +210,14 @@ static void advise_one(struct ts_tune_row *row, struct ts_tune_row *rows, size_t
 				   o->count[TS_STATE_CLOSE_WAIT] ? "; CLOSE_WAIT is not governed by it" : "");
 		}
 	} else if (strcmp(name, "tcp_max_tw_buckets") == 0) {
-		unsigned buckets = tw + o->fin_wait_2_orphans;
+		/* Orphaned FIN_WAIT_2 kept as TIME_WAIT records count against the buckets too. */
+		unsigned buckets = tw + o->fin_wait_2_in_tw;
 
 		if (have && v > 0 && (int64_t)buckets * 4 >= v * 3) {
 			int64_t nv = v * 2 > (int64_t)buckets * 2 ? v * 2 : (int64_t)buckets * 2;
 
 			recommend(row, TS_TUNE_CHANGE, "%" PRId64, nv > INT_MAX ? INT_MAX : nv);
-			set_reason(row, "%u TIME_WAIT (and orphaned FIN_WAIT_2) sockets, near the limit "
+			set_reason(row, "%u TIME_WAIT records (with orphaned FIN_WAIT_2 kept as such), near the limit "
 				   "of %" PRId64 ": beyond it new ones are destroyed at once ('time wait "
 				   "bucket table overflow')", buckets, v);
 		} else {
@@ -283,7 +287,8 @@ static void advise_one(struct ts_tune_row *row, struct ts_tune_row *rows, size_t
 			set_reason(row, "%u held FIN_WAIT_1/LAST_ACK/CLOSING sockets", o->closing_held);
 		}
 	} else if (strcmp(name, "tcp_max_orphans") == 0) {
-		unsigned orphans = o->fin_wait_2_orphans + o->closing_orphans;
+		/* Linux counts orphans that are still full sockets, not TIME_WAIT records. */
+		unsigned orphans = o->fin_wait_2_orphans - o->fin_wait_2_in_tw + o->closing_orphans;
 
 		if (have && v > 0 && (int64_t)orphans * 2 >= v) {
 			recommend(row, TS_TUNE_CHANGE, "%" PRId64, v * 2 > INT_MAX ? INT_MAX : v * 2);
@@ -309,7 +314,14 @@ static void advise_one(struct ts_tune_row *row, struct ts_tune_row *rows, size_t
 			set_reason(row, "no listener with a full accept queue");
 		}
 	} else if (strcmp(name, "tcp_max_syn_backlog") == 0) {
-		if (have && v > 0 && (int64_t)o->syn_recv_top * 4 >= v * 3) {
+		int64_t cookies = cur_int(rows, n, "net.ipv4.tcp_syncookies", -1);
+
+		/* Linux drops SYNs by it only without syncookies (tcp_conn_request()). */
+		if (cookies > 0) {
+			set_reason(row, "at most %u SYN_RECEIVED on one port; with tcp_syncookies=%" PRId64
+				   " this limits nothing (the listener's backlog bounds them, then SYN "
+				   "cookies answer)", o->syn_recv_top, cookies);
+		} else if (have && v > 0 && (int64_t)o->syn_recv_top * 4 >= v * 3) {
 			recommend(row, TS_TUNE_CHANGE, "%" PRId64, v > INT_MAX / 2 ? INT_MAX : v * 2);
 			set_reason(row, "%u SYN_RECEIVED on port %u, near the limit of %" PRId64 ": raise it "
 				   "(and the program's listen() backlog); keep tcp_syncookies=1",

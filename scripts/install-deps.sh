@@ -6,6 +6,6 @@ apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
 	gcc libc6-dev meson ninja-build pkg-config \
 	libmnl-dev libjson-c-dev libcmocka-dev libnftables-dev \
-	nftables iproute2 net-tools lsof procps python3 netcat-openbsd \
+	nftables iproute2 net-tools lsof procps python3 netcat-openbsd nginx-light \
 	clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev >/dev/null
 echo "install-deps: done"

@@ -40,6 +40,13 @@ bool cli_has_cap(unsigned cap);
  */
 const char *cli_privilege_hint(const char *needs, bool have, char *buf, size_t size);
 
+/*
+ * Why a socket's option could not be read through a copy of its holder's
+ * descriptor (err from lib: -ENOENT no holder, -EPERM/-EACCES, -ESTALE, ...),
+ * as words for a sentence. Writes into buf; returns buf.
+ */
+const char *cli_fd_copy_error(int err, char *buf, size_t size);
+
 /* "tcpstate: " + message on stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

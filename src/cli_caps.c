@@ -5,6 +5,7 @@
  * capability; root that still gets EPERM/EACCES is refused by something
  * else (a security module, kernel lockdown, another user namespace).
  */
+#include <errno.h>
 #include <linux/capability.h>
 #include <stdio.h>
 #include <string.h>
@@ -39,5 +40,21 @@ const char *cli_privilege_hint(const char *needs, bool have, char *buf, size_t s
 	else
 		snprintf(buf, size, "it needs %s%s", needs,
 			 geteuid() == 0 ? ", which this process lacks" : "; run as root");
+	return buf;
+}
+
+const char *cli_fd_copy_error(int err, char *buf, size_t size)
+{
+	char hint[200];
+
+	if (err == -ENOENT)
+		snprintf(buf, size, "no process holding it was found");
+	else if (err == -EPERM || err == -EACCES)
+		snprintf(buf, size, "not allowed to copy its descriptor: %s",
+			 cli_privilege_hint("CAP_SYS_PTRACE", cli_has_cap(CAP_SYS_PTRACE), hint, sizeof(hint)));
+	else if (err == -ESTALE)
+		snprintf(buf, size, "its descriptor now refers to another socket");
+	else
+		snprintf(buf, size, "%s", strerror(-err));
 	return buf;
 }

@@ -397,9 +397,34 @@ static void report_notes(const struct cli_snapshot_args *a, const struct ts_snap
 		cli_warn("%u socket%s held open but in no dump could not be inspected "
 			 "(IDLE, BOUND or CLOSED): shown as UNKNOWN", st->fds_unclassified,
 			 st->fds_unclassified == 1 ? "" : "s");
-	if (st->netns_denied)
-		cli_warn("could not enter %u network namespace%s", st->netns_denied,
-			 st->netns_denied == 1 ? "" : "s");
+	if (st->netns_denied) {
+		char names[TS_NETNS_DENIED_NAMES * 70] = "";
+		size_t len = 0;
+		unsigned shown = st->netns_denied < TS_NETNS_DENIED_NAMES ? st->netns_denied
+									  : TS_NETNS_DENIED_NAMES;
+
+		for (unsigned k = 0; k < shown && len < sizeof(names); k++) {
+			char safe[64];
+
+			/* A /run/netns name is anyone's file name: no control bytes to the terminal. */
+			snprintf(safe, sizeof(safe), "%s", st->netns_denied_names[k]);
+			for (char *p = safe; *p; p++)
+				if ((unsigned char)*p < 0x20 || *p == 0x7f)
+					*p = '?';
+			len += (size_t)snprintf(names + len, sizeof(names) - len, "%s%s", k ? ", " : "", safe);
+		}
+		cli_warn("could not enter %u network namespace%s (%s%s): their sockets are missing (%s)",
+			 st->netns_denied, st->netns_denied == 1 ? "" : "s", names,
+			 st->netns_denied > shown ? ", ..." : "",
+			 cli_privilege_hint("CAP_SYS_ADMIN", cli_has_cap(CAP_SYS_ADMIN), hint, sizeof(hint)));
+	}
+	if (st->netns_unidentified_processes)
+		cli_warn("could not tell the network namespace of %u process%s (/proc/PID/ns/net is "
+			 "not readable): sockets in namespaces only they use are missing (%s)",
+			 st->netns_unidentified_processes,
+			 st->netns_unidentified_processes == 1 ? "" : "es",
+			 cli_privilege_hint("CAP_SYS_PTRACE", cli_has_cap(CAP_SYS_PTRACE), hint,
+					    sizeof(hint)));
 	if (!st->owners_scanned &&
 	    (m & (TS_STATE_BIT(TS_STATE_IDLE) | TS_STATE_BIT(TS_STATE_CLOSED))) &&
 	    a->filter.states)

@@ -55,7 +55,8 @@ struct cli_snapshot_args {
 	"Where:\n"                                                                          \
 	"  -N, --netns NS         another network namespace: a name in /run/netns,\n"        \
 	"                         a path, or a pid (default: your own)\n"                     \
-	"  -A, --all-netns        every network namespace on the host\n"                      \
+	"  -A, --all-netns        every network namespace on the host (those it may not\n"    \
+	"                         enter are named on stderr)\n"                              \
 	"How:\n"                                                                            \
 	"  -j, --json             machine-readable output\n"                                  \
 	"  -n, --no-owners        skip the /proc scan for owners (faster; IDLE and\n"         \

@@ -46,9 +46,10 @@ static const struct threshold_opt {
 	{ "port-pct", offsetof(struct ts_diag_thresholds, port_pct), 1, 100,
 	  "outgoing TIME_WAIT to one ip:port at this % of the local port range: warning (90%: critical)" },
 	{ "accept-pct", offsetof(struct ts_diag_thresholds, accept_pct), 1, 100,
-	  "accept queue at this % of the backlog: warning (full: critical)" },
+	  "accept queue at this % of the backlog: warning (full, above the backlog: critical)" },
 	{ "syn-backlog-pct", offsetof(struct ts_diag_thresholds, syn_backlog_pct), 1, 100,
-	  "SYN_RECEIVED at this % of tcp_max_syn_backlog (or the backlog reached): warning" },
+	  "without syncookies, SYN_RECEIVED at this % of tcp_max_syn_backlog: full (as is\n"
+	  "          more than the backlog); full is a warning, critical without syncookies" },
 	{ "syn-sent-min", offsetof(struct ts_diag_thresholds, syn_sent_min), 1, UINT32_MAX,
 	  "retransmitting SYN_SENT sockets to one ip:port for a warning" },
 	{ "close-min-idle", offsetof(struct ts_diag_thresholds, close_min_idle_s), 1, TS_MIN_IDLE_MAX_S,
@@ -77,7 +78,10 @@ static void doctor_help(FILE *f)
 		"exhaustion (--interval); CLOSED/IDLE fds held open; FIN_WAIT_2 (the peer's\n"
 		"program, or orphans bounded by tcp_fin_timeout); LAST_ACK/FIN_WAIT_1/CLOSING per\n"
 		"remote address; TIME_WAIT against tcp_max_tw_buckets and the local port range;\n"
-		"full accept queues; SYN_RECEIVED backlog; SYN_SENT retransmitting.\n"
+		"full accept queues (Linux queues backlog + 1); SYN_RECEIVED backlog, or\n"
+		"clients a TCP_DEFER_ACCEPT listener holds until they send data (info: nothing\n"
+		"was lost); SYN_SENT retransmitting. Findings cite the kernel's counters\n"
+		"(nstat names, e.g. TcpExtListenOverflows, TcpExtTCPDeferAcceptDrop).\n"
 		"\n"
 		"%s"
 		"Doctor:\n"
@@ -101,41 +105,58 @@ static void doctor_help(FILE *f)
 
 /* ---- collection ---- */
 
-/* Settings of each namespace of snap: the one named by --netns, or each by name. */
-static int read_sysctls(const struct cli_snapshot_args *a, const struct ts_snapshot *snap,
-			struct ts_diag_sysctls **ret, size_t *ret_n)
+/*
+ * What reopens namespace ns of snap (a --netns argument; NULL: our own) into
+ * *ret: --netns's, or under --all-netns its name, "1" for init, or a process
+ * seen in it. -ENOENT when nothing can reopen it.
+ */
+static int netns_spec(const struct cli_snapshot_args *a, const struct ts_netns *ns, char *pidbuf,
+		      size_t size, const char **ret)
+{
+	if (!a->opts.all_netns) {
+		*ret = a->opts.netns;
+		return 0;
+	}
+	if (strcmp(ns->name, "init") == 0) {
+		*ret = "1";
+	} else if (strncmp(ns->name, "net:[", 5) == 0) {
+		/* No name: reopen it through a process seen in it. */
+		if (ns->pid <= 0)
+			return -ENOENT;
+		snprintf(pidbuf, size, "%d", (int)ns->pid);
+		*ret = pidbuf;
+	} else {
+		*ret = ns->name;
+	}
+	return 0;
+}
+
+/* Settings and counters of each namespace of snap: the one named by --netns, or each by name. */
+static int read_netns_facts(const struct cli_snapshot_args *a, const struct ts_snapshot *snap,
+			    struct ts_diag_sysctls **ret, struct ts_netstat **ret_netstat, size_t *ret_n)
 {
 	size_t n = ts_snapshot_netns_count(snap);
 	struct ts_diag_sysctls *v = calloc(n ? n : 1, sizeof(*v));
+	struct ts_netstat *ns_v = calloc(n ? n : 1, sizeof(*ns_v));
 
-	if (!v)
+	if (!v || !ns_v) {
+		free(v);
+		free(ns_v);
 		return -ENOMEM;
+	}
 	for (size_t i = 0; i < n; i++) {
 		const struct ts_netns *ns = ts_snapshot_netns(snap, (uint32_t)i);
-		const char *target = a->opts.netns;
 		struct ts_sysctl *s = NULL;
-		int r;
-
+		const char *target;
 		char pidbuf[16];
+		int r = netns_spec(a, ns, pidbuf, sizeof(pidbuf), &target);
 
-		if (a->opts.all_netns) {
-			if (strcmp(ns->name, "init") == 0) {
-				target = "1";
-			} else if (strncmp(ns->name, "net:[", 5) == 0) {
-				/* No name: reopen it through a process seen in it. */
-				target = NULL;
-				if (ns->pid > 0) {
-					snprintf(pidbuf, sizeof(pidbuf), "%d", (int)ns->pid);
-					target = pidbuf;
-				}
-			} else {
-				target = ns->name;
-			}
-			if (!target) {
-				ts_diag_sysctls_unavailable(&v[i], -ENOENT);
-				continue;
-			}
+		if (r < 0) {
+			ts_diag_sysctls_unavailable(&v[i], r);
+			continue;
 		}
+		/* Counters that cannot be read are left out (have 0), not fatal. */
+		(void)ts_netstat_read(target, &ns_v[i]);
 		r = ts_sysctl_open(target, NULL, &s);
 		if (r < 0) {
 			ts_diag_sysctls_unavailable(&v[i], r);
@@ -145,6 +166,7 @@ static int read_sysctls(const struct cli_snapshot_args *a, const struct ts_snaps
 		ts_sysctl_free(s);
 	}
 	*ret = v;
+	*ret_netstat = ns_v;
 	*ret_n = n;
 	return 0;
 }
@@ -171,6 +193,8 @@ int cmd_doctor(int argc, char **argv)
 	struct ts_diag_procs procs = { 0 }, procs_later = { 0 };
 	struct ts_snapshot *snap = NULL, *later = NULL;
 	struct ts_diag_sysctls *sysctls = NULL;
+	struct ts_netstat *netstat = NULL;
+	struct ts_listener_facts listeners = { 0 };
 	struct ts_diagnosis *d = NULL;
 	struct ts_diag_thresholds th;
 	struct cli_snapshot_args a;
@@ -232,9 +256,11 @@ int cmd_doctor(int argc, char **argv)
 		return EXIT_ERROR;
 	r = ts_diag_procs_collect(snap, a.opts.proc_root, &procs);
 	if (r == 0)
-		r = read_sysctls(&a, snap, &sysctls, &n_sysctls);
+		r = read_netns_facts(&a, snap, &sysctls, &netstat, &n_sysctls);
+	if (r == 0)
+		r = ts_listener_facts_collect(snap, &listeners);
 	if (r < 0) {
-		cli_error("cannot read process facts or settings: %s", strerror(-r));
+		cli_error("cannot read process facts, settings or listeners: %s", strerror(-r));
 		goto out;
 	}
 	if (interval) {
@@ -252,6 +278,7 @@ int cmd_doctor(int argc, char **argv)
 	}
 	r = ts_diagnose(&(struct ts_diag_input){
 				.snap = snap, .procs = &procs, .sysctls = sysctls, .n_sysctls = n_sysctls,
+				.netstat = netstat, .n_netstat = n_sysctls, .listeners = &listeners,
 				.later = later, .procs_later = later ? &procs_later : NULL,
 				.interval_s = interval, .thresholds = &th },
 			&d);
@@ -275,6 +302,8 @@ int cmd_doctor(int argc, char **argv)
 out:
 	ts_diagnosis_free(d);
 	free(sysctls);
+	free(netstat);
+	ts_listener_facts_clear(&listeners);
 	ts_diag_procs_clear(&procs);
 	ts_diag_procs_clear(&procs_later);
 	ts_snapshot_free(later);

@@ -36,7 +36,9 @@ static void explain_help(FILE *f)
 		"With a socket (1.2.3.4:80, [::1]:80, :80 for a port at either end, or a socket\n"
 		"inode as shown by 'list --json' and /proc/PID/fd), tells the story of each live\n"
 		"socket that matches: state, both ends, the processes and fds holding it, its\n"
-		"timer, how long since data moved, its queues, and what that means.\n"
+		"timer, how long since data moved (or that it never carried any), its queues,\n"
+		"and what that means; for SYN_RECEIVED, whether the listener defers accept\n"
+		"(TCP_DEFER_ACCEPT) and the kernel's counters that bear on it.\n"
 		"\n"
 		"  -N, --netns NS   another network namespace: a name in /run/netns, a path or\n"
 		"                   a pid (default: your own); settings are read there too\n"
@@ -180,6 +182,64 @@ const char *explain_setting_value(struct explain_ctx *c, const char *name)
 	const struct explain_setting *s = explain_setting_get(c, name);
 
 	return s->err ? "unavailable" : s->value;
+}
+
+/* ---- facts read on demand ---- */
+
+const struct ts_netstat *explain_netstat(struct explain_ctx *c)
+{
+	if (!c->netstat_read) {
+		c->netstat_read = true;
+		c->netstat_err = ts_netstat_read(c->netns, &c->netstat);
+	}
+	return c->netstat_err ? NULL : &c->netstat;
+}
+
+static void listener_facts(struct explain_listener *x, const struct ts_snapshot *snap,
+			   const struct ts_socket *l)
+{
+	x->found = true;
+	x->recv_q = l->recv_q;
+	x->send_q = l->send_q;
+	x->defer_err = ts_listener_defer_accept(snap, l, &x->defer_s);
+}
+
+const struct explain_listener *explain_listener(struct explain_ctx *c, const struct ts_snapshot *snap,
+					      const struct ts_socket *s)
+{
+	const struct ts_netns *ns = ts_snapshot_netns(snap, s->netns_index);
+	uint64_t ino = ns ? ns->inode : 0;
+	const struct ts_socket *l;
+	struct cli_snapshot_args a;
+	struct ts_snapshot *ls;
+
+	if (c->listener_read && c->listener_netns == ino && c->listener_port == s->local_port)
+		return &c->listener;
+	c->listener_read = true;
+	c->listener_netns = ino;
+	c->listener_port = s->local_port;
+	c->listener = (struct explain_listener){ .defer_err = -ENOENT };
+	l = ts_listener_of(snap, s, NULL);
+	if (l) {
+		listener_facts(&c->listener, snap, l);
+		return &c->listener;
+	}
+	/* A query by the client's port leaves the listener out of snap: look at its port. */
+	cli_snapshot_args_init(&a);
+	a.opts.netns = c->netns;
+	a.opts.owners = TS_OWNERS_PROC;
+	a.filter.sports[0] = s->local_port;
+	a.filter.n_sports = 1;
+	a.filter.states = TS_STATE_BIT(TS_STATE_LISTEN) | TS_STATE_BIT(TS_STATE_SYN_RECEIVED);
+	a.opts.filter = &a.filter;
+	if (ts_snapshot_collect(&a.opts, &ls) < 0)
+		return &c->listener;
+	/* One namespace (c's) in both snapshots: the same netns_index. */
+	l = ts_listener_of(ls, s, NULL);
+	if (l)
+		listener_facts(&c->listener, ls, l);
+	ts_snapshot_free(ls);
+	return &c->listener;
 }
 
 /* ---- queries ---- */

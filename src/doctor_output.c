@@ -5,6 +5,7 @@
 #include <string.h>
 #include <json-c/json.h>
 
+#include "cli.h"
 #include "doctor_output.h"
 #include "output.h"
 #include "tcpstate/activity.h"
@@ -287,6 +288,22 @@ static void print_limit(const char *what, const struct ts_finding *f)
 		printf("            %s: unavailable (%s), not compared\n", what, strerror(-f->limit_err));
 }
 
+/* The kernel's counters the finding cites, as nstat names them. */
+static void print_counters(const struct ts_finding *f)
+{
+	bool first = true;
+
+	for (unsigned k = 0; k < _TS_NSTAT_MAX; k++) {
+		if (!(f->netstat_mask & (1u << k)))
+			continue;
+		printf("%s%-26s %llu\n", first ? "  counters  " : "            ",
+		       ts_netstat_name((enum ts_netstat_counter)k), (unsigned long long)f->netstat.value[k]);
+		first = false;
+	}
+	if (!first)
+		printf("            (nstat -az NAME; counted since the namespace was created)\n");
+}
+
 static void print_finding(const struct ts_finding *f, const struct ts_snapshot *snap, bool all_netns)
 {
 	char sev[16], buf[512], ep[80], d1[32];
@@ -385,8 +402,10 @@ static void print_finding(const struct ts_finding *f, const struct ts_snapshot *
 		print_groups(f, false);
 		break;
 	case TS_FINDING_TIME_WAIT_BUCKETS:
-		printf("  evidence  %llu socket%s in TIME_WAIT", (unsigned long long)f->count,
+		printf("  evidence  %llu TIME_WAIT record%s", (unsigned long long)f->count,
 		       f->count == 1 ? "" : "s");
+		if (f->state_counts[TS_STATE_FIN_WAIT_2])
+			printf(" (%u of them orphaned FIN_WAIT_2)", f->state_counts[TS_STATE_FIN_WAIT_2]);
 		if (!f->limit_err)
 			printf(" of tcp_max_tw_buckets %llu (%.0f%%)\n", (unsigned long long)f->limit,
 			       f->limit ? 100.0 * (double)f->count / (double)f->limit : 0.0);
@@ -411,7 +430,7 @@ static void print_finding(const struct ts_finding *f, const struct ts_snapshot *
 		printf("  evidence  listener on port %u: %llu connection%s waiting for accept(), "
 		       "backlog %llu%s\n", f->local_port, (unsigned long long)f->count,
 		       f->count == 1 ? "" : "s", (unsigned long long)f->limit,
-		       f->count >= f->limit ? " (full: new handshakes are dropped)" : "");
+		       f->count > f->limit ? " (full: Linux queues backlog + 1; new handshakes are dropped)" : "");
 		break;
 	case TS_FINDING_SYN_BACKLOG:
 		if (f->pid)
@@ -421,6 +440,20 @@ static void print_finding(const struct ts_finding *f, const struct ts_snapshot *
 		       f->local_port, (unsigned long long)f->limit, f->max_retransmits,
 		       f->max_retransmits == 1 ? "" : "s");
 		print_limit("tcp_max_syn_backlog", f);
+		if (f->defer_accept_err)
+			printf("            whether the listener defers accept (TCP_DEFER_ACCEPT) is unknown "
+			       "(%s): if it does, these clients only have not sent data yet\n",
+			       cli_fd_copy_error(f->defer_accept_err, buf, sizeof(buf)));
+		print_groups(f, false);
+		break;
+	case TS_FINDING_DEFER_ACCEPT:
+		if (f->pid)
+			print_process(f, "process");
+		printf("  evidence  %llu connection%s on port %u wait%s for the client's first data; the "
+		       "listener defers accept (TCP_DEFER_ACCEPT %u s); backlog %llu%s\n",
+		       (unsigned long long)f->count, f->count == 1 ? "" : "s", f->local_port,
+		       f->count == 1 ? "s" : "", f->defer_accept_s, (unsigned long long)f->limit,
+		       f->count > f->limit ? " (full: new clients get SYN cookies or are dropped)" : "");
 		print_groups(f, false);
 		break;
 	case TS_FINDING_SYN_SENT:
@@ -437,6 +470,7 @@ static void print_finding(const struct ts_finding *f, const struct ts_snapshot *
 	print_wrapped("why", f->explanation);
 	print_wrapped("do", f->advice);
 	print_close_advice(f, snap);
+	print_counters(f);
 	if (f->sysctl_mask) {
 		printf("  settings\n");
 		for (unsigned id = 0; id < _TS_DS_MAX; id++)
@@ -555,6 +589,18 @@ static json_object *finding_json(const struct ts_finding *f, const struct ts_sna
 		json_object_object_add(ev, "limit_unavailable", jerr(f->limit_err));
 	if (f->max_retransmits)
 		json_object_object_add(ev, "max_retransmits", json_object_new_int64(f->max_retransmits));
+	if (f->kind == TS_FINDING_SYN_BACKLOG || f->kind == TS_FINDING_DEFER_ACCEPT)
+		json_object_object_add(ev, "defer_accept_s", f->defer_accept_err ? NULL :
+				       json_object_new_int64(f->defer_accept_s));
+	if (f->netstat_mask) {
+		json_object *cnt = json_object_new_object();
+
+		for (unsigned k = 0; k < _TS_NSTAT_MAX; k++)
+			if (f->netstat_mask & (1u << k))
+				json_object_object_add(cnt, ts_netstat_name((enum ts_netstat_counter)k),
+						       json_object_new_int64((int64_t)f->netstat.value[k]));
+		json_object_object_add(ev, "counters", cnt);
+	}
 	if (f->has_rate) {
 		json_object_object_add(ev, "count_before", json_object_new_int64((int64_t)f->count_before));
 		json_object_object_add(ev, "rate_per_s", json_object_new_double(f->rate_per_s));

@@ -16,6 +16,8 @@
 #include <netinet/in.h>
 #include <json-c/json.h>
 
+#include "tcpstate/listener.h"
+#include "tcpstate/netstat.h"
 #include "tcpstate/snapshot.h"
 #include "tcpstate/state_info.h"
 #include "tcpstate/sysctl.h"
@@ -53,6 +55,20 @@ struct explain_ctx {
 	int sysctl_err;
 	struct explain_setting settings[EXPLAIN_MAX_SETTINGS];
 	size_t n_settings;
+	/* The namespace's counters, read on first use (netstat_err < 0: unavailable). */
+	bool netstat_read;
+	int netstat_err;
+	struct ts_netstat netstat;
+	/* The last listener asked about (a SYN_RECEIVED socket's), by namespace inode and port. */
+	bool listener_read;
+	uint64_t listener_netns;
+	uint16_t listener_port;
+	struct explain_listener {
+		bool found;            /* the listener is in a snapshot */
+		uint32_t recv_q, send_q;
+		int defer_err;         /* 0: defer_s is valid */
+		uint32_t defer_s;      /* TCP_DEFER_ACCEPT, 0: off */
+	} listener;
 };
 
 /* A small bounded text buffer for the sentences we compose. */
@@ -67,6 +83,11 @@ struct explain_text {
 const struct explain_setting *explain_setting_get(struct explain_ctx *c, const char *name);
 /* The value as text, or "unavailable" for use inside a sentence. */
 const char *explain_setting_value(struct explain_ctx *c, const char *name);
+/* The counters of c's namespace, or NULL when they cannot be read. */
+const struct ts_netstat *explain_netstat(struct explain_ctx *c);
+/* The listener of s (SYN_RECEIVED): looked up in snap, else in a snapshot of its port. */
+const struct explain_listener *explain_listener(struct explain_ctx *c, const struct ts_snapshot *snap,
+					      const struct ts_socket *s);
 
 /* ---- explain_text.c ---- */
 
@@ -89,14 +110,8 @@ json_object *explain_page_json(struct explain_ctx *c, const struct ts_state_info
 
 /* ---- explain_verdict.c ---- */
 
-/* Closed by its program, the kernel finishing it alone. */
-bool explain_is_orphan(const struct ts_socket *s);
-/* Not accepted by any program yet. */
-bool explain_in_accept_queue(const struct ts_socket *s);
 /* CLOSE_WAIT: how long ago the peer's FIN arrived, at least and at most. */
 bool explain_fin_window(const struct ts_socket *s, uint32_t *ret_min, uint32_t *ret_max);
-/* tcp_info's times since the last send and receive mean something. */
-bool explain_connected_once(const struct ts_socket *s);
 /* One or two sentences on this socket, from its live data and the settings. */
 void explain_verdict(struct explain_text *t, struct explain_ctx *c, const struct ts_snapshot *snap,
 		     const struct ts_socket *s);

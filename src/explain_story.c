@@ -5,8 +5,10 @@
 #include <string.h>
 #include <json-c/json.h>
 
+#include "cli.h"
 #include "explain.h"
 #include "output.h"
+#include "tcpstate/socket_facts.h"
 
 static bool addr_is_any(int family, const struct in6_addr *a)
 {
@@ -64,8 +66,12 @@ static void timer_text(struct explain_text *t, const struct ts_socket *s)
 	}
 	explain_fmt_duration(d, sizeof(d), s->timer_expires_ms);
 	explain_text_add(t, "%s, fires in %s", what[s->timer], d);
-	if (s->timer_retrans)
+	/* sock_diag's count is of retransmissions with that timer, of unanswered probes with the others. */
+	if (s->timer_retrans && s->timer == TS_TIMER_RETRANS)
 		explain_text_add(t, ", %u retransmission%s so far", s->timer_retrans,
+				 s->timer_retrans == 1 ? "" : "s");
+	else if (s->timer_retrans && (s->timer == TS_TIMER_KEEPALIVE || s->timer == TS_TIMER_PROBE))
+		explain_text_add(t, ", %u probe%s unanswered so far", s->timer_retrans,
 				 s->timer_retrans == 1 ? "" : "s");
 }
 
@@ -74,9 +80,9 @@ static void holders_text(struct explain_text *t, const struct ts_snapshot *snap,
 	const struct ts_owner *o = ts_snapshot_owners(snap, s);
 
 	if (!o) {
-		if (explain_is_orphan(s))
+		if (ts_socket_is_orphan(s))
 			explain_text_add(t, "no process: its program closed it and the kernel finishes it alone");
-		else if (explain_in_accept_queue(s))
+		else if (ts_socket_awaiting_accept(s))
 			explain_text_add(t, "no process yet: it waits in a listener's accept queue");
 		else if (s->state == TS_STATE_TIME_WAIT || s->state == TS_STATE_SYN_RECEIVED)
 			explain_text_add(t, "no process: the kernel keeps it alone");
@@ -137,14 +143,25 @@ void explain_story_text(FILE *f, struct explain_ctx *c, const struct ts_snapshot
 				 "the peer has not acknowledged)", s->recv_q, s->send_q);
 	explain_field(f, c->width, "Queues", t.buf);
 	t.len = 0;
-	if (!explain_connected_once(s)) {
+	if (ts_socket_never_connected(s)) {
 		explain_text_add(&t, "none: no connection has carried data in this state");
 	} else if (s->flags & TS_SOCK_HAS_INFO) {
+		bool sent = true, recv = true, known = ts_socket_data_moved(s, &sent, &recv) == 0;
+
 		explain_fmt_duration(d1, sizeof(d1), s->info.last_data_sent_ms);
 		explain_fmt_duration(d2, sizeof(d2), s->info.last_data_recv_ms);
 		explain_fmt_duration(d3, sizeof(d3), s->info.last_ack_recv_ms);
-		explain_text_add(&t, "data sent %s ago, data received %s ago, last ACK from the peer %s ago",
-				 d1, d2, d3);
+		/* A direction that never carried data counts from the setup: that is the age. */
+		if (!sent && !recv)
+			explain_text_add(&t, "no data either way since the connection was set up %s ago", d1);
+		else if (!sent)
+			explain_text_add(&t, "no data sent, data received %s ago", d2);
+		else if (!recv)
+			explain_text_add(&t, "data sent %s ago, no data received", d1);
+		else
+			explain_text_add(&t, "data sent %s ago, data received %s ago", d1, d2);
+		explain_text_add(&t, ", last ACK from the peer %s ago%s", d3,
+				 known ? "" : " (whether data ever moved is not known: a kernel before 4.6)");
 	} else {
 		explain_text_add(&t, "not reported for this socket (the kernel gives no tcp_info here)");
 	}
@@ -181,14 +198,26 @@ json_object *explain_story_json(struct explain_ctx *c, const struct ts_snapshot 
 
 	/* The same fields as `list --json`, then what the story adds. */
 	json_object_object_add(o, "query", json_object_new_string(q->text));
-	json_object_object_add(o, "orphan", json_object_new_boolean(explain_is_orphan(s)));
-	json_object_object_add(o, "in_accept_queue", json_object_new_boolean(explain_in_accept_queue(s)));
+	json_object_object_add(o, "orphan", json_object_new_boolean(ts_socket_is_orphan(s)));
+	json_object_object_add(o, "in_accept_queue", json_object_new_boolean(ts_socket_awaiting_accept(s)));
 	if (explain_fin_window(s, &lo, &hi)) {
 		json_object *w = json_object_new_object();
 
 		json_object_object_add(w, "at_least_ms", json_object_new_int64(lo));
 		json_object_object_add(w, "at_most_ms", json_object_new_int64(hi));
 		json_object_object_add(o, "peer_fin_ago", w);
+	}
+	if (s->state == TS_STATE_SYN_RECEIVED) {
+		const struct explain_listener *l = explain_listener(c, snap, s);
+		json_object *lj = json_object_new_object();
+		char why[256];
+
+		json_object_object_add(lj, "found", json_object_new_boolean(l->found));
+		json_object_object_add(lj, "defer_accept_s", l->found && !l->defer_err ?
+				       json_object_new_int64(l->defer_s) : NULL);
+		json_object_object_add(lj, "defer_accept_error", l->found && l->defer_err ?
+				       json_object_new_string(cli_fd_copy_error(l->defer_err, why, sizeof(why))) : NULL);
+		json_object_object_add(o, "listener", lj);
 	}
 	explain_verdict(&t, c, snap, s);
 	json_object_object_add(o, "summary", json_object_new_string(t.buf));

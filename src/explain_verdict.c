@@ -4,26 +4,11 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cli.h"
 #include "explain.h"
 #include "output.h"
+#include "tcpstate/socket_facts.h"
 #include "tcpstate/util.h"
-
-bool explain_is_orphan(const struct ts_socket *s)
-{
-	static const ts_state_mask_t closing = TS_STATE_BIT(TS_STATE_FIN_WAIT_1) |
-		TS_STATE_BIT(TS_STATE_FIN_WAIT_2) | TS_STATE_BIT(TS_STATE_LAST_ACK) |
-		TS_STATE_BIT(TS_STATE_CLOSING);
-
-	/* A socket its program closed has no struct socket left: inode 0. */
-	return !(s->flags & TS_SOCK_FROM_FD) && s->inode == 0 && (closing & TS_STATE_BIT(s->state));
-}
-
-bool explain_in_accept_queue(const struct ts_socket *s)
-{
-	/* Not accepted yet: no struct socket either. */
-	return !(s->flags & TS_SOCK_FROM_FD) && s->inode == 0 &&
-	       (s->state == TS_STATE_ESTABLISHED || s->state == TS_STATE_CLOSE_WAIT);
-}
 
 /* "python3 (pid 12, fd 5)" [+ " and 2 other holders"], or NULL when none. */
 static const char *holder(char *buf, size_t size, const struct ts_snapshot *snap,
@@ -57,26 +42,6 @@ bool explain_fin_window(const struct ts_socket *s, uint32_t *ret_min, uint32_t *
 	return true;
 }
 
-/* States in which the socket has been connected, so that tcp_info's times
- * since the last send and receive mean something. */
-bool explain_connected_once(const struct ts_socket *s)
-{
-	static const ts_state_mask_t m = TS_STATE_BIT(TS_STATE_ESTABLISHED) |
-		TS_STATE_BIT(TS_STATE_FIN_WAIT_1) | TS_STATE_BIT(TS_STATE_FIN_WAIT_2) |
-		TS_STATE_BIT(TS_STATE_CLOSE_WAIT) | TS_STATE_BIT(TS_STATE_LAST_ACK) |
-		TS_STATE_BIT(TS_STATE_CLOSING) | TS_STATE_BIT(TS_STATE_TIME_WAIT) |
-		TS_STATE_BIT(TS_STATE_CLOSED);
-
-	return (m & TS_STATE_BIT(s->state)) != 0;
-}
-
-static unsigned retransmissions(const struct ts_socket *s)
-{
-	if (s->timer_retrans)
-		return s->timer_retrans;
-	return (s->flags & TS_SOCK_HAS_INFO) ? s->info.retransmits : 0;
-}
-
 static void verdict_orphan_or_held(struct explain_text *t, struct explain_ctx *c, const char *who,
 				   bool orphan, const char *waiting_for)
 {
@@ -90,6 +55,65 @@ static void verdict_orphan_or_held(struct explain_text *t, struct explain_ctx *c
 				 "for %s and gives up after net.ipv4.tcp_retries2 = %s (about 15 minutes at "
 				 "15), unless TCP_USER_TIMEOUT is set.", who ? who : "A program", waiting_for,
 				 explain_setting_value(c, "net.ipv4.tcp_retries2"));
+}
+
+/* " (TcpExtX = 12, TcpExtY = 0 in this namespace)." for the counters the kernel reports. */
+static void counters_text(struct explain_text *t, struct explain_ctx *c, uint32_t mask)
+{
+	const struct ts_netstat *n = explain_netstat(c);
+	bool first = true;
+
+	for (int k = 0; n && k < _TS_NSTAT_MAX; k++) {
+		if (!(mask & (1u << k)) || !ts_netstat_has(n, (enum ts_netstat_counter)k))
+			continue;
+		explain_text_add(t, "%s%s = %llu", first ? " Counters since the namespace was created: " : ", ",
+				 ts_netstat_name((enum ts_netstat_counter)k),
+				 (unsigned long long)n->value[k]);
+		first = false;
+	}
+	if (!first)
+		explain_text_add(t, ".");
+}
+
+/*
+ * A request whose handshake has not completed here: its ACK is missing, or
+ * the kernel set the ACK aside (TCP_DEFER_ACCEPT, or a full accept queue).
+ */
+static void verdict_syn_received(struct explain_text *t, struct explain_ctx *c,
+				 const struct ts_snapshot *snap, const struct ts_socket *s, unsigned rt)
+{
+	const struct explain_listener *l = explain_listener(c, snap, s);
+	char why[256];
+
+	if (l->found && l->defer_err == 0 && l->defer_s > 0) {
+		explain_text_add(t, "The listener on port %u defers accept (TCP_DEFER_ACCEPT, %u s): "
+				 "Linux drops a final ACK that carries no data and keeps the connection "
+				 "here until the client sends data, so the client may already see it "
+				 "established; nothing was lost. When the deferral runs out the kernel "
+				 "sends its SYN-ACK again and the client's answer completes the "
+				 "connection.", s->local_port, l->defer_s);
+		counters_text(t, c, 1u << TS_NSTAT_DEFER_ACCEPT_DROP);
+		return;
+	}
+	if (l->found && l->recv_q > l->send_q) {
+		explain_text_add(t, "The listener's accept queue is full (%u waiting, backlog %u): Linux "
+				 "drops the client's final ACK and keeps the request here until the "
+				 "program accepts; the client retransmits.", l->recv_q, l->send_q);
+		counters_text(t, c, 1u << TS_NSTAT_LISTEN_OVERFLOWS);
+		return;
+	}
+	if (l->found && l->defer_err == 0)
+		explain_text_add(t, "The client's final ACK has not arrived (its listener does not defer "
+				 "accept).");
+	else
+		explain_text_add(t, "Either the client's final ACK has not arrived, or the listener defers "
+				 "accept (TCP_DEFER_ACCEPT) and the client has sent no data yet: which one "
+				 "is unknown (%s).", l->found ? cli_fd_copy_error(l->defer_err, why, sizeof(why))
+								: "its listener was not found");
+	explain_text_add(t, " The SYN-ACK has been retransmitted %u time%s; the entry is dropped after "
+			 "net.ipv4.tcp_synack_retries = %s.", rt, rt == 1 ? "" : "s",
+			 explain_setting_value(c, "net.ipv4.tcp_synack_retries"));
+	counters_text(t, c, (1u << TS_NSTAT_DEFER_ACCEPT_DROP) | (1u << TS_NSTAT_LISTEN_DROPS));
 }
 
 /* True when a retry count already exceeds the setting's value (a per-socket limit). */
@@ -109,8 +133,8 @@ void explain_verdict(struct explain_text *t, struct explain_ctx *c, const struct
 	const char *who = holder(who_buf, sizeof(who_buf), snap, s);
 	const char *holders = who ? who : "The program holding it";
 	const struct ts_owner *o = ts_snapshot_owners(snap, s);
-	bool orphan = explain_is_orphan(s);
-	unsigned rt = retransmissions(s);
+	bool orphan = ts_socket_is_orphan(s);
+	unsigned rt = ts_socket_retransmissions(s);
 	uint32_t lo, hi;
 
 	switch ((enum ts_state)s->state) {
@@ -119,15 +143,18 @@ void explain_verdict(struct explain_text *t, struct explain_ctx *c, const struct
 		break;
 	case TS_STATE_BOUND:
 		explain_text_add(t, "%s bound port %u and has neither listened nor connected; the port stays "
-				 "reserved until it calls close().", holders, s->local_port);
+				 "taken until it calls close(), except for sockets that share it through "
+				 "SO_REUSEADDR or SO_REUSEPORT.", holders, s->local_port);
 		break;
 	case TS_STATE_LISTEN:
-		if (s->send_q > 0 && s->recv_q >= s->send_q)
-			explain_text_add(t, "The accept queue is full (%u of %u): %s is not calling accept() "
-					 "fast enough; new clients stall, or are reset when "
-					 "net.ipv4.tcp_abort_on_overflow is 1 (now %s).", s->recv_q, s->send_q,
-					 holders, explain_setting_value(c, "net.ipv4.tcp_abort_on_overflow"));
-		else if (s->recv_q > 0)
+		if (ts_listener_queue_full(s)) {
+			explain_text_add(t, "The accept queue is full (%u waiting, backlog %u: Linux queues "
+					 "backlog + 1): %s is not calling accept() fast enough; new clients "
+					 "stall, or are reset when net.ipv4.tcp_abort_on_overflow is 1 (now "
+					 "%s).", s->recv_q, s->send_q, holders,
+					 explain_setting_value(c, "net.ipv4.tcp_abort_on_overflow"));
+			counters_text(t, c, (1u << TS_NSTAT_LISTEN_OVERFLOWS) | (1u << TS_NSTAT_LISTEN_DROPS));
+		} else if (s->recv_q > 0)
 			explain_text_add(t, "%u connection%s wait%s for accept() (backlog %u).", s->recv_q,
 					 s->recv_q == 1 ? "" : "s", s->recv_q == 1 ? "s" : "", s->send_q);
 		else
@@ -148,12 +175,10 @@ void explain_verdict(struct explain_text *t, struct explain_ctx *c, const struct
 					 explain_setting_value(c, "net.ipv4.tcp_syn_retries"));
 		break;
 	case TS_STATE_SYN_RECEIVED:
-		explain_text_add(t, "The SYN-ACK has been retransmitted %u time%s; the entry is dropped after "
-				 "net.ipv4.tcp_synack_retries = %s.", rt, rt == 1 ? "" : "s",
-				 explain_setting_value(c, "net.ipv4.tcp_synack_retries"));
+		verdict_syn_received(t, c, snap, s, rt);
 		break;
 	case TS_STATE_ESTABLISHED:
-		if (explain_in_accept_queue(s)) {
+		if (ts_socket_awaiting_accept(s)) {
 			explain_text_add(t, "No program has accepted it yet: it waits in the accept queue of the "
 					 "listener on port %u, whose program must call accept().", s->local_port);
 			break;
@@ -182,9 +207,14 @@ void explain_verdict(struct explain_text *t, struct explain_ctx *c, const struct
 		if (s->flags & TS_SOCK_HAS_INFO) {
 			uint32_t quiet = s->info.last_data_sent_ms < s->info.last_data_recv_ms ?
 					 s->info.last_data_sent_ms : s->info.last_data_recv_ms;
+			bool sent, recv;
 
 			explain_fmt_duration(d, sizeof(d), quiet);
-			explain_text_add(t, " No data has moved either way for %s.", d);
+			if (ts_socket_data_moved(s, &sent, &recv) == 0 && !sent && !recv)
+				explain_text_add(t, " It has carried no data either way since it was set up, "
+						 "%s ago.", d);
+			else
+				explain_text_add(t, " No data has moved either way for %s.", d);
 		}
 		if (s->recv_q > 0)
 			explain_text_add(t, " %u byte%s wait for %s to read them.", s->recv_q,
@@ -200,8 +230,9 @@ void explain_verdict(struct explain_text *t, struct explain_ctx *c, const struct
 	case TS_STATE_FIN_WAIT_2:
 		if (orphan) {
 			explain_text_add(t, "Its program has closed it (an orphan): the kernel drops it "
-					 "net.ipv4.tcp_fin_timeout = %s s after the close unless the peer "
-					 "sends its FIN first.",
+					 "net.ipv4.tcp_fin_timeout = %s s after it became an orphan in "
+					 "FIN_WAIT_2 (the close, or the ACK of its FIN if that came later) "
+					 "unless the peer sends its FIN first.",
 					 explain_setting_value(c, "net.ipv4.tcp_fin_timeout"));
 			if (s->timer) {
 				explain_fmt_duration(d, sizeof(d), s->timer_expires_ms);
@@ -215,7 +246,7 @@ void explain_verdict(struct explain_text *t, struct explain_ctx *c, const struct
 		}
 		break;
 	case TS_STATE_CLOSE_WAIT:
-		if (explain_in_accept_queue(s)) {
+		if (ts_socket_awaiting_accept(s)) {
 			explain_text_add(t, "The peer closed before any program accepted the connection: the "
 					 "program listening on port %u must accept() it and close it.",
 					 s->local_port);
@@ -277,7 +308,11 @@ void explain_verdict(struct explain_text *t, struct explain_ctx *c, const struct
 	}
 	if (rt && s->state != TS_STATE_SYN_SENT && s->state != TS_STATE_SYN_RECEIVED &&
 	    s->state != TS_STATE_ESTABLISHED) {
-		explain_fmt_duration(d2, sizeof(d2), s->timer_expires_ms);
-		explain_text_add(t, " %u retransmission%s so far; next in %s.", rt, rt == 1 ? "" : "s", d2);
+		explain_text_add(t, " %u retransmission%s so far", rt, rt == 1 ? "" : "s");
+		if (s->timer == TS_TIMER_RETRANS) {
+			explain_fmt_duration(d2, sizeof(d2), s->timer_expires_ms);
+			explain_text_add(t, "; next in %s", d2);
+		}
+		explain_text_add(t, ".");
 	}
 }

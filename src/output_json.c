@@ -4,6 +4,7 @@
 #include <json-c/json.h>
 
 #include "output.h"
+#include "tcpstate/socket_facts.h"
 
 /* Keys here are string literals, each added once: json-c need neither copy
  * them nor look for an earlier value (a third of the cost of --json). */
@@ -39,6 +40,7 @@ static json_object *info_json(const struct ts_socket *s)
 {
 	const struct ts_tcp_info *i = &s->info;
 	json_object *o = json_object_new_object();
+	bool never, sent, recv;
 
 	if (!(s->flags & TS_SOCK_FROM_FD)) {
 		put(o, "rtt_us", json_object_new_int64(i->rtt_us));
@@ -51,9 +53,17 @@ static json_object *info_json(const struct ts_socket *s)
 		put(o, "snd_cwnd", json_object_new_int64(i->snd_cwnd));
 	}
 	put(o, "total_retrans", json_object_new_int64(i->total_retrans));
-	put(o, "last_data_sent_ms", json_object_new_int64(i->last_data_sent_ms));
-	put(o, "last_data_recv_ms", json_object_new_int64(i->last_data_recv_ms));
-	put(o, "last_ack_recv_ms", json_object_new_int64(i->last_ack_recv_ms));
+	/* Times that count from no event are null: before any connection (IDLE, BOUND,
+	 * LISTEN, SYN_*). A direction that never carried data (data_segs_* 0) has its time
+	 * counting from the connection's setup, as the kernel defines it. */
+	never = ts_socket_never_connected(s);
+	if (!never && ts_socket_data_moved(s, &sent, &recv) == 0) {
+		put(o, "data_segs_out", json_object_new_int64(i->data_segs_out));
+		put(o, "data_segs_in", json_object_new_int64(i->data_segs_in));
+	}
+	put(o, "last_data_sent_ms", never ? NULL : json_object_new_int64(i->last_data_sent_ms));
+	put(o, "last_data_recv_ms", never ? NULL : json_object_new_int64(i->last_data_recv_ms));
+	put(o, "last_ack_recv_ms", never ? NULL : json_object_new_int64(i->last_ack_recv_ms));
 	return o;
 }
 

@@ -13,6 +13,8 @@
 #include <sys/types.h>
 #include <netinet/in.h>
 
+#include "tcpstate/listener.h"
+#include "tcpstate/netstat.h"
 #include "tcpstate/procinfo.h"
 #include "tcpstate/snapshot.h"
 #include "tcpstate/state.h"
@@ -111,6 +113,12 @@ struct ts_diag_input {
 	 * fewer entries: unavailable. */
 	const struct ts_diag_sysctls *sysctls;
 	size_t n_sysctls;
+	/* The kernel's counters per namespace of snap (index = netns_index; an
+	 * entry with have 0 was not readable); NULL or fewer entries: none. */
+	const struct ts_netstat *netstat;
+	size_t n_netstat;
+	/* Facts read from listeners (ts_listener_facts_collect()); NULL: none. */
+	const struct ts_listener_facts *listeners;
 	/* Optional second look, interval_s seconds after snap. */
 	const struct ts_snapshot *later;
 	const struct ts_diag_procs *procs_later;
@@ -130,6 +138,7 @@ enum ts_finding_kind {
 	TS_FINDING_ACCEPT_QUEUE,       /* a listener's accept queue near or at its backlog */
 	TS_FINDING_SYN_BACKLOG,        /* SYN_RECEIVED piling up on a listener */
 	TS_FINDING_SYN_SENT,           /* connects retransmitting SYNs to one destination */
+	TS_FINDING_DEFER_ACCEPT,       /* SYN_RECEIVED held by a listener's TCP_DEFER_ACCEPT */
 	_TS_FINDING_MAX,
 };
 
@@ -197,6 +206,12 @@ struct ts_finding {
 	struct ts_finding_group *groups; /* sorted by count, largest first */
 	size_t n_groups;
 
+	/* SYN_BACKLOG, DEFER_ACCEPT: the listener's TCP_DEFER_ACCEPT in seconds (0: off), valid
+	 * when defer_accept_err is 0 (-ENOENT: no listener or holder known, -EPERM: not allowed) */
+	uint32_t defer_accept_s;
+	int defer_accept_err;
+	uint32_t netstat_mask;        /* bits (1u << enum ts_netstat_counter) cited as evidence */
+	struct ts_netstat netstat;    /* the namespace's counters (those in netstat_mask are valid) */
 	uint32_t sysctl_mask;         /* bits (1u << enum ts_diag_sysctl) that govern this finding */
 	struct ts_diag_sysctls sysctls; /* copy for the namespace */
 };

@@ -59,6 +59,8 @@ struct ts_bpf_status {
 					 * the verifier's log; else "" */
 };
 
+#define TS_NETNS_DENIED_NAMES 4
+
 /* What happened while collecting: the CLI reports these once, on stderr. */
 struct ts_snapshot_stats {
 	enum ts_backend backend;      /* the one that ran */
@@ -68,7 +70,13 @@ struct ts_snapshot_stats {
 	unsigned malformed_messages;  /* skipped netlink messages */
 	unsigned processes_denied;    /* /proc/PID/fd we could not read */
 	unsigned fds_unclassified;    /* held sockets whose state we could not tell (UNKNOWN) */
-	unsigned netns_denied;        /* namespaces we could not enter (--all-netns) */
+	/* --all-netns: namespaces found but not entered (no right to open or setns() them),
+	 * the first TS_NETNS_DENIED_NAMES of them by name ("init", a /run/netns name,
+	 * "net:[INODE]"); and processes whose namespace could not even be identified
+	 * (/proc/PID/ns/net not readable), so how many namespaces they are in is unknown. */
+	unsigned netns_denied;
+	char netns_denied_names[TS_NETNS_DENIED_NAMES][64];
+	unsigned netns_unidentified_processes;
 	unsigned fd_exhausted;        /* processes and held sockets not inspected because we ran
 				       * out of file descriptors: owners or states are missing */
 	int fd_exhausted_errno;       /* EMFILE (our RLIMIT_NOFILE) or ENFILE (the system's

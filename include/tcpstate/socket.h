@@ -32,6 +32,8 @@ struct ts_tcp_info {
 	uint32_t unacked;
 	uint32_t lost;
 	uint32_t snd_cwnd;
+	uint32_t data_segs_in;   /* segments carrying data, received (TS_SOCK_HAS_DATA_SEGS) */
+	uint32_t data_segs_out;  /* ... and sent; a bare FIN or ACK is not data */
 	uint8_t retransmits;
 	uint8_t probes;
 	uint8_t backoff;
@@ -42,6 +44,7 @@ enum {
 	TS_SOCK_HAS_INFO = 1u << 0,       /* info is valid */
 	TS_SOCK_FROM_FD = 1u << 1,        /* found through a process fd, in no dump */
 	TS_SOCK_REMOTE_VALID = 1u << 2,   /* remote address/port mean something */
+	TS_SOCK_HAS_DATA_SEGS = 1u << 3,  /* info.data_segs_in/out are valid (Linux 4.6+) */
 };
 
 /* One TCP socket. Addresses are in network order, ports in host order. */

@@ -65,6 +65,8 @@ static size_t add_sock(struct ts_snapshot *snap, const struct sock_spec *sp)
 		.family = AF_INET, .state = (uint8_t)sp->state, .local_port = sp->lport,
 		.remote_port = sp->rport, .recv_q = sp->recv_q, .send_q = sp->send_q,
 		.inode = sp->inode, .timer_retrans = sp->retrans,
+		/* sock_diag reports a retransmission count with the retransmission timer */
+		.timer = sp->retrans ? TS_TIMER_RETRANS : TS_TIMER_NONE,
 	};
 
 	assert_int_equal(inet_pton(AF_INET, sp->laddr ? sp->laddr : "10.0.0.1", &s.local_addr), 1);
@@ -735,6 +737,210 @@ static void test_syn_backlog(void **state)
 	ts_snapshot_free(snap);
 }
 
+/* Runs the rules with these settings, counters and listener facts. */
+static struct ts_diagnosis *run_facts(struct ts_snapshot *snap, const struct ts_diag_sysctls *sy,
+				      const struct ts_netstat *ns, const struct ts_listener_facts *lf)
+{
+	struct ts_diag_procs procs;
+	struct ts_diagnosis *d = NULL;
+	struct ts_diag_input in = {
+		.snap = snap, .procs = &procs, .sysctls = sy, .n_sysctls = 1,
+		.netstat = ns, .n_netstat = ns ? 1 : 0, .listeners = lf,
+	};
+
+	finalize(snap);
+	assert_int_equal(ts_diag_procs_collect(snap, PROC, &procs), 0);
+	assert_int_equal(ts_diagnose(&in, &d), 0);
+	ts_diag_procs_clear(&procs);
+	return d;
+}
+
+/* Linux queues backlog + 1 connections: Recv-Q equal to Send-Q is not full yet. */
+static void test_accept_queue_holds_backlog_plus_one(void **state)
+{
+	struct ts_snapshot *snap = snap_new();
+	struct ts_diag_sysctls sy = fake_sysctls();
+	struct ts_netstat ns = { .have = 1u << TS_NSTAT_LISTEN_OVERFLOWS };
+	struct ts_diagnosis *d;
+	const struct ts_finding *f;
+
+	(void)state;
+	ns.value[TS_NSTAT_LISTEN_OVERFLOWS] = 42;
+	add_sock(snap, &(struct sock_spec){ TS_STATE_LISTEN, .lport = 8080, .recv_q = 10, .send_q = 10, .inode = 800 });
+	add_sock(snap, &(struct sock_spec){ TS_STATE_LISTEN, .lport = 8081, .recv_q = 11, .send_q = 10, .inode = 801 });
+	add_sock(snap, &(struct sock_spec){ TS_STATE_LISTEN, .lport = 8082, .recv_q = 1, .send_q = 0, .inode = 802 });
+	d = run_facts(snap, &sy, &ns, NULL);
+	assert_int_equal(count_kind(d, TS_FINDING_ACCEPT_QUEUE), 3);
+	for (size_t i = 0; i < 3; i++) {
+		f = find_kind(d, TS_FINDING_ACCEPT_QUEUE, i);
+		assert_int_equal(f->severity, f->local_port == 8080 ? TS_SEVERITY_WARNING : TS_SEVERITY_CRITICAL);
+		/* ListenOverflows is cited; ListenDrops, not reported here, is not. */
+		assert_int_equal(f->netstat_mask, 1u << TS_NSTAT_LISTEN_OVERFLOWS);
+		assert_int_equal(f->netstat.value[TS_NSTAT_LISTEN_OVERFLOWS], 42);
+	}
+	ts_diagnosis_free(d);
+	ts_snapshot_free(snap);
+}
+
+/* The SYN queue is full when it holds more requests than the backlog. */
+static void test_syn_queue_full_is_more_than_backlog(void **state)
+{
+	struct ts_snapshot *snap = snap_new();
+	struct ts_diag_sysctls sy = fake_sysctls();
+	struct ts_diagnosis *d;
+	const struct ts_finding *f;
+
+	(void)state;
+	sy.value[TS_DS_SYNCOOKIES] = 1;
+	add_sock(snap, &(struct sock_spec){ TS_STATE_LISTEN, .lport = 80, .send_q = 4, .inode = 900 });
+	for (unsigned i = 0; i < 4; i++)
+		add_sock(snap, &(struct sock_spec){ TS_STATE_SYN_RECEIVED, .lport = 80, .raddr = "10.0.0.8",
+						   .rport = (uint16_t)(1000 + i), .retrans = 1 });
+	d = run_facts(snap, &sy, NULL, NULL);
+	f = find_kind(d, TS_FINDING_SYN_BACKLOG, 0);
+	assert_non_null(f);
+	assert_int_equal(f->severity, TS_SEVERITY_INFO); /* retransmitting, not full */
+	ts_diagnosis_free(d);
+	add_sock(snap, &(struct sock_spec){ TS_STATE_SYN_RECEIVED, .lport = 80, .raddr = "10.0.0.8",
+					   .rport = 1004, .retrans = 1 });
+	d = run_facts(snap, &sy, NULL, NULL);
+	f = find_kind(d, TS_FINDING_SYN_BACKLOG, 0);
+	assert_int_equal(f->severity, TS_SEVERITY_WARNING);
+	ts_diagnosis_free(d);
+	ts_snapshot_free(snap);
+}
+
+/* A listener with TCP_DEFER_ACCEPT: idle clients wait in SYN_RECEIVED and nothing was lost. */
+static void test_defer_accept(void **state)
+{
+	struct ts_snapshot *snap = snap_new();
+	struct ts_diag_sysctls sy = fake_sysctls();
+	struct ts_netstat ns = { .have = (1u << TS_NSTAT_DEFER_ACCEPT_DROP) | (1u << TS_NSTAT_LISTEN_DROPS) };
+	struct ts_listener_fact fact = { .defer_accept_s = 1 };
+	struct ts_listener_facts lf = { &fact, 1 };
+	struct ts_diagnosis *d;
+	const struct ts_finding *f;
+	size_t k;
+
+	(void)state;
+	sy.value[TS_DS_SYNCOOKIES] = 1;
+	ns.value[TS_NSTAT_DEFER_ACCEPT_DROP] = 27;
+	k = add_sock(snap, &(struct sock_spec){ TS_STATE_LISTEN, .lport = 8080, .send_q = 8, .inode = 900 });
+	add_owner(snap, k, 4242, "nginx", 6);
+	fact.socket = (uint32_t)k;
+	for (unsigned i = 0; i < 9; i++)
+		add_sock(snap, &(struct sock_spec){ TS_STATE_SYN_RECEIVED, .lport = 8080, .raddr = "10.0.0.8",
+						   .rport = (uint16_t)(1000 + i), .retrans = (uint8_t)(i == 0) });
+	d = run_facts(snap, &sy, &ns, &lf);
+	assert_int_equal(count_kind(d, TS_FINDING_SYN_BACKLOG), 0);
+	f = find_kind(d, TS_FINDING_DEFER_ACCEPT, 0);
+	assert_non_null(f);
+	assert_int_equal(f->severity, TS_SEVERITY_INFO); /* full, but syncookies answer new clients */
+	assert_int_equal(f->count, 9);
+	assert_int_equal(f->limit, 8);
+	assert_int_equal(f->defer_accept_s, 1);
+	assert_int_equal(f->defer_accept_err, 0);
+	assert_int_equal(f->pid, 4242);
+	assert_true(f->netstat_mask & (1u << TS_NSTAT_DEFER_ACCEPT_DROP));
+	assert_int_equal(f->netstat.value[TS_NSTAT_DEFER_ACCEPT_DROP], 27);
+	assert_false(f->netstat_mask & (1u << TS_NSTAT_SYNCOOKIES_SENT)); /* not reported */
+	assert_string_equal(ts_finding_kind_id(f->kind), "deferred-accept");
+	ts_diagnosis_free(d);
+
+	/* Without syncookies a full queue turns new clients away: critical. */
+	sy.value[TS_DS_SYNCOOKIES] = 0;
+	d = run_facts(snap, &sy, &ns, &lf);
+	f = find_kind(d, TS_FINDING_DEFER_ACCEPT, 0);
+	assert_int_equal(f->severity, TS_SEVERITY_CRITICAL);
+	ts_diagnosis_free(d);
+
+	/* Not known (no privilege): the half-open finding, saying why it cannot tell. */
+	sy.value[TS_DS_SYNCOOKIES] = 1;
+	fact.defer_accept_err = -EPERM;
+	d = run_facts(snap, &sy, &ns, &lf);
+	assert_int_equal(count_kind(d, TS_FINDING_DEFER_ACCEPT), 0);
+	f = find_kind(d, TS_FINDING_SYN_BACKLOG, 0);
+	assert_int_equal(f->severity, TS_SEVERITY_WARNING);
+	assert_int_equal(f->defer_accept_err, -EPERM);
+	ts_diagnosis_free(d);
+
+	/* Set to 0: an ordinary listener. */
+	fact.defer_accept_err = 0;
+	fact.defer_accept_s = 0;
+	d = run_facts(snap, &sy, &ns, &lf);
+	assert_int_equal(count_kind(d, TS_FINDING_DEFER_ACCEPT), 0);
+	assert_int_equal(find_kind(d, TS_FINDING_SYN_BACKLOG, 0)->severity, TS_SEVERITY_WARNING);
+	ts_diagnosis_free(d);
+	ts_snapshot_free(snap);
+}
+
+/* Orphaned FIN_WAIT_2 kept as TIME_WAIT records count against tcp_max_tw_buckets too. */
+static void test_time_wait_records_include_orphaned_fin_wait_2(void **state)
+{
+	struct ts_snapshot *snap = snap_new();
+	struct ts_diag_sysctls sy = fake_sysctls();
+	struct ts_netstat ns = { .have = 1u << TS_NSTAT_TIMEWAIT_OVERFLOW };
+	struct ts_diagnosis *d;
+	const struct ts_finding *f;
+	size_t k;
+
+	(void)state;
+	ns.value[TS_NSTAT_TIMEWAIT_OVERFLOW] = 5;
+	for (unsigned i = 0; i < 90; i++)
+		add_sock(snap, &(struct sock_spec){ TS_STATE_TIME_WAIT, .lport = 443, .raddr = "10.0.0.4",
+						   .rport = (uint16_t)(40000 + i) });
+	for (unsigned i = 0; i < 10; i++) {
+		k = add_sock(snap, &(struct sock_spec){ TS_STATE_FIN_WAIT_2, .lport = 443, .raddr = "10.0.0.5",
+						       .rport = (uint16_t)(41000 + i) });
+		snap->sockets[k].timer = TS_TIMER_TIME_WAIT;
+	}
+	/* An orphan that is still a full socket (keepalive timer) and a held one: not records. */
+	k = add_sock(snap, &(struct sock_spec){ TS_STATE_FIN_WAIT_2, .lport = 443, .raddr = "10.0.0.5",
+					       .rport = 42000 });
+	snap->sockets[k].timer = TS_TIMER_KEEPALIVE;
+	add_sock(snap, &(struct sock_spec){ TS_STATE_FIN_WAIT_2, .lport = 443, .raddr = "10.0.0.5",
+					   .rport = 42001, .inode = 4000 });
+	d = run_facts(snap, &sy, &ns, NULL);
+	f = find_kind(d, TS_FINDING_TIME_WAIT_BUCKETS, 0);
+	assert_non_null(f);
+	assert_int_equal(f->count, 100);
+	assert_int_equal(f->state_counts[TS_STATE_FIN_WAIT_2], 10);
+	assert_int_equal(f->state_counts[TS_STATE_TIME_WAIT], 90);
+	assert_int_equal(f->severity, TS_SEVERITY_CRITICAL); /* 100 of 100 */
+	assert_int_equal(f->netstat_mask, 1u << TS_NSTAT_TIMEWAIT_OVERFLOW);
+	assert_int_equal(f->netstat.value[TS_NSTAT_TIMEWAIT_OVERFLOW], 5);
+	ts_diagnosis_free(d);
+	ts_snapshot_free(snap);
+}
+
+/* A request's listener: its exact address first, then a wildcard of its family, then [::]. */
+static void test_listener_of(void **state)
+{
+	struct ts_snapshot *snap = snap_new();
+	size_t v6any, v4any, exact, sr, got = SIZE_MAX;
+
+	(void)state;
+	v6any = add_sock(snap, &(struct sock_spec){ TS_STATE_LISTEN, .lport = 80, .inode = 1 });
+	snap->sockets[v6any].family = AF_INET6;
+	memset(&snap->sockets[v6any].local_addr, 0, sizeof(struct in6_addr));
+	add_sock(snap, &(struct sock_spec){ TS_STATE_LISTEN, .laddr = "10.0.0.2", .lport = 80, .inode = 2 });
+	add_sock(snap, &(struct sock_spec){ TS_STATE_LISTEN, .laddr = "10.0.0.1", .lport = 81, .inode = 3 });
+	sr = add_sock(snap, &(struct sock_spec){ TS_STATE_SYN_RECEIVED, .laddr = "10.0.0.1", .lport = 80,
+						.raddr = "10.0.0.9", .rport = 5000 });
+	finalize(snap);
+	assert_non_null(ts_listener_of(snap, &snap->sockets[sr], &got));
+	assert_int_equal(got, v6any); /* the only one that can hold it */
+	v4any = add_sock(snap, &(struct sock_spec){ TS_STATE_LISTEN, .laddr = "0.0.0.0", .lport = 80, .inode = 4 });
+	assert_non_null(ts_listener_of(snap, &snap->sockets[sr], &got));
+	assert_int_equal(got, v4any);
+	exact = add_sock(snap, &(struct sock_spec){ TS_STATE_LISTEN, .laddr = "10.0.0.1", .lport = 80, .inode = 5 });
+	assert_non_null(ts_listener_of(snap, &snap->sockets[sr], &got));
+	assert_int_equal(got, exact);
+	snap->sockets[sr].local_port = 82;
+	assert_null(ts_listener_of(snap, &snap->sockets[sr], NULL));
+	ts_snapshot_free(snap);
+}
+
 static void test_syn_sent(void **state)
 {
 	struct ts_snapshot *snap = snap_new();
@@ -786,6 +992,11 @@ int main(void)
 		cmocka_unit_test(test_accept_queue),
 		cmocka_unit_test(test_syn_backlog),
 		cmocka_unit_test(test_syn_sent),
+		cmocka_unit_test(test_accept_queue_holds_backlog_plus_one),
+		cmocka_unit_test(test_syn_queue_full_is_more_than_backlog),
+		cmocka_unit_test(test_defer_accept),
+		cmocka_unit_test(test_listener_of),
+		cmocka_unit_test(test_time_wait_records_include_orphaned_fin_wait_2),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -177,6 +177,64 @@ static void test_fin_wait_2(void **state)
 	assert_string_equal(info->closed_first, "this side");
 }
 
+/* Every field of every page, for a phrase that must not be there. */
+static bool any_field_has(const struct ts_state_info *info, const char *phrase)
+{
+	const char *const f[] = { info->meaning, info->who_must_act, info->ends_it, info->causes,
+				  info->how_to_see };
+
+	for (size_t i = 0; i < sizeof(f) / sizeof(f[0]); i++)
+		if (strstr(f[i], phrase))
+			return true;
+	return false;
+}
+
+/* A peer that closed is an orphan, gone after its tcp_fin_timeout: it does not sit in FIN_WAIT_2. */
+static void test_close_wait_peer_is_not_stuck_in_fin_wait_2(void **state)
+{
+	const struct ts_state_info *info = ts_state_info(TS_STATE_CLOSE_WAIT);
+
+	(void)state;
+	assert_false(any_field_has(info, "the peer sits in FIN_WAIT_2"));
+	assert_non_null(strstr(info->who_must_act, "orphan"));
+	assert_non_null(strstr(info->who_must_act, "tcp_fin_timeout"));
+}
+
+/* Two SO_REUSEADDR sockets can bind one port (neither listening), SO_REUSEPORT ones too. */
+static void test_bound_port_can_be_shared(void **state)
+{
+	const struct ts_state_info *info = ts_state_info(TS_STATE_BOUND);
+
+	(void)state;
+	assert_false(any_field_has(info, "nobody else can bind"));
+	assert_non_null(strstr(info->meaning, "SO_REUSEADDR"));
+	assert_non_null(strstr(info->meaning, "SO_REUSEPORT"));
+}
+
+/* Linux queues backlog + 1: full is Recv-Q above Send-Q, not at it. */
+static void test_listen_queue_holds_backlog_plus_one(void **state)
+{
+	const struct ts_state_info *info = ts_state_info(TS_STATE_LISTEN);
+
+	(void)state;
+	assert_false(any_field_has(info, "stays below Send-Q"));
+	assert_non_null(strstr(info->who_must_act, "+ 1"));
+	assert_non_null(strstr(info->who_must_act, "exceeds"));
+}
+
+/* With TCP_DEFER_ACCEPT (or a full accept queue) the ACK did arrive: the page must not deny it. */
+static void test_syn_received_knows_deferred_accept(void **state)
+{
+	const struct ts_state_info *info = ts_state_info(TS_STATE_SYN_RECEIVED);
+
+	(void)state;
+	assert_null(strstr(info->meaning, "; the client's final ACK has not arrived."));
+	assert_non_null(strstr(info->meaning, "TCP_DEFER_ACCEPT"));
+	assert_non_null(strstr(info->who_must_act, "TCP_DEFER_ACCEPT"));
+	assert_non_null(strstr(info->ends_it, "TCP_DEFER_ACCEPT"));
+	assert_non_null(strstr(info->how_to_see, "TcpExtTCPDeferAcceptDrop"));
+}
+
 static void test_bounding_sysctls(void **state)
 {
 	static const struct {
@@ -268,6 +326,10 @@ int main(void)
 		cmocka_unit_test(test_bounding_sysctls),
 		cmocka_unit_test(test_fd_only_states),
 		cmocka_unit_test(test_who_closed_first),
+		cmocka_unit_test(test_close_wait_peer_is_not_stuck_in_fin_wait_2),
+		cmocka_unit_test(test_bound_port_can_be_shared),
+		cmocka_unit_test(test_listen_queue_holds_backlog_plus_one),
+		cmocka_unit_test(test_syn_received_knows_deferred_accept),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -780,6 +780,7 @@ static void test_advice_observed(void **state)
 	s = open_fake();
 	memset(&o, 0, sizeof(o));
 	o.fin_wait_2_orphans = 500;
+	o.fin_wait_2_in_tw = 500;
 	o.count[TS_STATE_FIN_WAIT_2] = 500;
 	o.count[TS_STATE_TIME_WAIT] = 400;       /* + 500 FIN_WAIT_2 >= 75% of 1000 buckets */
 	o.tw_outgoing = 400;
@@ -848,8 +849,12 @@ static void test_advice_already_tuned(void **state)
 	s = open_fake();
 	memset(&o, 0, sizeof(o));
 	o.fin_wait_2_orphans = 500;
+	o.fin_wait_2_in_tw = 500;
 	o.tw_top_count = 60000;
+	o.syn_recv_top = 120;                    /* near tcp_max_syn_backlog 128, but syncookies=1 */
 	assert_int_equal(ts_tune_advise(s, &o, &rows, &n), 0);
+	assert_int_equal(row_of(rows, n, "net.ipv4.tcp_max_syn_backlog")->action, TS_TUNE_KEEP);
+	assert_non_null(strstr(row_of(rows, n, "net.ipv4.tcp_max_syn_backlog")->reason, "limits nothing"));
 	assert_int_equal(row_of(rows, n, "net.ipv4.tcp_fin_timeout")->action, TS_TUNE_KEEP);
 	assert_int_equal(row_of(rows, n, "net.ipv4.ip_local_port_range")->action, TS_TUNE_KEEP);
 	assert_int_equal(row_of(rows, n, "net.ipv4.tcp_tw_reuse")->action, TS_TUNE_KEEP);
