@@ -28,6 +28,16 @@ int cmd_close(int argc, char **argv);
  */
 int cli_teardown_signals_open(sigset_t *old);
 
+/*
+ * For work that must not be cut in the middle (close): blocks SIGINT,
+ * SIGTERM, SIGHUP and SIGQUIT; *set gets them, *old the mask to restore.
+ * cli_stop_signal_pending(set) says whether one arrived since;
+ * cli_stop_signal_take(set) consumes one and returns its number, or 0.
+ */
+void cli_stop_signals_block(sigset_t *set, sigset_t *old);
+bool cli_stop_signal_pending(void *set);
+int cli_stop_signal_take(const sigset_t *set);
+
 /* "tcpstate: " + message on stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

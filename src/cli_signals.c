@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <time.h>
 
 #include "cli.h"
 
@@ -31,4 +32,39 @@ int cli_teardown_signals_open(sigset_t *old)
 		return -1;
 	}
 	return sfd;
+}
+
+void cli_stop_signals_block(sigset_t *set, sigset_t *old)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGHUP);
+	sigaddset(set, SIGQUIT);
+	sigprocmask(SIG_BLOCK, set, old);
+}
+
+bool cli_stop_signal_pending(void *set)
+{
+	sigset_t pend;
+
+	if (sigpending(&pend) < 0)
+		return false;
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sigismember(set, sig) == 1 && sigismember(&pend, sig) == 1)
+			return true;
+	return false;
+}
+
+int cli_stop_signal_take(const sigset_t *set)
+{
+	const struct timespec now = { 0, 0 };
+	int sig;
+
+	if (!cli_stop_signal_pending((void *)set))
+		return 0;
+	do
+		sig = sigtimedwait(set, NULL, &now);
+	while (sig < 0 && errno == EINTR);
+	return sig > 0 ? sig : 0;
 }

@@ -16,6 +16,7 @@
 #include "tcpstate/util.h"
 
 #define EXIT_SKIPPED 4
+#define EXIT_SIGNAL_BASE 128
 #define PAUSE_ENV "TCPSTATE_CLOSE_PAUSE_FD"
 #define PLAN_SHOWN_BEFORE_PROMPT 20
 
@@ -324,6 +325,19 @@ static int exit_code(const struct close_run *c)
 	return EXIT_OK;
 }
 
+/* Sockets left untried because a signal stopped us. */
+static size_t not_tried(const struct close_run *c)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < ts_close_plan_size(c->plan); i++) {
+		const struct ts_close_item *it = ts_close_plan_item(c->plan, i);
+
+		n += it->outcome == TS_CLOSE_SKIPPED && it->err == -EINTR;
+	}
+	return n;
+}
+
 /* ---- asking, pausing ---- */
 
 /* True when the user said yes on the terminal. */
@@ -464,7 +478,8 @@ int cmd_close(int argc, char **argv)
 {
 	struct close_run c;
 	struct ts_snapshot *snap = NULL;
-	int r, code;
+	sigset_t stop, old;
+	int r, code, sig = 0;
 
 	memset(&c, 0, sizeof(c));
 	cli_snapshot_args_init(&c.a);
@@ -504,9 +519,13 @@ int cmd_close(int argc, char **argv)
 			goto out;
 		}
 		maybe_pause(ts_close_plan_count(c.plan, TS_CLOSE_PLANNED));
-		ts_close_plan_execute(c.plan);
+		/* A signal stops us between sockets, never inside --how fd's close */
+		cli_stop_signals_block(&stop, &old);
+		ts_close_plan_execute_until(c.plan, cli_stop_signal_pending, &stop);
+		sig = cli_stop_signal_take(&stop);
+		sigprocmask(SIG_SETMASK, &old, NULL);
 	}
-	code = exit_code(&c);
+	code = sig ? EXIT_SIGNAL_BASE + sig : exit_code(&c);
 	if (c.a.json)
 		print_json(&c, code);
 	else if (ts_close_plan_size(c.plan) == 0)
@@ -514,6 +533,10 @@ int cmd_close(int argc, char **argv)
 	else
 		print_text_result(&c);
 	explain_rst_errors(&c);
+	if (sig)
+		cli_error("interrupted by SIG%s: stopped after the socket at hand%s; %zu not tried",
+			  sigabbrev_np(sig) ? sigabbrev_np(sig) : "?",
+			  c.o.how == TS_CLOSE_FD ? " (its process restored)" : "", not_tried(&c));
 out:
 	if (fflush(stdout) != 0) {
 		cli_error("cannot write the output");

@@ -157,6 +157,14 @@ int ts_close_plan_build(const struct ts_snapshot *snap, const struct ts_close_op
  */
 void ts_close_plan_execute(struct ts_close_plan *p);
 
+/*
+ * The same, asking stop(data) before each socket and each further holder of
+ * one: once it returns true, the rest is skipped untried (-EINTR). A holder
+ * being closed is finished first (ts_close_fd() itself cuts a blocked close()
+ * short for SIGINT, SIGTERM, SIGHUP and SIGQUIT, and restores the process).
+ */
+void ts_close_plan_execute_until(struct ts_close_plan *p, bool (*stop)(void *data), void *data);
+
 size_t ts_close_plan_size(const struct ts_close_plan *p);
 const struct ts_close_item *ts_close_plan_item(const struct ts_close_plan *p, size_t i);
 size_t ts_close_plan_count(const struct ts_close_plan *p, enum ts_close_outcome o);
