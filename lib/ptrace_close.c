@@ -443,15 +443,21 @@ static int stop_tracee(pid_t tid, const struct timespec *deadline, const char **
  * hold the tracee (with SIGTSTP), and when pending they cut our call short. */
 static const int ending_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
 
+/* A blocked signal is queued even when ignored (nohup's SIGHUP): that one
+ * asks nothing. */
 static bool ending_signal_pending(void)
 {
 	sigset_t pend;
 
 	if (sigpending(&pend) < 0)
 		return false;
-	for (size_t i = 0; i < sizeof(ending_signals) / sizeof(ending_signals[0]); i++)
-		if (sigismember(&pend, ending_signals[i]) == 1)
+	for (size_t i = 0; i < sizeof(ending_signals) / sizeof(ending_signals[0]); i++) {
+		struct sigaction sa;
+
+		if (sigismember(&pend, ending_signals[i]) == 1 &&
+		    sigaction(ending_signals[i], NULL, &sa) == 0 && sa.sa_handler != SIG_IGN)
 			return true;
+	}
 	return false;
 }
 

@@ -30,7 +30,8 @@ int cli_teardown_signals_open(sigset_t *old);
 
 /*
  * For work that must not be cut in the middle (close): blocks SIGINT,
- * SIGTERM, SIGHUP and SIGQUIT; *set gets them, *old the mask to restore.
+ * SIGTERM, SIGHUP and SIGQUIT, those not ignored; *set gets them, *old the
+ * mask to restore.
  * cli_stop_signal_pending(set) says whether one arrived since;
  * cli_stop_signal_take(set) consumes one and returns its number, or 0.
  */

@@ -36,11 +36,16 @@ int cli_teardown_signals_open(sigset_t *old)
 
 void cli_stop_signals_block(sigset_t *set, sigset_t *old)
 {
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+
 	sigemptyset(set);
-	sigaddset(set, SIGINT);
-	sigaddset(set, SIGTERM);
-	sigaddset(set, SIGHUP);
-	sigaddset(set, SIGQUIT);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		struct sigaction sa;
+
+		/* one we ignore (nohup's SIGHUP) stays ignored: blocked, it would queue */
+		if (sigaction(sigs[i], NULL, &sa) == 0 && sa.sa_handler != SIG_IGN)
+			sigaddset(set, sigs[i]);
+	}
 	sigprocmask(SIG_BLOCK, set, old);
 }
 

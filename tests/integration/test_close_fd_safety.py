@@ -147,13 +147,14 @@ class Target:
         self.p.stdin.flush()
         return self.read(timeout)
 
-    def start_close(self, *extra):
-        """`tcpstate close --how fd` on the target's socket, started (not waited for)."""
+    def start_close(self, ignore=None):
+        """`tcpstate close --how fd` on the target's socket, started (not waited for),
+        with the signal `ignore` ignored (as nohup does)."""
         cmd = ["ip", "netns", "exec", self.netns, tcpstate_path(), "close", "--pid", str(self.pid),
-               "--sport", str(PORT), "--state", "close-wait", "--how", "fd", "--yes", "--json",
-               *extra]
+               "--sport", str(PORT), "--state", "close-wait", "--how", "fd", "--yes", "--json"]
+        pre = (lambda: signal.signal(ignore, signal.SIG_IGN)) if ignore else None
         return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
+                                stderr=subprocess.PIPE, text=True, preexec_fn=pre)
 
     def in_injected_close(self):
         """True while tcpstate holds the target blocked in the close(fd) it injected."""
@@ -264,6 +265,21 @@ def test_tcpstate_signalled(sig):
         t.check_handles_sigterm(name)
 
 
+def test_tcpstate_nohup():
+    """An ignored SIGHUP (nohup) mid-injection changes nothing: the deadline ends the wait."""
+    name = "nohup tcpstate got SIGHUP"
+    with Target(fill=False, drop_fin=True) as t:
+        p = t.start_close(ignore=signal.SIGHUP)
+        check(wait_until(t.in_injected_close, 20), f"{name}: never seen in the injected close()")
+        p.send_signal(signal.SIGHUP)
+        out, err = p.communicate(timeout=60)
+        items, summary = parse(out)
+        it, h = one_holder(name, items)
+        check(p.returncode == 0 and "still blocked after 5 s" in h["detail"],
+              f"{name}: exit {p.returncode}, {h['detail']} {err}")
+        t.check_restored(name, fd_open=False)
+
+
 def test_target_signalled():
     """The target gets SIGTERM mid-injection: it is handled once the target is restored."""
     name = "target signalled"
@@ -306,7 +322,7 @@ def main():
     tests = [("linger refused", test_linger_refused), ("deadline", test_deadline),
              ("tcpstate SIGINT", lambda: test_tcpstate_signalled(signal.SIGINT)),
              ("tcpstate SIGTERM", lambda: test_tcpstate_signalled(signal.SIGTERM)),
-             ("target signalled", test_target_signalled), ("target killed", test_target_killed)]
+             ("nohup SIGHUP", test_tcpstate_nohup), ("target signalled", test_target_signalled), ("target killed", test_target_killed)]
     for name, fn in tests:
         if only and not any(o in name for o in only):
             continue
