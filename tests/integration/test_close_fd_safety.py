@@ -25,6 +25,7 @@ import select
 import signal
 import subprocess
 import sys
+import time
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -38,7 +39,7 @@ ALL_BLOCKED = "fffffffffffbfeff"
 
 TARGET = r"""
 import json, os, signal, socket, struct, sys
-port, linger, fill = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "fill"
+port, linger, fill, count = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3] == "fill", int(sys.argv[4])
 
 def say(**kw):
     sys.stdout.write(json.dumps(kw) + "\n")
@@ -49,20 +50,24 @@ lst = socket.socket()
 lst.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
 lst.bind(("127.0.0.1", port))
 lst.listen(4)
-peer = socket.create_connection(("127.0.0.1", port))  # never reads
-srv, _ = lst.accept()
-peer.shutdown(socket.SHUT_WR)  # srv goes CLOSE_WAIT
-srv.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, linger))
-sent = 0
-if fill:
-    srv.setblocking(False)
-    try:
-        while True:
-            sent += srv.send(b"x" * 65536)
-    except BlockingIOError:
-        pass
-    srv.setblocking(True)
-say(event="ready", pid=os.getpid(), fd=srv.fileno(), inode=os.fstat(srv.fileno()).st_ino, sent=sent)
+keep = []
+for _ in range(count):
+    peer = socket.create_connection(("127.0.0.1", port))  # never reads
+    srv, _ = lst.accept()
+    peer.shutdown(socket.SHUT_WR)  # srv goes CLOSE_WAIT
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, linger))
+    sent = 0
+    if fill:
+        srv.setblocking(False)
+        try:
+            while True:
+                sent += srv.send(b"x" * 65536)
+        except BlockingIOError:
+            pass
+        srv.setblocking(True)
+    keep += [peer, srv]
+    say(event="socket", fd=srv.fileno(), inode=os.fstat(srv.fileno()).st_ino, sent=sent)
+say(event="ready", pid=os.getpid())
 for line in sys.stdin:
     if line.strip() == "ping":
         links = {}
@@ -73,7 +78,7 @@ for line in sys.stdin:
                 pass  # the directory's own fd
         say(event="pong", links=links)
     elif line.strip() == "quit":
-        break
+        os._exit(0)  # no close() of the sockets left: SO_LINGER would block it
 """
 
 
@@ -98,9 +103,9 @@ def syscall(pid):
 class Target:
     """A namespace, the target process in it, and (dropped) the nftables rule."""
 
-    def __init__(self, fill, drop_fin):
+    def __init__(self, fill, drop_fin, count=1):
         self.netns = f"tsfdsafe-{uuid.uuid4().hex[:8]}"
-        self.fill, self.drop_fin = fill, drop_fin
+        self.fill, self.drop_fin, self.count = fill, drop_fin, count
         self.p = None
 
     def __enter__(self):
@@ -109,12 +114,15 @@ class Target:
             subprocess.run(["ip", "-n", self.netns, "link", "set", "lo", "up"], check=True)
             self.p = subprocess.Popen(
                 ["ip", "netns", "exec", self.netns, SYS_PYTHON, "-c", TARGET, str(PORT), "60",
-                 "fill" if self.fill else "nofill"],
+                 "fill" if self.fill else "nofill", str(self.count)],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            self.buf = b""  # what was read from its stdout, not yet a line
+            self.socks = [self.read() for _ in range(self.count)]  # {"fd", "inode", "sent"}
+            assert all(ev["event"] == "socket" and (ev["sent"] > 0 or not self.fill)
+                       for ev in self.socks), self.socks
             ev = self.read()
             assert ev["event"] == "ready", ev
-            self.pid, self.fd, self.inode = ev["pid"], ev["fd"], ev["inode"]
-            assert not self.fill or ev["sent"] > 0, ev
+            self.pid = ev["pid"]
             if self.drop_fin:
                 rules = ("table inet tsdrop {\n chain out {\n  type filter hook output priority 0;\n"
                          f"  tcp sport {PORT} drop\n }}\n}}\n")
@@ -134,12 +142,17 @@ class Target:
         return False
 
     def read(self, timeout=10):
-        r, _, _ = select.select([self.p.stdout], [], [], timeout)
-        if not r:
-            raise AssertionError(f"the target said nothing in {timeout} s")
-        line = self.p.stdout.readline()
-        if not line:
-            raise AssertionError(f"the target ended: {self.p.stderr.read()}")
+        """The target's next line (unbuffered reads: two lines may come at once)."""
+        deadline = time.monotonic() + timeout
+        while b"\n" not in self.buf:
+            r, _, _ = select.select([self.p.stdout], [], [], max(0, deadline - time.monotonic()))
+            if not r:
+                raise AssertionError(f"the target said nothing in {timeout} s")
+            chunk = os.read(self.p.stdout.fileno(), 65536)
+            if not chunk:
+                raise AssertionError(f"the target ended: {self.p.stderr.read()}")
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
         return json.loads(line)
 
     def ask(self, cmd, timeout=10):
@@ -157,13 +170,19 @@ class Target:
                                 stderr=subprocess.PIPE, text=True, preexec_fn=pre)
 
     def in_injected_close(self):
-        """True while tcpstate holds the target blocked in the close(fd) it injected."""
+        """While tcpstate holds the target blocked in a close() it injected on one of
+        the sockets: that socket ({"fd", "inode", "sent"}); else None."""
         st = status(self.pid)
-        return (st.get("TracerPid", "0") != "0" and st.get("SigBlk") == ALL_BLOCKED and
-                syscall(self.pid).startswith(f"{NR_CLOSE} {self.fd:#x} "))
+        if st.get("TracerPid", "0") == "0" or st.get("SigBlk") != ALL_BLOCKED:
+            return None
+        call = syscall(self.pid)
+        return next((s for s in self.socks if call.startswith(f"{NR_CLOSE} {s['fd']:#x} ")), None)
 
-    def check_restored(self, name, fd_open):
-        """The target is itself again: mask, not traced, answers, fd as reported."""
+    def check_restored(self, name, fd_open, others_open=True, first=None):
+        """The target is itself again: mask, not traced, answers, fds as reported
+        (the socket `first`'s, default the first one's: fd_open; the others':
+        others_open)."""
+        first = first or self.socks[0]
         st = status(self.pid)
         check(st.get("SigBlk") == self.sigblk,
               f"{name}: SigBlk {st.get('SigBlk')}, was {self.sigblk}")
@@ -171,9 +190,14 @@ class Target:
         check(st.get("SigPnd") == "0000000000000000" and st.get("ShdPnd") == "0000000000000000",
               f"{name}: signals left pending: {st.get('SigPnd')} {st.get('ShdPnd')}")
         links = self.ask("ping")["links"]
-        held = links.get(str(self.fd)) == f"socket:[{self.inode}]"
+        held = links.get(str(first["fd"])) == f"socket:[{first['inode']}]"
         check(held == fd_open,
-              f"{name}: fd {self.fd} {'closed' if fd_open else 'still open'} in the target")
+              f"{name}: fd {first['fd']} {'closed' if fd_open else 'still open'} in the target")
+        for s in self.socks:
+            if s is first:
+                continue
+            held = links.get(str(s["fd"])) == f"socket:[{s['inode']}]"
+            check(held == others_open, f"{name}: fd {s['fd']} open: {held}, want {others_open}")
 
     def check_handles_sigterm(self, name):
         os.kill(self.pid, signal.SIGTERM)
@@ -265,6 +289,26 @@ def test_tcpstate_signalled(sig):
         t.check_handles_sigterm(name)
 
 
+def test_rest_not_tried():
+    """SIGINT while the first of two sockets blocks: the second is not tried."""
+    name = "rest not tried"
+    with Target(fill=False, drop_fin=True, count=2) as t:
+        p = t.start_close()
+        first = wait_until(t.in_injected_close, 20)
+        check(first, f"{name}: never seen in the injected close()")
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=60)
+        items, summary = parse(out)
+        check(p.returncode == 130 and summary["done"] == 1 and summary["skipped"] == 1,
+              f"{name}: exit {p.returncode} {summary} {err}")
+        rest = [i for i in items if i["result"] == "skipped"]
+        check(len(rest) == 1 and rest[0]["errno"] == "EINTR" and "not tried" in rest[0]["reason"]
+              and first and rest[0]["inode"] != first["inode"], f"{name}: {rest}")
+        check("1 not tried" in err, f"{name}: stderr {err}")
+        t.check_restored(name, fd_open=False, others_open=True, first=first)
+        t.check_handles_sigterm(name)
+
+
 def test_tcpstate_nohup():
     """An ignored SIGHUP (nohup) mid-injection changes nothing: the deadline ends the wait."""
     name = "nohup tcpstate got SIGHUP"
@@ -322,7 +366,7 @@ def main():
     tests = [("linger refused", test_linger_refused), ("deadline", test_deadline),
              ("tcpstate SIGINT", lambda: test_tcpstate_signalled(signal.SIGINT)),
              ("tcpstate SIGTERM", lambda: test_tcpstate_signalled(signal.SIGTERM)),
-             ("nohup SIGHUP", test_tcpstate_nohup), ("target signalled", test_target_signalled), ("target killed", test_target_killed)]
+             ("rest not tried", test_rest_not_tried), ("nohup SIGHUP", test_tcpstate_nohup), ("target signalled", test_target_signalled), ("target killed", test_target_killed)]
     for name, fn in tests:
         if only and not any(o in name for o in only):
             continue
