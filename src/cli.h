@@ -33,7 +33,8 @@ int cli_teardown_signals_open(sigset_t *old);
  * SIGTERM, SIGHUP and SIGQUIT, those not ignored; *set gets them, *old the
  * mask to restore.
  * cli_stop_signal_pending(set) says whether one arrived since;
- * cli_stop_signal_take(set) consumes one and returns its number, or 0.
+ * cli_stop_signal_take(set) consumes them all and returns the first one's
+ * number, or 0.
  */
 void cli_stop_signals_block(sigset_t *set, sigset_t *old);
 bool cli_stop_signal_pending(void *set);

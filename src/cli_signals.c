@@ -64,12 +64,16 @@ bool cli_stop_signal_pending(void *set)
 int cli_stop_signal_take(const sigset_t *set)
 {
 	const struct timespec now = { 0, 0 };
-	int sig;
+	int first = 0, sig;
 
-	if (!cli_stop_signal_pending((void *)set))
-		return 0;
-	do
+	/* All of them: one left pending would strike when the mask is restored. */
+	for (;;) {
 		sig = sigtimedwait(set, NULL, &now);
-	while (sig < 0 && errno == EINTR);
-	return sig > 0 ? sig : 0;
+		if (sig < 0 && errno == EINTR)
+			continue;
+		if (sig <= 0)
+			return first;
+		if (!first)
+			first = sig;
+	}
 }

@@ -269,22 +269,25 @@ def test_deadline():
         t.check_handles_sigterm(name)
 
 
-def test_tcpstate_signalled(sig):
-    """tcpstate gets SIGINT or SIGTERM mid-injection: it restores the target, then exits."""
-    name = f"tcpstate got {signal.Signals(sig).name}"
+def test_tcpstate_signalled(*sigs):
+    """tcpstate gets SIGINT or SIGTERM (or both) mid-injection: it restores the target,
+    reports, then exits 128 + the signal (the lower one: Linux takes it first)."""
+    names = "+".join(signal.Signals(sig).name for sig in sigs)
+    name, first = f"tcpstate got {names}", min(sigs)
     with Target(fill=False, drop_fin=True) as t:
         p = t.start_close()
         inside = wait_until(t.in_injected_close, 20)
         check(inside, f"{name}: the target was never seen in the injected close()")
-        p.send_signal(sig)
+        for sig in sigs:
+            p.send_signal(sig)
         out, err = p.communicate(timeout=60)
-        check(p.returncode == 128 + sig, f"{name}: exit {p.returncode}, want {128 + sig}: {err}")
-        check(f"interrupted by {signal.Signals(sig).name}" in err, f"{name}: stderr {err}")
+        check(p.returncode == 128 + first, f"{name}: exit {p.returncode}, want {128 + first}: {err}")
+        check(f"interrupted by {signal.Signals(first).name}" in err, f"{name}: stderr {err}")
         items, summary = parse(out)
         it, h = one_holder(name, items)
         check(it["result"] == "done" and "asked to stop" in h["detail"] and
               "released" in h["detail"], f"{name}: {it['result']}: {h['detail']}")
-        check(summary["exit"] == 128 + sig, f"{name}: summary {summary}")
+        check(summary["exit"] == 128 + first, f"{name}: summary {summary}")
         t.check_restored(name, fd_open=False)
         t.check_handles_sigterm(name)
 
@@ -366,6 +369,8 @@ def main():
     tests = [("linger refused", test_linger_refused), ("deadline", test_deadline),
              ("tcpstate SIGINT", lambda: test_tcpstate_signalled(signal.SIGINT)),
              ("tcpstate SIGTERM", lambda: test_tcpstate_signalled(signal.SIGTERM)),
+             ("tcpstate SIGINT+SIGTERM",
+              lambda: test_tcpstate_signalled(signal.SIGINT, signal.SIGTERM)),
              ("rest not tried", test_rest_not_tried), ("nohup SIGHUP", test_tcpstate_nohup), ("target signalled", test_target_signalled), ("target killed", test_target_killed)]
     for name, fn in tests:
         if only and not any(o in name for o in only):
