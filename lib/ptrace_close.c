@@ -20,6 +20,14 @@
  * same number between our check and our close(). The others are detached
  * once the close is done.
  *
+ * Once our registers and mask are in place we never let go before putting
+ * them back. A close() that could only end when the peer acts (SO_LINGER with
+ * data it has not acknowledged) is refused before we start; one that blocks
+ * all the same is interrupted (PTRACE_INTERRUPT) at a 5 s deadline, or at
+ * once when the caller is asked to end (SIGINT, SIGTERM, SIGHUP, SIGQUIT,
+ * which we block meanwhile), and its return is then waited for. Linux has
+ * released the fd by then.
+ *
  * Registers and the syscall instruction are the architecture's part:
  * ptrace_close_x86_64.c, ptrace_close_aarch64.c, behind ptrace_close-arch.h.
  */
