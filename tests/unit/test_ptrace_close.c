@@ -1208,6 +1208,57 @@ static void test_close_blocked_target_killed(void **state)
 	close(c.peer);
 }
 
+/*
+ * SIGTERM already pending for the caller: nothing is started, the child is
+ * untouched. An ignored SIGHUP, pending because blocked, asks nothing.
+ */
+static void test_refuse_when_caller_asked_to_stop(void **state)
+{
+	const struct timespec now = { 0, 0 };
+	struct sigaction ign = { .sa_handler = SIG_IGN }, old_hup;
+	const char *detail = NULL;
+	sigset_t set, old;
+	struct result res;
+	struct child c;
+	int r, r2, sig;
+
+	(void)state;
+	NEED_PTRACE();
+	child_start(M_READ, &c);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	sigaction(SIGHUP, &ign, &old_hup);
+	pthread_sigmask(SIG_BLOCK, &set, &old);
+	raise(SIGHUP);
+	raise(SIGTERM);
+	r = ptrace_close_fd(c.pid, c.h.tcp_fd, c.inode, 0, &detail);
+	sig = sigtimedwait(&set, NULL, &now); /* SIGHUP (1) comes first */
+	r2 = sig == SIGHUP ? sigtimedwait(&set, NULL, &now) : -1;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	assert_int_equal(r, -EINTR);
+	assert_non_null(strstr(detail, "not closed"));
+	assert_int_equal(sig, SIGHUP);
+	assert_int_equal(r2, SIGTERM);
+	assert_true(fd_exists(c.pid, c.h.tcp_fd));
+
+	/* the SIGHUP alone, ignored: the close goes ahead */
+	pthread_sigmask(SIG_BLOCK, &set, &old);
+	raise(SIGHUP);
+	r = ptrace_close_fd(c.pid, c.h.tcp_fd, c.inode, 0, &detail);
+	sig = sigtimedwait(&set, NULL, &now);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	sigaction(SIGHUP, &old_hup, NULL);
+	assert_int_equal(r, 0);
+	assert_int_equal(sig, SIGHUP);
+	assert_false(fd_exists(c.pid, c.h.tcp_fd));
+	assert_int_equal(tracer_pid(c.pid), 0);
+	child_trigger(M_READ, &c);
+	child_finish(&c, &res);
+	assert_true(res.ok);
+	assert_int_equal(res.tcp_open, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1232,6 +1283,7 @@ int main(void)
 		cmocka_unit_test(test_close_blocked_past_deadline),
 		cmocka_unit_test(test_close_blocked_caller_signalled),
 		cmocka_unit_test(test_close_blocked_target_killed),
+		cmocka_unit_test(test_refuse_when_caller_asked_to_stop),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
