@@ -31,6 +31,8 @@ struct ts_close_plan {
 	size_t n_targets;
 	bool targets_loaded;
 	int targets_err;
+	bool (*stop)(void *data);           /* ts_close_plan_execute_until() */
+	void *stop_data;
 };
 
 static const char *const outcome_names[_TS_CLOSE_OUTCOME_MAX] = {
@@ -328,7 +330,14 @@ static bool holder_still_holds(const struct ts_close_holder *h)
 	return h->outcome == TS_CLOSE_FAILED || (h->outcome == TS_CLOSE_SKIPPED && !holder_gone(h->err));
 }
 
-static void act_fd(struct ts_close_item *it)
+#define NOT_TRIED_TEXT "not tried: tcpstate was interrupted"
+
+static bool stop_requested(const struct ts_close_plan *c)
+{
+	return c->stop && c->stop(c->stop_data);
+}
+
+static void act_fd(struct ts_close_plan *c, struct ts_close_item *it)
 {
 	size_t done = 0, failed = 0;
 	const struct ts_close_holder *first_bad = NULL, *holding = NULL;
@@ -336,20 +345,24 @@ static void act_fd(struct ts_close_item *it)
 	for (size_t k = 0; k < it->n_holders; k++) {
 		struct ts_close_holder *h = &it->holders[k];
 		const char *detail = NULL;
-		int r = ts_close_fd(h->pid, h->fd, it->s->inode, it->s->cookie, &detail);
+		int r = k > 0 && stop_requested(c) ? -EINTR :
+			ts_close_fd(h->pid, h->fd, it->s->inode, it->s->cookie, &detail);
 
 		h->err = r;
 		if (r == 0) {
 			h->outcome = TS_CLOSE_DONE;
-			h->detail = "closed";
+			h->detail = detail ? detail : "closed";
 			done++;
 			continue;
 		}
+		if (r == -EINTR && !detail)
+			detail = NOT_TRIED_TEXT;
 		/* ptrace_close_fd() knows best why; our words when it says nothing. */
 		h->detail = detail ? detail : fd_error_text(r);
 		if (!h->detail)
 			h->detail = "close() in the process failed";
-		if (holder_gone(r) || r == -EBUSY || r == -EINVAL) {
+		/* -EAGAIN: SO_LINGER would block; -EINTR: not tried */
+		if (holder_gone(r) || r == -EBUSY || r == -EINVAL || r == -EAGAIN || r == -EINTR) {
 			h->outcome = TS_CLOSE_SKIPPED;
 		} else {
 			h->outcome = TS_CLOSE_FAILED;
@@ -363,9 +376,13 @@ static void act_fd(struct ts_close_item *it)
 			holding = h;
 	}
 	if (done == it->n_holders) {
+		/* "closed: how" when close() did not simply return 0 */
+		const char *how = strncmp(it->holders[0].detail, "closed: ", 8) == 0 ?
+				  it->holders[0].detail + 6 : "";
+
 		if (done == 1)
-			set_result(it, TS_CLOSE_DONE, 0, "closed fd %d in pid %d", it->holders[0].fd,
-				   (int)it->holders[0].pid);
+			set_result(it, TS_CLOSE_DONE, 0, "closed fd %d in pid %d%s", it->holders[0].fd,
+				   (int)it->holders[0].pid, how);
 		else
 			set_result(it, TS_CLOSE_DONE, 0, "closed all %zu fds that held it", done);
 		return;
@@ -392,13 +409,19 @@ static void act_fd(struct ts_close_item *it)
 		   first_bad->fd, first_bad->detail);
 }
 
-void ts_close_plan_execute(struct ts_close_plan *c)
+void ts_close_plan_execute_until(struct ts_close_plan *c, bool (*stop)(void *data), void *data)
 {
+	c->stop = stop;
+	c->stop_data = data;
 	for (size_t i = 0; i < c->n_items; i++) {
 		struct ts_close_item *it = &c->items[i];
 
 		if (it->outcome != TS_CLOSE_PLANNED)
 			continue;
+		if (stop_requested(c)) {
+			set_result(it, TS_CLOSE_SKIPPED, -EINTR, NOT_TRIED_TEXT);
+			continue;
+		}
 		switch (c->opts.how) {
 		case TS_CLOSE_RST:
 			act_rst(c, it);
@@ -407,12 +430,18 @@ void ts_close_plan_execute(struct ts_close_plan *c)
 			act_fin(it);
 			break;
 		case TS_CLOSE_FD:
-			act_fd(it);
+			act_fd(c, it);
 			break;
 		default:
 			break;
 		}
 	}
+	c->stop = NULL;
+}
+
+void ts_close_plan_execute(struct ts_close_plan *c)
+{
+	ts_close_plan_execute_until(c, NULL, NULL);
 }
 
 

@@ -20,6 +20,14 @@
  * same number between our check and our close(). The others are detached
  * once the close is done.
  *
+ * Once our registers and mask are in place we never let go before putting
+ * them back. A close() that could only end when the peer acts (SO_LINGER with
+ * data it has not acknowledged) is refused before we start; one that blocks
+ * all the same is interrupted (PTRACE_INTERRUPT) at a 5 s deadline, or at
+ * once when the caller is asked to end (SIGINT, SIGTERM, SIGHUP, SIGQUIT,
+ * which we block meanwhile), and its return is then waited for. Linux has
+ * released the fd by then.
+ *
  * Registers and the syscall instruction are the architecture's part:
  * ptrace_close_x86_64.c, ptrace_close_aarch64.c, behind ptrace_close-arch.h.
  */
@@ -34,11 +42,15 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/ioctl.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <linux/sockios.h>
 
 #include "array.h"
 #include "pidfd.h"
@@ -51,6 +63,7 @@
 #endif
 
 #define STOP_TIMEOUT_MS 5000
+#define CALL_TIMEOUT_MS 5000 /* our close() may block this long before we interrupt it */
 #define SCAN_MAX_PER_MAPPING (4u << 20)
 
 #if PTRACE_ARCH_SUPPORTED
@@ -222,7 +235,50 @@ static int pick_thread(pid_t pid, pid_t *ret_tgid, pid_t *ret_tid, const char **
 	return 0;
 }
 
-/* 0 when tgid's fd is the socket with this inode (and cookie). */
+/*
+ * Whether close() of the last reference to this TCP socket would wait for
+ * the peer. With SO_LINGER on and a non-zero time, tcp_close() sends its FIN
+ * and waits until it is acknowledged; with bytes still unacknowledged
+ * (SIOCOUTQ, which counts a FIN already sent) that happens only once the peer
+ * has taken them, which a peer that does not read never does. Unread received
+ * data makes close() send a RST instead, without waiting, and so do the
+ * states that send no FIN.
+ */
+static bool close_would_linger(int sock)
+{
+	struct linger l = { 0 };
+	struct tcp_info ti = { 0 };
+	socklen_t ll = sizeof(l), tl = sizeof(ti);
+	int inq = 0, outq = 0;
+
+	if (getsockopt(sock, SOL_SOCKET, SO_LINGER, &l, &ll) < 0 || !l.l_onoff || l.l_linger <= 0)
+		return false;
+	if (getsockopt(sock, IPPROTO_TCP, TCP_INFO, &ti, &tl) < 0)
+		return false;
+	switch (ti.tcpi_state) {
+	case TCP_ESTABLISHED:
+	case TCP_SYN_RECV:
+	case TCP_CLOSE_WAIT:
+	case TCP_FIN_WAIT1:
+	case TCP_CLOSING:
+	case TCP_LAST_ACK:
+		break;
+	default:
+		return false;
+	}
+	if (ioctl(sock, SIOCINQ, &inq) == 0 && inq > 0)
+		return false;
+	return ioctl(sock, SIOCOUTQ, &outq) == 0 && outq > 0;
+}
+
+/*
+ * 0 when tgid's fd is the socket with this inode (and cookie), and closing it
+ * would not wait for the peer (-EAGAIN). A copy of the fd is needed for the
+ * cookie and the linger check; without one (and no cookie to check) the
+ * check is only the inode, and the deadline in wait_call_stop() still holds.
+ * The copy is closed before we return: held across our close(), it would
+ * make that close() not the last one.
+ */
 static int check_fd(pid_t tgid, int fd, uint64_t inode, uint64_t cookie, const char **detail)
 {
 	char path[64], link[64], want[48];
@@ -243,20 +299,26 @@ static int check_fd(pid_t tgid, int fd, uint64_t inode, uint64_t cookie, const c
 		*detail = "the fd now refers to something else";
 		return -ESTALE;
 	}
-	if (cookie == 0)
-		return 0;
 	copy = pidfd_fd_copy(tgid, fd);
 	if (copy == -EBADF) {
 		*detail = "the fd is already closed";
 		return -ESTALE;
 	}
+	if (copy < 0 && cookie == 0)
+		return 0;
 	if (copy < 0) {
 		*detail = "cannot check the socket cookie";
 		return copy;
 	}
-	if (socket_fd_identity_check(copy, inode, cookie) < 0) {
+	if (cookie != 0 && socket_fd_identity_check(copy, inode, cookie) < 0) {
 		*detail = "the fd now refers to another socket";
 		r = -ESTALE;
+	} else if (close_would_linger(copy)) {
+		*detail = "SO_LINGER is on and the peer has not acknowledged all the data sent: "
+			  "close() would block the process until it does (up to the linger time); "
+			  "not touched. --how rst ends the connection at once (the fd stays open; "
+			  "--how fd then closes it without waiting)";
+		r = -EAGAIN;
 	}
 	close(copy);
 	return r;
@@ -383,13 +445,100 @@ static int stop_tracee(pid_t tid, const struct timespec *deadline, const char **
 	return r;
 }
 
+/* --- our call: bounded, interruptible --------------------------------- */
+
+/* Signals that ask a program to end: blocked in the calling thread while we
+ * hold the tracee (with SIGTSTP), and when pending they cut our call short. */
+static const int ending_signals[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+
+/* A blocked signal is queued even when ignored (nohup's SIGHUP): that one
+ * asks nothing. */
+static bool ending_signal_pending(void)
+{
+	sigset_t pend;
+
+	if (sigpending(&pend) < 0)
+		return false;
+	for (size_t i = 0; i < sizeof(ending_signals) / sizeof(ending_signals[0]); i++) {
+		struct sigaction sa;
+
+		if (sigismember(&pend, ending_signals[i]) == 1 &&
+		    sigaction(ending_signals[i], NULL, &sa) == 0 && sa.sa_handler != SIG_IGN)
+			return true;
+	}
+	return false;
+}
+
+static void block_ending_signals(sigset_t *old)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	for (size_t i = 0; i < sizeof(ending_signals) / sizeof(ending_signals[0]); i++)
+		sigaddset(&set, ending_signals[i]);
+	sigaddset(&set, SIGTSTP);
+	pthread_sigmask(SIG_BLOCK, &set, old);
+}
+
+/* Why we interrupted our call (PTRACE_INTERRUPT), if we did. */
+enum cut {
+	CUT_NONE,
+	CUT_DEADLINE, /* still running CALL_TIMEOUT_MS after it started */
+	CUT_SIGNAL,   /* an ending signal became pending for the caller */
+};
+
+struct call {
+	struct timespec deadline;
+	enum cut cut;
+};
+
+/*
+ * Waits for tid's next stop while it runs our call. Until the deadline, and
+ * while no ending signal is pending for us, the call may take its time; then
+ * the tracee is interrupted (PTRACE_INTERRUPT wakes an interruptible wait in
+ * the kernel as a signal would: a close() waiting in SO_LINGER returns, the
+ * fd already released) and waited for with no deadline, because it must not
+ * be left running with our registers and mask. Returns 0 and the status, or
+ * -ESRCH when it died (its exit is reaped here).
+ */
+static int wait_call_stop(pid_t tid, struct call *c, int *ret_status)
+{
+	struct timespec pause = { 0, 100000 };
+	int st;
+
+	for (;;) {
+		pid_t w = waitpid(tid, &st, __WALL | WNOHANG);
+
+		if (w == tid) {
+			if (!WIFSTOPPED(st))
+				return -ESRCH;
+			*ret_status = st;
+			return 0;
+		}
+		if (w < 0 && errno != EINTR)
+			return errno == ECHILD ? -ESRCH : -errno;
+		if (c->cut == CUT_NONE) {
+			if (ending_signal_pending())
+				c->cut = CUT_SIGNAL;
+			else if (deadline_passed(&c->deadline))
+				c->cut = CUT_DEADLINE;
+			if (c->cut != CUT_NONE)
+				pt(PTRACE_INTERRUPT, tid, NULL, NULL); /* fails only if it died: seen above */
+		}
+		nanosleep(&pause, NULL);
+		if (pause.tv_nsec < 8000000)
+			pause.tv_nsec *= 2;
+	}
+}
+
 /*
  * Resumes with PTRACE_SYSCALL until the next syscall stop. Group stops (a
- * SIGSTOP sent meanwhile, or our own pending interrupt) are stepped over;
- * any signal-delivery stop means our call faulted or was refused (seccomp):
- * -EFAULT, with the tracee left in that stop.
+ * SIGSTOP sent meanwhile) are stepped over, but one after we interrupted the
+ * call is our interrupt, taken before the call ran: -EINTR, with the tracee
+ * left in that stop (inside get_signal()). Any signal-delivery stop means our
+ * call faulted or was refused (seccomp): -EFAULT, the tracee left in that stop.
  */
-static int run_to_syscall_stop(pid_t tid, struct __ptrace_syscall_info *info)
+static int run_to_syscall_stop(pid_t tid, struct call *c, struct __ptrace_syscall_info *info)
 {
 	int st, r;
 
@@ -397,17 +546,32 @@ static int run_to_syscall_stop(pid_t tid, struct __ptrace_syscall_info *info)
 		r = pt(PTRACE_SYSCALL, tid, NULL, NULL);
 		if (r < 0)
 			return r;
-		r = wait_stop(tid, &st, NULL);
+		r = wait_call_stop(tid, c, &st);
 		if (r < 0)
 			return r;
 		if (is_syscall_stop(st))
 			break;
 		if (!is_event_stop(st))
 			return -EFAULT;
+		if (c->cut != CUT_NONE)
+			return -EINTR;
 	}
 	if (ptrace(PTRACE_GET_SYSCALL_INFO, tid, (void *)sizeof(*info), info) < 0)
 		return -errno;
 	return 0;
+}
+
+/* False when tgid still has fd open. Linux releases the fd before close()
+ * can fail or wait; this looks (every thread is stopped), and trusts that
+ * when it cannot look. */
+static bool fd_released(pid_t tgid, int fd)
+{
+	int copy = pidfd_fd_copy(tgid, fd);
+
+	if (copy < 0)
+		return true; /* -EBADF: released; otherwise we cannot tell */
+	close(copy); /* not the last reference: the tracee still holds one */
+	return false;
 }
 
 /*
@@ -609,13 +773,26 @@ static void release_all(struct threads *ts, pid_t skip)
 	}
 }
 
-/* Runs close(fd) in the stopped tracee. Returns its result (0 or -errno) in
- * *ret_rval; the function's own return is 0 or why it could not. */
-static int inject_close(pid_t tgid, pid_t tid, int fd, long *ret_rval, const char **detail)
+/* What our close() did, for ptrace_close_fd(). */
+struct outcome {
+	long rval;     /* what close() returned: 0 or -errno */
+	bool released; /* the fd is gone from the process */
+	enum cut cut;
+};
+
+/*
+ * Runs close(fd) in the stopped tracee. Returns 0 when it ran (*out says
+ * how), or why not, with the tracee restored and detached, except after
+ * -ESRCH (it died). Whatever happens once our registers and mask are in
+ * place, they are put back before we let go: a call still running at the
+ * deadline, or when an ending signal reaches us, is interrupted first.
+ */
+static int inject_close(pid_t tgid, pid_t tid, int fd, struct outcome *out, const char **detail)
 {
 	struct __ptrace_syscall_info info;
 	struct ptrace_arch_state saved;
 	struct ptrace_arch_extra extra = { 0 };
+	struct call call = { .cut = CUT_NONE };
 	uint64_t mask, all = ~0ull; /* the kernel's sigset_t, not glibc's */
 	uint64_t insn;
 	int r, r2;
@@ -632,6 +809,11 @@ static int inject_close(pid_t tgid, pid_t tid, int fd, long *ret_rval, const cha
 		*detail = "no syscall instruction found in the process";
 		goto out_detach;
 	}
+	if (ending_signal_pending()) {
+		*detail = "tcpstate was asked to stop before the close: not closed";
+		r = -EINTR;
+		goto out_detach;
+	}
 	r = pt(PTRACE_GETSIGMASK, tid, (void *)sizeof(mask), &mask);
 	if (r < 0)
 		goto out_detach;
@@ -642,7 +824,15 @@ static int inject_close(pid_t tgid, pid_t tid, int fd, long *ret_rval, const cha
 	if (r < 0)
 		goto out_restore;
 
-	r = run_to_syscall_stop(tid, &info);
+	deadline_in(&call.deadline, CALL_TIMEOUT_MS);
+	r = run_to_syscall_stop(tid, &call, &info);
+	if (r == -EINTR) {
+		/* interrupted before the call ran, at a stop inside get_signal() */
+		*detail = call.cut == CUT_SIGNAL ?
+			"tcpstate was asked to stop before close() ran: not closed" :
+			"the process did not reach close() in time: not closed";
+		goto out_restore;
+	}
 	if (r < 0)
 		goto out_fault;
 	if (info.op != PTRACE_SYSCALL_INFO_ENTRY) {
@@ -652,14 +842,18 @@ static int inject_close(pid_t tgid, pid_t tid, int fd, long *ret_rval, const cha
 	r = ptrace_arch_fix_entry(tid, info.entry.nr, fd, &saved);
 	if (r < 0)
 		goto out_fault;
-	r = run_to_syscall_stop(tid, &info);
+	r = run_to_syscall_stop(tid, &call, &info);
+	if (r == -EINTR)
+		r = -EPROTO; /* an event stop before the exit stop: not seen in practice */
 	if (r < 0)
 		goto out_fault;
 	if (info.op != PTRACE_SYSCALL_INFO_EXIT) {
 		r = -EPROTO;
 		goto out_fault;
 	}
-	*ret_rval = (long)info.exit.rval;
+	out->rval = (long)info.exit.rval;
+	out->cut = call.cut;
+	out->released = out->rval == 0 || fd_released(tgid, fd);
 
 	r = ptrace_arch_restore(tid, &saved);
 	r2 = ptrace_arch_restore_extra(tid, &extra);
@@ -673,7 +867,7 @@ static int inject_close(pid_t tgid, pid_t tid, int fd, long *ret_rval, const cha
 	goto out_free;
 
 out_fault:
-	if (r == -ESRCH || r == -ETIMEDOUT)
+	if (r == -ESRCH)
 		goto out_free;
 	*detail = "the injected close() did not complete";
 	if (r != -EFAULT) {
@@ -698,13 +892,35 @@ out_free:
 	return r;
 }
 
+/* What happened to the fd, in words; NULL when it was not released. */
+static const char *closed_text(const struct outcome *o)
+{
+	if (!o->released)
+		return NULL;
+	switch (o->cut) {
+	case CUT_DEADLINE:
+		return "closed: close() was still blocked after 5 s (SO_LINGER waiting for the "
+		       "peer?) and was interrupted; the fd is released, and the kernel still "
+		       "tries to deliver what was queued";
+	case CUT_SIGNAL:
+		return "closed: close() was still blocked when tcpstate was asked to stop, and was "
+		       "interrupted; the fd is released, and the kernel still tries to deliver "
+		       "what was queued";
+	default:
+		return o->rval == 0 ? "closed" :
+		       "closed: close() returned an error, but the fd is released (Linux "
+		       "releases it before anything can fail)";
+	}
+}
+
 int ptrace_close_fd(pid_t pid, int fd, uint64_t inode, uint64_t cookie, const char **ret_detail)
 {
 	struct threads ts = { 0 };
+	struct outcome o = { 0 };
 	const char *detail = NULL;
 	pid_t tgid = 0, tid = 0;
 	struct thread *t;
-	long rval = 0;
+	sigset_t oldmask;
 	int r;
 
 	if (pid <= 0 || fd < 0) {
@@ -715,6 +931,8 @@ int ptrace_close_fd(pid_t pid, int fd, uint64_t inode, uint64_t cookie, const ch
 	r = pick_thread(pid, &tgid, &tid, &detail);
 	if (r < 0)
 		goto out;
+	/* From the first seize to the last detach: see block_ending_signals(). */
+	block_ending_signals(&oldmask);
 	r = stop_all(tgid, &ts, &detail);
 	if (r < 0)
 		goto out_release;
@@ -736,23 +954,22 @@ int ptrace_close_fd(pid_t pid, int fd, uint64_t inode, uint64_t cookie, const ch
 	r = check_fd(tgid, fd, inode, cookie, &detail);
 	if (r < 0)
 		goto out_release;
-	r = inject_close(tgid, tid, fd, &rval, &detail);
+	r = inject_close(tgid, tid, fd, &o, &detail);
 	release_all(&ts, tid);
 	if (r < 0)
 		goto out_gone;
-	if (rval < 0) {
-		detail = "close() failed in the process";
-		r = (int)rval;
-	} else {
-		detail = "closed";
+	detail = closed_text(&o);
+	if (!detail) {
+		detail = "close() failed in the process; the fd is still open";
+		r = o.rval < 0 ? (int)o.rval : -EIO;
 	}
-	goto out;
+	goto out_unblock;
 
 out_release:
 	release_all(&ts, 0);
 out_gone:
 	if (r == -ESRCH) {
-		detail = "the process exited";
+		detail = "the process exited (its fds are closed with it)";
 		/* collect the exit notification owed to us as its tracer */
 		if (tid)
 			waitpid(tid, NULL, __WALL | WNOHANG);
@@ -760,6 +977,8 @@ out_gone:
 		detail = "the process did not stop (uninterruptible sleep?); it stays "
 			 "attached until tcpstate exits";
 	}
+out_unblock:
+	pthread_sigmask(SIG_SETMASK, &oldmask, NULL);
 out:
 	free(ts.v);
 	if (r < 0 && !detail)

@@ -47,6 +47,18 @@ const char *cli_privilege_hint(const char *needs, bool have, char *buf, size_t s
  */
 const char *cli_fd_copy_error(int err, char *buf, size_t size);
 
+/*
+ * For work that must not be cut in the middle (close): blocks SIGINT,
+ * SIGTERM, SIGHUP and SIGQUIT, those not ignored; *set gets them, *old the
+ * mask to restore.
+ * cli_stop_signal_pending(set) says whether one arrived since;
+ * cli_stop_signal_take(set) consumes them all and returns the first one's
+ * number, or 0.
+ */
+void cli_stop_signals_block(sigset_t *set, sigset_t *old);
+bool cli_stop_signal_pending(void *set);
+int cli_stop_signal_take(const sigset_t *set);
+
 /* "tcpstate: " + message on stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <time.h>
 
 #include "cli.h"
 
@@ -31,4 +32,48 @@ int cli_teardown_signals_open(sigset_t *old)
 		return -1;
 	}
 	return sfd;
+}
+
+void cli_stop_signals_block(sigset_t *set, sigset_t *old)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+
+	sigemptyset(set);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		struct sigaction sa;
+
+		/* one we ignore (nohup's SIGHUP) stays ignored: blocked, it would queue */
+		if (sigaction(sigs[i], NULL, &sa) == 0 && sa.sa_handler != SIG_IGN)
+			sigaddset(set, sigs[i]);
+	}
+	sigprocmask(SIG_BLOCK, set, old);
+}
+
+bool cli_stop_signal_pending(void *set)
+{
+	sigset_t pend;
+
+	if (sigpending(&pend) < 0)
+		return false;
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sigismember(set, sig) == 1 && sigismember(&pend, sig) == 1)
+			return true;
+	return false;
+}
+
+int cli_stop_signal_take(const sigset_t *set)
+{
+	const struct timespec now = { 0, 0 };
+	int first = 0, sig;
+
+	/* All of them: one left pending would strike when the mask is restored. */
+	for (;;) {
+		sig = sigtimedwait(set, NULL, &now);
+		if (sig < 0 && errno == EINTR)
+			continue;
+		if (sig <= 0)
+			return first;
+		if (!first)
+			first = sig;
+	}
 }

@@ -17,6 +17,7 @@
 #include "tcpstate/util.h"
 
 #define EXIT_SKIPPED 4
+#define EXIT_SIGNAL_BASE 128
 #define PAUSE_ENV "TCPSTATE_CLOSE_PAUSE_FD"
 #define PLAN_SHOWN_BEFORE_PROMPT 20
 
@@ -56,7 +57,12 @@ static void close_help(FILE *f)
 		"  --how fd       makes the owner call close(fd) itself (ptrace): frees the fd.\n"
 		"                 Each (pid, fd) holding the socket is closed; a socket shared\n"
 		"                 with a holder that could not be closed stays open. Refused for\n"
-		"                 a process already being traced.\n"
+		"                 a process already being traced, and when SO_LINGER is on and\n"
+		"                 the peer has not acknowledged all the data sent (close() would\n"
+		"                 block the process until it does). All its threads are stopped\n"
+		"                 while close() runs; a close() still blocked after 5 s is\n"
+		"                 interrupted (the fd is released), and the process is restored\n"
+		"                 either way.\n"
 		"                 Hazard: the program is not told. The kernel hands the freed fd\n"
 		"                 NUMBER to its next socket or open file; if the program (or a\n"
 		"                 connection pool's stale object) still uses the old number, its\n"
@@ -81,9 +87,14 @@ static void close_help(FILE *f)
 		"Output: one line per socket (done, skipped and why, failed and the errno), then\n"
 		"a summary. --json: JSON Lines, one object per socket, then {\"summary\": ...}.\n"
 		"\n"
+		"SIGINT, SIGTERM, SIGHUP or SIGQUIT while acting: the socket at hand is\n"
+		"finished (--how fd: a blocked close() is interrupted and the process restored\n"
+		"first), the rest is skipped as not tried, the report printed, exit 128+signal.\n"
+		"\n"
 		"Exit status: 0 every selected socket was ended (or nothing matched), 1 a\n"
 		"failure (or the confirmation was declined), 2 usage error, 4 something was\n"
-		"skipped and nothing failed. --dry-run exits 0, or 4 when some would be skipped.\n"
+		"skipped and nothing failed, 128+N stopped by signal N. --dry-run exits 0, or 4\n"
+		"when some would be skipped.\n"
 		"\n"
 		"Testing aid: when the environment variable " PAUSE_ENV " names an\n"
 		"open fd, close prints a line on stderr after listing and confirming, then\n"
@@ -352,6 +363,19 @@ static int exit_code(const struct close_run *c)
 	return EXIT_OK;
 }
 
+/* Sockets left untried because a signal stopped us. */
+static size_t not_tried(const struct close_run *c)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < ts_close_plan_size(c->plan); i++) {
+		const struct ts_close_item *it = ts_close_plan_item(c->plan, i);
+
+		n += it->outcome == TS_CLOSE_SKIPPED && it->err == -EINTR;
+	}
+	return n;
+}
+
 /* ---- asking, pausing ---- */
 
 /* True when the user said yes on the terminal. */
@@ -515,7 +539,8 @@ int cmd_close(int argc, char **argv)
 {
 	struct close_run c;
 	struct ts_snapshot *snap = NULL;
-	int r, code;
+	sigset_t stop, old;
+	int r, code, sig = 0;
 
 	memset(&c, 0, sizeof(c));
 	cli_snapshot_args_init(&c.a);
@@ -556,9 +581,13 @@ int cmd_close(int argc, char **argv)
 			goto out;
 		}
 		maybe_pause(ts_close_plan_count(c.plan, TS_CLOSE_PLANNED));
-		ts_close_plan_execute(c.plan);
+		/* A signal stops us between sockets, never inside --how fd's close */
+		cli_stop_signals_block(&stop, &old);
+		ts_close_plan_execute_until(c.plan, cli_stop_signal_pending, &stop);
+		sig = cli_stop_signal_take(&stop);
+		sigprocmask(SIG_SETMASK, &old, NULL);
 	}
-	code = exit_code(&c);
+	code = sig ? EXIT_SIGNAL_BASE + sig : exit_code(&c);
 	if (c.a.json)
 		print_json(&c, code);
 	else if (ts_close_plan_size(c.plan) == 0)
@@ -566,6 +595,10 @@ int cmd_close(int argc, char **argv)
 	else
 		print_text_result(&c);
 	explain_rst_errors(&c);
+	if (sig)
+		cli_error("interrupted by SIG%s: stopped after the socket at hand%s; %zu not tried",
+			  sigabbrev_np(sig) ? sigabbrev_np(sig) : "?",
+			  c.o.how == TS_CLOSE_FD ? " (its process restored)" : "", not_tried(&c));
 out:
 	if (fflush(stdout) != 0) {
 		cli_error("cannot write the output");

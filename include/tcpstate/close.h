@@ -92,9 +92,13 @@ int ts_close_destroy(int nl_fd, const struct ts_socket *s);
 int ts_close_shutdown(pid_t pid, int fd, uint64_t inode, uint64_t cookie);
 
 /*
- * close(fd) inside pid, after the identity check of ptrace_close_fd()
- * (lib/ptrace_close.h), whose return values it passes on. *ret_detail
- * (may be NULL) gets a short static reason.
+ * close(fd) inside pid, after the identity and SO_LINGER checks of
+ * ptrace_close_fd() (lib/ptrace_close.h), whose return values it passes on:
+ * 0 when the fd was released, -EAGAIN when close() would block on SO_LINGER
+ * (not touched), -EINTR when SIGINT/SIGTERM/SIGHUP/SIGQUIT was pending before
+ * it ran (not touched). *ret_detail (may be NULL) gets a short static
+ * sentence; on success "closed", or "closed: " and how, when close() was
+ * interrupted or returned an error.
  */
 int ts_close_fd(pid_t pid, int fd, uint64_t inode, uint64_t cookie, const char **ret_detail);
 
@@ -170,6 +174,14 @@ int ts_close_plan_build(const struct ts_snapshot *snap, const struct ts_close_op
  * (errno). rst opens one NETLINK_SOCK_DIAG socket per namespace, inside it.
  */
 void ts_close_plan_execute(struct ts_close_plan *p);
+
+/*
+ * The same, asking stop(data) before each socket and each further holder of
+ * one: once it returns true, the rest is skipped untried (-EINTR). A holder
+ * being closed is finished first (ts_close_fd() itself cuts a blocked close()
+ * short for SIGINT, SIGTERM, SIGHUP and SIGQUIT, and restores the process).
+ */
+void ts_close_plan_execute_until(struct ts_close_plan *p, bool (*stop)(void *data), void *data);
 
 size_t ts_close_plan_size(const struct ts_close_plan *p);
 const struct ts_close_item *ts_close_plan_item(const struct ts_close_plan *p, size_t i);

@@ -9,7 +9,9 @@
  * This file defines readlink(): it stands in for libc's in ptrace_close.c's
  * check of the fd, so that test_close_all_threads_stopped can look at the
  * child at that very moment (every thread must be in a ptrace stop). It
- * passes every call through.
+ * passes every call through. It defines getsockopt() too, which can hide
+ * SO_LINGER from the check (hook.hide_linger): a close() that blocks
+ * although the check let it through, as when the peer stops acknowledging.
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -48,7 +50,7 @@
 
 #define N_DURING 5 /* signals sent while ptrace_close_fd() runs */
 
-enum mode { M_ACCEPT, M_READ, M_SLEEP, M_BUSY, M_EPOLL, M_THREADS, M_STRESS, M_MULTI };
+enum mode { M_ACCEPT, M_READ, M_SLEEP, M_BUSY, M_EPOLL, M_THREADS, M_STRESS, M_MULTI, M_LINGER };
 
 #define N_MANY 48 /* M_STRESS: sockets closed one after another */
 
@@ -116,6 +118,33 @@ static int tcp_bound(bool listening, uint16_t *ret_port)
 	return s;
 }
 
+/*
+ * M_LINGER: a connected socket with SO_LINGER {1, 60} and its send queue
+ * full, to a peer (kept open, never read) in the same process: its last
+ * close() waits for the peer to take the data, up to 60 s.
+ */
+static int lingering_socket(void)
+{
+	struct linger l = { .l_onoff = 1, .l_linger = 60 };
+	struct sockaddr_in a;
+	socklen_t al = sizeof(a);
+	static char buf[65536];
+	uint16_t port = 0;
+	int lst = tcp_bound(true, &port), s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), peer;
+
+	if (lst < 0 || s < 0 || getsockname(lst, (struct sockaddr *)&a, &al) < 0 ||
+	    connect(s, (struct sockaddr *)&a, sizeof(a)) < 0)
+		return -1;
+	peer = accept4(lst, NULL, NULL, SOCK_CLOEXEC);
+	if (peer < 0 || setsockopt(s, SOL_SOCKET, SO_LINGER, &l, sizeof(l)) < 0)
+		return -1;
+	close(lst);
+	memset(buf, 'x', sizeof(buf));
+	while (send(s, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+		;
+	return errno == EAGAIN ? s : -1;
+}
+
 static void *reader_thread(void *arg)
 {
 	struct result *res = arg;
@@ -162,7 +191,7 @@ static void child_main(enum mode m, int wfd, int sock)
 	char c;
 
 	sigaction(SIGRTMIN, &sa, NULL);
-	h.tcp_fd = tcp_bound(false, NULL);
+	h.tcp_fd = m == M_LINGER ? lingering_socket() : tcp_bound(false, NULL);
 	h.keep_fd = m == M_ACCEPT ? tcp_bound(true, &h.port) : sock;
 	for (int i = 0; m == M_STRESS && i < N_MANY; i++)
 		if ((h.many[i] = tcp_bound(false, NULL)) < 0)
@@ -181,6 +210,7 @@ static void child_main(enum mode m, int wfd, int sock)
 		break;
 	}
 	case M_READ:
+	case M_LINGER:
 	case M_STRESS: {
 		ssize_t n = read(h.keep_fd, &c, 1);
 
@@ -412,7 +442,19 @@ static struct {
 	int calls;
 	struct task_count tc;
 	uint64_t spins0, spins1, naps0, naps1;
+	bool hide_linger; /* getsockopt(SO_LINGER) says off */
 } hook;
+
+int getsockopt(int fd, int level, int name, void *restrict val, socklen_t *restrict len)
+{
+	if (hook.hide_linger && level == SOL_SOCKET && name == SO_LINGER &&
+	    *len >= sizeof(struct linger)) {
+		memset(val, 0, sizeof(struct linger));
+		*len = sizeof(struct linger);
+		return 0;
+	}
+	return (int)syscall(SYS_getsockopt, fd, level, name, val, len);
+}
 
 ssize_t readlink(const char *restrict path, char *restrict buf, size_t len)
 {
@@ -965,6 +1007,258 @@ static void test_refuse_dead(void **state)
 	assert_int_equal(ptrace_close_fd(pid, 3, 1, 0, NULL), -ESRCH);
 }
 
+/* --- a close() that blocks ------------------------------------------------ */
+
+/* The SigBlk line of /proc/PID/status (the thread group leader's mask). */
+static uint64_t sig_blocked(pid_t pid)
+{
+	char path[64], line[256];
+	unsigned long long v = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return UINT64_MAX;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "SigBlk: %llx", &v) == 1)
+			break;
+	fclose(f);
+	return v;
+}
+
+/* True while pid is traced and blocked in close(fd) (/proc/PID/syscall). */
+static bool in_close(pid_t pid, int fd)
+{
+	char path[64];
+	long nr = -1;
+	unsigned long arg = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/syscall", (int)pid);
+	f = fopen(path, "re");
+	if (!f)
+		return false;
+	if (fscanf(f, "%ld %lx", &nr, &arg) != 2)
+		nr = -1;
+	fclose(f);
+	return nr == SYS_close && arg == (unsigned long)fd && tracer_pid(pid) > 0;
+}
+
+/* While ptrace_close_fd() runs: once the child blocks in our close(), do one thing. */
+enum poke { POKE_NONE, POKE_RT, POKE_KILL, POKE_SELF_TERM };
+
+struct poker {
+	pid_t pid;
+	int fd;
+	enum poke what;
+	bool seen; /* the child was seen in close() */
+};
+
+static void *poker_thread(void *arg)
+{
+	struct poker *p = arg;
+	struct timespec t0;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	while (!in_close(p->pid, p->fd) && ms_since(&t0) < 10000)
+		sleep_ms(2);
+	p->seen = in_close(p->pid, p->fd);
+	if (!p->seen)
+		return NULL;
+	switch (p->what) {
+	case POKE_RT:
+		send_rt(p->pid);
+		break;
+	case POKE_KILL:
+		kill(p->pid, SIGKILL);
+		break;
+	case POKE_SELF_TERM:
+		kill(getpid(), SIGTERM); /* every thread of ours blocks it */
+		break;
+	default:
+		break;
+	}
+	return NULL;
+}
+
+/*
+ * Runs ptrace_close_fd() on an M_LINGER child with SO_LINGER hidden from the
+ * check, so the close() it runs blocks; the poker acts once it does.
+ */
+static int blocked_close(struct child *c, struct poker *pk, const char **detail)
+{
+	pthread_t th;
+	int r;
+
+	child_start(M_LINGER, c);
+	pk->pid = c->pid;
+	pk->fd = c->h.tcp_fd;
+	hook.hide_linger = true;
+	assert_int_equal(pthread_create(&th, NULL, poker_thread, pk), 0);
+	r = ptrace_close_fd(c->pid, c->h.tcp_fd, c->inode, 0, detail);
+	pthread_join(th, NULL);
+	hook.hide_linger = false;
+	if (r < 0)
+		print_error("ptrace_close_fd: %d (%s)\n", r, *detail ? *detail : "-");
+	return r;
+}
+
+/* SO_LINGER and data the peer does not take: refused, the process untouched. */
+static void test_refuse_lingering(void **state)
+{
+	const char *detail = NULL;
+	struct child c;
+	uint64_t blk;
+
+	(void)state;
+	NEED_PTRACE();
+	child_start(M_LINGER, &c);
+	blk = sig_blocked(c.pid);
+	assert_int_equal(ptrace_close_fd(c.pid, c.h.tcp_fd, c.inode, 0, &detail), -EAGAIN);
+	assert_non_null(strstr(detail, "SO_LINGER"));
+	assert_int_equal(sig_blocked(c.pid), blk);
+	assert_untouched_and_finish(&c);
+}
+
+/*
+ * The close() blocks past the deadline: it is interrupted, the fd is
+ * released and said so, the registers and mask are back (the child goes on
+ * reading, a signal sent while it was blocked arrives once).
+ */
+static void test_close_blocked_past_deadline(void **state)
+{
+	struct poker pk = { .what = POKE_RT };
+	const char *detail = NULL;
+	struct result res;
+	struct child c;
+	uint64_t blk;
+
+	(void)state;
+	NEED_PTRACE();
+	memset(&c, 0, sizeof(c));
+	blk = sig_blocked(getpid()); /* the child inherits our mask */
+	assert_int_equal(blocked_close(&c, &pk, &detail), 0);
+	assert_true(pk.seen);
+	assert_non_null(strstr(detail, "still blocked after 5 s"));
+	assert_false(fd_exists(c.pid, c.h.tcp_fd));
+	assert_int_equal(sig_blocked(c.pid), blk);
+	assert_int_equal(tracer_pid(c.pid), 0);
+	child_trigger(M_READ, &c);
+	child_finish(&c, &res);
+	assert_true(res.ok);
+	assert_int_equal(res.tcp_open, 0);
+	assert_int_equal(res.keep_open, 1);
+	assert_int_equal(res.sigs, 1);
+}
+
+/* SIGTERM for the caller while the close() blocks: cut short, restored, the
+ * signal left pending for the caller. */
+static void test_close_blocked_caller_signalled(void **state)
+{
+	struct poker pk = { .what = POKE_SELF_TERM };
+	const struct timespec now = { 0, 0 };
+	const char *detail = NULL;
+	sigset_t term, old;
+	struct result res;
+	struct child c;
+	uint64_t blk;
+	int r, sig;
+
+	(void)state;
+	NEED_PTRACE();
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	blk = sig_blocked(getpid());
+	pthread_sigmask(SIG_BLOCK, &term, &old); /* the poker inherits it */
+	r = blocked_close(&c, &pk, &detail);
+	sig = sigtimedwait(&term, NULL, &now);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	assert_true(pk.seen);
+	assert_int_equal(sig, SIGTERM);
+	assert_int_equal(r, 0);
+	assert_non_null(strstr(detail, "asked to stop"));
+	assert_false(fd_exists(c.pid, c.h.tcp_fd));
+	assert_int_equal(sig_blocked(c.pid), blk | (1ull << (SIGTERM - 1)));
+	assert_int_equal(tracer_pid(c.pid), 0);
+	child_trigger(M_READ, &c);
+	child_finish(&c, &res);
+	assert_true(res.ok);
+	assert_int_equal(res.tcp_open, 0);
+}
+
+/* The child is killed while the close() blocks: -ESRCH at once, no hang. */
+static void test_close_blocked_target_killed(void **state)
+{
+	struct poker pk = { .what = POKE_KILL };
+	const char *detail = NULL;
+	struct child c;
+	int st = 0;
+	pid_t w;
+
+	(void)state;
+	NEED_PTRACE();
+	assert_int_equal(blocked_close(&c, &pk, &detail), -ESRCH);
+	assert_true(pk.seen);
+	assert_non_null(strstr(detail, "exited"));
+	/* as its tracer we may have reaped it already */
+	w = waitpid(c.pid, &st, 0);
+	assert_true(w == c.pid ? WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL : errno == ECHILD);
+	close(c.rep);
+	close(c.peer);
+}
+
+/*
+ * SIGTERM already pending for the caller: nothing is started, the child is
+ * untouched. An ignored SIGHUP, pending because blocked, asks nothing.
+ */
+static void test_refuse_when_caller_asked_to_stop(void **state)
+{
+	const struct timespec now = { 0, 0 };
+	struct sigaction ign = { .sa_handler = SIG_IGN }, old_hup;
+	const char *detail = NULL;
+	sigset_t set, old;
+	struct result res;
+	struct child c;
+	int r, r2, sig;
+
+	(void)state;
+	NEED_PTRACE();
+	child_start(M_READ, &c);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	sigaction(SIGHUP, &ign, &old_hup);
+	pthread_sigmask(SIG_BLOCK, &set, &old);
+	raise(SIGHUP);
+	raise(SIGTERM);
+	r = ptrace_close_fd(c.pid, c.h.tcp_fd, c.inode, 0, &detail);
+	sig = sigtimedwait(&set, NULL, &now); /* SIGHUP (1) comes first */
+	r2 = sig == SIGHUP ? sigtimedwait(&set, NULL, &now) : -1;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	assert_int_equal(r, -EINTR);
+	assert_non_null(strstr(detail, "not closed"));
+	assert_int_equal(sig, SIGHUP);
+	assert_int_equal(r2, SIGTERM);
+	assert_true(fd_exists(c.pid, c.h.tcp_fd));
+
+	/* the SIGHUP alone, ignored: the close goes ahead */
+	pthread_sigmask(SIG_BLOCK, &set, &old);
+	raise(SIGHUP);
+	r = ptrace_close_fd(c.pid, c.h.tcp_fd, c.inode, 0, &detail);
+	sig = sigtimedwait(&set, NULL, &now);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	sigaction(SIGHUP, &old_hup, NULL);
+	assert_int_equal(r, 0);
+	assert_int_equal(sig, SIGHUP);
+	assert_false(fd_exists(c.pid, c.h.tcp_fd));
+	assert_int_equal(tracer_pid(c.pid), 0);
+	child_trigger(M_READ, &c);
+	child_finish(&c, &res);
+	assert_true(res.ok);
+	assert_int_equal(res.tcp_open, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -985,6 +1279,11 @@ int main(void)
 		cmocka_unit_test(test_close_with_cookie),
 		cmocka_unit_test(test_close_stopped),
 		cmocka_unit_test(test_close_under_signal_flood),
+		cmocka_unit_test(test_refuse_lingering),
+		cmocka_unit_test(test_close_blocked_past_deadline),
+		cmocka_unit_test(test_close_blocked_caller_signalled),
+		cmocka_unit_test(test_close_blocked_target_killed),
+		cmocka_unit_test(test_refuse_when_caller_asked_to_stop),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
