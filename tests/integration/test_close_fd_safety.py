@@ -164,7 +164,8 @@ class Target:
         """`tcpstate close --how fd` on the target's socket, started (not waited for),
         with the signal `ignore` ignored (as nohup does)."""
         cmd = ["ip", "netns", "exec", self.netns, tcpstate_path(), "close", "--pid", str(self.pid),
-               "--sport", str(PORT), "--state", "close-wait", "--how", "fd", "--yes", "--json"]
+               "--sport", str(PORT), "--state", "close-wait", "--how", "fd", "--yes", "--json",
+               "--min-idle", "0"]  # the sockets are fresh on purpose
         pre = (lambda: signal.signal(ignore, signal.SIG_IGN)) if ignore else None
         return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE, text=True, preexec_fn=pre)
@@ -238,7 +239,7 @@ def test_linger_refused():
 
         # The way out the reason gives: rst now, then fd closes it without waiting.
         cmd = ["ip", "netns", "exec", t.netns, tcpstate_path(), "close", "--pid", str(t.pid),
-               "--sport", str(PORT), "--how", "rst", "--yes", "--json"]
+               "--sport", str(PORT), "--how", "rst", "--yes", "--json", "--min-idle", "0"]
         r = subprocess.run(cmd + ["--state", "close-wait"], capture_output=True, text=True,
                            timeout=30)
         _, summary = parse(r.stdout)
