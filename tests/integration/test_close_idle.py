@@ -230,14 +230,15 @@ def test_in_use_is_spared():
         try:
             check(server.read()["event"] == "request", "doctor: no request")
             wait_until(lambda: ns.close_wait(PORT_SLOW), 10)
-            rc, out, err = ns.tcpstate("doctor", "--json")
+            # --min-age 0: a CLOSE_WAIT seconds old is reported at all (the close test is the point).
+            rc, out, err = ns.tcpstate("doctor", "--json", "--min-age", "0")
             found = [f for f in json.loads(out)["findings"] if f["kind"] == "close-wait"]
             if check(len(found) == 1, f"doctor: findings {found}"):
                 ev = found[0]["evidence"]
                 check("close_commands" not in found[0] and ev.get("closable") == 0 and
                       ev.get("close_min_idle_s") == 60 and ev.get("busy_idle_ms") is not None,
                       f"doctor offers to close a socket in use: {found[0]}")
-            rc, out, err = ns.tcpstate("doctor")
+            rc, out, err = ns.tcpstate("doctor", "--min-age", "0")
             check("no command yet" in out and "tcpstate close --" not in out,
                   f"doctor text for a socket in use:\n{out}")
             server.say("answer")

@@ -78,7 +78,11 @@ sys.stdin.read()
 def test_close_wait():
     with Netns() as ns:
         info = ns.spawn(CLOSE_WAIT_SERVER, "5")
-        rc, doc = doctor("--netns", ns.name)
+        # A CLOSE_WAIT counts once it is --min-age (2 s) old: poll until it is.
+        got = wait_until(lambda: (lambda r: r if kinds(r[1], "close-wait") else None)(
+            doctor("--netns", ns.name)), 15, interval=0.2)
+        check(got is not None, "no close-wait finding within 15 s")
+        rc, doc = got or doctor("--netns", ns.name)
         check(rc == 3, f"CLOSE_WAIT: exit {rc}, want 3")
         check(doc["states"]["CLOSE_WAIT"] == 5, f"summary CLOSE_WAIT {doc['states']['CLOSE_WAIT']}")
         cw = [f for f in kinds(doc, "close-wait") if f["process"] and f["process"]["pid"] == info["pid"]]
