@@ -113,8 +113,6 @@ int diag_gather_by_holders(const struct diag_ctx *c, ts_state_mask_t m, bool wit
 /* End of the run of entries sharing v[i]'s namespace and holder set. */
 size_t diag_holders_run_end(const struct diag_holders *h, size_t i);
 void diag_holders_free(struct diag_holders *h);
-/* Orders pids parent first: oldest start time (procs), then pid. */
-void diag_order_pids(const struct diag_ctx *c, pid_t *pids, size_t n);
 /* Sets f's pids to pids (n, any order; ordered parent first, bounded, the rest counted),
  * and the culprit: the first (oldest) with its facts. */
 int diag_set_holders(struct diag_ctx *c, struct ts_finding *f, const struct ts_snapshot *snap,

@@ -435,7 +435,7 @@ int diag_rule_fin_wait_2(struct diag_ctx *c)
 		r = diag_add_owners(c, f, &e, i, end);
 		for (size_t j = i; r == 0 && j < end; j++) {
 			diag_note_age(f, diag_sock_at(c, e.v[j].sock));
-			r = diag_add_group(f, diag_sock_at(c, e.v[j].sock), true, true, 0);
+			r = diag_add_stable_group(c, f, diag_sock_at(c, e.v[j].sock), 0);
 		}
 		diag_finish_lists(f);
 		set_peer(c, f, first);
@@ -470,7 +470,7 @@ int diag_rule_fin_wait_2(struct diag_ctx *c)
 
 			diag_note_age(f, s);
 			f->peer_linked += set_peer(c, f, s);
-			r = diag_add_group(f, s, false, true, 0);
+			r = diag_add_stable_group(c, f, s, 0);
 		}
 		if (f->peer_linked) {
 			f->explanation = orphan_linked_explanation;
@@ -498,10 +498,13 @@ int diag_rule_unacked_close(struct diag_ctx *c)
 		const struct ts_socket *first = diag_sock_at(c, e.v[i].sock);
 		uint32_t counts[_TS_STATE_MAX] = { 0 };
 		unsigned retrans = 0;
-		bool probing = false;
+		uint64_t stuck = 0;
 		enum ts_severity sev;
 		struct ts_finding *f;
 
+		/* Evidence of a silent peer is our FIN retransmitted (or zero-window
+		 * probes), not the state itself: under churn closing sockets wait an
+		 * RTT for the ACK in these states all the time. */
 		for (size_t j = i; j < end; j++) {
 			const struct ts_socket *s = diag_sock_at(c, e.v[j].sock);
 			unsigned rt = diag_socket_retrans(s);
@@ -509,11 +512,11 @@ int diag_rule_unacked_close(struct diag_ctx *c)
 			counts[s->state]++;
 			if (rt > retrans)
 				retrans = rt;
-			probing |= s->timer == TS_TIMER_PROBE;
+			stuck += rt > 0 || s->timer == TS_TIMER_PROBE;
 		}
-		if (end - i >= c->th.unacked_min)
+		if (stuck >= c->th.unacked_min)
 			sev = TS_SEVERITY_WARNING;
-		else if (retrans > 0 || probing)
+		else if (stuck > 0)
 			sev = TS_SEVERITY_INFO;
 		else {
 			i = end;
@@ -535,7 +538,7 @@ int diag_rule_unacked_close(struct diag_ctx *c)
 		r = diag_add_owners(c, f, &e, i, end);
 		for (size_t j = i; r == 0 && j < end; j++) {
 			diag_note_age(f, diag_sock_at(c, e.v[j].sock));
-			r = diag_add_group(f, diag_sock_at(c, e.v[j].sock), true, true, 0);
+			r = diag_add_stable_group(c, f, diag_sock_at(c, e.v[j].sock), 0);
 		}
 		diag_finish_lists(f);
 		i = end;

@@ -460,28 +460,63 @@ void diag_holders_free(struct diag_holders *h)
 	*h = (struct diag_holders){ 0 };
 }
 
-/* qsort has no context: the process facts the pids being ordered are looked up in. */
-static const struct ts_diag_procs *order_procs;
+/* A pid with what orders it among the holders of one socket set. */
+struct pid_rank {
+	pid_t pid;
+	unsigned depth;      /* ancestors among the other holders: a parent before its children */
+	bool known;          /* start time read */
+	uint64_t start;
+};
 
-static int pid_age_cmp(const void *a, const void *b)
+static int rank_cmp(const void *a, const void *b)
 {
-	pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
-	const struct ts_procinfo *px = ts_diag_procs_find(order_procs, x);
-	const struct ts_procinfo *py = ts_diag_procs_find(order_procs, y);
-	bool kx = px && !px->stat_err, ky = py && !py->stat_err;
+	const struct pid_rank *x = a, *y = b;
 
-	if (kx != ky)
-		return kx ? -1 : 1; /* known start times first */
-	if (kx && px->start_ticks != py->start_ticks)
-		return px->start_ticks < py->start_ticks ? -1 : 1;
-	return cmp_num(x, y);
+	if (x->depth != y->depth)
+		return x->depth < y->depth ? -1 : 1;
+	if (x->known != y->known)
+		return x->known ? -1 : 1;
+	if (x->known && x->start != y->start)
+		return x->start < y->start ? -1 : 1;
+	return cmp_num(x->pid, y->pid);
 }
 
-void diag_order_pids(const struct diag_ctx *c, pid_t *pids, size_t n)
+/* Orders pids parent first: ancestors before descendants (ppid), then the oldest
+ * (start time: the same clock tick is common for a fork), then pid. Pids wrap:
+ * a child may have the lower pid. 0 or -ENOMEM. */
+static int order_pids(const struct ts_diag_procs *procs, pid_t *pids, size_t n)
 {
-	order_procs = c->in->procs;
-	if (n > 1)
-		qsort(pids, n, sizeof(*pids), pid_age_cmp);
+	struct pid_rank *r;
+
+	if (n < 2)
+		return 0;
+	r = calloc(n, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const struct ts_procinfo *p = ts_diag_procs_find(procs, pids[i]);
+
+		r[i].pid = pids[i];
+		r[i].known = p && !p->stat_err;
+		r[i].start = r[i].known ? p->start_ticks : 0;
+		/* Walk up through the holders (bounded: a cycle cannot happen, pids could be reused). */
+		for (size_t step = 0; p && !p->stat_err && step < n; step++) {
+			const struct ts_procinfo *up = NULL;
+
+			for (size_t k = 0; k < n && !up; k++)
+				if (pids[k] == p->ppid && pids[k] != p->pid)
+					up = ts_diag_procs_find(procs, pids[k]);
+			if (!up)
+				break;
+			r[i].depth++;
+			p = up;
+		}
+	}
+	qsort(r, n, sizeof(*r), rank_cmp);
+	for (size_t i = 0; i < n; i++)
+		pids[i] = r[i].pid;
+	free(r);
+	return 0;
 }
 
 int diag_set_holders(struct diag_ctx *c, struct ts_finding *f, const struct ts_snapshot *snap,
@@ -498,9 +533,10 @@ int diag_set_holders(struct diag_ctx *c, struct ts_finding *f, const struct ts_s
 	if (!v)
 		return -ENOMEM;
 	memcpy(v, pids, n * sizeof(*v));
-	order_procs = procs;
-	if (n > 1)
-		qsort(v, n, sizeof(*v), pid_age_cmp);
+	if (order_pids(procs, v, n) < 0) {
+		free(v);
+		return -ENOMEM;
+	}
 	free(f->pids);
 	f->pids = v;
 	f->n_pids = keep;

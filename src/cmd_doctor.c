@@ -46,7 +46,8 @@ static const struct threshold_opt {
 	{ "orphan-fin-wait-2-min", offsetof(struct ts_diag_thresholds, orphan_fin_wait_2_min), 1, UINT32_MAX,
 	  "orphaned FIN_WAIT_2 sockets for a warning (fewer: info)" },
 	{ "unacked-min", offsetof(struct ts_diag_thresholds, unacked_min), 1, UINT32_MAX,
-	  "LAST_ACK/FIN_WAIT_1/CLOSING to one address for a warning (fewer, retransmitting: info)" },
+	  "LAST_ACK/FIN_WAIT_1/CLOSING to one address retransmitting their FIN (or\n"
+	  "          probing a zero window) for a warning (fewer: info; none: nothing)" },
 	{ "time-wait-pct", offsetof(struct ts_diag_thresholds, time_wait_pct), 1, 100,
 	  "TIME_WAIT at this % of tcp_max_tw_buckets: warning (100%: critical)" },
 	{ "port-pct", offsetof(struct ts_diag_thresholds, port_pct), 1, 100,

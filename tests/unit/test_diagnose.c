@@ -612,7 +612,7 @@ static void test_shared_holders(void **state)
 	f = find_kind(d, TS_FINDING_CLOSE_WAIT, 0);
 	assert_int_equal(f->count, 3);
 	assert_int_equal(f->n_pids, 2);
-	assert_int_equal(f->pids[0], 4444); /* started at tick 500, before 4242 (9000) */
+	assert_int_equal(f->pids[0], 4444); /* 4242's parent, started at tick 500 (4242: 9000) */
 	assert_int_equal(f->pids[1], 4242);
 	assert_int_equal(f->pid, 4444);
 	assert_int_equal(f->fds[0], 20);
@@ -728,6 +728,23 @@ static void test_accept_queue_at_backlog(void **state)
 	d = run(snap, NULL, true);
 	assert_int_equal(count_kind(d, TS_FINDING_ACCEPT_QUEUE), 1);
 	assert_int_equal(d->findings[0].severity, TS_SEVERITY_WARNING);
+	ts_diagnosis_free(d);
+	ts_snapshot_free(snap);
+}
+
+/* Closing sockets waiting an RTT for the ACK under churn are no silent peer: only
+ * retransmitted FINs are evidence. */
+static void test_unacked_churn(void **state)
+{
+	struct ts_snapshot *snap = snap_new();
+	struct ts_diagnosis *d;
+
+	(void)state;
+	for (unsigned i = 0; i < 12; i++)
+		add_sock(snap, &(struct sock_spec){ TS_STATE_FIN_WAIT_1, .lport = 6379, .raddr = "10.0.0.9",
+						   .rport = (uint16_t)(2000 + i), .inode = 600 + i });
+	d = run(snap, NULL, true);
+	assert_int_equal(count_kind(d, TS_FINDING_UNACKED_CLOSE), 0);
 	ts_diagnosis_free(d);
 	ts_snapshot_free(snap);
 }
@@ -1051,6 +1068,7 @@ int main(void)
 		cmocka_unit_test(test_groups_capped),
 		cmocka_unit_test(test_orphans_linked),
 		cmocka_unit_test(test_accept_queue_at_backlog),
+		cmocka_unit_test(test_unacked_churn),
 		cmocka_unit_test(test_dead_held),
 		cmocka_unit_test(test_fin_wait_2),
 		cmocka_unit_test(test_fin_wait_2_many_peers),
