@@ -48,6 +48,9 @@ void diag_ctx_release(struct diag_ctx *c);
  * its age is unknown (no tcp_info, no second look): it counts then. */
 bool diag_cw_settled(const struct diag_ctx *c, const struct ts_snapshot *snap, const struct ts_socket *s,
 		     bool *unknown);
+/* A CLOSED fd counts after --min-age: its peer silent that long (a program closes its fd a
+ * moment after the connection ended, under churn all the time); unknown age counts. */
+bool diag_closed_old(const struct diag_ctx *c, const struct ts_socket *s);
 /* The local CLOSE_WAIT socket at the other end of s (IPv4-mapped IPv6 is IPv4), or NULL. */
 const struct ts_socket *diag_cw_peer(const struct diag_ctx *c, const struct ts_socket *s);
 /* Whether a listener of s's namespace is on s's local port (s was accepted, not connected). */

@@ -328,7 +328,7 @@ int diag_rule_dead_held(struct diag_ctx *c)
 		for (size_t j = i; j < end; j++) {
 			const struct ts_socket *s = diag_sock_at(c, h.v[j].sock);
 
-			closed += s->state == TS_STATE_CLOSED;
+			closed += s->state == TS_STATE_CLOSED && diag_closed_old(c, s);
 			idle += s->state == TS_STATE_IDLE;
 		}
 		if (closed >= c->th.dead_min && closed > 0)
@@ -352,6 +352,8 @@ int diag_rule_dead_held(struct diag_ctx *c)
 		for (size_t j = i; r == 0 && j < end; j++) {
 			const struct ts_socket *s = diag_sock_at(c, h.v[j].sock);
 
+			if (s->state == TS_STATE_CLOSED && !diag_closed_old(c, s))
+				continue;
 			r = add_fds_of(c, f, s, f->pid);
 			/* The peers the CLOSED connections had, where the owner source
 			 * could read them from the socket (BPF). */
@@ -371,28 +373,36 @@ int diag_rule_dead_held(struct diag_ctx *c)
 
 /* ---- FIN_WAIT_2 ---- */
 
+/* FIN_WAIT_2 for --min-age: the peer silent that long since it ACKed our FIN. Under
+ * churn a FIN_WAIT_2 waits a moment for the peer's FIN all the time. */
+static bool fin_wait_2_old(const struct diag_ctx *c, const struct ts_socket *s)
+{
+	uint64_t age;
+
+	return !ts_socket_peer_silence_ms(s, &age) || age >= (uint64_t)c->th.min_age_s * 1000;
+}
+
 static bool is_held(const struct diag_ctx *c, const struct ts_socket *s)
 {
-	(void)c;
-	return s->inode != 0;
+	return s->inode != 0 && fin_wait_2_old(c, s);
 }
 
 static bool is_orphan(const struct diag_ctx *c, const struct ts_socket *s)
 {
-	(void)c;
-	return s->inode == 0;
+	return s->inode == 0 && fin_wait_2_old(c, s);
 }
 
-/* The local process holding the CLOSE_WAIT end of s, if any: pid and comm into f (the first found). */
+/* Whether the other end of s is a local CLOSE_WAIT socket; the process holding it (the first
+ * found), when known, into f's peer. */
 static bool set_peer(const struct diag_ctx *c, struct ts_finding *f, const struct ts_socket *s)
 {
 	const struct ts_socket *p = diag_cw_peer(c, s);
 	const struct ts_owner *o = p ? diag_owner_of(c, p, 0) : NULL;
 	const struct ts_process *proc;
 
-	if (!o)
+	if (!p)
 		return false;
-	if (!f->peer_pid) {
+	if (o && !f->peer_pid) {
 		f->peer_pid = o->pid;
 		proc = ts_snapshot_process(c->snap, o->process_index);
 		if (proc)
@@ -407,8 +417,8 @@ static const char orphan_linked_explanation[] =
 	"They are the other half of that CLOSE_WAIT leak (its own finding), not a problem of "
 	"their own; each lasts until tcp_fin_timeout, the CLOSE_WAIT end stays.";
 static const char orphan_linked_advice[] =
-	"Fix the process holding the CLOSE_WAIT end (the peer process above): when it closes "
-	"its sockets these end too. Lowering tcp_fin_timeout only removes this half sooner and "
+	"Fix the process holding the CLOSE_WAIT end (the peer above, and its CLOSE_WAIT "
+	"finding): when it closes its sockets these end too. Lowering tcp_fin_timeout only removes this half sooner and "
 	"does nothing for the CLOSE_WAIT sockets or their file descriptors.";
 
 int diag_rule_fin_wait_2(struct diag_ctx *c)

@@ -578,6 +578,13 @@ int diag_add_stable_group(const struct diag_ctx *c, struct ts_finding *f, const 
 	return add_group(f, s, accepted, !accepted, !accepted, unread);
 }
 
+bool diag_closed_old(const struct diag_ctx *c, const struct ts_socket *s)
+{
+	uint64_t age;
+
+	return !ts_socket_peer_silence_ms(s, &age) || age >= (uint64_t)c->th.min_age_s * 1000;
+}
+
 bool diag_cw_settled(const struct diag_ctx *c, const struct ts_snapshot *snap, const struct ts_socket *s,
 		     bool *unknown)
 {
@@ -771,7 +778,8 @@ static int stale_counts(struct diag_ctx *c)
 	}
 	for (size_t i = 0; r == 0 && i < e.n; i++) {
 		const struct ts_socket *s = diag_sock_at(c, e.v[i].sock);
-		bool counts = s->state == TS_STATE_CLOSED || diag_cw_settled(c, c->snap, s, NULL);
+		bool counts = s->state == TS_STATE_CLOSED ? diag_closed_old(c, s)
+							  : diag_cw_settled(c, c->snap, s, NULL);
 
 		if (c->n_stale == 0 || c->stale[c->n_stale - 1].pid != e.v[i].pid)
 			c->stale[c->n_stale++] = (struct diag_pid_count){ .pid = e.v[i].pid };

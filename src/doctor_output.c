@@ -349,10 +349,10 @@ static const char *unknown_process_text(const struct ts_diagnosis *d, const stru
 	if (!d->owners_known)
 		return "owners were not scanned (--no-owners)";
 	if (v->pidns_known && !v->pidns_initial)
-		return "tcpstate runs in a pid namespace that is not the host's: processes outside it "
-		       "have no pid here, and the holders of these sockets live outside it. Run "
-		       "tcpstate in the host's pid namespace (on the host, or in a container started "
-		       "with the host's pid namespace, e.g. docker run --pid=host)";
+		return "no process in tcpstate's pid namespace holds them. tcpstate runs in a pid "
+		       "namespace that is not the host's, where processes outside it have no pid, so "
+		       "holders there cannot be named. Run tcpstate in the host's pid namespace (on "
+		       "the host, or in a container started with it, e.g. docker run --pid=host)";
 	return "no process holding them was found: the holder exited, or its fds could not be read";
 }
 
@@ -460,10 +460,13 @@ static void print_finding(const struct ts_diagnosis *d, const struct ts_finding 
 		else
 			printf("            each lasts at most tcp_fin_timeout = %llu s\n",
 			       (unsigned long long)f->limit);
-		if (f->peer_linked)
+		if (f->peer_linked && f->peer_pid)
 			printf("  peer      %llu of them: the other end is here, in CLOSE_WAIT, held by pid %d %s "
 			       "(see its CLOSE_WAIT finding)\n", (unsigned long long)f->peer_linked,
 			       (int)f->peer_pid, f->peer_comm);
+		else if (f->peer_linked)
+			printf("  peer      %llu of them: the other end is here, in CLOSE_WAIT (see its CLOSE_WAIT "
+			       "finding; its holder is not named)\n", (unsigned long long)f->peer_linked);
 		print_groups(f, false);
 		break;
 	case TS_FINDING_UNACKED_CLOSE:

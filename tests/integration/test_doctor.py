@@ -169,7 +169,9 @@ def test_fin_wait_2_peer():
     with Netns() as ns:
         server = ns.spawn(FW2_SERVER)
         client = ns.spawn(FW2_CLIENT, str(server["port"]))
-        rc, doc = doctor("--netns", ns.name)
+        # FIN_WAIT_2 counts once it is --min-age (2 s) old: poll until it is.
+        doc = wait_until(lambda: (lambda d: d if kinds(d, "fin-wait-2-peer") else None)(
+            doctor("--netns", ns.name)[1]), 15, interval=0.2) or doctor("--netns", ns.name)[1]
         fw = kinds(doc, "fin-wait-2-peer")
         if check(len(fw) == 1, f"one fin-wait-2-peer finding: {fw}"):
             f = fw[0]
