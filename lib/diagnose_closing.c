@@ -486,6 +486,10 @@ int diag_rule_fin_wait_2(struct diag_ctx *c)
 			f->explanation = orphan_linked_explanation;
 			f->advice = orphan_linked_advice;
 		}
+		/* Those paired with a local CLOSE_WAIT are that leak's other half, already a
+		 * finding: only the others weigh here. */
+		if (f->count - f->peer_linked < c->th.orphan_fin_wait_2_min)
+			f->severity = TS_SEVERITY_INFO;
 		diag_finish_lists(f);
 		i = end;
 	}

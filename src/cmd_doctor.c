@@ -44,7 +44,8 @@ static const struct threshold_opt {
 	{ "fin-wait-2-min", offsetof(struct ts_diag_thresholds, fin_wait_2_min), 1, UINT32_MAX,
 	  "held FIN_WAIT_2 sockets to one peer ip:port for a warning" },
 	{ "orphan-fin-wait-2-min", offsetof(struct ts_diag_thresholds, orphan_fin_wait_2_min), 1, UINT32_MAX,
-	  "orphaned FIN_WAIT_2 sockets for a warning (fewer: info)" },
+	  "orphaned FIN_WAIT_2 sockets for a warning (fewer: info); those whose peer is a\n"
+	  "          local CLOSE_WAIT are that leak's other half and do not count" },
 	{ "unacked-min", offsetof(struct ts_diag_thresholds, unacked_min), 1, UINT32_MAX,
 	  "LAST_ACK/FIN_WAIT_1/CLOSING to one address retransmitting their FIN (or\n"
 	  "          probing a zero window) for a warning (fewer: info; none: nothing)" },

@@ -297,23 +297,26 @@ static void print_groups(const struct ts_finding *f, bool unread)
 /* Why a finding is critical, when a holder (not the rule's own count) made it so. */
 static void print_severity_reason(const struct ts_finding *f)
 {
+	char text[256];
+
 	switch (f->severity_reason) {
 	case TS_SEV_REASON_HELD:
-		printf("  severity  critical: pid %d holds %llu sockets in CLOSE_WAIT or CLOSED, their fds "
-		       "still open (--close-wait-critical)\n", (int)f->severity_pid,
-		       (unsigned long long)f->held_stale);
+		snprintf(text, sizeof(text), "critical: pid %d holds %llu sockets in CLOSE_WAIT or "
+			 "CLOSED, their fds still open (--close-wait-critical)", (int)f->severity_pid,
+			 (unsigned long long)f->held_stale);
 		break;
 	case TS_SEV_REASON_FD_LIMIT:
-		printf("  severity  critical: pid %d's open files reached --fd-critical-pct of its "
-		       "RLIMIT_NOFILE\n", (int)f->severity_pid);
+		snprintf(text, sizeof(text), "critical: pid %d's open files reached --fd-critical-pct "
+			 "of its RLIMIT_NOFILE", (int)f->severity_pid);
 		break;
 	case TS_SEV_REASON_FD_ETA:
-		printf("  severity  critical: at this rate it runs out of file descriptors within "
-		       "--leak-critical seconds\n");
+		snprintf(text, sizeof(text), "critical: at this rate it runs out of file descriptors "
+			 "within --leak-critical seconds");
 		break;
 	default:
-		break;
+		return;
 	}
+	print_wrapped("severity", text);
 }
 
 /* "312 fds of connections that 10.0.0.5:5432 reset" (a reset still pending
@@ -389,9 +392,11 @@ static void print_finding(const struct ts_diagnosis *d, const struct ts_finding 
 		printf("  evidence  %llu socket%s in CLOSE_WAIT for %u s or more%s%s; %llu bytes unread\n",
 		       (unsigned long long)f->count, f->count == 1 ? "" : "s", f->min_age_s,
 		       f->n_fds ? " on fds " : "", buf, (unsigned long long)f->unread_bytes);
-		if (f->young)
-			printf("            (and %llu younger than %u s, not counted: a program may be "
-			       "closing them right now)\n", (unsigned long long)f->young, f->min_age_s);
+		if (f->young) {
+			snprintf(buf, sizeof(buf), "(and %llu younger than %u s, not counted: a program may "
+				 "be closing them right now)", (unsigned long long)f->young, f->min_age_s);
+			print_wrapped("", buf);
+		}
 		if (f->unknown_age)
 			printf("            %llu of them without tcp_info: their age is unknown\n",
 			       (unsigned long long)f->unknown_age);
@@ -460,13 +465,17 @@ static void print_finding(const struct ts_diagnosis *d, const struct ts_finding 
 		else
 			printf("            each lasts at most tcp_fin_timeout = %llu s\n",
 			       (unsigned long long)f->limit);
-		if (f->peer_linked && f->peer_pid)
-			printf("  peer      %llu of them: the other end is here, in CLOSE_WAIT, held by pid %d %s "
-			       "(see its CLOSE_WAIT finding)\n", (unsigned long long)f->peer_linked,
-			       (int)f->peer_pid, f->peer_comm);
-		else if (f->peer_linked)
-			printf("  peer      %llu of them: the other end is here, in CLOSE_WAIT (see its CLOSE_WAIT "
-			       "finding; its holder is not named)\n", (unsigned long long)f->peer_linked);
+		if (f->peer_linked) {
+			char peer[64] = "";
+
+			if (f->peer_pid)
+				snprintf(peer, sizeof(peer), ", held by pid %d %s", (int)f->peer_pid,
+					 f->peer_comm);
+			snprintf(buf, sizeof(buf), "%llu of them: the other end is here, in CLOSE_WAIT%s "
+				 "(see its CLOSE_WAIT finding%s)", (unsigned long long)f->peer_linked, peer,
+				 f->peer_pid ? "" : "; its holder is not named");
+			print_wrapped("peer", buf);
+		}
 		print_groups(f, false);
 		break;
 	case TS_FINDING_UNACKED_CLOSE:

@@ -711,6 +711,7 @@ static void test_orphans_linked(void **state)
 	assert_int_equal(f->peer_pid, 4242);
 	assert_string_equal(f->peer_comm, "python3");
 	assert_non_null(strstr(f->advice, "CLOSE_WAIT"));
+	assert_int_equal(f->severity, TS_SEVERITY_INFO);
 	ts_diagnosis_free(d);
 	ts_snapshot_free(snap);
 }
