@@ -142,7 +142,6 @@ unsigned diag_socket_retrans(const struct ts_socket *s);
 /* Filling in a finding; the adders return 0 or -ENOMEM and keep each list bounded. */
 /* Raises the finding's age to the time since s's peer last sent anything (tcp_info). */
 void diag_note_age(struct ts_finding *f, const struct ts_socket *s);
-int diag_add_pid(struct ts_finding *f, pid_t pid);
 int diag_add_fd(struct ts_finding *f, int fd);
 /* Adds one socket to the group (family, lport, addr, rport) of f. */
 int diag_add_group(struct ts_finding *f, const struct ts_socket *s, bool with_lport, bool with_rport,

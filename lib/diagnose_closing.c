@@ -96,7 +96,7 @@ int diag_rule_close_wait(struct diag_ctx *c)
 		diag_finish_lists(f);
 		if (f->count >= c->th.close_wait_critical) {
 			f->severity = TS_SEVERITY_CRITICAL;
-			f->severity_reason = TS_SEV_REASON_HELD;
+			f->severity_reason = f->pid ? TS_SEV_REASON_HELD : TS_SEV_REASON_RULE;
 			f->held_stale = f->count;
 			f->severity_pid = f->pid;
 		}

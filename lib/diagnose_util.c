@@ -116,25 +116,6 @@ unsigned diag_socket_retrans(const struct ts_socket *s)
 	return r;
 }
 
-int diag_add_pid(struct ts_finding *f, pid_t pid)
-{
-	pid_t *v;
-
-	if (pid <= 0)
-		return 0;
-	for (size_t i = 0; i < f->n_pids; i++)
-		if (f->pids[i] == pid)
-			return 0;
-	if (f->n_pids >= MAX_PIDS)
-		return 0;
-	v = realloc(f->pids, (f->n_pids + 1) * sizeof(*v));
-	if (!v)
-		return -ENOMEM;
-	v[f->n_pids++] = pid;
-	f->pids = v;
-	return 0;
-}
-
 int diag_add_fd(struct ts_finding *f, int fd)
 {
 	int *v;
@@ -384,10 +365,7 @@ static uint64_t pids_hash(const pid_t *p, size_t n)
 	return h;
 }
 
-/* qsort has no context: the pool the entries being sorted point into. */
-static const pid_t *sort_pool;
-
-static int hent_set_cmp(const struct diag_hent *x, const struct diag_hent *y)
+static int hent_set_cmp(const struct diag_hent *x, const struct diag_hent *y, const pid_t *pool)
 {
 	int r;
 
@@ -398,15 +376,15 @@ static int hent_set_cmp(const struct diag_hent *x, const struct diag_hent *y)
 	if ((r = cmp_num(x->n, y->n)))
 		return r;
 	for (uint32_t i = 0; i < x->n; i++)
-		if ((r = cmp_num(sort_pool[x->off + i], sort_pool[y->off + i])))
+		if ((r = cmp_num(pool[x->off + i], pool[y->off + i])))
 			return r;
 	return 0;
 }
 
-static int hent_cmp(const void *a, const void *b)
+static int hent_cmp(const void *a, const void *b, void *pool)
 {
 	const struct diag_hent *x = a, *y = b;
-	int r = hent_set_cmp(x, y);
+	int r = hent_set_cmp(x, y, pool);
 
 	return r ? r : cmp_num(x->sock, y->sock);
 }
@@ -437,9 +415,8 @@ int diag_gather_by_holders(const struct diag_ctx *c, ts_state_mask_t m, bool wit
 		h->n_pool += x.n;
 		h->v[h->n++] = x;
 	}
-	sort_pool = h->pool;
 	if (h->n)
-		qsort(h->v, h->n, sizeof(*h->v), hent_cmp);
+		qsort_r(h->v, h->n, sizeof(*h->v), hent_cmp, h->pool);
 	return 0;
 }
 
@@ -447,8 +424,7 @@ size_t diag_holders_run_end(const struct diag_holders *h, size_t i)
 {
 	size_t j = i + 1;
 
-	sort_pool = h->pool;
-	while (j < h->n && hent_set_cmp(&h->v[i], &h->v[j]) == 0)
+	while (j < h->n && hent_set_cmp(&h->v[i], &h->v[j], h->pool) == 0)
 		j++;
 	return j;
 }

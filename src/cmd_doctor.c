@@ -26,15 +26,15 @@ static const struct threshold_opt {
 	const char *help;
 } threshold_opts[] = {
 	{ "min-age", offsetof(struct ts_diag_thresholds, min_age_s), 0, MAX_INTERVAL,
-	  "seconds a CLOSE_WAIT socket must have been in that state (its peer silent that\n"
-	  "          long, from tcp_info) to count as evidence; younger ones are a program\n"
-	  "          closing them right now, named but never a finding (0: count all)" },
+	  "seconds a CLOSE_WAIT socket must have been in that state (its peer\n"
+	  "          silent that long, from tcp_info) to count as evidence; younger ones\n"
+	  "          are a program closing them now, named, never a finding (0: all)" },
 	{ "close-wait-min", offsetof(struct ts_diag_thresholds, close_wait_min), 1, UINT32_MAX,
-	  "CLOSE_WAIT sockets (at least --min-age old) per set of holding processes\n"
-	  "          for a warning" },
+	  "CLOSE_WAIT sockets (at least --min-age old) per set of holding\n"
+	  "          processes for a warning" },
 	{ "close-wait-critical", offsetof(struct ts_diag_thresholds, close_wait_critical), 1, UINT32_MAX,
-	  "sockets one process holds in CLOSE_WAIT (--min-age old) and CLOSED together\n"
-	  "          for critical (see Severity)" },
+	  "sockets one process holds in CLOSE_WAIT (--min-age old) and CLOSED\n"
+	  "          together for critical (see Severity)" },
 	{ "fd-critical-pct", offsetof(struct ts_diag_thresholds, fd_critical_pct), 1, 100,
 	  "open fds at this % of RLIMIT_NOFILE make it critical" },
 	{ "leak-critical", offsetof(struct ts_diag_thresholds, leak_critical_s), 1, UINT32_MAX,
@@ -44,11 +44,11 @@ static const struct threshold_opt {
 	{ "fin-wait-2-min", offsetof(struct ts_diag_thresholds, fin_wait_2_min), 1, UINT32_MAX,
 	  "held FIN_WAIT_2 sockets to one peer ip:port for a warning" },
 	{ "orphan-fin-wait-2-min", offsetof(struct ts_diag_thresholds, orphan_fin_wait_2_min), 1, UINT32_MAX,
-	  "orphaned FIN_WAIT_2 sockets for a warning (fewer: info); those whose peer is a\n"
-	  "          local CLOSE_WAIT are that leak's other half and do not count" },
+	  "orphaned FIN_WAIT_2 sockets for a warning (fewer: info); those whose\n"
+	  "          peer is a local CLOSE_WAIT are that leak's other half, not counted" },
 	{ "unacked-min", offsetof(struct ts_diag_thresholds, unacked_min), 1, UINT32_MAX,
-	  "LAST_ACK/FIN_WAIT_1/CLOSING to one address retransmitting their FIN (or\n"
-	  "          probing a zero window) for a warning (fewer: info; none: nothing)" },
+	  "LAST_ACK/FIN_WAIT_1/CLOSING to one address retransmitting their FIN\n"
+	  "          (or probing a zero window) for a warning (fewer: info)" },
 	{ "time-wait-pct", offsetof(struct ts_diag_thresholds, time_wait_pct), 1, 100,
 	  "TIME_WAIT at this % of tcp_max_tw_buckets: warning (100%: critical)" },
 	{ "port-pct", offsetof(struct ts_diag_thresholds, port_pct), 1, 100,
@@ -84,9 +84,10 @@ static void doctor_help(FILE *f)
 		"\n"
 		"Rules: CLOSE_WAIT held by a program; CLOSE_WAIT/fd growth and time to fd\n"
 		"exhaustion (--interval); CLOSED/IDLE fds held open; FIN_WAIT_2 (the peer's\n"
-		"program, or orphans bounded by tcp_fin_timeout); LAST_ACK/FIN_WAIT_1/CLOSING per\n"
-		"remote address; TIME_WAIT against tcp_max_tw_buckets and the local port range;\n"
-		"accept queues above their backlog; SYN_RECEIVED backlog; SYN_SENT retransmitting.\n"
+		"program, or orphans bounded by tcp_fin_timeout); LAST_ACK/FIN_WAIT_1/CLOSING\n"
+		"retransmitting to a remote address; TIME_WAIT against tcp_max_tw_buckets and\n"
+		"the local port range; accept queues above their backlog; SYN_RECEIVED\n"
+		"backlog; SYN_SENT retransmitting.\n"
 		"\n"
 		"What makes a finding: evidence that survives churn.\n"
 		"  A CLOSE_WAIT socket counts once its peer has been silent for --min-age\n"
