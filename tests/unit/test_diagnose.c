@@ -521,6 +521,48 @@ static void test_leak_churn(void **state)
 	ts_snapshot_free(b);
 }
 
+/* Forked children holding the very sockets their parent leaks: one leak finding, parent first. */
+static void test_leak_shared(void **state)
+{
+	struct ts_snapshot *snap[2];
+	struct ts_diagnosis *d;
+	const struct ts_finding *f;
+
+	(void)state;
+	for (unsigned look = 0; look < 2; look++) {
+		snap[look] = snap_new();
+		for (unsigned i = 0; i < 2 + 3 * look; i++) {
+			size_t k = add_sock(snap[look], &(struct sock_spec){ TS_STATE_CLOSE_WAIT, .lport = 7000,
+									    .raddr = "10.0.0.2", .rport = (uint16_t)(1000 + i),
+									    .inode = 500 + i, .silent_ms = 5000 });
+
+			add_owner(snap[look], k, 4242, "python3", 10 + (int)i);
+			add_owner(snap[look], k, 4444, "nginx", 10 + (int)i);
+		}
+		finalize(snap[look]);
+	}
+	{
+		struct ts_diag_procs procs;
+		struct ts_diag_input in = { .snap = snap[0], .later = snap[1], .interval_s = 1 };
+
+		assert_int_equal(ts_diag_procs_collect(snap[0], PROC, &procs), 0);
+		in.procs = in.procs_later = &procs;
+		assert_int_equal(ts_diagnose(&in, &d), 0);
+		ts_diag_procs_clear(&procs);
+	}
+	assert_int_equal(count_kind(d, TS_FINDING_LEAK), 1);
+	assert_int_equal(count_kind(d, TS_FINDING_CLOSE_WAIT), 1);
+	f = find_kind(d, TS_FINDING_LEAK, 0);
+	assert_int_equal(f->n_pids, 2);
+	assert_int_equal(f->pids[0], 4444); /* the parent */
+	assert_int_equal(f->pid, 4444);
+	assert_int_equal(f->count_before, 2);
+	assert_int_equal(f->count, 5);
+	ts_diagnosis_free(d);
+	ts_snapshot_free(snap[0]);
+	ts_snapshot_free(snap[1]);
+}
+
 /* A CLOSE_WAIT finding rests on sockets at least --min-age old; younger ones are counted aside. */
 static void test_close_wait_min_age(void **state)
 {
@@ -1062,6 +1104,7 @@ int main(void)
 		cmocka_unit_test(test_unowned_close_wait),
 		cmocka_unit_test(test_leak),
 		cmocka_unit_test(test_leak_churn),
+		cmocka_unit_test(test_leak_shared),
 		cmocka_unit_test(test_close_wait_min_age),
 		cmocka_unit_test(test_close_wait_client_groups),
 		cmocka_unit_test(test_shared_holders),
