@@ -268,7 +268,7 @@ def test_doctor_command_closes_what_it_says():
         check(wait_until(lambda: len(ns.close_wait(PORT_LEAK)) == LEAKED, 10), "no CLOSE_WAIT")
 
         def finding():
-            rc, out, err = ns.tcpstate("doctor", "--json", "--close-min-idle", "1")
+            rc, out, err = ns.tcpstate("doctor", "--json", "--min-age", "0", "--close-min-idle", "1")
             f = [f for f in json.loads(out)["findings"] if f["kind"] == "close-wait"]
             return f[0] if len(f) == 1 and "close_commands" in f[0] else None
 
@@ -283,7 +283,7 @@ def test_doctor_command_closes_what_it_says():
               f"--pid {pid}" in cmds["fin"] and cmds["fin"].endswith("--how fin") and
               cmds["fd"].endswith("--how fd") and "fd number" in cmds.get("fd_hazard", ""),
               f"doctor commands {cmds}")
-        rc, out, err = ns.tcpstate("doctor", "--close-min-idle", "1")
+        rc, out, err = ns.tcpstate("doctor", "--min-age", "0", "--close-min-idle", "1")
         check(cmds["fin"] in out and cmds["fd"] in out and "EBADF" in out and
               out.index(cmds["fin"]) < out.index(cmds["fd"]), f"doctor text:\n{out}")
 

@@ -79,7 +79,8 @@ def test_close_wait():
     with Netns() as ns:
         info = ns.spawn(CLOSE_WAIT_SERVER, "5")
         # A CLOSE_WAIT counts once it is --min-age (2 s) old: poll until it is.
-        got = wait_until(lambda: (lambda r: r if kinds(r[1], "close-wait") else None)(
+        got = wait_until(lambda: (lambda r: r if [f for f in kinds(r[1], "close-wait")
+                                                  if f["evidence"]["count"] == 5] else None)(
             doctor("--netns", ns.name)), 15, interval=0.2)
         check(got is not None, "no close-wait finding within 15 s")
         rc, doc = got or doctor("--netns", ns.name)

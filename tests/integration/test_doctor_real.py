@@ -195,11 +195,18 @@ def test_client_pool():
 
         def client_cw(doc):
             return [f for f in kinds(doc, "close-wait") if f["process"] and f["process"]["pid"] == pid]
-        doc = wait_finding(sp.netns, lambda d: client_cw(d), 20)
-        if not check(doc, "no CLOSE_WAIT finding for the pool client after nginx closed"):
+
+        def held(state="close-wait"):
+            return [line for line in sp.run(["ss", "-tanpH", "state", state]).stdout.splitlines()
+                    if f"pid={pid}," in line]
+        # nginx closes the idle connections after keepalive_timeout (1 s): all of the pool's
+        # connections in CLOSE_WAIT, all counted once --min-age (2 s) old.
+        n_held = wait_until(lambda: not held("established") and len(held()), 20)
+        doc = wait_finding(sp.netns, lambda d: [f for f in client_cw(d)
+                                                if f["evidence"]["count"] == n_held], 20)
+        if not check(doc, f"no CLOSE_WAIT finding for the pool client's {n_held} sockets"):
             return
-        held = [l for l in sp.run(["ss", "-tanpH", "state", "close-wait"]).stdout.splitlines()
-                if f"pid={pid}," in l]
+        held = held()
         f = client_cw(doc)[0]
         n = f["evidence"]["count"]
         check(n == len(held) and n >= 2, f"client CLOSE_WAIT {n}, ss shows {len(held)}")
