@@ -100,6 +100,7 @@ void ts_diag_sysctls_read(struct ts_sysctl *s, struct ts_diag_sysctls *ret)
 void ts_diag_thresholds_default(struct ts_diag_thresholds *t)
 {
 	*t = (struct ts_diag_thresholds){
+		.min_age_s = TS_DIAG_MIN_AGE_DEFAULT_S,
 		.close_wait_min = 1,
 		.close_wait_critical = 100,
 		.fd_critical_pct = 80,
@@ -392,6 +393,7 @@ int ts_diagnose(const struct ts_diag_input *in, struct ts_diagnosis **ret)
 	};
 	struct diag_ctx c = { .in = in };
 	size_t n;
+	int r;
 
 	if (!in || !in->snap)
 		return -EINVAL;
@@ -417,13 +419,13 @@ int ts_diagnose(const struct ts_diag_input *in, struct ts_diagnosis **ret)
 	}
 	c.d->owners_known = ts_snapshot_stats(in->snap)->owners_scanned;
 	c.d->has_interval = in->later != NULL;
-	for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++) {
-		int r = rules[i](&c);
-
-		if (r < 0) {
-			ts_diagnosis_free(c.d);
-			return r;
-		}
+	r = diag_ctx_prepare(&c);
+	for (size_t i = 0; r == 0 && i < sizeof(rules) / sizeof(rules[0]); i++)
+		r = rules[i](&c);
+	diag_ctx_release(&c);
+	if (r < 0) {
+		ts_diagnosis_free(c.d);
+		return r;
 	}
 	if (c.d->n_findings)
 		qsort(c.d->findings, c.d->n_findings, sizeof(*c.d->findings), finding_cmp);

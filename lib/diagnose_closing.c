@@ -12,18 +12,6 @@
 #include "tcpstate/activity.h"
 #include "tcpstate/socket_facts.h"
 
-#define MAX_PEER_LOOKUPS 64
-
-static bool fd_near_limit(const struct diag_ctx *c, const struct ts_finding *f)
-{
-	const struct ts_procinfo *p = &f->proc;
-
-	if (!f->has_proc || p->fd_err || p->nofile_err || p->nofile_soft == TS_PROCINFO_UNLIMITED ||
-	    p->nofile_soft == 0)
-		return false;
-	return (uint64_t)p->fd_count * 100 >= (uint64_t)c->th.fd_critical_pct * p->nofile_soft;
-}
-
 /* ---- CLOSE_WAIT held by a program ---- */
 
 /* Counts s as abandoned (what close --min-idle would act on), or notes how recently it moved. */
@@ -44,20 +32,36 @@ static void note_closable(const struct diag_ctx *c, struct ts_finding *f, const 
 	}
 }
 
+/* The fds of pid among the owners of s. */
+static int add_fds_of(struct diag_ctx *c, struct ts_finding *f, const struct ts_socket *s, pid_t pid)
+{
+	int r = 0;
+
+	for (unsigned k = 0; r == 0 && k < s->owner_count; k++) {
+		const struct ts_owner *o = diag_owner_of(c, s, k);
+
+		if (o && o->pid == pid)
+			r = diag_add_fd(f, o->fd);
+	}
+	return r;
+}
+
+/* One finding per namespace and set of holding processes: sockets inherited by
+ * forked children are one problem, named with every holder, parent first. */
 int diag_rule_close_wait(struct diag_ctx *c)
 {
-	struct diag_ents e = { 0 };
-	int r = diag_gather_by_pid(c, c->snap, TS_STATE_BIT(TS_STATE_CLOSE_WAIT), true, &e);
+	struct diag_holders h = { 0 };
+	int r = diag_gather_by_holders(c, TS_STATE_BIT(TS_STATE_CLOSE_WAIT), true, &h);
 
-	for (size_t i = 0; r == 0 && i < e.n;) {
-		size_t end = diag_run_end(&e, i);
-		const struct ts_socket *first = diag_sock_at(c, e.v[i].sock);
-		uint64_t count = 0;
+	for (size_t i = 0; r == 0 && i < h.n;) {
+		size_t end = diag_holders_run_end(&h, i);
+		const struct ts_socket *first = diag_sock_at(c, h.v[i].sock);
+		uint64_t settled = 0;
 		struct ts_finding *f;
 
 		for (size_t j = i; j < end; j++)
-			count += j == i || e.v[j].sock != e.v[j - 1].sock;
-		if (count < c->th.close_wait_min) {
+			settled += diag_cw_settled(c, c->snap, diag_sock_at(c, h.v[j].sock), NULL);
+		if (settled == 0 || settled < c->th.close_wait_min) {
 			i = end;
 			continue;
 		}
@@ -66,55 +70,73 @@ int diag_rule_close_wait(struct diag_ctx *c)
 			r = -ENOMEM;
 			break;
 		}
-		if (e.v[i].pid > 0) {
-			const struct ts_owner *o = diag_owner_of(c, first, 0);
-
-			for (unsigned k = 0; o && k < first->owner_count; k++, o++)
-				if (o->pid == e.v[i].pid) {
-					diag_set_culprit(c, f, c->snap, c->in->procs, o->pid, o->process_index);
-					break;
-				}
-			r = diag_add_pid(f, e.v[i].pid);
-		}
-		f->count = count;
+		r = diag_set_holders(c, f, c->snap, c->in->procs, first, h.pool + h.v[i].off, h.v[i].n);
+		f->count = settled;
+		f->min_age_s = c->th.min_age_s;
 		f->close_min_idle_s = c->th.close_min_idle_s;
 		for (size_t j = i; r == 0 && j < end; j++) {
-			const struct ts_socket *s = diag_sock_at(c, e.v[j].sock);
+			const struct ts_socket *s = diag_sock_at(c, h.v[j].sock);
+			bool unknown;
+			uint64_t unread;
 
-			r = diag_add_fd(f, e.v[j].fd);
-			if (r < 0 || (j > i && e.v[j].sock == e.v[j - 1].sock))
+			if (!diag_cw_settled(c, c->snap, s, &unknown)) {
+				f->young++;
 				continue;
-			uint64_t unread = ts_socket_unread_bytes(s);
-
+			}
+			f->unknown_age += unknown;
+			if (f->pid)
+				r = add_fds_of(c, f, s, f->pid);
+			unread = ts_socket_unread_bytes(s);
 			f->unread_bytes += unread;
 			f->eof_read += s->recv_q == 0;
 			diag_note_age(f, s);
 			note_closable(c, f, s);
-			r = diag_add_group(f, s, true, false, unread);
+			if (r == 0)
+				r = diag_add_stable_group(c, f, s, unread);
 		}
 		diag_finish_lists(f);
-		if (count >= c->th.close_wait_critical || fd_near_limit(c, f))
+		if (f->count >= c->th.close_wait_critical) {
 			f->severity = TS_SEVERITY_CRITICAL;
+			f->severity_reason = f->pid ? TS_SEV_REASON_HELD : TS_SEV_REASON_RULE;
+			f->held_stale = f->count;
+			f->severity_pid = f->pid;
+		}
+		diag_holders_severity(c, f);
 		i = end;
 	}
-	free(e.v);
+	diag_holders_free(&h);
 	return r;
 }
 
 /* ---- growth between two looks ---- */
 
-struct pid_count {
+/* One process's CLOSE_WAIT sockets old enough (diag_cw_settled) in one look. */
+struct pid_look {
 	pid_t pid;
 	uint32_t process_index;
+	uint32_t netns_index;
 	uint64_t count;
+	uint64_t kept;  /* first look: of count, still held by pid at the second look */
+	uint64_t hash;  /* second look: of the sockets counted (which ones) */
 };
 
-/* CLOSE_WAIT sockets per pid (each socket once per process), sorted by pid. */
-static int count_by_pid(const struct diag_ctx *c, const struct ts_snapshot *snap,
-			struct pid_count **ret, size_t *ret_n)
+static bool held_by(const struct ts_snapshot *snap, const struct ts_socket *s, pid_t pid)
 {
+	const struct ts_owner *o = ts_snapshot_owners(snap, s);
+
+	for (unsigned k = 0; o && k < s->owner_count; k++)
+		if (o[k].pid == pid)
+			return true;
+	return false;
+}
+
+/* Per pid of snap (the first look or the later one), sorted by pid. */
+static int look_by_pid(const struct diag_ctx *c, const struct ts_snapshot *snap,
+		       struct pid_look **ret, size_t *ret_n)
+{
+	bool first_look = snap == c->snap;
 	struct diag_ents e = { 0 };
-	struct pid_count *v = NULL;
+	struct pid_look *v = NULL;
 	size_t n = 0;
 	int r = diag_gather_by_pid(c, snap, TS_STATE_BIT(TS_STATE_CLOSE_WAIT), false, &e);
 
@@ -125,18 +147,31 @@ static int count_by_pid(const struct diag_ctx *c, const struct ts_snapshot *snap
 	}
 	for (size_t i = 0; r == 0 && i < e.n; i++) {
 		const struct ts_socket *s = ts_snapshot_socket(snap, e.v[i].sock);
+		struct pid_look *p;
 
 		if (n == 0 || v[n - 1].pid != e.v[i].pid) {
 			const struct ts_owner *o = ts_snapshot_owners(snap, s);
 
-			v[n] = (struct pid_count){ .pid = e.v[i].pid };
+			v[n] = (struct pid_look){ .pid = e.v[i].pid, .netns_index = s->netns_index,
+						  .hash = 0xcbf29ce484222325ull };
 			for (unsigned k = 0; o && k < s->owner_count; k++)
 				if (o[k].pid == e.v[i].pid)
 					v[n].process_index = o[k].process_index;
 			n++;
 		}
-		if (i == 0 || e.v[i].sock != e.v[i - 1].sock || e.v[i].pid != e.v[i - 1].pid)
-			v[n - 1].count++;
+		p = &v[n - 1];
+		if ((i > 0 && e.v[i].sock == e.v[i - 1].sock && e.v[i].pid == e.v[i - 1].pid) ||
+		    !diag_cw_settled(c, snap, s, NULL))
+			continue;
+		p->count++;
+		if (first_look) {
+			uint32_t k = s->inode ? sock_index_find(&c->idx_later, s->inode, s->cookie) : UINT32_MAX;
+
+			if (k != UINT32_MAX && held_by(c->in->later, ts_snapshot_socket(c->in->later, k), p->pid))
+				p->kept++;
+		} else {
+			p->hash = (p->hash ^ s->inode ^ (s->cookie << 20)) * 0x100000001b3ull;
+		}
 	}
 	free(e.v);
 	if (r < 0) {
@@ -148,7 +183,7 @@ static int count_by_pid(const struct diag_ctx *c, const struct ts_snapshot *snap
 	return 0;
 }
 
-static const struct pid_count *find_pid_count(const struct pid_count *v, size_t n, pid_t pid)
+static const struct pid_look *find_pid_look(const struct pid_look *v, size_t n, pid_t pid)
 {
 	size_t lo = 0, hi = n;
 
@@ -165,64 +200,111 @@ static const struct pid_count *find_pid_count(const struct pid_count *v, size_t 
 	return NULL;
 }
 
+static int look_cmp(const void *a, const void *b)
+{
+	const struct pid_look *x = a, *y = b;
+
+	if (x->hash != y->hash)
+		return x->hash < y->hash ? -1 : 1;
+	if (x->count != y->count)
+		return x->count < y->count ? -1 : 1;
+	return (x->pid > y->pid) - (x->pid < y->pid);
+}
+
+/* The leak finding for the processes growing[i..end) (they hold the same sockets). */
+static int add_leak(struct diag_ctx *c, const struct pid_look *growing, size_t i, size_t end,
+		    const struct pid_look *before, size_t n_before)
+{
+	double dt = c->in->interval_s;
+	const struct pid_look *a = &growing[i], *b;
+	const struct ts_procinfo *p0, *p1;
+	struct ts_finding *f;
+	pid_t *pids;
+	double growth;
+	int r;
+
+	f = diag_add(c, TS_FINDING_LEAK, TS_SEVERITY_WARNING, a->netns_index);
+	if (!f)
+		return -ENOMEM;
+	pids = malloc((end - i) * sizeof(*pids));
+	if (!pids)
+		return -ENOMEM;
+	for (size_t k = i; k < end; k++)
+		pids[k - i] = growing[k].pid;
+	r = diag_set_holders(c, f, c->in->later, c->in->procs_later, NULL, pids, end - i);
+	free(pids);
+	if (r < 0)
+		return r;
+	/* The culprit's facts and counts (the oldest holder). */
+	for (size_t k = i; k < end; k++)
+		if (growing[k].pid == f->pid)
+			a = &growing[k];
+	diag_set_culprit(c, f, c->in->later, c->in->procs_later, a->pid, a->process_index);
+	b = find_pid_look(before, n_before, a->pid);
+	p0 = ts_diag_procs_find(c->in->procs, a->pid);
+	p1 = ts_diag_procs_find(c->in->procs_later, a->pid);
+	f->count = a->count;
+	f->count_before = b ? b->count : 0;
+	f->kept = b ? b->kept : 0;
+	f->min_age_s = c->th.min_age_s;
+	f->has_rate = true;
+	f->rate_per_s = (double)(f->count - f->count_before) / dt;
+	if (p0 && p1 && !p0->fd_err && !p1->fd_err)
+		f->fd_rate_per_s = ((double)p1->fd_count - (double)p0->fd_count) / dt;
+	growth = f->fd_rate_per_s > 0 ? f->fd_rate_per_s : f->rate_per_s;
+	if (p1 && !p1->fd_err && !p1->nofile_err && p1->nofile_soft != TS_PROCINFO_UNLIMITED) {
+		f->limit = p1->nofile_soft;
+		f->has_eta = true;
+		f->seconds_to_limit = p1->fd_count >= p1->nofile_soft
+			? 0 : (double)(p1->nofile_soft - p1->fd_count) / growth;
+	} else if (p1) {
+		f->limit_err = p1->nofile_err ? p1->nofile_err : p1->fd_err;
+	} else {
+		f->limit_err = -ESRCH;
+	}
+	if (f->has_eta && f->seconds_to_limit < c->th.leak_critical_s) {
+		f->severity = TS_SEVERITY_CRITICAL;
+		f->severity_reason = TS_SEV_REASON_FD_ETA;
+		f->severity_pid = f->pid;
+	}
+	return 0;
+}
+
+/*
+ * A leak: at the second look a process holds more CLOSE_WAIT sockets old
+ * enough than at the first, and every one counted at the first is still held
+ * (same socket: inode and cookie). Sockets a program is closing right now are
+ * young and do not count; a program that closes its old ones is not leaking.
+ * Processes holding the very same sockets (forked children) make one finding.
+ */
 int diag_rule_leak(struct diag_ctx *c)
 {
-	struct pid_count *before = NULL, *after = NULL;
-	size_t n_before = 0, n_after = 0;
-	double dt = c->in->interval_s;
+	struct pid_look *before = NULL, *after = NULL;
+	size_t n_before = 0, n_after = 0, n_growing = 0;
 	int r;
 
 	if (!c->in->later)
 		return 0;
-	r = count_by_pid(c, c->snap, &before, &n_before);
+	r = look_by_pid(c, c->snap, &before, &n_before);
 	if (r == 0)
-		r = count_by_pid(c, c->in->later, &after, &n_after);
+		r = look_by_pid(c, c->in->later, &after, &n_after);
 	for (size_t i = 0; r == 0 && i < n_after; i++) {
-		const struct pid_count *b = find_pid_count(before, n_before, after[i].pid);
-		uint64_t cw0 = b ? b->count : 0, cw1 = after[i].count;
-		const struct ts_procinfo *p0 = ts_diag_procs_find(c->in->procs, after[i].pid);
-		const struct ts_procinfo *p1 = ts_diag_procs_find(c->in->procs_later, after[i].pid);
-		const struct ts_socket *s0 = NULL;
-		struct ts_finding *f;
-		double growth;
+		const struct pid_look *b = find_pid_look(before, n_before, after[i].pid);
+		uint64_t cw0 = b ? b->count : 0, kept = b ? b->kept : 0;
 
-		if (cw1 <= cw0)
-			continue;
-		/* The namespace of one of its CLOSE_WAIT sockets in the later look. */
-		for (size_t k = 0; k < ts_snapshot_socket_count(c->in->later) && !s0; k++) {
-			const struct ts_socket *s = ts_snapshot_socket(c->in->later, k);
-			const struct ts_owner *o = ts_snapshot_owners(c->in->later, s);
+		if (after[i].count > cw0 && kept == cw0)
+			after[n_growing++] = after[i];
+	}
+	if (r == 0 && n_growing > 1)
+		qsort(after, n_growing, sizeof(*after), look_cmp);
+	for (size_t i = 0; r == 0 && i < n_growing;) {
+		size_t end = i + 1;
 
-			for (unsigned m = 0; s->state == TS_STATE_CLOSE_WAIT && o && m < s->owner_count; m++)
-				if (o[m].pid == after[i].pid)
-					s0 = s;
-		}
-		f = diag_add(c, TS_FINDING_LEAK, TS_SEVERITY_WARNING, s0 ? s0->netns_index : 0);
-		if (!f) {
-			r = -ENOMEM;
-			break;
-		}
-		diag_set_culprit(c, f, c->in->later, c->in->procs_later, after[i].pid, after[i].process_index);
-		r = diag_add_pid(f, after[i].pid);
-		f->count = cw1;
-		f->count_before = cw0;
-		f->has_rate = true;
-		f->rate_per_s = (double)(cw1 - cw0) / dt;
-		if (p0 && p1 && !p0->fd_err && !p1->fd_err)
-			f->fd_rate_per_s = ((double)p1->fd_count - (double)p0->fd_count) / dt;
-		growth = f->fd_rate_per_s > 0 ? f->fd_rate_per_s : f->rate_per_s;
-		if (p1 && !p1->fd_err && !p1->nofile_err && p1->nofile_soft != TS_PROCINFO_UNLIMITED) {
-			f->limit = p1->nofile_soft;
-			f->has_eta = true;
-			f->seconds_to_limit = p1->fd_count >= p1->nofile_soft
-				? 0 : (double)(p1->nofile_soft - p1->fd_count) / growth;
-		} else if (p1) {
-			f->limit_err = p1->nofile_err ? p1->nofile_err : p1->fd_err;
-		} else {
-			f->limit_err = -ESRCH;
-		}
-		if (f->has_eta && f->seconds_to_limit < c->th.leak_critical_s)
-			f->severity = TS_SEVERITY_CRITICAL;
+		while (end < n_growing && after[end].hash == after[i].hash &&
+		       after[end].count == after[i].count)
+			end++;
+		r = add_leak(c, after, i, end, before, n_before);
+		i = end;
 	}
 	free(before);
 	free(after);
@@ -233,23 +315,21 @@ int diag_rule_leak(struct diag_ctx *c)
 
 int diag_rule_dead_held(struct diag_ctx *c)
 {
-	struct diag_ents e = { 0 };
-	int r = diag_gather_by_pid(c, c->snap, TS_STATE_BIT(TS_STATE_CLOSED) | TS_STATE_BIT(TS_STATE_IDLE),
-				   false, &e);
+	struct diag_holders h = { 0 };
+	int r = diag_gather_by_holders(c, TS_STATE_BIT(TS_STATE_CLOSED) | TS_STATE_BIT(TS_STATE_IDLE),
+				       false, &h);
 
-	for (size_t i = 0; r == 0 && i < e.n;) {
-		size_t end = diag_run_end(&e, i);
-		const struct ts_socket *first = diag_sock_at(c, e.v[i].sock);
+	for (size_t i = 0; r == 0 && i < h.n;) {
+		size_t end = diag_holders_run_end(&h, i);
+		const struct ts_socket *first = diag_sock_at(c, h.v[i].sock);
 		uint32_t closed = 0, idle = 0;
 		enum ts_severity sev;
 		struct ts_finding *f;
 
 		for (size_t j = i; j < end; j++) {
-			const struct ts_socket *s = diag_sock_at(c, e.v[j].sock);
+			const struct ts_socket *s = diag_sock_at(c, h.v[j].sock);
 
-			if (j > i && e.v[j].sock == e.v[j - 1].sock)
-				continue;
-			closed += s->state == TS_STATE_CLOSED;
+			closed += s->state == TS_STATE_CLOSED && diag_closed_old(c, s);
 			idle += s->state == TS_STATE_IDLE;
 		}
 		if (closed >= c->th.dead_min && closed > 0)
@@ -269,122 +349,82 @@ int diag_rule_dead_held(struct diag_ctx *c)
 		f->state_counts[TS_STATE_CLOSED] = closed;
 		f->state_counts[TS_STATE_IDLE] = idle;
 		f->count = closed + idle;
-		for (unsigned k = 0; k < first->owner_count; k++) {
-			const struct ts_owner *o = diag_owner_of(c, first, k);
-
-			if (o && o->pid == e.v[i].pid) {
-				diag_set_culprit(c, f, c->snap, c->in->procs, o->pid, o->process_index);
-				break;
-			}
-		}
-		r = diag_add_pid(f, e.v[i].pid);
-		for (size_t j = i; r == 0 && j < end; j++)
-			r = diag_add_fd(f, e.v[j].fd);
-		/* The peers the CLOSED connections had, where the owner source
-		 * could read them from the socket (BPF). */
+		r = diag_set_holders(c, f, c->snap, c->in->procs, first, h.pool + h.v[i].off, h.v[i].n);
 		for (size_t j = i; r == 0 && j < end; j++) {
-			const struct ts_socket *s = diag_sock_at(c, e.v[j].sock);
+			const struct ts_socket *s = diag_sock_at(c, h.v[j].sock);
 
-			if (j > i && e.v[j].sock == e.v[j - 1].sock)
+			if (s->state == TS_STATE_CLOSED && !diag_closed_old(c, s))
 				continue;
-			if (s->state == TS_STATE_CLOSED && (s->flags & TS_SOCK_REMOTE_VALID))
+			r = add_fds_of(c, f, s, f->pid);
+			/* The peers the CLOSED connections had, where the owner source
+			 * could read them from the socket (BPF). */
+			if (r == 0 && s->state == TS_STATE_CLOSED && (s->flags & TS_SOCK_REMOTE_VALID))
 				r = diag_add_group(f, s, false, true, 0);
 		}
 		diag_finish_lists(f);
+		/* Fds held open count toward critical whatever their state: a
+		 * CLOSE_WAIT leak after `close --how fin` is CLOSED and still held. */
+		if (closed)
+			diag_holders_severity(c, f);
 		i = end;
 	}
-	free(e.v);
+	diag_holders_free(&h);
 	return r;
 }
 
 /* ---- FIN_WAIT_2 ---- */
 
+/* FIN_WAIT_2 for --min-age: the peer silent that long since it ACKed our FIN. Under
+ * churn a FIN_WAIT_2 waits a moment for the peer's FIN all the time. */
+static bool fin_wait_2_old(const struct diag_ctx *c, const struct ts_socket *s)
+{
+	uint64_t age;
+
+	return !ts_socket_peer_silence_ms(s, &age) || age >= (uint64_t)c->th.min_age_s * 1000;
+}
+
 static bool is_held(const struct diag_ctx *c, const struct ts_socket *s)
 {
-	(void)c;
-	return !ts_socket_is_orphan(s);
+	return !ts_socket_is_orphan(s) && fin_wait_2_old(c, s);
 }
 
 static bool is_orphan(const struct diag_ctx *c, const struct ts_socket *s)
 {
-	(void)c;
-	return ts_socket_is_orphan(s);
+	return ts_socket_is_orphan(s) && fin_wait_2_old(c, s);
 }
 
-/* A finding whose peer (the other end of its first socket) is looked up. */
-struct peer_lookup {
-	size_t finding;        /* index: findings move when the array grows */
-	uint32_t sock;
-	bool done;
-};
-
-#define PEER_SLOTS 256 /* > 2 * MAX_PEER_LOOKUPS, a power of two */
-
-static uint32_t tuple_hash(uint32_t netns, uint16_t lport, uint16_t rport,
-			   const struct in6_addr *laddr, const struct in6_addr *raddr)
+/* Whether the other end of s is a local CLOSE_WAIT socket; the process holding it (the first
+ * found), when known, into f's peer. */
+static bool set_peer(const struct diag_ctx *c, struct ts_finding *f, const struct ts_socket *s)
 {
-	uint32_t h = netns * 0x9e3779b1u;
+	const struct ts_socket *p = diag_cw_peer(c, s);
+	const struct ts_owner *o = p ? diag_owner_of(c, p, 0) : NULL;
+	const struct ts_process *proc;
 
-	h ^= ((uint32_t)lport << 16 | rport) * 0x85ebca6bu;
-	h ^= (laddr->s6_addr32[0] ^ laddr->s6_addr32[3]) * 0xc2b2ae35u;
-	h ^= (raddr->s6_addr32[0] ^ raddr->s6_addr32[3]) * 0x27d4eb2fu;
-	return h ^ (h >> 15);
+	if (!p)
+		return false;
+	if (o && !f->peer_pid) {
+		f->peer_pid = o->pid;
+		proc = ts_snapshot_process(c->snap, o->process_index);
+		if (proc)
+			memcpy(f->peer_comm, proc->comm, sizeof(f->peer_comm));
+	}
+	return true;
 }
 
-/* Fills each finding's peer (pid, comm) from the socket at the other end of
- * its first socket, when that lives in the same namespace: one pass over
- * the snapshot for all lookups. The first socket matching decides. */
-static void find_peers(struct diag_ctx *c, struct peer_lookup *l, unsigned n)
-{
-	size_t n_sock = ts_snapshot_socket_count(c->snap);
-	int16_t slot[PEER_SLOTS];
-	unsigned left = n;
-
-	memset(slot, 0xff, sizeof(slot));
-	for (unsigned k = 0; k < n; k++) {
-		const struct ts_socket *s = diag_sock_at(c, l[k].sock);
-		uint32_t h = tuple_hash(s->netns_index, s->remote_port, s->local_port,
-					&s->remote_addr, &s->local_addr);
-
-		while (slot[h & (PEER_SLOTS - 1)] >= 0)
-			h++;
-		slot[h & (PEER_SLOTS - 1)] = (int16_t)k;
-	}
-	for (size_t i = 0; i < n_sock && left; i++) {
-		const struct ts_socket *p = diag_sock_at(c, (uint32_t)i);
-		uint32_t h = tuple_hash(p->netns_index, p->local_port, p->remote_port,
-					&p->local_addr, &p->remote_addr);
-
-		for (int16_t k; (k = slot[h & (PEER_SLOTS - 1)]) >= 0; h++) {
-			const struct ts_socket *s = diag_sock_at(c, l[k].sock);
-			const struct ts_owner *o;
-			const struct ts_process *proc;
-			struct ts_finding *f;
-
-			if (l[k].done || p->netns_index != s->netns_index || p->family != s->family ||
-			    p->local_port != s->remote_port || p->remote_port != s->local_port ||
-			    memcmp(&p->local_addr, &s->remote_addr, sizeof(p->local_addr)) ||
-			    memcmp(&p->remote_addr, &s->local_addr, sizeof(p->remote_addr)))
-				continue;
-			l[k].done = true;
-			left--;
-			o = diag_owner_of(c, p, 0);
-			if (!o)
-				continue;
-			f = &c->d->findings[l[k].finding];
-			f->peer_pid = o->pid;
-			proc = ts_snapshot_process(c->snap, o->process_index);
-			if (proc)
-				memcpy(f->peer_comm, proc->comm, sizeof(f->peer_comm));
-		}
-	}
-}
+static const char orphan_linked_explanation[] =
+	"No program holds these sockets any more: the program here closed its end, and the "
+	"peer's end is a CLOSE_WAIT socket that a local process still holds without closing. "
+	"They are the other half of that CLOSE_WAIT leak (its own finding), not a problem of "
+	"their own; each lasts until tcp_fin_timeout, the CLOSE_WAIT end stays.";
+static const char orphan_linked_advice[] =
+	"Fix the process holding the CLOSE_WAIT end (the peer above, and its CLOSE_WAIT "
+	"finding): when it closes its sockets these end too. Lowering tcp_fin_timeout only removes this half sooner and "
+	"does nothing for the CLOSE_WAIT sockets or their file descriptors.";
 
 int diag_rule_fin_wait_2(struct diag_ctx *c)
 {
 	struct diag_ents e = { 0 };
-	struct peer_lookup lookups[MAX_PEER_LOOKUPS];
-	unsigned n_lookups = 0;
 	int r = diag_gather_by_remote(c, TS_STATE_BIT(TS_STATE_FIN_WAIT_2), true, is_held, &e);
 
 	for (size_t i = 0; r == 0 && i < e.n;) {
@@ -406,19 +446,15 @@ int diag_rule_fin_wait_2(struct diag_ctx *c)
 		r = diag_add_owners(c, f, &e, i, end);
 		for (size_t j = i; r == 0 && j < end; j++) {
 			diag_note_age(f, diag_sock_at(c, e.v[j].sock));
-			r = diag_add_group(f, diag_sock_at(c, e.v[j].sock), true, true, 0);
+			r = diag_add_stable_group(c, f, diag_sock_at(c, e.v[j].sock), 0);
 		}
 		diag_finish_lists(f);
-		if (n_lookups < MAX_PEER_LOOKUPS)
-			lookups[n_lookups++] = (struct peer_lookup){
-				.finding = (size_t)(f - c->d->findings), .sock = e.v[i].sock,
-			};
+		set_peer(c, f, first);
 		i = end;
 	}
 	free(e.v);
 	if (r < 0)
 		return r;
-	find_peers(c, lookups, n_lookups);
 
 	/* Orphans: one finding per namespace. */
 	e = (struct diag_ents){ 0 };
@@ -443,9 +479,20 @@ int diag_rule_fin_wait_2(struct diag_ctx *c)
 		/* Orphans reset for want of memory or over tcp_max_orphans; FIN_WAIT_2 with no TIME_WAIT record. */
 		diag_cite(c, f, (1u << TS_NSTAT_ABORT_ON_MEMORY) | (1u << TS_NSTAT_TIMEWAIT_OVERFLOW));
 		for (size_t j = i; r == 0 && j < end; j++) {
-			diag_note_age(f, diag_sock_at(c, e.v[j].sock));
-			r = diag_add_group(f, diag_sock_at(c, e.v[j].sock), false, true, 0);
+			const struct ts_socket *s = diag_sock_at(c, e.v[j].sock);
+
+			diag_note_age(f, s);
+			f->peer_linked += set_peer(c, f, s);
+			r = diag_add_stable_group(c, f, s, 0);
 		}
+		if (f->peer_linked) {
+			f->explanation = orphan_linked_explanation;
+			f->advice = orphan_linked_advice;
+		}
+		/* Those paired with a local CLOSE_WAIT are that leak's other half, already a
+		 * finding: only the others weigh here. */
+		if (f->count - f->peer_linked < c->th.orphan_fin_wait_2_min)
+			f->severity = TS_SEVERITY_INFO;
 		diag_finish_lists(f);
 		i = end;
 	}
@@ -468,10 +515,13 @@ int diag_rule_unacked_close(struct diag_ctx *c)
 		const struct ts_socket *first = diag_sock_at(c, e.v[i].sock);
 		uint32_t counts[_TS_STATE_MAX] = { 0 };
 		unsigned retrans = 0;
-		bool probing = false;
+		uint64_t stuck = 0;
 		enum ts_severity sev;
 		struct ts_finding *f;
 
+		/* Evidence of a silent peer is our FIN retransmitted (or zero-window
+		 * probes), not the state itself: under churn closing sockets wait an
+		 * RTT for the ACK in these states all the time. */
 		for (size_t j = i; j < end; j++) {
 			const struct ts_socket *s = diag_sock_at(c, e.v[j].sock);
 			unsigned rt = ts_socket_retransmissions(s);
@@ -479,11 +529,11 @@ int diag_rule_unacked_close(struct diag_ctx *c)
 			counts[s->state]++;
 			if (rt > retrans)
 				retrans = rt;
-			probing |= s->timer == TS_TIMER_PROBE;
+			stuck += rt > 0 || s->timer == TS_TIMER_PROBE;
 		}
-		if (end - i >= c->th.unacked_min)
+		if (stuck >= c->th.unacked_min)
 			sev = TS_SEVERITY_WARNING;
-		else if (retrans > 0 || probing)
+		else if (stuck > 0)
 			sev = TS_SEVERITY_INFO;
 		else {
 			i = end;
@@ -507,7 +557,7 @@ int diag_rule_unacked_close(struct diag_ctx *c)
 		r = diag_add_owners(c, f, &e, i, end);
 		for (size_t j = i; r == 0 && j < end; j++) {
 			diag_note_age(f, diag_sock_at(c, e.v[j].sock));
-			r = diag_add_group(f, diag_sock_at(c, e.v[j].sock), true, true, 0);
+			r = diag_add_stable_group(c, f, diag_sock_at(c, e.v[j].sock), 0);
 		}
 		diag_finish_lists(f);
 		i = end;

@@ -123,21 +123,32 @@ int diag_rule_time_wait(struct diag_ctx *c)
 
 /* ---- listeners: accept queue and SYN backlog ---- */
 
+/* The listener's holders, parent first (a prefork master before its workers), and the master's fds. */
 static int set_listener_owner(struct diag_ctx *c, struct ts_finding *f, const struct ts_socket *l)
 {
-	int r = 0;
+	const struct ts_owner *o = ts_snapshot_owners(c->snap, l);
+	pid_t *pids;
+	size_t n = 0;
+	int r;
 
-	for (unsigned k = 0; r == 0 && k < l->owner_count; k++) {
-		const struct ts_owner *o = diag_owner_of(c, l, k);
+	if (!o)
+		return 0;
+	pids = malloc(l->owner_count * sizeof(*pids));
+	if (!pids)
+		return -ENOMEM;
+	for (unsigned k = 0; k < l->owner_count; k++) {
+		bool seen = false;
 
-		if (!o)
-			break;
-		if (k == 0)
-			diag_set_culprit(c, f, c->snap, c->in->procs, o->pid, o->process_index);
-		r = diag_add_pid(f, o->pid);
-		if (r == 0 && o->pid == f->pid)
-			r = diag_add_fd(f, o->fd);
+		for (size_t m = 0; m < n && !seen; m++)
+			seen = pids[m] == o[k].pid;
+		if (!seen)
+			pids[n++] = o[k].pid;
 	}
+	r = diag_set_holders(c, f, c->snap, c->in->procs, l, pids, n);
+	free(pids);
+	for (unsigned k = 0; r == 0 && k < l->owner_count; k++)
+		if (o[k].pid == f->pid)
+			r = diag_add_fd(f, o[k].fd);
 	return r;
 }
 
@@ -153,7 +164,9 @@ static int rule_accept_queue(struct diag_ctx *c)
 
 		if (s->state != TS_STATE_LISTEN || s->recv_q == 0)
 			continue;
-		/* Linux queues up to backlog + 1 connections: full is one more than Send-Q. */
+		/* Linux drops a handshake when the queue is above the backlog
+		 * (sk_acceptq_is_full: ack_backlog > max_ack_backlog): at the
+		 * backlog one more still fits (ts_listener_queue_full). */
 		if (ts_listener_queue_full(s))
 			sev = TS_SEVERITY_CRITICAL;
 		else if (s->send_q && (uint64_t)s->recv_q * 100 >= (uint64_t)c->th.accept_pct * s->send_q)

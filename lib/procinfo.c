@@ -256,6 +256,59 @@ static int read_cmdline(int piddir, char *buf, size_t size)
 	return 0;
 }
 
+int ts_procinfo_parse_stat(const char *text, pid_t *ret_ppid, uint64_t *ret_start_ticks)
+{
+	const char *p = strrchr(text, ')');
+	unsigned long long start = 0;
+	char *end;
+	long ppid;
+
+	if (!p || p[1] != ' ' || !p[2] || p[3] != ' ')
+		return -EBADMSG;
+	/* Field 3 is the state (one character), field 4 the ppid. */
+	errno = 0;
+	ppid = strtol(p + 4, &end, 10);
+	if (errno || end == p + 4 || ppid < 0)
+		return -EBADMSG;
+	/* Fields 5..21, then 22: starttime. */
+	p = end;
+	for (int field = 5; field <= 22; field++) {
+		while (*p == ' ')
+			p++;
+		if (!*p)
+			return -EBADMSG;
+		if (field == 22) {
+			errno = 0;
+			start = strtoull(p, &end, 10);
+			if (errno || end == p)
+				return -EBADMSG;
+			break;
+		}
+		while (*p && *p != ' ')
+			p++;
+	}
+	*ret_ppid = (pid_t)ppid;
+	*ret_start_ticks = start;
+	return 0;
+}
+
+/* The inode of the initial pid namespace (PROC_PID_INIT_INO, include/linux/proc_ns.h). */
+#define PID_NS_INIT_INO 0xEFFFFFFCu
+
+int ts_pidns_is_initial(const char *proc_root, bool *ret, uint64_t *ret_inode)
+{
+	char path[4096];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/self/ns/pid", proc_root ? proc_root : "/proc");
+	if (stat(path, &st) < 0)
+		return -errno;
+	*ret = st.st_ino == PID_NS_INIT_INO;
+	if (ret_inode)
+		*ret_inode = st.st_ino;
+	return 0;
+}
+
 static bool gone(int err)
 {
 	return err == -ENOENT || err == -ESRCH;
@@ -313,6 +366,12 @@ int ts_procinfo_read(const char *proc_root, pid_t pid, struct ts_procinfo *ret)
 
 	pi.fd_err = count_fds(piddir, &pi.fd_count);
 	pi.cmdline_err = read_cmdline(piddir, pi.cmdline, sizeof(pi.cmdline));
+
+	n = read_small(piddir, "stat", buf, SMALL_FILE_MAX);
+	if (n < 0)
+		pi.stat_err = (int)n;
+	else
+		pi.stat_err = ts_procinfo_parse_stat(buf, &pi.ppid, &pi.start_ticks);
 
 	n = read_small(piddir, "cgroup", buf, SMALL_FILE_MAX);
 	if (n < 0)

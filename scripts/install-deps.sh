@@ -6,6 +6,15 @@ apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
 	gcc libc6-dev meson ninja-build pkg-config \
 	libmnl-dev libjson-c-dev libcmocka-dev libnftables-dev \
-	nftables iproute2 net-tools lsof procps python3 netcat-openbsd nginx-light \
-	clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev >/dev/null
+	nftables iproute2 net-tools lsof procps python3 netcat-openbsd \
+	clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev \
+	nginx-light apache2 haproxy redis-server redis-tools socat python3-requests >/dev/null
+# The packages above are the real programs of tests/integration/test_doctor_real.py, which
+# runs them only in throwaway namespaces with its own configuration. Installing them must
+# not leave them running on the host: stop whatever their packages started.
+for svc in nginx apache2 apache-htcacheclean haproxy redis-server; do
+	if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then
+		systemctl disable --now --quiet "$svc" || true
+	fi
+done
 echo "install-deps: done"

@@ -25,10 +25,16 @@ static const struct threshold_opt {
 	uint32_t min, max;
 	const char *help;
 } threshold_opts[] = {
+	{ "min-age", offsetof(struct ts_diag_thresholds, min_age_s), 0, MAX_INTERVAL,
+	  "seconds a CLOSE_WAIT socket must have been in that state (its peer\n"
+	  "          silent that long, from tcp_info) to count as evidence; younger ones\n"
+	  "          are a program closing them now, named, never a finding (0: all)" },
 	{ "close-wait-min", offsetof(struct ts_diag_thresholds, close_wait_min), 1, UINT32_MAX,
-	  "CLOSE_WAIT sockets per process for a warning" },
+	  "CLOSE_WAIT sockets (at least --min-age old) per set of holding\n"
+	  "          processes for a warning" },
 	{ "close-wait-critical", offsetof(struct ts_diag_thresholds, close_wait_critical), 1, UINT32_MAX,
-	  "... for critical (also critical: open fds >= --fd-critical-pct)" },
+	  "sockets one process holds in CLOSE_WAIT (--min-age old) and CLOSED\n"
+	  "          together for critical (see Severity)" },
 	{ "fd-critical-pct", offsetof(struct ts_diag_thresholds, fd_critical_pct), 1, 100,
 	  "open fds at this % of RLIMIT_NOFILE make it critical" },
 	{ "leak-critical", offsetof(struct ts_diag_thresholds, leak_critical_s), 1, UINT32_MAX,
@@ -38,9 +44,11 @@ static const struct threshold_opt {
 	{ "fin-wait-2-min", offsetof(struct ts_diag_thresholds, fin_wait_2_min), 1, UINT32_MAX,
 	  "held FIN_WAIT_2 sockets to one peer ip:port for a warning" },
 	{ "orphan-fin-wait-2-min", offsetof(struct ts_diag_thresholds, orphan_fin_wait_2_min), 1, UINT32_MAX,
-	  "orphaned FIN_WAIT_2 sockets for a warning (fewer: info)" },
+	  "orphaned FIN_WAIT_2 sockets for a warning (fewer: info); those whose\n"
+	  "          peer is a local CLOSE_WAIT are that leak's other half, not counted" },
 	{ "unacked-min", offsetof(struct ts_diag_thresholds, unacked_min), 1, UINT32_MAX,
-	  "LAST_ACK/FIN_WAIT_1/CLOSING to one address for a warning (fewer, retransmitting: info)" },
+	  "LAST_ACK/FIN_WAIT_1/CLOSING to one address retransmitting their FIN\n"
+	  "          (or probing a zero window) for a warning (fewer: info)" },
 	{ "time-wait-pct", offsetof(struct ts_diag_thresholds, time_wait_pct), 1, 100,
 	  "TIME_WAIT at this % of tcp_max_tw_buckets: warning (100%: critical)" },
 	{ "port-pct", offsetof(struct ts_diag_thresholds, port_pct), 1, 100,
@@ -76,12 +84,42 @@ static void doctor_help(FILE *f)
 		"\n"
 		"Rules: CLOSE_WAIT held by a program; CLOSE_WAIT/fd growth and time to fd\n"
 		"exhaustion (--interval); CLOSED/IDLE fds held open; FIN_WAIT_2 (the peer's\n"
-		"program, or orphans bounded by tcp_fin_timeout); LAST_ACK/FIN_WAIT_1/CLOSING per\n"
-		"remote address; TIME_WAIT against tcp_max_tw_buckets and the local port range;\n"
-		"full accept queues (Linux queues backlog + 1); SYN_RECEIVED backlog, or\n"
-		"clients a TCP_DEFER_ACCEPT listener holds until they send data (info: nothing\n"
-		"was lost); SYN_SENT retransmitting. Findings cite the kernel's counters\n"
-		"(nstat names, e.g. TcpExtListenOverflows, TcpExtTCPDeferAcceptDrop).\n"
+		"program, or orphans bounded by tcp_fin_timeout); LAST_ACK/FIN_WAIT_1/CLOSING\n"
+		"retransmitting to a remote address; TIME_WAIT against tcp_max_tw_buckets and\n"
+		"the local port range; accept queues above their backlog (Linux queues\n"
+		"backlog + 1); SYN_RECEIVED backlog, or clients a TCP_DEFER_ACCEPT listener\n"
+		"holds until they send data (info: nothing was lost); SYN_SENT\n"
+		"retransmitting. Findings cite the kernel's counters (nstat names, e.g.\n"
+		"TcpExtListenOverflows, TcpExtTCPDeferAcceptDrop).\n"
+		"\n"
+		"What makes a finding: evidence that survives churn.\n"
+		"  A CLOSE_WAIT socket counts once its peer has been silent for --min-age\n"
+		"  seconds (tcp_info; a healthy server closes within milliseconds of reading\n"
+		"  end-of-file): younger ones are named beside the evidence, never a finding\n"
+		"  alone. Without tcp_info (--backend procfs) the age is unknown: with\n"
+		"  --interval only sockets in CLOSE_WAIT at both looks count, else all do and\n"
+		"  the finding says their age is unknown. FIN_WAIT_2 (held or orphaned)\n"
+		"  and CLOSED fds count after --min-age too.\n"
+		"  A leak (--interval): more such sockets at the second look, and every one\n"
+		"  counted at the first still held by the process (the same socket: inode and\n"
+		"  cookie). A program that closes its old ones is not leaking.\n"
+		"  One finding per set of holding processes: sockets inherited by forked\n"
+		"  children are one finding naming every holder, the parent (oldest) first.\n"
+		"  Where: a server's accepted sockets by local port, a client's by the remote\n"
+		"  address:port it talks to. Orphaned FIN_WAIT_2 whose peer is a local\n"
+		"  CLOSE_WAIT (IPv4-mapped IPv6 matched as IPv4) are named as its other half.\n"
+		"  Lists are bounded (256 groups, 64 processes): totals stay complete and a\n"
+		"  capped list says how many sockets it left out.\n"
+		"Severity:\n"
+		"  critical: a holding process holds --close-wait-critical sockets in\n"
+		"  CLOSE_WAIT (--min-age old) and CLOSED together (fds held, whatever their\n"
+		"  state: after 'close --how fin' they are CLOSED and still held), or its\n"
+		"  open files reach --fd-critical-pct of RLIMIT_NOFILE, or (--interval) its\n"
+		"  leak reaches RLIMIT_NOFILE within --leak-critical seconds; an accept queue\n"
+		"  above its backlog (Linux drops handshakes only then: at the backlog one\n"
+		"  more fits); TIME_WAIT at tcp_max_tw_buckets or 90%% of the port range;\n"
+		"  SYN_RECEIVED at its limit with syncookies off. The thresholds below make\n"
+		"  warnings; under them info or nothing. Each finding says what decided it.\n"
 		"\n"
 		"%s"
 		"Doctor:\n"
@@ -190,6 +228,7 @@ int cmd_doctor(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 	};
 	enum ts_severity min = TS_SEVERITY_INFO, fail_on = TS_SEVERITY_WARNING;
+	struct doctor_view view = { 0 };
 	struct ts_diag_procs procs = { 0 }, procs_later = { 0 };
 	struct ts_snapshot *snap = NULL, *later = NULL;
 	struct ts_diag_sysctls *sysctls = NULL;
@@ -286,10 +325,14 @@ int cmd_doctor(int argc, char **argv)
 		cli_error("cannot diagnose: %s", strerror(-r));
 		goto out;
 	}
+	view.min = min;
+	view.interval = interval;
+	view.pidns_known = ts_pidns_is_initial(a.opts.proc_root, &view.pidns_initial,
+					       &view.pidns_inode) == 0;
 	if (a.json)
-		doctor_print_json(d, snap, &a, min, interval);
+		doctor_print_json(d, snap, &a, &view);
 	else
-		doctor_print_text(d, snap, &a, min, interval);
+		doctor_print_text(d, snap, &a, &view);
 	if (fflush(stdout) != 0) {
 		cli_error("cannot write the output");
 		goto out;

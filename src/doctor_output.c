@@ -121,8 +121,17 @@ static bool close_command(const struct ts_finding *f, const struct ts_snapshot *
 		snprintf(nsarg, sizeof(nsarg), "%s", ns->name);
 	else
 		snprintf(nsarg, sizeof(nsarg), "%d", (int)f->pid);
-	if (f->local_port)
+	if (f->local_port) {
 		snprintf(port, sizeof(port), " --sport %u", f->local_port);
+	} else if (f->n_groups && f->groups[0].client && !f->groups_capped) {
+		/* A client's sockets: the remote port, when all talk to one. */
+		bool one = true;
+
+		for (size_t i = 1; i < f->n_groups && one; i++)
+			one = f->groups[i].client && f->groups[i].remote_port == f->groups[0].remote_port;
+		if (one)
+			snprintf(port, sizeof(port), " --dport %u", f->groups[0].remote_port);
+	}
 	snprintf(buf, size, "tcpstate close --netns %s --pid %d%s --state close-wait --min-idle %u --how %s",
 		 nsarg, (int)f->pid, port, f->close_min_idle_s, how);
 	return true;
@@ -236,6 +245,25 @@ static void print_process(const struct ts_finding *f, const char *label)
 	}
 }
 
+#define MAX_PIDS_SHOWN 8
+
+/* "pid 4444 nginx (parent of the others), 4445, 4446 ... (12 processes)": every holder, oldest first. */
+static void print_holders(const struct ts_finding *f, const struct ts_snapshot *snap)
+{
+	size_t total = f->n_pids + f->pids_omitted;
+
+	(void)snap;
+	if (total < 2)
+		return;
+	printf("  %-9s %zu processes hold these sockets (inherited across fork), oldest first: ",
+	       "holders", total);
+	for (size_t i = 0; i < f->n_pids && i < MAX_PIDS_SHOWN; i++)
+		printf("%s%d", i ? ", " : "", (int)f->pids[i]);
+	if (total > MAX_PIDS_SHOWN)
+		printf(", ... (%zu more)", total - MAX_PIDS_SHOWN);
+	putchar('\n');
+}
+
 static void print_groups(const struct ts_finding *f, bool unread)
 {
 	for (size_t i = 0; i < f->n_groups && i < MAX_GROUPS_SHOWN; i++) {
@@ -243,9 +271,13 @@ static void print_groups(const struct ts_finding *f, bool unread)
 		char ep[80], where[160] = "";
 		size_t len = 0;
 
-		if (g->local_port)
+		if (g->client)
+			len += (size_t)snprintf(where, sizeof(where), "connections to %s (this side is the client)",
+						endpoint_text(g->family, &g->remote_addr, g->remote_port, ep,
+							      sizeof(ep)));
+		else if (g->local_port)
 			len += (size_t)snprintf(where, sizeof(where), "local port %u", g->local_port);
-		if (memcmp(&g->remote_addr, &in6addr_any, sizeof(in6addr_any)) || g->remote_port)
+		if (!g->client && (memcmp(&g->remote_addr, &in6addr_any, sizeof(in6addr_any)) || g->remote_port))
 			snprintf(where + len, sizeof(where) - len, "%s<-> %s", len ? " " : "",
 				 endpoint_text(g->family, &g->remote_addr, g->remote_port, ep, sizeof(ep)));
 		printf("  %-9s %s%s%u socket%s", i == 0 ? "where" : "", where, where[0] ? ": " : "",
@@ -255,7 +287,37 @@ static void print_groups(const struct ts_finding *f, bool unread)
 		putchar('\n');
 	}
 	if (f->n_groups > MAX_GROUPS_SHOWN)
-		printf("            ... and %zu more\n", f->n_groups - MAX_GROUPS_SHOWN);
+		printf("            ... and %zu more group%s (--json lists them)\n", f->n_groups - MAX_GROUPS_SHOWN,
+		       f->n_groups - MAX_GROUPS_SHOWN == 1 ? "" : "s");
+	if (f->groups_capped)
+		printf("            the list stops at %zu groups: %llu more socket%s in other groups are "
+		       "counted above, not listed\n", f->n_groups, (unsigned long long)f->ungrouped,
+		       f->ungrouped == 1 ? "" : "s");
+}
+
+/* Why a finding is critical, when a holder (not the rule's own count) made it so. */
+static void print_severity_reason(const struct ts_finding *f)
+{
+	char text[256];
+
+	switch (f->severity_reason) {
+	case TS_SEV_REASON_HELD:
+		snprintf(text, sizeof(text), "critical: pid %d holds %llu sockets in CLOSE_WAIT or "
+			 "CLOSED, their fds still open (--close-wait-critical)", (int)f->severity_pid,
+			 (unsigned long long)f->held_stale);
+		break;
+	case TS_SEV_REASON_FD_LIMIT:
+		snprintf(text, sizeof(text), "critical: pid %d's open files reached --fd-critical-pct "
+			 "of its RLIMIT_NOFILE", (int)f->severity_pid);
+		break;
+	case TS_SEV_REASON_FD_ETA:
+		snprintf(text, sizeof(text), "critical: at this rate it runs out of file descriptors "
+			 "within --leak-critical seconds");
+		break;
+	default:
+		return;
+	}
+	print_wrapped("severity", text);
 }
 
 /* "312 fds of connections that 10.0.0.5:5432 reset" (a reset still pending
@@ -280,6 +342,22 @@ static void print_dead_peers(const struct ts_finding *f)
 	}
 	if (f->n_groups > MAX_GROUPS_SHOWN)
 		printf("            ... and %zu more\n", f->n_groups - MAX_GROUPS_SHOWN);
+	if (f->groups_capped)
+		printf("            the list stops at %zu peers: %llu more fd%s are counted above, not listed\n",
+		       f->n_groups, (unsigned long long)f->ungrouped, f->ungrouped == 1 ? "" : "s");
+}
+
+/* Why no process is named. */
+static const char *unknown_process_text(const struct ts_diagnosis *d, const struct doctor_view *v)
+{
+	if (!d->owners_known)
+		return "owners were not scanned (--no-owners)";
+	if (v->pidns_known && !v->pidns_initial)
+		return "no process in tcpstate's pid namespace holds them. tcpstate runs in a pid "
+		       "namespace that is not the host's, where processes outside it have no pid, so "
+		       "holders there cannot be named. Run tcpstate in the host's pid namespace (on "
+		       "the host, or in a container started with it, e.g. docker run --pid=host)";
+	return "no process holding them was found: the holder exited, or its fds could not be read";
 }
 
 static void print_limit(const char *what, const struct ts_finding *f)
@@ -304,7 +382,8 @@ static void print_counters(const struct ts_finding *f)
 		printf("            (nstat -az NAME; counted since the namespace was created)\n");
 }
 
-static void print_finding(const struct ts_finding *f, const struct ts_snapshot *snap, bool all_netns)
+static void print_finding(const struct ts_diagnosis *d, const struct ts_finding *f,
+			  const struct ts_snapshot *snap, bool all_netns, const struct doctor_view *v)
 {
 	char sev[16], buf[512], ep[80], d1[32];
 	const struct ts_netns *ns = ts_snapshot_netns(snap, f->netns_index);
@@ -319,14 +398,25 @@ static void print_finding(const struct ts_finding *f, const struct ts_snapshot *
 
 	switch (f->kind) {
 	case TS_FINDING_CLOSE_WAIT:
-		if (f->pid)
+		if (f->pid) {
 			print_process(f, "process");
-		else
-			printf("  process   unknown (owners not scanned or not readable)\n");
+			print_holders(f, snap);
+		} else {
+			snprintf(buf, sizeof(buf), "unknown: %s.", unknown_process_text(d, v));
+			print_wrapped("process", buf);
+		}
 		fds_text(f->fds, f->n_fds, buf, sizeof(buf));
-		printf("  evidence  %llu socket%s in CLOSE_WAIT%s%s; %llu bytes unread\n",
-		       (unsigned long long)f->count, f->count == 1 ? "" : "s", f->n_fds ? " on fds " : "",
-		       buf, (unsigned long long)f->unread_bytes);
+		printf("  evidence  %llu socket%s in CLOSE_WAIT for %u s or more%s%s; %llu bytes unread\n",
+		       (unsigned long long)f->count, f->count == 1 ? "" : "s", f->min_age_s,
+		       f->n_fds ? " on fds " : "", buf, (unsigned long long)f->unread_bytes);
+		if (f->young) {
+			snprintf(buf, sizeof(buf), "(and %llu younger than %u s, not counted: a program may "
+				 "be closing them right now)", (unsigned long long)f->young, f->min_age_s);
+			print_wrapped("", buf);
+		}
+		if (f->unknown_age)
+			printf("            %llu of them without tcp_info: their age is unknown\n",
+			       (unsigned long long)f->unknown_age);
 		if (f->eof_read)
 			printf("            %llu of them: the program already read end-of-file (Recv-Q 0) "
 			       "and still did not close\n", (unsigned long long)f->eof_read);
@@ -341,11 +431,15 @@ static void print_finding(const struct ts_finding *f, const struct ts_snapshot *
 		break;
 	case TS_FINDING_LEAK:
 		print_process(f, "process");
-		printf("  evidence  CLOSE_WAIT %llu -> %llu: +%.1f/s", (unsigned long long)f->count_before,
-		       (unsigned long long)f->count, f->rate_per_s);
+		print_holders(f, snap);
+		printf("  evidence  CLOSE_WAIT (%u s or older) %llu -> %llu: +%.1f/s", f->min_age_s,
+		       (unsigned long long)f->count_before, (unsigned long long)f->count, f->rate_per_s);
 		if (f->fd_rate_per_s != 0)
 			printf("; open files %+.1f/s", f->fd_rate_per_s);
 		putchar('\n');
+		if (f->count_before)
+			printf("            all %llu of the first look still held at the second (none closed)\n",
+			       (unsigned long long)f->kept);
 		if (f->has_eta) {
 			duration_text(f->seconds_to_limit, d1, sizeof(d1));
 			printf("            at this rate it reaches RLIMIT_NOFILE (%llu) in about %s\n",
@@ -358,6 +452,7 @@ static void print_finding(const struct ts_finding *f, const struct ts_snapshot *
 		break;
 	case TS_FINDING_DEAD_HELD:
 		print_process(f, "process");
+		print_holders(f, snap);
 		fds_text(f->fds, f->n_fds, buf, sizeof(buf));
 		printf("  evidence  %u CLOSED, %u IDLE socket fd%s: %s\n", f->state_counts[TS_STATE_CLOSED],
 		       f->state_counts[TS_STATE_IDLE], f->count == 1 ? "" : "s", buf);
@@ -387,6 +482,17 @@ static void print_finding(const struct ts_finding *f, const struct ts_snapshot *
 		else
 			printf("            each lasts at most tcp_fin_timeout = %llu s\n",
 			       (unsigned long long)f->limit);
+		if (f->peer_linked) {
+			char peer[64] = "";
+
+			if (f->peer_pid)
+				snprintf(peer, sizeof(peer), ", held by pid %d %s", (int)f->peer_pid,
+					 f->peer_comm);
+			snprintf(buf, sizeof(buf), "%llu of them: the other end is here, in CLOSE_WAIT%s "
+				 "(see its CLOSE_WAIT finding%s)", (unsigned long long)f->peer_linked, peer,
+				 f->peer_pid ? "" : "; its holder is not named");
+			print_wrapped("peer", buf);
+		}
 		print_groups(f, false);
 		break;
 	case TS_FINDING_UNACKED_CLOSE:
@@ -427,10 +533,13 @@ static void print_finding(const struct ts_finding *f, const struct ts_snapshot *
 	case TS_FINDING_ACCEPT_QUEUE:
 		if (f->pid)
 			print_process(f, "process");
+		print_holders(f, snap);
 		printf("  evidence  listener on port %u: %llu connection%s waiting for accept(), "
 		       "backlog %llu%s\n", f->local_port, (unsigned long long)f->count,
 		       f->count == 1 ? "" : "s", (unsigned long long)f->limit,
-		       f->count > f->limit ? " (full: Linux queues backlog + 1; new handshakes are dropped)" : "");
+		       f->count > f->limit ? " (over the backlog: the kernel drops new handshakes)"
+		       : f->count == f->limit ? " (at the backlog: one more handshake is queued, the "
+						"ones after it are dropped)" : "");
 		break;
 	case TS_FINDING_SYN_BACKLOG:
 		if (f->pid)
@@ -467,6 +576,7 @@ static void print_finding(const struct ts_finding *f, const struct ts_snapshot *
 	default:
 		break;
 	}
+	print_severity_reason(f);
 	print_wrapped("why", f->explanation);
 	print_wrapped("do", f->advice);
 	print_close_advice(f, snap);
@@ -481,8 +591,10 @@ static void print_finding(const struct ts_finding *f, const struct ts_snapshot *
 }
 
 void doctor_print_text(const struct ts_diagnosis *d, const struct ts_snapshot *snap,
-		       const struct cli_snapshot_args *a, enum ts_severity min, unsigned interval)
+		       const struct cli_snapshot_args *a, const struct doctor_view *v)
 {
+	enum ts_severity min = v->min;
+	unsigned interval = v->interval;
 	const struct ts_netns *ns = ts_snapshot_netns(snap, 0);
 	size_t shown = ts_diagnosis_count_at_least(d, min), by[_TS_SEVERITY_MAX] = { 0 };
 	char title[160];
@@ -508,7 +620,7 @@ void doctor_print_text(const struct ts_diagnosis *d, const struct ts_snapshot *s
 		printf("\n\n");
 		for (size_t i = 0; i < d->n_findings; i++)
 			if (d->findings[i].severity >= min)
-				print_finding(&d->findings[i], snap, a->opts.all_netns);
+				print_finding(d, &d->findings[i], snap, a->opts.all_netns, v);
 	}
 	if (!d->owners_known)
 		printf("Note: owners were not scanned (--no-owners): rules that name processes "
@@ -560,7 +672,15 @@ static json_object *proc_json(const struct ts_finding *f)
 	return o;
 }
 
-static json_object *finding_json(const struct ts_finding *f, const struct ts_snapshot *snap)
+static const char *const severity_reason_ids[] = {
+	[TS_SEV_REASON_RULE] = "rule",
+	[TS_SEV_REASON_HELD] = "held",
+	[TS_SEV_REASON_FD_LIMIT] = "fd-limit",
+	[TS_SEV_REASON_FD_ETA] = "fd-eta",
+};
+
+static json_object *finding_json(const struct ts_diagnosis *d, const struct ts_finding *f,
+				 const struct ts_snapshot *snap, const struct doctor_view *v)
 {
 	json_object *o = json_object_new_object(), *ev = json_object_new_object();
 	json_object *pids = json_object_new_array(), *groups = json_object_new_array();
@@ -573,6 +693,16 @@ static json_object *finding_json(const struct ts_finding *f, const struct ts_sna
 	json_object_object_add(o, "title", json_object_new_string(f->title));
 	json_object_object_add(o, "state", json_object_new_string(ts_state_name(f->state)));
 	json_object_object_add(o, "netns", ns ? json_object_new_string(ns->name) : NULL);
+	{
+		json_object *why = json_object_new_object();
+
+		json_object_object_add(why, "by", json_object_new_string(severity_reason_ids[f->severity_reason]));
+		if (f->severity_reason != TS_SEV_REASON_RULE)
+			json_object_object_add(why, "pid", json_object_new_int(f->severity_pid));
+		if (f->severity_reason == TS_SEV_REASON_HELD)
+			json_object_object_add(why, "held", json_object_new_int64((int64_t)f->held_stale));
+		json_object_object_add(o, "severity_reason", why);
+	}
 
 	json_object_object_add(ev, "count", json_object_new_int64((int64_t)f->count));
 	if (f->kind == TS_FINDING_CLOSE_WAIT) {
@@ -581,7 +711,15 @@ static json_object *finding_json(const struct ts_finding *f, const struct ts_sna
 		json_object_object_add(ev, "closable", json_object_new_int64((int64_t)f->closable));
 		json_object_object_add(ev, "close_min_idle_s", json_object_new_int64(f->close_min_idle_s));
 		json_object_object_add(ev, "busy_idle_ms", f->has_busy ? json_object_new_int64((int64_t)f->busy_idle_ms) : NULL);
+		json_object_object_add(ev, "young", json_object_new_int64((int64_t)f->young));
+		json_object_object_add(ev, "unknown_age", json_object_new_int64((int64_t)f->unknown_age));
 	}
+	if (f->kind == TS_FINDING_CLOSE_WAIT || f->kind == TS_FINDING_LEAK)
+		json_object_object_add(ev, "min_age_s", json_object_new_int64(f->min_age_s));
+	if (f->kind == TS_FINDING_LEAK)
+		json_object_object_add(ev, "kept", json_object_new_int64((int64_t)f->kept));
+	if (f->kind == TS_FINDING_FIN_WAIT_2_ORPHAN)
+		json_object_object_add(ev, "peer_linked", json_object_new_int64((int64_t)f->peer_linked));
 	json_object_object_add(ev, "age_min_ms", f->has_age ? json_object_new_int64((int64_t)f->age_min_ms) : NULL);
 	if (f->limit || f->limit_err)
 		json_object_object_add(ev, "limit", f->limit_err ? NULL : json_object_new_int64((int64_t)f->limit));
@@ -625,6 +763,9 @@ static json_object *finding_json(const struct ts_finding *f, const struct ts_sna
 	for (size_t i = 0; i < f->n_pids; i++)
 		json_object_array_add(pids, json_object_new_int(f->pids[i]));
 	json_object_object_add(o, "pids", pids);
+	json_object_object_add(o, "pids_omitted", json_object_new_int64((int64_t)f->pids_omitted));
+	if (!f->pid && (f->kind == TS_FINDING_CLOSE_WAIT))
+		json_object_object_add(o, "process_unknown", json_object_new_string(unknown_process_text(d, v)));
 	json_object_object_add(o, "local_port", f->local_port ? json_object_new_int(f->local_port) : NULL);
 	if (f->has_remote) {
 		json_object *r = json_object_new_object();
@@ -651,6 +792,7 @@ static json_object *finding_json(const struct ts_finding *f, const struct ts_sna
 		json_object_object_add(e, "remote_addr", any ? json_object_new_string(addr_text(g->family, &g->remote_addr, ab, sizeof(ab))) : NULL);
 		json_object_object_add(e, "remote_port", g->remote_port ? json_object_new_int(g->remote_port) : NULL);
 		json_object_object_add(e, "count", json_object_new_int64(g->count));
+		json_object_object_add(e, "by", json_object_new_string(g->client ? "remote" : "local"));
 		if (f->kind == TS_FINDING_CLOSE_WAIT)
 			json_object_object_add(e, "unread_bytes", json_object_new_int64((int64_t)g->unread_bytes));
 		if (f->kind == TS_FINDING_DEAD_HELD)
@@ -658,22 +800,24 @@ static json_object *finding_json(const struct ts_finding *f, const struct ts_sna
 		json_object_array_add(groups, e);
 	}
 	json_object_object_add(o, "groups", groups);
+	json_object_object_add(o, "groups_capped", json_object_new_boolean(f->groups_capped));
+	json_object_object_add(o, "ungrouped", json_object_new_int64((int64_t)f->ungrouped));
 	for (unsigned id = 0; id < _TS_DS_MAX; id++) {
-		json_object *v;
+		json_object *val;
 
 		if (!(f->sysctl_mask & (1u << id)))
 			continue;
 		if (f->sysctls.err[id]) {
-			v = json_object_new_object();
-			json_object_object_add(v, "unavailable", jerr(f->sysctls.err[id]));
+			val = json_object_new_object();
+			json_object_object_add(val, "unavailable", jerr(f->sysctls.err[id]));
 		} else if (id == TS_DS_PORT_RANGE) {
-			v = json_object_new_array();
-			json_object_array_add(v, json_object_new_int64(f->sysctls.value[id]));
-			json_object_array_add(v, json_object_new_int64(f->sysctls.value2[id]));
+			val = json_object_new_array();
+			json_object_array_add(val, json_object_new_int64(f->sysctls.value[id]));
+			json_object_array_add(val, json_object_new_int64(f->sysctls.value2[id]));
 		} else {
-			v = json_object_new_int64(f->sysctls.value[id]);
+			val = json_object_new_int64(f->sysctls.value[id]);
 		}
-		json_object_object_add(sys, ts_diag_sysctl_name((enum ts_diag_sysctl)id), v);
+		json_object_object_add(sys, ts_diag_sysctl_name((enum ts_diag_sysctl)id), val);
 	}
 	json_object_object_add(o, "sysctls", sys);
 	json_object_object_add(o, "explanation", json_object_new_string(f->explanation));
@@ -691,8 +835,10 @@ static json_object *finding_json(const struct ts_finding *f, const struct ts_sna
 }
 
 void doctor_print_json(const struct ts_diagnosis *d, const struct ts_snapshot *snap,
-		       const struct cli_snapshot_args *a, enum ts_severity min, unsigned interval)
+		       const struct cli_snapshot_args *a, const struct doctor_view *v)
 {
+	enum ts_severity min = v->min;
+	unsigned interval = v->interval;
 	json_object *root = json_object_new_object();
 	json_object *arr = json_object_new_array(), *nss = json_object_new_array();
 
@@ -702,9 +848,11 @@ void doctor_print_json(const struct ts_diagnosis *d, const struct ts_snapshot *s
 	json_object_object_add(root, "netns", nss);
 	json_object_object_add(root, "interval", interval ? json_object_new_int(interval) : NULL);
 	json_object_object_add(root, "owners_scanned", json_object_new_boolean(d->owners_known));
+	json_object_object_add(root, "pid_namespace_initial",
+			       v->pidns_known ? json_object_new_boolean(v->pidns_initial) : NULL);
 	for (size_t i = 0; i < d->n_findings; i++)
 		if (d->findings[i].severity >= min)
-			json_object_array_add(arr, finding_json(&d->findings[i], snap));
+			json_object_array_add(arr, finding_json(d, &d->findings[i], snap, v));
 	json_object_object_add(root, "findings", arr);
 	(void)a;
 	puts(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN));

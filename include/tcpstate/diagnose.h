@@ -68,9 +68,17 @@ void ts_diag_sysctls_unavailable(struct ts_diag_sysctls *v, int err);
  */
 void ts_diag_sysctls_read(struct ts_sysctl *s, struct ts_diag_sysctls *ret);
 
+/* The default minimum age of CLOSE_WAIT evidence: a healthy server closes within
+ * milliseconds of reading end-of-file; one that has not after 2 s is not closing. */
+#define TS_DIAG_MIN_AGE_DEFAULT_S 2u
+
 struct ts_diag_thresholds {
-	uint32_t close_wait_min;       /* CLOSE_WAIT per process for a warning (1) */
-	uint32_t close_wait_critical;  /* ... for critical (100) */
+	/* CLOSE_WAIT younger than this (seconds; tcp_info's lower bound of the time since the
+	 * peer's FIN) is a program in the middle of closing, not evidence of a leak (2; 0: any) */
+	uint32_t min_age_s;
+	uint32_t close_wait_min;       /* CLOSE_WAIT (old enough) per holding process set for a warning (1) */
+	uint32_t close_wait_critical;  /* sockets a process holds in CLOSE_WAIT (old enough) and
+					* CLOSED together for critical (100) */
 	uint32_t fd_critical_pct;      /* open fds >= this % of RLIMIT_NOFILE: critical (80) */
 	uint32_t leak_critical_s;      /* fds run out sooner than this: critical (3600) */
 	uint32_t dead_min;             /* CLOSED fds per process for a warning (1) */
@@ -145,9 +153,14 @@ enum ts_finding_kind {
 /* Stable identifier ("close-wait", "leak", ...); NULL out of range. */
 const char *ts_finding_kind_id(enum ts_finding_kind kind);
 
-/* A group of sockets inside a finding (per local port and remote peer). */
+/*
+ * A group of sockets inside a finding, by their stable end: a server's
+ * accepted sockets by local port (and remote address), a client's by the
+ * remote address and port it talks to (local_port 0).
+ */
 struct ts_finding_group {
 	uint8_t family;
+	bool client;            /* grouped by the remote end: no listener on the local port */
 	uint16_t local_port;
 	struct in6_addr remote_addr;
 	uint16_t remote_port;   /* 0: any */
@@ -157,8 +170,20 @@ struct ts_finding_group {
 				 * reported to the program; known with the BPF owner source) */
 };
 
+/* What made a finding's severity (the rules in `tcpstate doctor --help`). */
+enum ts_severity_reason {
+	TS_SEV_REASON_RULE,        /* the rule's own threshold (count, share of a limit) */
+	TS_SEV_REASON_HELD,        /* a holder has >= close_wait_critical CLOSE_WAIT + CLOSED sockets */
+	TS_SEV_REASON_FD_LIMIT,    /* a holder's open fds >= fd_critical_pct of RLIMIT_NOFILE */
+	TS_SEV_REASON_FD_ETA,      /* LEAK: fds run out within leak_critical_s */
+};
+
 struct ts_finding {
 	enum ts_severity severity;
+	enum ts_severity_reason severity_reason;
+	uint64_t held_stale;          /* HELD: CLOSE_WAIT (old enough) + CLOSED sockets of the
+				       * holder that made it critical (pid severity_pid) */
+	pid_t severity_pid;
 	enum ts_finding_kind kind;
 	enum ts_state state;          /* the state concerned (the main one) */
 	uint32_t netns_index;
@@ -167,7 +192,11 @@ struct ts_finding {
 	const char *advice;           /* static */
 
 	/* Evidence; which fields mean something depends on kind (see the has_* flags). */
-	uint64_t count;               /* sockets */
+	uint64_t count;               /* sockets (CLOSE_WAIT: at least min_age_s old) */
+	uint64_t young;               /* CLOSE_WAIT: sockets of the same holders younger than min_age_s */
+	uint32_t min_age_s;           /* CLOSE_WAIT, LEAK: the minimum age applied */
+	uint64_t unknown_age;         /* CLOSE_WAIT: sockets counted without tcp_info (age unknown) */
+	uint64_t kept;                /* LEAK: sockets counted in the first look still held in the second */
 	uint32_t state_counts[_TS_STATE_MAX]; /* per state, when several (UNACKED_CLOSE, DEAD_HELD) */
 	uint64_t unread_bytes;        /* CLOSE_WAIT: Recv-Q less the FIN */
 	uint64_t eof_read;            /* CLOSE_WAIT: sockets whose end-of-file the program already read (Recv-Q 0) */
@@ -192,8 +221,9 @@ struct ts_finding {
 	char comm[16];
 	bool has_proc;
 	struct ts_procinfo proc;
-	pid_t *pids;                  /* every holding process (n_pids) */
+	pid_t *pids;                  /* the holding processes, parent first (oldest start time) */
 	size_t n_pids;
+	size_t pids_omitted;          /* holders beyond the list's bound (64), counted */
 	int *fds;                     /* of pid, sorted */
 	size_t n_fds;
 	uint16_t local_port;          /* 0: several or none */
@@ -203,8 +233,12 @@ struct ts_finding {
 	uint16_t remote_port;         /* 0: any port */
 	pid_t peer_pid;               /* FIN_WAIT_2: the local process holding the peer end, 0 when not here */
 	char peer_comm[16];
+	uint64_t peer_linked;         /* FIN_WAIT_2 orphans: sockets whose peer end is a CLOSE_WAIT
+				       * socket held by a local process (peer_pid: the first such) */
 	struct ts_finding_group *groups; /* sorted by count, largest first */
 	size_t n_groups;
+	bool groups_capped;           /* more groups than the bound (256): the rest are counted only */
+	uint64_t ungrouped;           /* sockets in groups past the bound (count stays complete) */
 
 	/* SYN_BACKLOG, DEFER_ACCEPT: the listener's TCP_DEFER_ACCEPT in seconds (0: off), valid
 	 * when defer_accept_err is 0 (-ENOENT: no listener or holder known, -EPERM: not allowed) */

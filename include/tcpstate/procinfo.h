@@ -3,6 +3,7 @@
 
 /* Facts about one process that explain its sockets: open-file limit, fd count, identity. */
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -29,6 +30,9 @@ struct ts_procinfo {
 	char unit[TS_PROCINFO_UNIT_MAX];       /* systemd unit ("nginx.service"), "" when none */
 	char container[TS_PROCINFO_CONTAINER_MAX]; /* container id or name, "" when none */
 	int cgroup_err;
+	pid_t ppid;            /* from /proc/PID/stat */
+	uint64_t start_ticks;  /* start time after boot, in clock ticks (stat field 22) */
+	int stat_err;
 };
 
 /*
@@ -44,6 +48,21 @@ int ts_procinfo_read(const char *proc_root, pid_t pid, struct ts_procinfo *ret);
  * process. Returns 0, -ESRCH (no such thread), -EBADMSG (no Tgid line).
  */
 int ts_procinfo_thread_group(const char *proc_root, pid_t pid, pid_t *ret_tgid);
+
+/*
+ * Parses the text of /proc/PID/stat: the parent pid and the start time
+ * (clock ticks after boot). The command may hold spaces and ')': the fields
+ * start after the last ')'. Returns 0 or -EBADMSG.
+ */
+int ts_procinfo_parse_stat(const char *text, pid_t *ret_ppid, uint64_t *ret_start_ticks);
+
+/*
+ * Whether the caller runs in the initial (host's) pid namespace, from the
+ * inode of proc_root/self/ns/pid (NULL: /proc). Outside it, processes of
+ * other pid namespaces have no pid here: the holders of a namespace's
+ * sockets may be invisible. Returns 0, or -errno when it cannot be read.
+ */
+int ts_pidns_is_initial(const char *proc_root, bool *ret, uint64_t *ret_inode);
 
 /*
  * Parses the text of /proc/PID/limits for "Max open files".

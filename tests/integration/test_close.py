@@ -458,7 +458,7 @@ def test_shared_and_doctor():
     """A socket held on two fds: --how fd closes both. And doctor's advice command
     selects exactly the sockets of its finding."""
     with Scene() as sc:
-        rc, out, err = run_tcpstate(["doctor", "--netns", sc.netns, "--json",
+        rc, out, err = run_tcpstate(["doctor", "--netns", sc.netns, "--json", "--min-age", "0",
                                      "--close-min-idle", str(MIN_IDLE)])
         found = [f for f in json.loads(out)["findings"] if f["kind"] == "close-wait"]
         if check(len(found) == 1 and "close_commands" in found[0], f"doctor: {found}"):
@@ -473,8 +473,8 @@ def test_shared_and_doctor():
             items, summary = parse_close_json(out)
             check(rc == 0 and summary["planned"] == found[0]["evidence"]["count"] == 10,
                   f"doctor's command selects {summary}, finding has {found[0]['evidence']}")
-        rc, out, err = run_tcpstate(["doctor", "--netns", sc.netns, "--close-min-idle",
-                                     str(MIN_IDLE)])
+        rc, out, err = run_tcpstate(["doctor", "--netns", sc.netns, "--min-age", "0",
+                                     "--close-min-idle", str(MIN_IDLE)])
         check(f"tcpstate close --netns {sc.netns} --pid {sc.pid} --state close-wait "
               f"--min-idle {MIN_IDLE} --how fd" in out, f"doctor text lacks the close command:\n{out}")
 

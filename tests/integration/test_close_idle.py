@@ -232,14 +232,15 @@ def test_in_use_is_spared():
         try:
             check(server.read()["event"] == "request", "doctor: no request")
             wait_until(lambda: ns.close_wait(PORT_SLOW), 10)
-            rc, out, err = ns.tcpstate("doctor", "--json")
+            # --min-age 0: a CLOSE_WAIT seconds old is reported at all (the close test is the point).
+            rc, out, err = ns.tcpstate("doctor", "--json", "--min-age", "0")
             found = [f for f in json.loads(out)["findings"] if f["kind"] == "close-wait"]
             if check(len(found) == 1, f"doctor: findings {found}"):
                 ev = found[0]["evidence"]
                 check("close_commands" not in found[0] and ev.get("closable") == 0 and
                       ev.get("close_min_idle_s") == 60 and ev.get("busy_idle_ms") is not None,
                       f"doctor offers to close a socket in use: {found[0]}")
-            rc, out, err = ns.tcpstate("doctor")
+            rc, out, err = ns.tcpstate("doctor", "--min-age", "0")
             check("no command yet" in out and "tcpstate close --" not in out,
                   f"doctor text for a socket in use:\n{out}")
             server.say("answer")
@@ -290,7 +291,7 @@ def test_doctor_command_closes_what_it_says():
         check(wait_until(lambda: len(ns.close_wait(PORT_LEAK)) == LEAKED, 10), "no CLOSE_WAIT")
 
         def finding():
-            rc, out, err = ns.tcpstate("doctor", "--json", "--close-min-idle", "1")
+            rc, out, err = ns.tcpstate("doctor", "--json", "--min-age", "0", "--close-min-idle", "1")
             f = [f for f in json.loads(out)["findings"] if f["kind"] == "close-wait"]
             # All of them: they turn idle one by one, a few ms apart.
             return (f[0] if len(f) == 1 and "close_commands" in f[0]
@@ -307,7 +308,7 @@ def test_doctor_command_closes_what_it_says():
               f"--pid {pid}" in cmds["fin"] and cmds["fin"].endswith("--how fin") and
               cmds["fd"].endswith("--how fd") and "fd number" in cmds.get("fd_hazard", ""),
               f"doctor commands {cmds}")
-        rc, out, err = ns.tcpstate("doctor", "--close-min-idle", "1")
+        rc, out, err = ns.tcpstate("doctor", "--min-age", "0", "--close-min-idle", "1")
         check(cmds["fin"] in out and cmds["fd"] in out and "EBADF" in out and
               out.index(cmds["fin"]) < out.index(cmds["fd"]), f"doctor text:\n{out}")
 

@@ -78,7 +78,12 @@ sys.stdin.read()
 def test_close_wait():
     with Netns() as ns:
         info = ns.spawn(CLOSE_WAIT_SERVER, "5")
-        rc, doc = doctor("--netns", ns.name)
+        # A CLOSE_WAIT counts once it is --min-age (2 s) old: poll until it is.
+        got = wait_until(lambda: (lambda r: r if [f for f in kinds(r[1], "close-wait")
+                                                  if f["evidence"]["count"] == 5] else None)(
+            doctor("--netns", ns.name)), 15, interval=0.2)
+        check(got is not None, "no close-wait finding within 15 s")
+        rc, doc = got or doctor("--netns", ns.name)
         check(rc == 3, f"CLOSE_WAIT: exit {rc}, want 3")
         check(doc["states"]["CLOSE_WAIT"] == 5, f"summary CLOSE_WAIT {doc['states']['CLOSE_WAIT']}")
         cw = [f for f in kinds(doc, "close-wait") if f["process"] and f["process"]["pid"] == info["pid"]]
@@ -165,7 +170,9 @@ def test_fin_wait_2_peer():
     with Netns() as ns:
         server = ns.spawn(FW2_SERVER)
         client = ns.spawn(FW2_CLIENT, str(server["port"]))
-        rc, doc = doctor("--netns", ns.name)
+        # FIN_WAIT_2 counts once it is --min-age (2 s) old: poll until it is.
+        doc = wait_until(lambda: (lambda d: d if kinds(d, "fin-wait-2-peer") else None)(
+            doctor("--netns", ns.name)[1]), 15, interval=0.2) or doctor("--netns", ns.name)[1]
         fw = kinds(doc, "fin-wait-2-peer")
         if check(len(fw) == 1, f"one fin-wait-2-peer finding: {fw}"):
             f = fw[0]

@@ -220,6 +220,10 @@ static struct ts_snapshot *close_wait_snap(void)
 		{ 1, 3, 5000, 50001 }, { 11, 5, 3000, 50002 }, { 0, 7, 4000, 50003 },
 	};
 
+	size_t l = add_sock(snap, &(struct sock_spec){ TS_STATE_LISTEN, .laddr = "0.0.0.0", .lport = 8080,
+						      .send_q = 128, .inode = 99 });
+
+	add_owner(snap, l, 4242, "python3", 2);
 	for (size_t i = 0; i < 3; i++) {
 		size_t k = add_sock(snap, &(struct sock_spec){
 			TS_STATE_CLOSE_WAIT, .lport = 8080, .raddr = "10.0.0.2", .rport = cw[i].rport,
@@ -390,19 +394,25 @@ static void test_unowned_close_wait(void **state)
 	ts_snapshot_free(snap);
 }
 
-static struct ts_snapshot *leak_snap(unsigned n)
+/* n CLOSE_WAIT sockets of pid 10 from inode first, whose peers have been silent for silent_ms. */
+static struct ts_snapshot *leak_snap_at(unsigned first, unsigned n, uint32_t silent_ms)
 {
 	struct ts_snapshot *snap = snap_new();
 
 	for (unsigned i = 0; i < n; i++) {
 		size_t k = add_sock(snap, &(struct sock_spec){ TS_STATE_CLOSE_WAIT, .lport = 7000,
-							      .raddr = "10.0.0.2", .rport = (uint16_t)(1000 + i),
-							      .inode = 500 + i });
+							      .raddr = "10.0.0.2", .rport = (uint16_t)(1000 + first + i),
+							      .inode = 500 + first + i, .silent_ms = silent_ms });
 
-		add_owner(snap, k, 10, "leaky", 10 + (int)i);
+		add_owner(snap, k, 10, "leaky", 10 + (int)(first + i));
 	}
 	finalize(snap);
 	return snap;
+}
+
+static struct ts_snapshot *leak_snap(unsigned n)
+{
+	return leak_snap_at(0, n, 5000);
 }
 
 static void test_leak(void **state)
@@ -467,6 +477,321 @@ static void test_leak(void **state)
 	assert_int_equal(ts_diagnose(&(struct ts_diag_input){ 0 }, &d), -EINVAL);
 	ts_snapshot_free(a);
 	ts_snapshot_free(b);
+}
+
+/* Healthy churn: CLOSE_WAIT sockets a few ms old are a server closing, not a leak, and
+ * growth needs the same sockets still held at the second look. */
+static void test_leak_churn(void **state)
+{
+	struct ts_procinfo p0 = { .pid = 10, .nofile_soft = 1024, .nofile_hard = 4096, .fd_count = 100 };
+	struct ts_diag_procs procs = { &p0, 1 };
+	struct ts_snapshot *a, *b;
+	struct ts_diagnosis *d;
+	struct ts_diag_input in = { .procs = &procs, .procs_later = &procs, .interval_s = 1 };
+
+	(void)state;
+	/* 0 -> 2 sockets, 4 ms old: nothing (the "0 -> 2: +2.0/s"). */
+	a = leak_snap_at(0, 0, 0);
+	b = leak_snap_at(0, 2, 4);
+	in.snap = a;
+	in.later = b;
+	assert_int_equal(ts_diagnose(&in, &d), 0);
+	assert_int_equal(d->n_findings, 0);
+	ts_diagnosis_free(d);
+	ts_snapshot_free(a);
+	ts_snapshot_free(b);
+
+	/* 1 -> 3 old sockets, but the first look's one was closed: the program closes them. */
+	a = leak_snap_at(0, 1, 5000);
+	b = leak_snap_at(1, 3, 5000);
+	in.snap = a;
+	in.later = b;
+	assert_int_equal(ts_diagnose(&in, &d), 0);
+	assert_int_equal(count_kind(d, TS_FINDING_LEAK), 0);
+	ts_diagnosis_free(d);
+	ts_snapshot_free(b);
+
+	/* 1 -> 3 with the first one still held: growth. */
+	b = leak_snap_at(0, 3, 5000);
+	in.later = b;
+	assert_int_equal(ts_diagnose(&in, &d), 0);
+	assert_int_equal(count_kind(d, TS_FINDING_LEAK), 1);
+	assert_int_equal(find_kind(d, TS_FINDING_LEAK, 0)->kept, 1);
+	assert_int_equal(find_kind(d, TS_FINDING_LEAK, 0)->count, 3);
+	ts_diagnosis_free(d);
+	ts_snapshot_free(a);
+	ts_snapshot_free(b);
+}
+
+/* Forked children holding the very sockets their parent leaks: one leak finding, parent first. */
+static void test_leak_shared(void **state)
+{
+	struct ts_snapshot *snap[2];
+	struct ts_diagnosis *d;
+	const struct ts_finding *f;
+
+	(void)state;
+	for (unsigned look = 0; look < 2; look++) {
+		snap[look] = snap_new();
+		for (unsigned i = 0; i < 2 + 3 * look; i++) {
+			size_t k = add_sock(snap[look], &(struct sock_spec){ TS_STATE_CLOSE_WAIT, .lport = 7000,
+									    .raddr = "10.0.0.2", .rport = (uint16_t)(1000 + i),
+									    .inode = 500 + i, .silent_ms = 5000 });
+
+			add_owner(snap[look], k, 4242, "python3", 10 + (int)i);
+			add_owner(snap[look], k, 4444, "nginx", 10 + (int)i);
+		}
+		finalize(snap[look]);
+	}
+	{
+		struct ts_diag_procs procs;
+		struct ts_diag_input in = { .snap = snap[0], .later = snap[1], .interval_s = 1 };
+
+		assert_int_equal(ts_diag_procs_collect(snap[0], PROC, &procs), 0);
+		in.procs = in.procs_later = &procs;
+		assert_int_equal(ts_diagnose(&in, &d), 0);
+		ts_diag_procs_clear(&procs);
+	}
+	assert_int_equal(count_kind(d, TS_FINDING_LEAK), 1);
+	assert_int_equal(count_kind(d, TS_FINDING_CLOSE_WAIT), 1);
+	f = find_kind(d, TS_FINDING_LEAK, 0);
+	assert_int_equal(f->n_pids, 2);
+	assert_int_equal(f->pids[0], 4444); /* the parent */
+	assert_int_equal(f->pid, 4444);
+	assert_int_equal(f->count_before, 2);
+	assert_int_equal(f->count, 5);
+	ts_diagnosis_free(d);
+	ts_snapshot_free(snap[0]);
+	ts_snapshot_free(snap[1]);
+}
+
+/* A CLOSE_WAIT finding rests on sockets at least --min-age old; younger ones are counted aside. */
+static void test_close_wait_min_age(void **state)
+{
+	struct ts_diag_thresholds th;
+	struct ts_snapshot *snap;
+	struct ts_diagnosis *d;
+	const struct ts_finding *f;
+
+	(void)state;
+	snap = leak_snap_at(0, 2, 4); /* 4 ms: in the middle of closing */
+	assert_int_equal(ts_diagnose(&(struct ts_diag_input){ .snap = snap }, &d), 0);
+	assert_int_equal(d->n_findings, 0);
+	ts_diagnosis_free(d);
+	ts_diag_thresholds_default(&th);
+	th.min_age_s = 0;
+	assert_int_equal(ts_diagnose(&(struct ts_diag_input){ .snap = snap, .thresholds = &th }, &d), 0);
+	assert_int_equal(count_kind(d, TS_FINDING_CLOSE_WAIT), 1);
+	ts_diagnosis_free(d);
+	ts_snapshot_free(snap);
+
+	/* Old and young of one holder: one finding counting the old, the young aside. */
+	snap = close_wait_snap();
+	for (unsigned i = 0; i < 2; i++) {
+		size_t k = add_sock(snap, &(struct sock_spec){ TS_STATE_CLOSE_WAIT, .lport = 8080,
+							      .raddr = "10.0.0.2", .rport = (uint16_t)(60000 + i),
+							      .inode = 900 + i, .silent_ms = 3 });
+
+		add_owner(snap, k, 4242, "python3", 20 + (int)i);
+	}
+	d = run(snap, NULL, true);
+	f = find_kind(d, TS_FINDING_CLOSE_WAIT, 0);
+	assert_non_null(f);
+	assert_int_equal(f->count, 3);
+	assert_int_equal(f->young, 2);
+	assert_int_equal(f->n_fds, 3);
+	assert_int_equal(f->min_age_s, TS_DIAG_MIN_AGE_DEFAULT_S);
+	ts_diagnosis_free(d);
+	ts_snapshot_free(snap);
+}
+
+/* A client's CLOSE_WAIT (no listener on its local port) is grouped by the service it
+ * talks to, not one line per ephemeral port; a server's by its local port. */
+static void test_close_wait_client_groups(void **state)
+{
+	struct ts_snapshot *snap = snap_new();
+	struct ts_diagnosis *d;
+	const struct ts_finding *f;
+
+	(void)state;
+	for (unsigned i = 0; i < 5; i++) {
+		size_t k = add_sock(snap, &(struct sock_spec){ TS_STATE_CLOSE_WAIT, .lport = (uint16_t)(40000 + i),
+							      .raddr = "10.0.0.7", .rport = 5432,
+							      .inode = 100 + i, .silent_ms = 9000 });
+
+		add_owner(snap, k, 4242, "python3", 10 + (int)i);
+	}
+	d = run(snap, NULL, true);
+	f = find_kind(d, TS_FINDING_CLOSE_WAIT, 0);
+	assert_non_null(f);
+	assert_int_equal(f->n_groups, 1);
+	assert_true(f->groups[0].client);
+	assert_int_equal(f->groups[0].local_port, 0);
+	assert_int_equal(f->groups[0].remote_port, 5432);
+	assert_int_equal(f->groups[0].count, 5);
+	assert_int_equal(f->local_port, 0);
+	ts_diagnosis_free(d);
+	ts_snapshot_free(snap);
+}
+
+/* Sockets inherited by forked children: one finding, every holder named, the parent
+ * (oldest start time) first even when its pid is the higher one (pid wrap). */
+static void test_shared_holders(void **state)
+{
+	struct ts_snapshot *snap = snap_new();
+	struct ts_diagnosis *d;
+	const struct ts_finding *f;
+
+	(void)state;
+	for (unsigned i = 0; i < 3; i++) {
+		size_t k = add_sock(snap, &(struct sock_spec){ TS_STATE_CLOSE_WAIT, .lport = (uint16_t)(40000 + i),
+							      .raddr = "10.0.0.7", .rport = 80,
+							      .inode = 100 + i, .silent_ms = 9000 });
+
+		add_owner(snap, k, 4242, "python3", 10 + (int)i);
+		add_owner(snap, k, 4444, "nginx", 20 + (int)i);
+	}
+	d = run(snap, NULL, true);
+	assert_int_equal(count_kind(d, TS_FINDING_CLOSE_WAIT), 1);
+	f = find_kind(d, TS_FINDING_CLOSE_WAIT, 0);
+	assert_int_equal(f->count, 3);
+	assert_int_equal(f->n_pids, 2);
+	assert_int_equal(f->pids[0], 4444); /* 4242's parent, started at tick 500 (4242: 9000) */
+	assert_int_equal(f->pids[1], 4242);
+	assert_int_equal(f->pid, 4444);
+	assert_int_equal(f->fds[0], 20);
+	ts_diagnosis_free(d);
+	ts_snapshot_free(snap);
+}
+
+/* Held fds count toward critical in any state: a leak after `close --how fin` is CLOSED, still held. */
+static void test_dead_held_severity(void **state)
+{
+	struct ts_snapshot *snap = snap_new();
+	struct ts_diagnosis *d;
+	const struct ts_finding *f;
+
+	(void)state;
+	for (unsigned i = 0; i < 150; i++) {
+		size_t k = add_sock(snap, &(struct sock_spec){ TS_STATE_CLOSED, .lport = 8080, .inode = 100 + i });
+
+		add_owner(snap, k, 4242, "python3", 10 + (int)i);
+	}
+	d = run(snap, NULL, true);
+	f = find_kind(d, TS_FINDING_DEAD_HELD, 0);
+	assert_non_null(f);
+	assert_int_equal(f->severity, TS_SEVERITY_CRITICAL);
+	assert_int_equal(f->severity_reason, TS_SEV_REASON_HELD);
+	assert_int_equal(f->held_stale, 150);
+	assert_int_equal(f->severity_pid, 4242);
+	ts_diagnosis_free(d);
+	ts_snapshot_free(snap);
+}
+
+/* More groups than the bound: the count stays complete and the cap is said. */
+static void test_groups_capped(void **state)
+{
+	struct ts_snapshot *snap = snap_new();
+	struct ts_diagnosis *d;
+	const struct ts_finding *f;
+	uint64_t sum = 0;
+
+	(void)state;
+	for (unsigned i = 0; i < 300; i++) {
+		char addr[32];
+		size_t k;
+
+		snprintf(addr, sizeof(addr), "10.1.%u.%u", i / 200, i % 200 + 1);
+		k = add_sock(snap, &(struct sock_spec){ TS_STATE_CLOSE_WAIT, .lport = (uint16_t)(40000 + i),
+						       .raddr = addr, .rport = 80, .inode = 100 + i,
+						       .silent_ms = 9000 });
+		add_owner(snap, k, 4242, "python3", 10 + (int)i);
+	}
+	d = run(snap, NULL, true);
+	f = find_kind(d, TS_FINDING_CLOSE_WAIT, 0);
+	assert_int_equal(f->count, 300);
+	assert_int_equal(f->n_groups, 256);
+	assert_true(f->groups_capped);
+	for (size_t i = 0; i < f->n_groups; i++)
+		sum += f->groups[i].count;
+	assert_int_equal(sum + f->ungrouped, 300);
+	ts_diagnosis_free(d);
+	ts_snapshot_free(snap);
+}
+
+/* Orphaned FIN_WAIT_2 whose peer is a local CLOSE_WAIT (a dual-stack server: ::ffff:a.b.c.d)
+ * are the other half of that leak. */
+static void test_orphans_linked(void **state)
+{
+	struct ts_snapshot *snap = snap_new();
+	struct ts_diagnosis *d;
+	const struct ts_finding *f;
+	size_t k;
+
+	(void)state;
+	for (unsigned i = 0; i < 2; i++) {
+		struct ts_socket *s;
+
+		add_sock(snap, &(struct sock_spec){ TS_STATE_FIN_WAIT_2, .laddr = "127.0.0.1",
+						   .lport = (uint16_t)(50000 + i), .raddr = "127.0.0.1",
+						   .rport = 8080 });
+		k = add_sock(snap, &(struct sock_spec){ TS_STATE_CLOSE_WAIT, .lport = 8080,
+						       .raddr = "127.0.0.1", .rport = (uint16_t)(50000 + i),
+						       .inode = 100 + i, .silent_ms = 9000 });
+		s = &snap->sockets[k];
+		s->family = AF_INET6;
+		assert_int_equal(inet_pton(AF_INET6, "::ffff:127.0.0.1", &s->local_addr), 1);
+		assert_int_equal(inet_pton(AF_INET6, "::ffff:127.0.0.1", &s->remote_addr), 1);
+		add_owner(snap, k, 4242, "python3", 10 + (int)i);
+	}
+	/* One orphan to elsewhere: not linked. */
+	add_sock(snap, &(struct sock_spec){ TS_STATE_FIN_WAIT_2, .laddr = "127.0.0.1", .lport = 50009,
+					   .raddr = "10.9.9.9", .rport = 80 });
+	d = run(snap, NULL, true);
+	f = find_kind(d, TS_FINDING_FIN_WAIT_2_ORPHAN, 0);
+	assert_non_null(f);
+	assert_int_equal(f->count, 3);
+	assert_int_equal(f->peer_linked, 2);
+	assert_int_equal(f->peer_pid, 4242);
+	assert_string_equal(f->peer_comm, "python3");
+	assert_non_null(strstr(f->advice, "CLOSE_WAIT"));
+	assert_int_equal(f->severity, TS_SEVERITY_INFO);
+	ts_diagnosis_free(d);
+	ts_snapshot_free(snap);
+}
+
+/* Linux drops a handshake only above the backlog: 5 of 5 is not full. */
+static void test_accept_queue_at_backlog(void **state)
+{
+	struct ts_snapshot *snap = snap_new();
+	struct ts_diagnosis *d;
+	size_t k;
+
+	(void)state;
+	k = add_sock(snap, &(struct sock_spec){ TS_STATE_LISTEN, .lport = 8080, .recv_q = 5, .send_q = 5, .inode = 800 });
+	add_owner(snap, k, 4242, "python3", 3);
+	d = run(snap, NULL, true);
+	assert_int_equal(count_kind(d, TS_FINDING_ACCEPT_QUEUE), 1);
+	assert_int_equal(d->findings[0].severity, TS_SEVERITY_WARNING);
+	ts_diagnosis_free(d);
+	ts_snapshot_free(snap);
+}
+
+/* Closing sockets waiting an RTT for the ACK under churn are no silent peer: only
+ * retransmitted FINs are evidence. */
+static void test_unacked_churn(void **state)
+{
+	struct ts_snapshot *snap = snap_new();
+	struct ts_diagnosis *d;
+
+	(void)state;
+	for (unsigned i = 0; i < 12; i++)
+		add_sock(snap, &(struct sock_spec){ TS_STATE_FIN_WAIT_1, .lport = 6379, .raddr = "10.0.0.9",
+						   .rport = (uint16_t)(2000 + i), .inode = 600 + i });
+	d = run(snap, NULL, true);
+	assert_int_equal(count_kind(d, TS_FINDING_UNACKED_CLOSE), 0);
+	ts_diagnosis_free(d);
+	ts_snapshot_free(snap);
 }
 
 static void test_dead_held(void **state)
@@ -984,6 +1309,16 @@ int main(void)
 		cmocka_unit_test(test_close_wait_near_limit_and_vanished),
 		cmocka_unit_test(test_unowned_close_wait),
 		cmocka_unit_test(test_leak),
+		cmocka_unit_test(test_leak_churn),
+		cmocka_unit_test(test_leak_shared),
+		cmocka_unit_test(test_close_wait_min_age),
+		cmocka_unit_test(test_close_wait_client_groups),
+		cmocka_unit_test(test_shared_holders),
+		cmocka_unit_test(test_dead_held_severity),
+		cmocka_unit_test(test_groups_capped),
+		cmocka_unit_test(test_orphans_linked),
+		cmocka_unit_test(test_accept_queue_at_backlog),
+		cmocka_unit_test(test_unacked_churn),
 		cmocka_unit_test(test_dead_held),
 		cmocka_unit_test(test_fin_wait_2),
 		cmocka_unit_test(test_fin_wait_2_many_peers),

@@ -122,6 +122,34 @@ static void test_parse_limits(void **state)
 	assert_int_equal(soft, 5);
 }
 
+/* The parent and start time from /proc/PID/stat, with a command holding ") (" and spaces. */
+static void test_parse_stat(void **state)
+{
+	pid_t ppid = 0;
+	uint64_t start = 0;
+
+	(void)state;
+	assert_int_equal(ts_procinfo_parse_stat("77 (a) (b c) S 12 77 77 0 -1 4194560 1 0 0 0 0 0 0 0 "
+						"20 0 1 0 123456 100 5 18446744073709551615\n",
+						&ppid, &start), 0);
+	assert_int_equal(ppid, 12);
+	assert_int_equal(start, 123456);
+	assert_int_equal(ts_procinfo_parse_stat("77 (a) S 12 77", &ppid, &start), -EBADMSG);
+	assert_int_equal(ts_procinfo_parse_stat("garbage", &ppid, &start), -EBADMSG);
+}
+
+/* The host's pid namespace is told from another one by its inode. */
+static void test_pidns(void **state)
+{
+	bool initial;
+	uint64_t ino = 0;
+
+	(void)state;
+	assert_int_equal(ts_pidns_is_initial(NULL, &initial, &ino), 0);
+	assert_true(ino != 0);
+	assert_int_equal(ts_pidns_is_initial("/nonexistent", &initial, &ino), -ENOENT);
+}
+
 static void test_parse_cgroup(void **state)
 {
 	static const struct {
@@ -166,6 +194,8 @@ int main(void)
 		cmocka_unit_test(test_self_fd_count_delta),
 		cmocka_unit_test(test_parse_limits),
 		cmocka_unit_test(test_parse_cgroup),
+		cmocka_unit_test(test_parse_stat),
+		cmocka_unit_test(test_pidns),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
