@@ -11,7 +11,7 @@ import sys
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tslab import check, failures, Lab, run_tcpstate, skip_unless_root, wait_until  # noqa: E402
+from tslab import check, failures, Lab, run_tcpstate, skip_unless_root, ss, wait_until  # noqa: E402
 
 
 
@@ -131,6 +131,10 @@ def test_leak():
     with Lab(states=["LISTEN"], leak=50) as lab:
         wait_until(lambda: lab.leak, 10)
         server = lab.leak["server_pid"]
+        # Sockets count once they are --min-age (2 s) old: let the leak run past
+        # that, so both looks see old sockets and the rate is the leak's.
+        check(wait_until(lambda: len(ss(lab.netns, "state", "close-wait")) >= 50 * 3, 30),
+              "the lab's leak never reached 150 CLOSE_WAIT sockets")
         rc, doc = doctor("--netns", lab.netns, "--interval", "2")
         check(doc["interval"] == 2, "interval in the JSON")
         leaks = [f for f in kinds(doc, "leak") if f["process"]["pid"] == server]

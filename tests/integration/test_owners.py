@@ -481,7 +481,7 @@ def test_closed_peer(netns):
                 check(s["local_port"] == got["bpf"][fd]["local_port"],
                       f"/proc: CLOSED fd {fd} local port {s['local_port']}, BPF says "
                       f"{got['bpf'][fd]['local_port']}")
-        rc, out, err = run(["doctor", "--netns", netns, "--owners", "bpf"])
+        rc, out, err = run(["doctor", "--netns", netns, "--owners", "bpf", "--min-age", "0"])
         check(f"fds of connections that [::1]:{port} reset" in out.replace("1 fd of", "1 fds of")
               and f"that 127.0.0.1:{port} reset" in out,
               f"doctor names the peers that reset the CLOSED fds: {out}")
