@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "cli_filter.h"
 #include "output.h"
+#include "term_safe.h"
 #include "tcpstate/close.h"
 #include "tcpstate/util.h"
 
@@ -101,7 +102,7 @@ static void socket_text(const struct close_run *c, const struct ts_close_item *i
 	n = snprintf(buf, size, "%s %s -> %s inode %llu", ts_state_name((enum ts_state)s->state), l,
 		     r, (unsigned long long)s->inode);
 	if (c->a.opts.all_netns && it->ns && n > 0 && (size_t)n < size)
-		snprintf(buf + n, size - (size_t)n, " [netns %s]", it->ns->name);
+		snprintf(buf + n, size - (size_t)n, " [netns %s]", TERM_SAFE(it->ns->name));
 }
 
 static void holders_text(const struct ts_close_item *it, char *buf, size_t size)
@@ -225,7 +226,7 @@ static void where_text(const struct close_run *c, char *buf, size_t size)
 	if (c->a.opts.all_netns)
 		snprintf(buf, size, "in %zu network namespaces", ts_snapshot_netns_count(c->snap));
 	else
-		snprintf(buf, size, "in netns %s", ns ? ns->name : "?");
+		snprintf(buf, size, "in netns %s", ns ? TERM_SAFE(ns->name) : "?");
 }
 
 static void print_plan(FILE *f, const struct close_run *c, size_t limit)

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <json-c/json.h>
 
+#include "term_safe.h"
 #include "tune.h"
 
 void tune_tabs_to_spaces(char *dst, size_t size, const char *src)
@@ -73,9 +74,9 @@ void tune_print_audit(const struct tune_args *ta, const struct tune_audit *a)
 	bool host_note = false;
 
 	if (strncmp(a->netns_name, "net:[", 5) == 0)
-		printf("TCP settings of network namespace %s\n", a->netns_name);
+		printf("TCP settings of network namespace %s\n", TERM_SAFE(a->netns_name));
 	else
-		printf("TCP settings of network namespace %s (net:[%llu])\n", a->netns_name,
+		printf("TCP settings of network namespace %s (net:[%llu])\n", TERM_SAFE(a->netns_name),
 		       (unsigned long long)a->netns_inode);
 	print_observed(a);
 	putchar('\n');
@@ -92,7 +93,7 @@ void tune_print_audit(const struct tune_args *ta, const struct tune_audit *a)
 		governs_text(row->info->governs, gov, sizeof(gov));
 		size_t rl = strlen(row->reason);
 
-		printf("%-30s %-13s %-13s %-8s %-13s %s%s\n", row->info->name, cur, def,
+		printf("%-30s %-13s %-13s %-8s %-13s %s%s\n", row->info->name, TERM_SAFE(cur), def,
 		       ts_tune_action_name(row->action), rec[0] ? rec : "-",
 		       row->info->governs ? gov : "(no state)",
 		       !row->info->per_netns ? " [host-wide]" : "");
@@ -118,11 +119,12 @@ void tune_print_audit(const struct tune_args *ta, const struct tune_audit *a)
 		const struct ts_lint_finding *f = &a->findings[i];
 
 		if (f->key)
-			printf("  %s:%u: %s: %s = %s: %s\n", f->file, f->line,
-			       ts_lint_severity_name(f->severity), f->key, f->value, f->message);
+			printf("  %s:%u: %s: %s = %s: %s\n", TERM_SAFE(f->file), f->line,
+			       ts_lint_severity_name(f->severity), TERM_SAFE(f->key), TERM_SAFE(f->value),
+			       TERM_SAFE(f->message));
 		else
-			printf("  %s:%u: %s: %s\n", f->file, f->line, ts_lint_severity_name(f->severity),
-			       f->message);
+			printf("  %s:%u: %s: %s\n", TERM_SAFE(f->file), f->line,
+			       ts_lint_severity_name(f->severity), TERM_SAFE(f->message));
 	}
 
 	putchar('\n');
