@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,6 +8,7 @@
 
 #include "cli.h"
 #include "cli_filter.h"
+#include "term_safe.h"
 #include "tcpstate/util.h"
 
 void cli_snapshot_args_init(struct cli_snapshot_args *a)
@@ -206,12 +208,110 @@ int cli_snapshot_option(struct cli_snapshot_args *a, int opt, const char *arg)
 	return r < 0 ? -1 : 1;
 }
 
+/* ---- --netns ---- */
+
+bool cli_netns_usage_error(int err)
+{
+	switch (-err) {
+	case EINVAL:
+	case ENAMETOOLONG:
+	case ENOENT:
+	case ESRCH:
+	case ERANGE:
+	case ELOOP:
+	case ENOTDIR:
+	case ENOTTY:
+	case EMEDIUMTYPE:
+		return true;
+	default:
+		return false;
+	}
+}
+
+void cli_netns_error(const char *spec, int err)
+{
+	bool path = strchr(spec, '/') != NULL;
+
+	switch (-err) {
+	case EINVAL:
+		cli_error("bad --netns '%s': no network namespace has an empty name, '.' or '..'", spec);
+		break;
+	case ENAMETOOLONG:
+		cli_error("--netns '%.60s...' is too long (%zu bytes): a name in /run/netns has at "
+			  "most %d, a path fewer than %d", spec, strlen(spec), NAME_MAX, PATH_MAX);
+		break;
+	case ENOENT:
+		if (path)
+			cli_error("no network namespace '%s': no such file", spec);
+		else
+			cli_error("no network namespace '%s': no such name in /run/netns (a name, a "
+				  "path or a pid)", spec);
+		break;
+	case ESRCH:
+		cli_error("no network namespace '%s': no such name in /run/netns and no process "
+			  "with that pid", spec);
+		break;
+	case ERANGE:
+		cli_error("no network namespace '%s': no such name in /run/netns, and it is no valid "
+			  "pid", spec);
+		break;
+	case ELOOP:
+		cli_error("--netns '%s': too many levels of symbolic links (a loop?)", spec);
+		break;
+	case ENOTDIR:
+		cli_error("--netns '%s': a component of the path is not a directory", spec);
+		break;
+	case ENOTTY:
+		cli_error("--netns '%s' is not a namespace file (a name in /run/netns, "
+			  "/proc/PID/ns/net or a pid)", spec);
+		break;
+	case EMEDIUMTYPE:
+		cli_error("--netns '%s' is a namespace of another kind, not a network namespace "
+			  "(/proc/PID/ns/net is)", spec);
+		break;
+	case EPERM:
+	case EACCES:
+		cli_error("not permitted to open network namespace '%s': %s (try as root)", spec,
+			  strerror(-err));
+		break;
+	default:
+		cli_error("cannot open network namespace '%s': %s", spec, strerror(-err));
+		break;
+	}
+}
+
+int cli_netns_check(const char *spec, struct ts_netns_ref *ret)
+{
+	struct ts_netns_ref ref;
+	int r;
+
+	if (!spec)
+		return 1;
+	r = ts_netns_lookup(spec, NULL, &ref);
+	if (r < 0) {
+		if (!cli_netns_usage_error(r))
+			return 1; /* not the argument's fault: the verb reports it when it acts */
+		cli_netns_error(spec, r);
+		return -1;
+	}
+	if (ref.form == TS_NETNS_FORM_NAME && ref.shadows_pid)
+		fprintf(stderr, "tcpstate: note: --netns %s: used the network namespace named %s in "
+			"/run/netns, not the one of process %s (a name wins over a pid; "
+			"--netns /proc/%s/ns/net for that one)\n", TERM_SAFE(spec), TERM_SAFE(spec),
+			TERM_SAFE(spec), TERM_SAFE(spec));
+	if (ret)
+		*ret = ref;
+	return 0;
+}
+
 int cli_snapshot_args_check(struct cli_snapshot_args *a)
 {
 	if (a->opts.netns && a->opts.all_netns) {
 		cli_error("--netns and --all-netns exclude each other");
 		return -1;
 	}
+	if (cli_netns_check(a->opts.netns, NULL) < 0)
+		return -1;
 	if (a->opts.owners == TS_OWNERS_NONE && ts_filter_needs_owners(&a->filter)) {
 		cli_error("--pid and --comm need owners: drop --no-owners");
 		return -1;
@@ -327,9 +427,8 @@ int cli_snapshot_take(struct cli_snapshot_args *a, struct ts_snapshot **ret)
 		else if (bpf_failed)
 			cli_error("BPF owner source unavailable (%s): %s; use --owners proc or auto",
 				  strerror(-r), bpf_hint(-r));
-		else if (a->opts.netns && (r == -ENOENT || r == -EINVAL))
-			cli_error("no network namespace '%s' (a name in /run/netns, a path or a pid)",
-				  a->opts.netns);
+		else if (a->opts.netns && (cli_netns_usage_error(r) || r == -EPERM || r == -EACCES))
+			cli_netns_error(a->opts.netns, r);
 		else if (r == -EPERM || r == -EACCES)
 			cli_error("not permitted to inspect that namespace: %s (try as root)",
 				  strerror(-r));

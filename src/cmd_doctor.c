@@ -113,16 +113,17 @@ static int read_sysctls(const struct cli_snapshot_args *a, const struct ts_snaps
 		struct ts_sysctl *s = NULL;
 		int r;
 
-		char pidbuf[16];
+		char pidbuf[64];
 
 		if (a->opts.all_netns) {
+			/* Paths, not pids: a /run/netns name of digits would win over a pid. */
 			if (strcmp(ns->name, "init") == 0) {
-				target = "1";
+				target = "/proc/1/ns/net";
 			} else if (strncmp(ns->name, "net:[", 5) == 0) {
 				/* No name: reopen it through a process seen in it. */
 				target = NULL;
 				if (ns->pid > 0) {
-					snprintf(pidbuf, sizeof(pidbuf), "%d", (int)ns->pid);
+					snprintf(pidbuf, sizeof(pidbuf), "/proc/%d/ns/net", (int)ns->pid);
 					target = pidbuf;
 				}
 			} else {

@@ -63,10 +63,8 @@ int tune_open_sysctl(const char *netns, struct ts_sysctl **ret)
 {
 	int r = ts_sysctl_open(netns, NULL, ret);
 
-	if (r == -ENOENT || r == -EINVAL)
-		cli_error("no network namespace '%s' (a name in /run/netns, a path or a pid)", netns);
-	else if (r == -EPERM || r == -EACCES)
-		cli_error("not permitted to open that namespace: %s (try as root)", tune_errno_text(r));
+	if (r < 0 && netns)
+		cli_netns_error(netns, r);
 	else if (r < 0)
 		cli_error("cannot open the settings: %s", tune_errno_text(r));
 	return r;
@@ -233,6 +231,8 @@ int cmd_tune(int argc, char **argv)
 		cli_error("empty file name");
 		return EXIT_USAGE;
 	}
+	if (cli_netns_check(ta.netns, NULL) < 0)
+		return EXIT_USAGE;
 	if (ta.revert)
 		return tune_revert(&ta);
 
