@@ -210,16 +210,18 @@ int cli_snapshot_option(struct cli_snapshot_args *a, int opt, const char *arg)
 
 /* ---- --netns ---- */
 
+/*
+ * An argument that can name no network namespace, whatever exists now, is
+ * a usage error (exit 2); a well-formed one naming nothing that exists now
+ * (ENOENT, ESRCH, ENOTDIR) or that we may not open is an error (exit 1).
+ */
 bool cli_netns_usage_error(int err)
 {
 	switch (-err) {
 	case EINVAL:
 	case ENAMETOOLONG:
-	case ENOENT:
-	case ESRCH:
 	case ERANGE:
 	case ELOOP:
-	case ENOTDIR:
 	case ENOTTY:
 	case EMEDIUMTYPE:
 		return true;
@@ -417,18 +419,22 @@ static void report_notes(const struct cli_snapshot_args *a, const struct ts_snap
 
 int cli_snapshot_take(struct cli_snapshot_args *a, struct ts_snapshot **ret)
 {
+	struct ts_netns_ref ref;
 	bool bpf_failed;
-	int r = ts_snapshot_collect_ex(&a->opts, ret, &bpf_failed);
+	int r = ts_snapshot_collect_ex(&a->opts, ret, &bpf_failed), nr = 0;
 
 	if (r < 0) {
-		if (bpf_failed && !ts_owner_source_bpf_built())
+		/* The namespace that does not resolve (any more) is the reason. */
+		if (a->opts.netns && !bpf_failed)
+			nr = ts_netns_lookup(a->opts.netns, a->opts.proc_root, &ref);
+		if (nr < 0)
+			cli_netns_error(a->opts.netns, nr);
+		else if (bpf_failed && !ts_owner_source_bpf_built())
 			cli_error("BPF owner source not built into this tcpstate (meson -Dbpf=enabled); "
 				  "use --owners proc or auto");
 		else if (bpf_failed)
 			cli_error("BPF owner source unavailable (%s): %s; use --owners proc or auto",
 				  strerror(-r), bpf_hint(-r));
-		else if (a->opts.netns && (cli_netns_usage_error(r) || r == -EPERM || r == -EACCES))
-			cli_netns_error(a->opts.netns, r);
 		else if (r == -EPERM || r == -EACCES)
 			cli_error("not permitted to inspect that namespace: %s (try as root)",
 				  strerror(-r));
