@@ -7,5 +7,6 @@ apt-get install -y -qq --no-install-recommends \
 	gcc libc6-dev meson ninja-build pkg-config \
 	libmnl-dev libjson-c-dev libcmocka-dev libnftables-dev \
 	nftables iproute2 net-tools lsof procps python3 \
-	clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev >/dev/null
+	clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev \
+	libclang-rt-14-dev >/dev/null
 echo "install-deps: done"
