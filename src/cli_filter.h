@@ -54,8 +54,9 @@ struct cli_snapshot_args {
 	"  -P, --pid PID[,PID...] sockets held by these processes\n"                          \
 	"  -c, --comm NAME[,...]  sockets held by processes with this command name\n"         \
 	"Where:\n"                                                                          \
-	"  -N, --netns NS         another network namespace: a name in /run/netns,\n"        \
-	"                         a path, or a pid (default: your own)\n"                     \
+	"  -N, --netns NS         another network namespace: a path (with a '/'), else a\n"  \
+	"                         name in /run/netns, else a pid (a name wins over the\n"    \
+	"                         same pid; default: your own)\n"                            \
 	"  -A, --all-netns        every network namespace on the host\n"                      \
 	"How:\n"                                                                            \
 	"  -j, --json             machine-readable output\n"                                  \
