@@ -12,6 +12,7 @@ import re
 import secrets
 import subprocess
 import sys
+import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tslab import check, failures, skip_unless_root, tcpstate_path  # noqa: E402
@@ -92,6 +93,19 @@ def main():
             terminal_safe(f"{what} stderr", err)
             for w in wanted:
                 check(w in out, f"{what}: {w!r} not shown: {out[:1500]!r}")
+
+        # sysctl.d lines echoed by the tune lint.
+        with tempfile.TemporaryDirectory() as root:
+            os.makedirs(os.path.join(root, "etc/sysctl.d"))
+            with open(os.path.join(root, "etc/sysctl.d/99-esc.conf"), "wb") as f:
+                f.write(b"net.ipv4.tcp_fin_timeout = 3\x1b[2J0\n"
+                        b"net.ipv4.tcp_tw_reuse\x1b]0;x\x07 = 1\n"
+                        b"no assignment \x9b\x1b[31m here\n")
+            rc, out, err = run(["tune", "--netns", nsarg, "--config-root", root])
+            check(rc == 0, f"tune: exit {rc}: {err[-300:]!r}")
+            terminal_safe("tune stdout", out)
+            terminal_safe("tune stderr", err)
+            check(b"3?[2J0" in out and b"?[31m" in out, f"tune lint lines shown: {out[-800:]!r}")
 
         # JSON keeps the text but escapes C0 controls (json-c writes \u001b).
         rc, out, err = run(["doctor", "--netns", nsarg, "--close-wait-min", "1", "--json"])
