@@ -300,7 +300,7 @@ static void print_json(const struct close_run *c, int exit_code)
 	for (size_t i = 0; i < ts_close_plan_size(c->plan); i++) {
 		json_object *o = item_json(c, ts_close_plan_item(c->plan, i));
 
-		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+		term_safe_json_puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN), stdout);
 		json_object_put(o);
 	}
 	json_object_object_add(sum, "how", json_object_new_string(ts_close_how_name(c->o.how)));
@@ -312,7 +312,7 @@ static void print_json(const struct close_run *c, int exit_code)
 	json_object_object_add(sum, "failed", json_object_new_uint64(ts_close_plan_count(c->plan, TS_CLOSE_FAILED)));
 	json_object_object_add(sum, "exit", json_object_new_int(exit_code));
 	json_object_object_add(root, "summary", sum);
-	puts(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN));
+	term_safe_json_puts(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN), stdout);
 	json_object_put(root);
 }
 

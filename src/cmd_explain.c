@@ -397,9 +397,9 @@ int cmd_explain(int argc, char **argv)
 		json_object_object_add(doc, "states", pages);
 		json_object_object_add(doc, "sockets", stories);
 		json_object_object_add(doc, "unmatched", unmatched);
-		fputs(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY |
-							  JSON_C_TO_STRING_NOSLASHESCAPE), stdout);
-		fputc('\n', stdout);
+		term_safe_json_puts(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY |
+									JSON_C_TO_STRING_NOSLASHESCAPE),
+				    stdout);
 	}
 	if (fflush(stdout) != 0) {
 		cli_error("cannot write the output");

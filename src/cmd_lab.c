@@ -61,7 +61,7 @@ static void usage(FILE *f)
 
 static void json_emit(json_object *o)
 {
-	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	term_safe_json_puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN), stdout);
 	fflush(stdout);
 	json_object_put(o);
 }

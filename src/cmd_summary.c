@@ -173,7 +173,7 @@ static int print_json(const struct ts_snapshot *snap, const struct holder *h, si
 	} else {
 		json_object_object_add(root, "top_closing", NULL);
 	}
-	puts(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN));
+	term_safe_json_puts(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN), stdout);
 	json_object_put(root);
 	return 0;
 }

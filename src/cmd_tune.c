@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "cli_filter.h"
+#include "term_safe.h"
 #include "tune.h"
 
 enum {
@@ -274,7 +275,7 @@ int cmd_tune(int argc, char **argv)
 	rc = EXIT_OK;
 print:
 	if (root)
-		puts(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN));
+		term_safe_json_puts(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN), stdout);
 	if (fflush(stdout) != 0) {
 		cli_error("cannot write the output");
 		rc = EXIT_ERROR;

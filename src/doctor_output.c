@@ -600,6 +600,6 @@ void doctor_print_json(const struct ts_diagnosis *d, const struct ts_snapshot *s
 			json_object_array_add(arr, finding_json(&d->findings[i], snap));
 	json_object_object_add(root, "findings", arr);
 	(void)a;
-	puts(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN));
+	term_safe_json_puts(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN), stdout);
 	json_object_put(root);
 }

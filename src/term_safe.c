@@ -12,19 +12,16 @@ static bool hidden_control(uint32_t cp)
 	       (cp >= 0x2060 && cp <= 0x2069) || cp == 0xfeff;
 }
 
-/*
- * Length of the character at p (1..4) when it may be shown as it is,
- * 0 when its first byte must become '?'. p is NUL-terminated.
- */
-static size_t safe_char_len(const unsigned char *p)
+/* Length (1..4) and code point of the UTF-8 character at p; 0 when invalid. */
+static size_t utf8_decode(const unsigned char *p, uint32_t *ret)
 {
 	uint32_t cp, min;
 	size_t n;
 
-	if (p[0] < 0x20 || p[0] == 0x7f)
-		return 0;
-	if (p[0] < 0x80)
+	if (p[0] < 0x80) {
+		*ret = p[0];
 		return 1;
+	}
 	if (p[0] >= 0xc2 && p[0] <= 0xdf) {
 		n = 2, cp = p[0] & 0x1f, min = 0x80;
 	} else if (p[0] >= 0xe0 && p[0] <= 0xef) {
@@ -41,9 +38,25 @@ static size_t safe_char_len(const unsigned char *p)
 	}
 	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
 		return 0;
-	if (cp <= 0x9f || hidden_control(cp)) /* C1 controls as UTF-8 */
-		return 0;
+	*ret = cp;
 	return n;
+}
+
+static bool control(uint32_t cp)
+{
+	return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || hidden_control(cp);
+}
+
+/*
+ * Length of the character at p (1..4) when it may be shown as it is,
+ * 0 when its first byte must become '?'. p is NUL-terminated.
+ */
+static size_t safe_char_len(const unsigned char *p)
+{
+	uint32_t cp;
+	size_t n = utf8_decode(p, &cp);
+
+	return n && !control(cp) ? n : 0;
 }
 
 char *term_safe(char *buf, size_t size, const char *s)
@@ -97,4 +110,33 @@ void term_safe_fputs(const char *s, FILE *f)
 		fwrite(chunk, 1, len, f);
 		s = (const char *)p;
 	}
+}
+
+void term_safe_json_puts(const char *json, FILE *f)
+{
+	const unsigned char *p = (const unsigned char *)json, *done = p;
+
+	while (*p) {
+		uint32_t cp;
+		size_t n;
+
+		if (*p < 0x7f) { /* json-c escaped the C0 controls already */
+			p++;
+			continue;
+		}
+		n = utf8_decode(p, &cp);
+		if (n && !control(cp)) {
+			p += n;
+			continue;
+		}
+		fwrite(done, 1, (size_t)(p - done), f);
+		if (n)
+			fprintf(f, "\\u%04x", (unsigned)cp); /* lossless: the same text, escaped */
+		else
+			fputs("\\ufffd", f); /* not UTF-8: JSON cannot carry the byte */
+		p += n ? n : 1;
+		done = p;
+	}
+	fputs((const char *)done, f);
+	fputc('\n', f);
 }

@@ -14,8 +14,10 @@
  *   - the Unicode controls that reorder or hide what is shown: U+061C,
  *     U+200B-U+200F, U+202A-U+202E, U+2060-U+2069, U+FEFF.
  * Valid UTF-8 text otherwise passes unchanged, so names in any script stay
- * readable, and ps prints '?' for the same bytes. JSON output needs no
- * such step: json-c writes C0 controls as \u00XX.
+ * readable, and ps prints '?' for the same bytes.
+ *
+ * JSON keeps the text: json-c writes C0 controls as \u00XX, and
+ * term_safe_json_puts() escapes the rest of the controls above the same way.
  */
 
 #include <stddef.h>
@@ -27,6 +29,14 @@ char *term_safe(char *buf, size_t size, const char *s);
 
 /* Writes s to f as term_safe() would make it, without a length limit. */
 void term_safe_fputs(const char *s, FILE *f);
+
+/*
+ * Writes a JSON text from json-c and a newline to f, with DEL, C1 and the
+ * hidden Unicode controls inside its strings written as \uXXXX (the same
+ * string to a JSON reader), and each byte that is not UTF-8 as \ufffd (a JSON
+ * text must be UTF-8). Nothing else changes.
+ */
+void term_safe_json_puts(const char *json, FILE *f);
 
 #define TERM_SAFE_MAX 1024
 

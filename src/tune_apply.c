@@ -438,7 +438,7 @@ int tune_revert(const struct tune_args *ta)
 		json_object_object_add(root, "reverted", arr);
 		arr = NULL;
 		json_object_object_add(root, "file", json_object_new_string(ta->revert));
-		puts(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN));
+		term_safe_json_puts(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN), stdout);
 	}
 	rc = EXIT_OK;
 out:

@@ -60,6 +60,17 @@ def terminal_safe(what, data):
     return ok
 
 
+def strings(v):
+    """Every string value in a parsed JSON document."""
+    if isinstance(v, str):
+        return [v]
+    if isinstance(v, dict):
+        v = list(v.values())
+    if isinstance(v, list):
+        return [s for x in v for s in strings(x)]
+    return []
+
+
 def main():
     skip_unless_root()
     ns = b"tsesc-" + secrets.token_hex(4).encode() + NS_SUFFIX
@@ -107,17 +118,28 @@ def main():
             terminal_safe("tune stderr", err)
             check(b"3?[2J0" in out and b"?[31m" in out, f"tune lint lines shown: {out[-800:]!r}")
 
-        # JSON keeps the text but escapes C0 controls (json-c writes \u001b).
-        rc, out, err = run(["doctor", "--netns", nsarg, "--close-wait-min", "1", "--json"])
-        check(rc in (0, 3) and b"\x1b" not in out and b"\x07" not in out,
-              f"doctor --json has raw C0 controls: {out[:300]!r}")
-        try:
-            doc = json.loads(out.decode("utf-8", errors="surrogateescape"))
-            procs = [f["process"] for f in doc["findings"] if f.get("process")]
-            check(any(p["comm"].encode("utf-8", errors="surrogateescape") == COMM
-                      for p in procs), f"doctor --json comm kept as is: {procs}")
-        except ValueError as e:
-            check(False, f"doctor --json does not parse: {e}")
+        # JSON keeps the text, escaped (\u001b, \u009b); a byte that is not UTF-8
+        # cannot be carried and is U+FFFD.
+        comm_json = "\x1b[2Jev\ufffd\x07il"
+        arg_json = "\u009bmark\ufffd"
+        for what, args in (("doctor --json", ["doctor", "--netns", nsarg, "--close-wait-min",
+                                               "1", "--json"]),
+                           ("list --json", ["list", "--netns", nsarg, "--json"]),
+                           ("summary --json", ["summary", "--netns", nsarg, "--json"]),
+                           ("explain --json", ["explain", f"127.0.0.1:{port}", "--netns",
+                                               nsarg, "--json"])):
+            rc, out, err = run(args)
+            check(rc in (0, 3), f"{what}: exit {rc}: {err[-300:]!r}")
+            if not terminal_safe(f"{what} stdout", out):
+                continue
+            text = out.decode("utf-8")
+            docs = [json.loads(line) for line in text.splitlines()] if "list" in what \
+                else [json.loads(text)]
+            found = strings(docs)
+            check(comm_json in found, f"{what}: the comm kept, escaped: {text[:600]!r}")
+            if what.startswith("doctor"):
+                check(any(arg_json in s for s in found),
+                      f"{what}: the command line kept, escaped: {text[:600]!r}")
     finally:
         if proc:
             proc.stdin.close()

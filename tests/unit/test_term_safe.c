@@ -86,6 +86,32 @@ static void test_fputs_unbounded(void **state)
 	free(out);
 }
 
+static char *json_out(const char *json)
+{
+	char *out = NULL;
+	size_t size = 0;
+	FILE *f = open_memstream(&out, &size);
+
+	assert_non_null(f);
+	term_safe_json_puts(json, f);
+	fclose(f);
+	return out;
+}
+
+static void test_json_keeps_the_text_escaped(void **state)
+{
+	char *out;
+
+	(void)state;
+	/* What json-c writes for a comm of ESC, U+009B, DEL, U+202E, 0xff, and text. */
+	out = json_out("{\"comm\":\"\\u001b[2J\xc2\x9b\x7f\xe2\x80\xae\xff caf\xc3\xa9\"}");
+	assert_string_equal(out, "{\"comm\":\"\\u001b[2J\\u009b\\u007f\\u202e\\ufffd caf\xc3\xa9\"}\n");
+	free(out);
+	out = json_out("[1,\"plain\"]");
+	assert_string_equal(out, "[1,\"plain\"]\n");
+	free(out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -94,6 +120,7 @@ int main(void)
 		cmocka_unit_test(test_invalid_utf8),
 		cmocka_unit_test(test_bounds_never_split_a_character),
 		cmocka_unit_test(test_fputs_unbounded),
+		cmocka_unit_test(test_json_keeps_the_text_escaped),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
