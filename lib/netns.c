@@ -78,9 +78,9 @@ static int open_nsfs(const char *path, struct netns_target *ret)
 	}
 	snprintf(self, sizeof(self), "/proc/self/fd/%d", pfd);
 	fd = open(self, O_RDONLY | O_CLOEXEC);
-	r = -errno;
+	r = fd < 0 ? -errno : 0;
 	close(pfd);
-	if (fd < 0)
+	if (r < 0)
 		return r;
 	type = ioctl(fd, NS_GET_NSTYPE);
 	if (type < 0 || type != CLONE_NEWNET) {
@@ -91,21 +91,6 @@ static int open_nsfs(const char *path, struct netns_target *ret)
 	ret->fd = fd;
 	ret->inode = st.st_ino;
 	return 0;
-}
-
-const char *ts_netns_form_name(enum ts_netns_form form)
-{
-	switch (form) {
-	case TS_NETNS_FORM_OWN:
-		return "your own";
-	case TS_NETNS_FORM_NAME:
-		return "name";
-	case TS_NETNS_FORM_PATH:
-		return "path";
-	case TS_NETNS_FORM_PID:
-		return "pid";
-	}
-	return "?";
 }
 
 static int resolve_own(const char *proc_root, struct netns_target *ret)

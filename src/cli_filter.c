@@ -208,6 +208,19 @@ int cli_snapshot_option(struct cli_snapshot_args *a, int opt, const char *arg)
 	return r < 0 ? -1 : 1;
 }
 
+/* "tcpstate: PREFIXmessage" on stderr: information, not a problem. */
+static void __attribute__((format(printf, 2, 3))) cli_info(const char *prefix, const char *fmt, ...)
+{
+	va_list ap;
+
+	fflush(stdout);
+	fprintf(stderr, "tcpstate: %s", prefix);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
 /* ---- --netns ---- */
 
 /*
@@ -297,10 +310,10 @@ int cli_netns_check(const char *spec, struct ts_netns_ref *ret)
 		return -1;
 	}
 	if (ref.form == TS_NETNS_FORM_NAME && ref.shadows_pid)
-		fprintf(stderr, "tcpstate: note: --netns %s: used the network namespace named %s in "
-			"/run/netns, not the one of process %s (a name wins over a pid; "
-			"--netns /proc/%s/ns/net for that one)\n", TERM_SAFE(spec), TERM_SAFE(spec),
-			TERM_SAFE(spec), TERM_SAFE(spec));
+		cli_info("note: ", "--netns %s: used the network namespace named %s in /run/netns, "
+			 "not the one of process %s (a name wins over a pid; --netns /proc/%s/ns/net "
+			 "for that one)", TERM_SAFE(spec), TERM_SAFE(spec), TERM_SAFE(spec),
+			 TERM_SAFE(spec));
 	if (ret)
 		*ret = ref;
 	return 0;
@@ -323,19 +336,6 @@ int cli_snapshot_args_check(struct cli_snapshot_args *a)
 		return -1;
 	}
 	return 0;
-}
-
-/* "tcpstate: PREFIXmessage" on stderr: information, not a problem. */
-static void __attribute__((format(printf, 2, 3))) cli_info(const char *prefix, const char *fmt, ...)
-{
-	va_list ap;
-
-	fflush(stdout);
-	fprintf(stderr, "tcpstate: %s", prefix);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
 }
 
 /* Why the BPF source failed, in words that say what to do. */

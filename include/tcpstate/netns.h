@@ -22,9 +22,6 @@ enum ts_netns_form {
 	TS_NETNS_FORM_PID,
 };
 
-/* "your own", "name", "path", "pid". */
-const char *ts_netns_form_name(enum ts_netns_form form);
-
 struct ts_netns_ref {
 	enum ts_netns_form form;
 	uint64_t inode;
