@@ -2,15 +2,18 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sched.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 #include <linux/magic.h>
+#include <linux/nsfs.h>
 
 #include "array.h"
 #include "netns.h"
@@ -56,69 +59,163 @@ void netns_name(uint64_t inode, const char *proc_root, char *buf, size_t size)
 	snprintf(buf, size, "net:[%llu]", (unsigned long long)inode);
 }
 
+/*
+ * Opens path as a network namespace. O_PATH first: a path that names a
+ * device or a FIFO is never opened for real (opening some devices acts).
+ */
 static int open_nsfs(const char *path, struct netns_target *ret)
 {
 	struct statfs sfs;
 	struct stat st;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	char self[64];
+	int pfd, fd, type, r;
 
-	if (fd < 0)
+	pfd = open(path, O_PATH | O_CLOEXEC);
+	if (pfd < 0)
 		return -errno;
-	if (fstatfs(fd, &sfs) < 0 || fstat(fd, &st) < 0) {
-		int r = -errno;
-
-		close(fd);
+	if (fstat(pfd, &st) < 0 || fstatfs(pfd, &sfs) < 0) {
+		r = -errno;
+		close(pfd);
 		return r;
 	}
-	if (sfs.f_type != NSFS_MAGIC) {
+	if (!S_ISREG(st.st_mode) || sfs.f_type != NSFS_MAGIC) {
+		close(pfd);
+		return -ENOTTY;
+	}
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", pfd);
+	fd = open(self, O_RDONLY | O_CLOEXEC);
+	r = fd < 0 ? -errno : 0;
+	close(pfd);
+	if (r < 0)
+		return r;
+	type = ioctl(fd, NS_GET_NSTYPE);
+	if (type < 0 || type != CLONE_NEWNET) {
+		r = type < 0 ? -errno : -EMEDIUMTYPE;
 		close(fd);
-		return -EINVAL;
+		return r;
 	}
 	ret->fd = fd;
 	ret->inode = st.st_ino;
 	return 0;
 }
 
-int netns_resolve(const char *spec, const char *proc_root, struct netns_target *ret)
+static int resolve_own(const char *proc_root, struct netns_target *ret)
 {
-	struct netns_target t = { .fd = -1 };
+	struct netns_target t = { .fd = -1, .form = TS_NETNS_FORM_OWN };
 	char path[PATH_MAX];
 	struct stat st;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/thread-self/ns/net",
+			     proc_or_default(proc_root)) >= sizeof(path))
+		return -ENAMETOOLONG;
+	if (stat(path, &st) < 0)
+		return -errno;
+	t.inode = st.st_ino;
+	t.pid = getpid();
+	netns_name(t.inode, proc_root, t.name, sizeof(t.name));
+	*ret = t;
+	return 0;
+}
+
+/* Digits with no such name: the namespace of that process. */
+static int resolve_pid(const char *spec, const char *proc_root, struct netns_target *t)
+{
+	char path[PATH_MAX];
 	pid_t pid;
 	int r;
 
-	if (!spec) {
-		snprintf(path, sizeof(path), "%s/thread-self/ns/net", proc_or_default(proc_root));
-		if (stat(path, &st) < 0)
-			return -errno;
-		t.inode = st.st_ino;
-		t.pid = getpid();
-		netns_name(t.inode, proc_root, t.name, sizeof(t.name));
-		*ret = t;
-		return 0;
-	}
-
-	if (ts_str_is_digits(spec)) {
-		r = ts_parse_pid(spec, &pid);
-		if (r < 0)
-			return -ENOENT;
-		t.pid = pid;
-		snprintf(path, sizeof(path), "%s/%d/ns/net", proc_or_default(proc_root), (int)pid);
-	} else if (strchr(spec, '/')) {
-		snprintf(path, sizeof(path), "%s", spec);
-	} else {
-		if (strcmp(spec, ".") == 0 || strcmp(spec, "..") == 0)
-			return -ENOENT;
-		snprintf(path, sizeof(path), RUN_NETNS "/%s", spec);
-	}
-
-	pid = t.pid;
-	r = open_nsfs(path, &t);
+	if (ts_parse_pid(spec, &pid) < 0)
+		return -ERANGE;
+	if ((size_t)snprintf(path, sizeof(path), "%s/%d/ns/net", proc_or_default(proc_root),
+			     (int)pid) >= sizeof(path))
+		return -ENAMETOOLONG;
+	r = open_nsfs(path, t);
+	if (r == -ENOENT)
+		return -ESRCH;
 	if (r < 0)
 		return r;
-	t.pid = pid;
+	t->pid = pid;
+	t->form = TS_NETNS_FORM_PID;
+	return 0;
+}
+
+static bool process_exists(const char *spec, const char *proc_root)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	pid_t pid;
+
+	if (ts_parse_pid(spec, &pid) < 0)
+		return false;
+	if ((size_t)snprintf(path, sizeof(path), "%s/%d", proc_or_default(proc_root), (int)pid) >=
+	    sizeof(path))
+		return false;
+	return stat(path, &st) == 0;
+}
+
+int netns_resolve_in(const char *spec, const char *run_netns, const char *proc_root,
+		     struct netns_target *ret)
+{
+	struct netns_target t = { .fd = -1 };
+	char path[PATH_MAX];
+	size_t len;
+	int r;
+
+	if (!spec)
+		return resolve_own(proc_root, ret);
+	len = strlen(spec);
+	if (len == 0 || strcmp(spec, ".") == 0 || strcmp(spec, "..") == 0)
+		return -EINVAL;
+
+	if (strchr(spec, '/')) {
+		if (len >= PATH_MAX)
+			return -ENAMETOOLONG;
+		r = open_nsfs(spec, &t);
+		if (r < 0)
+			return r;
+		t.form = TS_NETNS_FORM_PATH;
+	} else {
+		if (len > NAME_MAX)
+			return -ENAMETOOLONG;
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", run_netns, spec) >= sizeof(path))
+			return -ENAMETOOLONG;
+		/* A name in /run/netns wins over a pid of the same digits. */
+		r = open_nsfs(path, &t);
+		if (r == -ENOENT && ts_str_is_digits(spec))
+			r = resolve_pid(spec, proc_root, &t);
+		if (r < 0)
+			return r;
+		if (t.form != TS_NETNS_FORM_PID) {
+			t.form = TS_NETNS_FORM_NAME;
+			t.shadows_pid = ts_str_is_digits(spec) && process_exists(spec, proc_root);
+		}
+	}
 	netns_name(t.inode, proc_root, t.name, sizeof(t.name));
 	*ret = t;
+	return 0;
+}
+
+int netns_resolve(const char *spec, const char *proc_root, struct netns_target *ret)
+{
+	return netns_resolve_in(spec, RUN_NETNS, proc_root, ret);
+}
+
+int ts_netns_lookup(const char *spec, const char *proc_root, struct ts_netns_ref *ret)
+{
+	struct netns_target t;
+	int r = netns_resolve(spec, proc_root, &t);
+
+	if (r < 0)
+		return r;
+	if (t.fd >= 0)
+		close(t.fd);
+	*ret = (struct ts_netns_ref){
+		.form = t.form,
+		.inode = t.inode,
+		.pid = t.form == TS_NETNS_FORM_PID ? t.pid : 0,
+		.shadows_pid = t.shadows_pid,
+	};
+	snprintf(ret->name, sizeof(ret->name), "%s", t.name);
 	return 0;
 }
 

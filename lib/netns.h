@@ -7,18 +7,20 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "tcpstate/netns.h"
+
 struct netns_target {
 	int fd;          /* O_RDONLY|O_CLOEXEC on the nsfs inode; -1 = the caller's own */
 	uint64_t inode;
 	char name[64];
 	pid_t pid;       /* a process seen in it (0: none known) */
+	enum ts_netns_form form;
+	bool shadows_pid; /* see struct ts_netns_ref */
 };
 
 /*
- * Resolves what users type after --netns: a name in /run/netns, a path to
- * an nsfs file, or a pid (its /proc/PID/ns/net). NULL means the caller's
- * namespace. Returns 0, -ENOENT (no such name/pid/path), -EACCES/-EPERM,
- * -EINVAL (the path is not a network namespace).
+ * Resolves what users type after --netns (NULL: the caller's namespace) by
+ * the rules and with the errors of ts_netns_lookup(), keeping it open.
  */
 int netns_resolve(const char *spec, const char *proc_root, struct netns_target *ret);
 
@@ -31,6 +33,10 @@ struct netns_denials {
 };
 
 void netns_denials_clear(struct netns_denials *d);
+
+/* The same with another directory of names than /run/netns (tests). */
+int netns_resolve_in(const char *spec, const char *run_netns, const char *proc_root,
+		     struct netns_target *ret);
 
 /*
  * Every network namespace on the host: those bound in /run/netns and those

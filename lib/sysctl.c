@@ -100,7 +100,7 @@ int ts_sysctl_open(const char *netns, const char *root, struct ts_sysctl **ret)
 		r = netns_resolve(netns, NULL, &s->ns);
 		if (r < 0) {
 			free(s);
-			return r == -EINVAL ? -ENOENT : r;
+			return r;
 		}
 	}
 	*ret = s;

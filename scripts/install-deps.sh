@@ -8,7 +8,8 @@ apt-get install -y -qq --no-install-recommends \
 	libmnl-dev libjson-c-dev libcmocka-dev libnftables-dev \
 	nftables iproute2 net-tools lsof procps python3 netcat-openbsd \
 	clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev \
-	nginx-light apache2 haproxy redis-server redis-tools socat python3-requests >/dev/null
+	nginx-light apache2 haproxy redis-server redis-tools socat python3-requests \
+	libclang-rt-14-dev >/dev/null
 # The packages above are the real programs of tests/integration/test_doctor_real.py, which
 # runs them only in throwaway namespaces with its own configuration. Installing them must
 # not leave them running on the host: stop whatever their packages started.

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <linux/capability.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 #include "cli.h"
 #include "cli_filter.h"
 #include "tcpstate/procinfo.h"
+#include "term_safe.h"
 #include "tcpstate/util.h"
 
 void cli_snapshot_args_init(struct cli_snapshot_args *a)
@@ -208,12 +210,131 @@ int cli_snapshot_option(struct cli_snapshot_args *a, int opt, const char *arg)
 	return r < 0 ? -1 : 1;
 }
 
+/* "tcpstate: PREFIXmessage" on stderr: information, not a problem. */
+static void __attribute__((format(printf, 2, 3))) cli_info(const char *prefix, const char *fmt, ...)
+{
+	va_list ap;
+
+	fflush(stdout);
+	fprintf(stderr, "tcpstate: %s", prefix);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* ---- --netns ---- */
+
+/*
+ * An argument that can name no network namespace, whatever exists now, is
+ * a usage error (exit 2); a well-formed one naming nothing that exists now
+ * (ENOENT, ESRCH, ENOTDIR) or that we may not open is an error (exit 1).
+ */
+bool cli_netns_usage_error(int err)
+{
+	switch (-err) {
+	case EINVAL:
+	case ENAMETOOLONG:
+	case ERANGE:
+	case ELOOP:
+	case ENOTTY:
+	case EMEDIUMTYPE:
+		return true;
+	default:
+		return false;
+	}
+}
+
+void cli_netns_error(const char *spec, int err)
+{
+	bool path = strchr(spec, '/') != NULL;
+
+	switch (-err) {
+	case EINVAL:
+		cli_error("bad --netns '%s': no network namespace has an empty name, '.' or '..'", spec);
+		break;
+	case ENAMETOOLONG:
+		cli_error("--netns '%.60s...' is too long (%zu bytes): a name in /run/netns has at "
+			  "most %d, a path fewer than %d", spec, strlen(spec), NAME_MAX, PATH_MAX);
+		break;
+	case ENOENT:
+		if (path)
+			cli_error("no network namespace '%s': no such file", spec);
+		else
+			cli_error("no network namespace '%s': no such name in /run/netns (a name, a "
+				  "path or a pid)", spec);
+		break;
+	case ESRCH:
+		cli_error("no network namespace '%s': no such name in /run/netns and no process "
+			  "with that pid", spec);
+		break;
+	case ERANGE:
+		cli_error("no network namespace '%s': no such name in /run/netns, and it is no valid "
+			  "pid", spec);
+		break;
+	case ELOOP:
+		cli_error("--netns '%s': too many levels of symbolic links (a loop?)", spec);
+		break;
+	case ENOTDIR:
+		cli_error("--netns '%s': a component of the path is not a directory", spec);
+		break;
+	case ENOTTY:
+		cli_error("--netns '%s' is not a namespace file (a name in /run/netns, "
+			  "/proc/PID/ns/net or a pid)", spec);
+		break;
+	case EMEDIUMTYPE:
+		cli_error("--netns '%s' is a namespace of another kind, not a network namespace "
+			  "(/proc/PID/ns/net is)", spec);
+		break;
+	case EPERM:
+	case EACCES:
+		{
+			char hint[256];
+
+			cli_error("not permitted to open network namespace '%s': %s (%s)", spec,
+				  strerror(-err), cli_privilege_hint("CAP_SYS_ADMIN",
+								     cli_has_cap(CAP_SYS_ADMIN),
+								     hint, sizeof(hint)));
+		}
+		break;
+	default:
+		cli_error("cannot open network namespace '%s': %s", spec, strerror(-err));
+		break;
+	}
+}
+
+int cli_netns_check(const char *spec, struct ts_netns_ref *ret)
+{
+	struct ts_netns_ref ref;
+	int r;
+
+	if (!spec)
+		return 1;
+	r = ts_netns_lookup(spec, NULL, &ref);
+	if (r < 0) {
+		if (!cli_netns_usage_error(r))
+			return 1; /* not the argument's fault: the verb reports it when it acts */
+		cli_netns_error(spec, r);
+		return -1;
+	}
+	if (ref.form == TS_NETNS_FORM_NAME && ref.shadows_pid)
+		cli_info("note: ", "--netns %s: used the network namespace named %s in /run/netns, "
+			 "not the one of process %s (a name wins over a pid; --netns /proc/%s/ns/net "
+			 "for that one)", TERM_SAFE(spec), TERM_SAFE(spec), TERM_SAFE(spec),
+			 TERM_SAFE(spec));
+	if (ret)
+		*ret = ref;
+	return 0;
+}
+
 int cli_snapshot_args_check(struct cli_snapshot_args *a)
 {
 	if (a->opts.netns && a->opts.all_netns) {
 		cli_error("--netns and --all-netns exclude each other");
 		return -1;
 	}
+	if (cli_netns_check(a->opts.netns, NULL) < 0)
+		return -1;
 	if (a->opts.owners == TS_OWNERS_NONE && ts_filter_needs_owners(&a->filter)) {
 		cli_error("--pid and --comm need owners: drop --no-owners");
 		return -1;
@@ -229,26 +350,14 @@ int cli_snapshot_args_check(struct cli_snapshot_args *a)
 
 		if (ts_procinfo_thread_group(a->opts.proc_root, a->filter.pids[i], &tgid) == 0 &&
 		    tgid != a->filter.pids[i]) {
-			fprintf(stderr, "tcpstate: note: %d is a thread of process %d: "
-				"selecting process %d\n", (int)a->filter.pids[i], (int)tgid, (int)tgid);
+			cli_info("note: ", "%d is a thread of process %d: selecting process %d",
+				 (int)a->filter.pids[i], (int)tgid, (int)tgid);
 			a->filter.pids[i] = tgid;
 		}
 	}
 	return 0;
 }
 
-/* "tcpstate: PREFIXmessage" on stderr: information, not a problem. */
-static void __attribute__((format(printf, 2, 3))) cli_info(const char *prefix, const char *fmt, ...)
-{
-	va_list ap;
-
-	fflush(stdout);
-	fprintf(stderr, "tcpstate: %s", prefix);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
 
 #ifndef CAP_PERFMON
 #define CAP_PERFMON 38
@@ -439,19 +548,22 @@ bool cli_snapshot_incomplete(const struct ts_snapshot *snap)
 
 int cli_snapshot_take(struct cli_snapshot_args *a, struct ts_snapshot **ret)
 {
+	struct ts_netns_ref ref;
 	struct ts_bpf_status bpf;
 	char hint[256];
-	int r = ts_snapshot_collect_ex(&a->opts, ret, &bpf);
+	int r = ts_snapshot_collect_ex(&a->opts, ret, &bpf), nr = 0;
 
 	if (r < 0) {
-		if (bpf.failure == TS_BPF_FAILURE_NOT_BUILT)
+		/* The namespace that does not resolve (any more) is the reason. */
+		if (a->opts.netns && bpf.failure == TS_BPF_FAILURE_NONE)
+			nr = ts_netns_lookup(a->opts.netns, a->opts.proc_root, &ref);
+		if (nr < 0)
+			cli_netns_error(a->opts.netns, nr);
+		else if (bpf.failure == TS_BPF_FAILURE_NOT_BUILT)
 			cli_error("BPF owner source not built into this tcpstate (meson -Dbpf=enabled); "
 				  "use --owners proc or auto");
 		else if (bpf.failure != TS_BPF_FAILURE_NONE)
 			report_bpf_failure(&bpf, a->verbose, "", "; use --owners proc or auto");
-		else if (a->opts.netns && (r == -ENOENT || r == -EINVAL))
-			cli_error("no network namespace '%s' (a name in /run/netns, a path or a pid)",
-				  a->opts.netns);
 		else if (r == -EPERM || r == -EACCES)
 			cli_error("not permitted to inspect that namespace: %s (%s)", strerror(-r),
 				  cli_privilege_hint("CAP_SYS_ADMIN", cli_has_cap(CAP_SYS_ADMIN), hint,

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 
 #include "tcpstate/filter.h"
+#include "tcpstate/netns.h"
 #include "tcpstate/snapshot.h"
 
 struct cli_snapshot_args {
@@ -53,8 +54,9 @@ struct cli_snapshot_args {
 	"  -P, --pid PID[,PID...] sockets held by these processes\n"                          \
 	"  -c, --comm NAME[,...]  sockets held by processes with this command name\n"         \
 	"Where:\n"                                                                          \
-	"  -N, --netns NS         another network namespace: a name in /run/netns,\n"        \
-	"                         a path, or a pid (default: your own)\n"                     \
+	"  -N, --netns NS         another network namespace: a path (with a '/'), else a\n"  \
+	"                         name in /run/netns, else a pid (a name wins over the\n"    \
+	"                         same pid; default: your own)\n"                            \
 	"  -A, --all-netns        every network namespace on the host (those it may not\n"    \
 	"                         enter are named on stderr)\n"                              \
 	"How:\n"                                                                            \
@@ -76,7 +78,21 @@ void cli_snapshot_args_init(struct cli_snapshot_args *a);
  */
 int cli_snapshot_option(struct cli_snapshot_args *a, int opt, const char *arg);
 
-/* Checks combinations after parsing; -1 on a usage error (reported). */
+/*
+ * --netns NS before anything runs: -1 when NS can name no network namespace
+ * (a usage error, reported, one message per bad form), 0 with *ret filled
+ * (ret may be NULL). A note on stderr says so when a /run/netns name made
+ * of digits wins over the pid of a live process. 1 (nothing filled) for
+ * NULL, and for a well-formed NS that names nothing now or that we may not
+ * open: the verb meets those again when it acts and reports them with
+ * cli_netns_error() (exit 1).
+ */
+int cli_netns_check(const char *spec, struct ts_netns_ref *ret);
+/* The message for a ts_netns_lookup() error; whether it is a usage error (exit 2, else 1). */
+bool cli_netns_usage_error(int err);
+void cli_netns_error(const char *spec, int err);
+
+/* Checks combinations (and --netns) after parsing; -1 on a usage error (reported). */
 int cli_snapshot_args_check(struct cli_snapshot_args *a);
 
 /* After getopt: no stray arguments left, then cli_snapshot_args_check().

@@ -13,6 +13,7 @@
 #include "cli.h"
 #include "cli_filter.h"
 #include "output.h"
+#include "term_safe.h"
 #include "tcpstate/close.h"
 #include "tcpstate/util.h"
 
@@ -133,7 +134,7 @@ static void socket_text(const struct close_run *c, const struct ts_close_item *i
 	n = snprintf(buf, size, "%s %s -> %s inode %llu", ts_state_name((enum ts_state)s->state), l,
 		     r, (unsigned long long)s->inode);
 	if (c->a.opts.all_netns && it->ns && n > 0 && (size_t)n < size)
-		snprintf(buf + n, size - (size_t)n, " [netns %s]", it->ns->name);
+		snprintf(buf + n, size - (size_t)n, " [netns %s]", TERM_SAFE(it->ns->name));
 }
 
 static void holders_text(const struct ts_close_item *it, char *buf, size_t size)
@@ -257,7 +258,7 @@ static void where_text(const struct close_run *c, char *buf, size_t size)
 	if (c->a.opts.all_netns)
 		snprintf(buf, size, "in %zu network namespaces", ts_snapshot_netns_count(c->snap));
 	else
-		snprintf(buf, size, "in netns %s", ns ? ns->name : "?");
+		snprintf(buf, size, "in netns %s", ns ? TERM_SAFE(ns->name) : "?");
 }
 
 static void print_plan(FILE *f, const struct close_run *c, size_t limit)
@@ -337,7 +338,7 @@ static void print_json(const struct close_run *c, int exit_code)
 	for (size_t i = 0; i < ts_close_plan_size(c->plan); i++) {
 		json_object *o = item_json(c, ts_close_plan_item(c->plan, i));
 
-		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+		term_safe_json_puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN), stdout);
 		json_object_put(o);
 	}
 	json_object_object_add(sum, "how", json_object_new_string(ts_close_how_name(c->o.how)));
@@ -350,7 +351,7 @@ static void print_json(const struct close_run *c, int exit_code)
 	json_object_object_add(sum, "failed", json_object_new_uint64(ts_close_plan_count(c->plan, TS_CLOSE_FAILED)));
 	json_object_object_add(sum, "exit", json_object_new_int(exit_code));
 	json_object_object_add(root, "summary", sum);
-	puts(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN));
+	term_safe_json_puts(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN), stdout);
 	json_object_put(root);
 }
 

@@ -155,13 +155,14 @@ static int netns_spec(const struct cli_snapshot_args *a, const struct ts_netns *
 		*ret = a->opts.netns;
 		return 0;
 	}
+	/* Paths, not pids: a /run/netns name of digits would win over a pid. */
 	if (strcmp(ns->name, "init") == 0) {
-		*ret = "1";
+		*ret = "/proc/1/ns/net";
 	} else if (strncmp(ns->name, "net:[", 5) == 0) {
 		/* No name: reopen it through a process seen in it. */
 		if (ns->pid <= 0)
 			return -ENOENT;
-		snprintf(pidbuf, size, "%d", (int)ns->pid);
+		snprintf(pidbuf, size, "/proc/%d/ns/net", (int)ns->pid);
 		*ret = pidbuf;
 	} else {
 		*ret = ns->name;
@@ -186,7 +187,7 @@ static int read_netns_facts(const struct cli_snapshot_args *a, const struct ts_s
 		const struct ts_netns *ns = ts_snapshot_netns(snap, (uint32_t)i);
 		struct ts_sysctl *s = NULL;
 		const char *target;
-		char pidbuf[16];
+		char pidbuf[64];
 		int r = netns_spec(a, ns, pidbuf, sizeof(pidbuf), &target);
 
 		if (r < 0) {

@@ -20,6 +20,7 @@
 #include "cli.h"
 #include "cli_filter.h"
 #include "explain.h"
+#include "term_safe.h"
 #include "tcpstate/util.h"
 
 static void explain_help(FILE *f)
@@ -40,8 +41,9 @@ static void explain_help(FILE *f)
 		"and what that means; for SYN_RECEIVED, whether the listener defers accept\n"
 		"(TCP_DEFER_ACCEPT) and the kernel's counters that bear on it.\n"
 		"\n"
-		"  -N, --netns NS   another network namespace: a name in /run/netns, a path or\n"
-		"                   a pid (default: your own); settings are read there too\n"
+		"  -N, --netns NS   another network namespace: a path (with a '/'), else a name\n"
+		"                   in /run/netns, else a pid (a name wins over the same pid;\n"
+		"                   default: your own); settings are read there too\n"
 		"  -j, --json       one JSON document\n"
 		"  -h, --help       this text\n"
 		"\n"
@@ -244,20 +246,44 @@ const struct explain_listener *explain_listener(struct explain_ctx *c, const str
 
 /* ---- queries ---- */
 
+/* "tslab-1 (/run/netns/tslab-1)", "init (that of pid 1)": which one was used. */
+static void netns_shown(const struct ts_netns_ref *ref, const char *spec, char *buf, size_t size)
+{
+	char name[64], given[64];
+
+	term_safe(name, sizeof(name), ref->name);
+	term_safe(given, sizeof(given), spec);
+	switch (ref->form) {
+	case TS_NETNS_FORM_NAME:
+		snprintf(buf, size, "%s (/run/netns/%s%s)", name, given,
+			 ref->shadows_pid ? ": a name, not a pid" : "");
+		break;
+	case TS_NETNS_FORM_PID:
+		snprintf(buf, size, "%s (that of pid %d)", name, (int)ref->pid);
+		break;
+	case TS_NETNS_FORM_PATH:
+		snprintf(buf, size, "%s (%s)", name, given);
+		break;
+	default:
+		snprintf(buf, size, "%s", name);
+		break;
+	}
+}
+
 /* Before each page or story: the namespace note first, then blank lines between. */
 static void separate(const struct explain_ctx *c, bool *printed)
 {
 	if (*printed)
 		putchar('\n');
 	else if (c->netns)
-		printf("Settings are read in network namespace %s.\n\n", c->netns);
+		printf("Settings are read in network namespace %s.\n\n", c->netns_shown);
 	*printed = true;
 }
 
 static void query_not_found(const struct explain_ctx *c, const struct explain_query *q)
 {
 	if (c->netns)
-		cli_error("no socket matches '%s' in network namespace '%s'", q->text, c->netns);
+		cli_error("no socket matches '%s' in network namespace %s", q->text, c->netns_shown);
 	else
 		cli_error("no socket matches '%s' in this network namespace", q->text);
 }
@@ -369,12 +395,23 @@ int cmd_explain(int argc, char **argv)
 	if (!c.json)
 		c.width = terminal_width();
 
+	if (c.netns) {
+		struct ts_netns_ref ref;
+
+		term_safe(c.netns_shown, sizeof(c.netns_shown), c.netns);
+		r = cli_netns_check(c.netns, &ref);
+		if (r < 0) {
+			status = EXIT_USAGE;
+			goto out;
+		}
+		if (r == 0)
+			netns_shown(&ref, c.netns, c.netns_shown, sizeof(c.netns_shown));
+	}
 	r = ts_sysctl_open(c.netns, NULL, &c.sysctl);
 	if (r < 0) {
-		if (c.netns && (r == -ENOENT || r == -EINVAL)) {
-			cli_error("no network namespace '%s' (a name in /run/netns, a path or a pid)",
-				  c.netns);
-			status = EXIT_ERROR;
+		if (c.netns) {
+			cli_netns_error(c.netns, r);
+			status = cli_netns_usage_error(r) ? EXIT_USAGE : EXIT_ERROR;
 			goto out;
 		}
 		c.sysctl = NULL;
@@ -420,9 +457,9 @@ int cmd_explain(int argc, char **argv)
 		json_object_object_add(doc, "states", pages);
 		json_object_object_add(doc, "sockets", stories);
 		json_object_object_add(doc, "unmatched", unmatched);
-		fputs(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY |
-							  JSON_C_TO_STRING_NOSLASHESCAPE), stdout);
-		fputc('\n', stdout);
+		term_safe_json_puts(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY |
+									JSON_C_TO_STRING_NOSLASHESCAPE),
+				    stdout);
 	}
 	if (fflush(stdout) != 0) {
 		cli_error("cannot write the output");

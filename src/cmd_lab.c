@@ -17,6 +17,7 @@
 #include <json-c/json.h>
 
 #include "cli.h"
+#include "term_safe.h"
 #include "tcpstate/lab.h"
 #include "tcpstate/state.h"
 #include "tcpstate/util.h"
@@ -61,7 +62,7 @@ static void usage(FILE *f)
 
 static void json_emit(json_object *o)
 {
-	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	term_safe_json_puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN), stdout);
 	fflush(stdout);
 	json_object_put(o);
 }
@@ -155,7 +156,7 @@ static void print_event(const struct lab_cli *cli, const struct ts_lab_event *ev
 			text_socket("recreated: ", &ev->sock);
 			break;
 		case TS_LAB_EVENT_NOTE:
-			printf("note: %s\n", ev->message);
+			printf("note: %s\n", TERM_SAFE(ev->message));
 			break;
 		case TS_LAB_EVENT_WARNING:
 			cli_warn("%s", ev->message);
@@ -169,7 +170,7 @@ static void print_event(const struct lab_cli *cli, const struct ts_lab_event *ev
 			       (int)ev->pid, ev->port, (int)ev->pid2, ev->rate, ev->limit);
 			break;
 		case TS_LAB_EVENT_LEAK_STOPPED:
-			printf("leak: %s\n", ev->message);
+			printf("leak: %s\n", TERM_SAFE(ev->message));
 			break;
 		case TS_LAB_EVENT_READY:
 			printf("\nReady. Inspect from another terminal:\n  tcpstate list --netns %s\n"
@@ -462,7 +463,7 @@ static int cleanup_stale(const struct lab_cli *cli)
 			json_emit(o);
 		} else {
 			fprintf(stderr, "tcpstate: note: removed network namespace %s, left by a lab "
-				"that was killed\n", names[i]);
+				"that was killed\n", TERM_SAFE(names[i]));
 		}
 	}
 	if (n > 16)

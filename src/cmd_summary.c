@@ -7,6 +7,7 @@
 #include "cli.h"
 #include "cli_filter.h"
 #include "output.h"
+#include "term_safe.h"
 
 #define TOP_N 10
 
@@ -172,7 +173,7 @@ static int print_json(const struct ts_snapshot *snap, const struct holder *h, si
 	} else {
 		json_object_object_add(root, "top_closing", NULL);
 	}
-	puts(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN));
+	term_safe_json_puts(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN), stdout);
 	json_object_put(root);
 	return 0;
 }
@@ -218,7 +219,7 @@ static void print_table(const struct ts_snapshot *snap, const struct holder *h, 
 	printf("  %7s %-16s %10s %10s %10s %8s %7s %6s %6s\n", "PID", "COMMAND", "CLOSE_WAIT",
 	       "FIN_WAIT_1", "FIN_WAIT_2", "LAST_ACK", "CLOSING", "CLOSED", "TOTAL");
 	for (size_t i = 0; i < nh && i < TOP_N; i++)
-		printf("  %7d %-16s %10u %10u %10u %8u %7u %6u %6u\n", (int)h[i].pid, h[i].comm,
+		printf("  %7d %-16s %10u %10u %10u %8u %7u %6u %6u\n", (int)h[i].pid, TERM_SAFE(h[i].comm),
 		       h[i].count[0], h[i].count[1], h[i].count[2], h[i].count[3], h[i].count[4],
 		       h[i].count[5], h[i].total);
 	if (h[0].count[0])

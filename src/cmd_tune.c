@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "cli_filter.h"
+#include "term_safe.h"
 #include "tune.h"
 
 enum {
@@ -51,8 +52,9 @@ static void tune_help(FILE *f)
 		"                         are refused with --netns. Every line is checked\n"
 		"                         before anything is changed\n"
 		"Where and how:\n"
-		"  -N, --netns NS         another network namespace: a name in /run/netns, a path,\n"
-		"                         or a pid (default: your own)\n"
+		"  -N, --netns NS         another network namespace: a path (with a '/'), else a\n"
+		"                         name in /run/netns, else a pid (a name wins over the\n"
+		"                         same pid; default: your own)\n"
 		"  -j, --json             one JSON document\n"
 		"      --config-root DIR  read the configuration files under DIR instead of /;\n"
 		"                         symbolic links resolve inside DIR (as systemd-sysctl\n"
@@ -70,14 +72,9 @@ const char *tune_errno_text(int r)
 int tune_open_sysctl(const char *netns, struct ts_sysctl **ret)
 {
 	int r = ts_sysctl_open(netns, NULL, ret);
-	char hint[256];
 
-	if (r == -ENOENT || r == -EINVAL)
-		cli_error("no network namespace '%s' (a name in /run/netns, a path or a pid)", netns);
-	else if (r == -EPERM || r == -EACCES)
-		cli_error("not permitted to open that namespace: %s (%s)", tune_errno_text(r),
-			  cli_privilege_hint("CAP_SYS_ADMIN", cli_has_cap(CAP_SYS_ADMIN), hint,
-					     sizeof(hint)));
+	if (r < 0 && netns)
+		cli_netns_error(netns, r);
 	else if (r < 0)
 		cli_error("cannot open the settings: %s", tune_errno_text(r));
 	return r;
@@ -253,6 +250,8 @@ int cmd_tune(int argc, char **argv)
 		cli_error("empty file name");
 		return EXIT_USAGE;
 	}
+	if (cli_netns_check(ta.netns, NULL) < 0)
+		return EXIT_USAGE;
 	if (ta.revert)
 		return tune_revert(&ta);
 
@@ -293,7 +292,7 @@ int cmd_tune(int argc, char **argv)
 	rc = EXIT_OK;
 print:
 	if (root)
-		puts(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN));
+		term_safe_json_puts(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN), stdout);
 	if (fflush(stdout) != 0) {
 		cli_error("cannot write the output");
 		rc = EXIT_ERROR;

@@ -3,12 +3,14 @@
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <json-c/json.h>
 
 #include "cli.h"
 #include "doctor_output.h"
 #include "output.h"
 #include "tcpstate/activity.h"
+#include "term_safe.h"
 
 #define MAX_FDS_SHOWN 24
 #define MAX_GROUPS_SHOWN 5
@@ -102,12 +104,26 @@ static void print_wrapped(const char *label, const char *text)
 	putchar('\n');
 }
 
+/* A /run/netns name that can be pasted into a shell as it is. */
+static bool plain_name(const char *s)
+{
+	if (!*s || *s == '-')
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9') ||
+		      *s == '-' || *s == '_' || *s == '.'))
+			return false;
+	return true;
+}
+
 /*
  * The exact `tcpstate close` command for a CLOSE_WAIT finding (how: "fin" or
  * "fd"): it selects the finding's sockets that are abandoned by the idle time
  * the finding was judged with (--min-idle), the same f->closable sockets. A
- * namespace without a /run/netns name is named by the holder's pid. False
- * when the finding has no holder to name or no socket close would act on.
+ * namespace without a /run/netns name, or with one a shell would mangle, is
+ * named by the holder's pid; by its /proc path when a /run/netns name made of
+ * the same digits would win over the pid. False when the finding has no
+ * holder to name or no socket close would act on.
  */
 static bool close_command(const struct ts_finding *f, const struct ts_snapshot *snap,
 			  const char *how, char *buf, size_t size)
@@ -117,8 +133,12 @@ static bool close_command(const struct ts_finding *f, const struct ts_snapshot *
 
 	if (f->kind != TS_FINDING_CLOSE_WAIT || !f->pid || !f->closable)
 		return false;
-	if (ns && strcmp(ns->name, "init") != 0 && strncmp(ns->name, "net:[", 5) != 0)
+	snprintf(nsarg, sizeof(nsarg), "/run/netns/%d", (int)f->pid);
+	if (ns && strcmp(ns->name, "init") != 0 && strncmp(ns->name, "net:[", 5) != 0 &&
+	    plain_name(ns->name))
 		snprintf(nsarg, sizeof(nsarg), "%s", ns->name);
+	else if (access(nsarg, F_OK) == 0)
+		snprintf(nsarg, sizeof(nsarg), "/proc/%d/ns/net", (int)f->pid);
 	else
 		snprintf(nsarg, sizeof(nsarg), "%d", (int)f->pid);
 	if (f->local_port) {
@@ -207,9 +227,9 @@ static void print_process(const struct ts_finding *f, const char *label)
 {
 	const struct ts_procinfo *p = &f->proc;
 
-	printf("  %-9s pid %d %s", label, (int)f->pid, f->comm[0] ? f->comm : "?");
+	printf("  %-9s pid %d %s", label, (int)f->pid, f->comm[0] ? TERM_SAFE(f->comm) : "?");
 	if (f->has_proc && p->cmdline[0])
-		printf(" (%s)", p->cmdline);
+		printf(" (%s)", TERM_SAFE(p->cmdline));
 	putchar('\n');
 	if (!f->has_proc) {
 		printf("            (the process is gone, or /proc says nothing about it)\n");
@@ -218,9 +238,9 @@ static void print_process(const struct ts_finding *f, const char *label)
 	if (p->unit[0] || p->container[0] || p->cgroup_err) {
 		printf("           ");
 		if (p->unit[0])
-			printf(" systemd unit %s", p->unit);
+			printf(" systemd unit %s", TERM_SAFE(p->unit));
 		if (p->container[0])
-			printf("%s container %.12s", p->unit[0] ? "," : "", p->container);
+			printf("%s container %.12s", p->unit[0] ? "," : "", TERM_SAFE(p->container));
 		if (p->cgroup_err)
 			printf(" cgroup unavailable (%s)", strerror(-p->cgroup_err));
 		putchar('\n');
@@ -393,7 +413,7 @@ static void print_finding(const struct ts_diagnosis *d, const struct ts_finding 
 		*c = (char)(*c - ('a' <= *c && *c <= 'z' ? 32 : 0));
 	printf("[%s] %s", sev, f->title);
 	if (all_netns && ns)
-		printf(" (netns %s)", ns->name);
+		printf(" (netns %s)", TERM_SAFE(ns->name));
 	putchar('\n');
 
 	switch (f->kind) {
@@ -463,7 +483,7 @@ static void print_finding(const struct ts_diagnosis *d, const struct ts_finding 
 		       endpoint_text(f->family, &f->remote_addr, f->remote_port, ep, sizeof(ep)));
 		if (f->peer_pid)
 			printf("            that end is here: pid %d %s holds it (CLOSE_WAIT)\n",
-			       (int)f->peer_pid, f->peer_comm);
+			       (int)f->peer_pid, TERM_SAFE(f->peer_comm));
 		printf("  evidence  %llu socket%s in FIN_WAIT_2\n", (unsigned long long)f->count,
 		       f->count == 1 ? "" : "s");
 		if (f->has_age) {
@@ -604,7 +624,7 @@ void doctor_print_text(const struct ts_diagnosis *d, const struct ts_snapshot *s
 			 ts_snapshot_netns_count(snap));
 	else
 		snprintf(title, sizeof(title), "TCP sockets by state, network namespace %s",
-			 ns ? ns->name : "?");
+			 ns ? ns->name : "?"); /* sanitized by output_state_counts_text() */
 	output_state_counts_text(stdout, d->state_counts, title);
 	putchar('\n');
 	for (size_t i = 0; i < d->n_findings; i++)
@@ -855,6 +875,6 @@ void doctor_print_json(const struct ts_diagnosis *d, const struct ts_snapshot *s
 			json_object_array_add(arr, finding_json(d, &d->findings[i], snap, v));
 	json_object_object_add(root, "findings", arr);
 	(void)a;
-	puts(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN));
+	term_safe_json_puts(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN), stdout);
 	json_object_put(root);
 }

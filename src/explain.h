@@ -49,6 +49,7 @@ struct explain_setting {
 
 struct explain_ctx {
 	const char *netns;
+	char netns_shown[192]; /* which namespace --netns resolved to, for the text */
 	bool json;
 	unsigned width;
 	struct ts_sysctl *sysctl; /* NULL: could not open, see sysctl_err */

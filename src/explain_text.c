@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "explain.h"
+#include "term_safe.h"
 
 #define LABEL_WIDTH 14
 
@@ -63,11 +64,16 @@ static size_t piece_len(const char *p)
 	return n;
 }
 
-/* "  Label         text wrapped at width, continued under the text". */
+/*
+ * "  Label         text wrapped at width, continued under the text". Every
+ * field passes here, so the names, values and command lines in it are made
+ * terminal-safe here (an explain_text is smaller than safe).
+ */
 void explain_field(FILE *f, unsigned width, const char *label, const char *text)
 {
 	unsigned indent = 2 + LABEL_WIDTH, col;
-	const char *p = text;
+	char safe[8192];
+	const char *p = term_safe(safe, sizeof(safe), text);
 
 	fprintf(f, "  %-*s", LABEL_WIDTH, label);
 	col = indent;

@@ -6,13 +6,18 @@
 #include <string.h>
 
 #include "cli.h"
+#include "term_safe.h"
 #include "tcpstate/snapshot.h"
 
+/* Messages quote paths, names and values from files: made terminal-safe whole. */
 static void vmsg(const char *prefix, const char *fmt, va_list ap)
 {
+	char buf[2048];
+
+	vsnprintf(buf, sizeof(buf), fmt, ap);
 	fflush(stdout);
 	fprintf(stderr, "tcpstate: %s", prefix);
-	vfprintf(stderr, fmt, ap);
+	term_safe_fputs(buf, stderr);
 	fputc('\n', stderr);
 }
 

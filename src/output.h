@@ -7,8 +7,9 @@
 
 #include "tcpstate/snapshot.h"
 
-/* A command name fit for a terminal: control characters become '?', so a
- * process cannot fake or hide lines in what we print. out has TS_COMM_LEN. */
+/* A command name fit for a terminal (term_safe.h): control characters become
+ * '?', so a process cannot fake or hide lines in what we print. out has
+ * TS_COMM_LEN. */
 void output_comm(char out[TS_COMM_LEN], const char *comm);
 
 /* "127.0.0.1" or "::1" (no brackets). */

@@ -5,6 +5,7 @@
 
 #include "output.h"
 #include "tcpstate/socket_facts.h"
+#include "term_safe.h"
 
 /* Keys here are string literals, each added once: json-c need neither copy
  * them nor look for an earlier value (a third of the cost of --json). */
@@ -127,8 +128,7 @@ int output_json_list(FILE *f, const struct ts_snapshot *snap, bool with_info)
 	for (size_t i = 0; i < n; i++) {
 		json_object *o = output_socket_json(snap, ts_snapshot_socket(snap, i), with_info);
 
-		fputs(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN), f);
-		fputc('\n', f);
+		term_safe_json_puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN), f);
 		json_object_put(o);
 	}
 	return ferror(f) ? -1 : 0;

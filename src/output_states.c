@@ -4,12 +4,14 @@
 #include <json-c/json.h>
 
 #include "output.h"
+#include "term_safe.h"
 
 void output_state_counts_text(FILE *f, const uint32_t counts[_TS_STATE_MAX], const char *title)
 {
 	uint32_t total = 0;
 
-	fprintf(f, "%s\n", title);
+	term_safe_fputs(title, f);
+	fputc('\n', f);
 	for (unsigned i = 0; i < TS_STATE_COUNT; i++) {
 		enum ts_state st = ts_state_lifecycle_order(i);
 

@@ -5,14 +5,11 @@
 
 #include "output.h"
 #include "output_fmt.h"
+#include "term_safe.h"
 
 void output_comm(char out[TS_COMM_LEN], const char *comm)
 {
-	size_t i;
-
-	for (i = 0; i + 1 < TS_COMM_LEN && comm[i]; i++)
-		out[i] = (unsigned char)comm[i] < 0x20 || comm[i] == 0x7f ? '?' : comm[i];
-	out[i] = '\0';
+	term_safe(out, TS_COMM_LEN, comm);
 }
 
 void output_addr(char *buf, size_t size, int family, const struct in6_addr *a)
@@ -149,8 +146,11 @@ int output_table_list(FILE *f, const struct ts_snapshot *snap, bool show_netns, 
 
 		if (show_netns) {
 			const struct ts_netns *ns = ts_snapshot_netns(snap, s->netns_index);
-			const char *name = ns ? ns->name : "?";
-			size_t nl = strnlen(name, 16);
+			char name[17];
+			size_t nl;
+
+			term_safe(name, sizeof(name), ns ? ns->name : "?");
+			nl = strlen(name);
 
 			memcpy(p, name, nl);
 			p = fmt_pad(line, p + nl, 16);

@@ -14,6 +14,7 @@
 #include <json-c/json.h>
 
 #include "cli.h"
+#include "term_safe.h"
 #include "tune.h"
 
 /* Writes data to path atomically: a temporary file in the same directory,
@@ -248,7 +249,7 @@ int tune_apply(const struct tune_args *ta, struct ts_sysctl *s, const struct tun
 	}
 	if (!ta->json) {
 		printf("Saved the old values to %s (undo: tcpstate tune --revert %s)\n", backup, backup);
-		printf("Applying in network namespace %s:\n", a->netns_name);
+		printf("Applying in network namespace %s:\n", TERM_SAFE(a->netns_name));
 	}
 	for (size_t i = 0; i < a->n_changes; i++) {
 		const struct tune_change *c = &a->changes[i];
@@ -476,7 +477,7 @@ int tune_revert(const struct tune_args *ta)
 			if (changed)
 				printf("  %s: %s -> %s\n", e->key, shown, val);
 			else
-				printf("  %s: %s (unchanged)\n", e->key, shown);
+				printf("  %s: %s (unchanged)\n", e->key, TERM_SAFE(shown));
 		} else {
 			o = json_object_new_object();
 			json_object_object_add(o, "name", json_object_new_string(e->key));
@@ -490,7 +491,7 @@ int tune_revert(const struct tune_args *ta)
 		json_object_object_add(root, "reverted", arr);
 		arr = NULL;
 		json_object_object_add(root, "file", json_object_new_string(ta->revert));
-		puts(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN));
+		term_safe_json_puts(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN), stdout);
 	}
 	rc = EXIT_OK;
 out:

@@ -2,77 +2,39 @@
 /* tcpstate tune: the audit as text and as one JSON document. */
 #include <arpa/inet.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <json-c/json.h>
 
+#include "term_safe.h"
 #include "tune.h"
 
-/*
- * The character at s: how many bytes it takes (at least 1), and whether a
- * terminal shows it as itself. Not shown: C0 controls, DEL, C1 controls
- * (U+0080-U+009F, one '?' for the whole sequence), and each byte that is
- * not part of well-formed UTF-8. The rule of the list table's
- * output_comm(), extended to UTF-8.
- */
-static size_t char_len(const unsigned char *s, bool *printable)
+/* Tabs in sysctl.d lines are layout, shown as spaces; the rest is
+ * term_safe()'s rule, the one every renderer uses. */
+static char *tabs_to_spaces(const char *src)
 {
-	unsigned cp, c = s[0];
-	size_t n;
+	char *t = strdup(src ? src : "");
 
-	*printable = c >= 0x20 && c < 0x7f;
-	if (c < 0xc2 || c > 0xf4)
-		return 1;
-	n = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
-	cp = c & (0x7fu >> n);
-	for (size_t i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 1; /* also stops at the NUL */
-		cp = cp << 6 | (s[i] & 0x3f);
-	}
-	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 1;
-	*printable = cp >= 0xa0;
-	return n;
+	for (char *p = t; p && *p; p++)
+		if (*p == '\t')
+			*p = ' ';
+	return t;
 }
 
 void tune_sanitize(char *dst, size_t size, const char *src)
 {
-	const unsigned char *p = (const unsigned char *)(src ? src : "");
-	size_t len = 0;
+	char *t = tabs_to_spaces(src);
 
-	if (size == 0)
-		return;
-	while (*p) {
-		bool ok;
-		size_t n = char_len(p, &ok);
-
-		if (len + (ok ? n : 1) >= size)
-			break; /* truncated, never inside a character */
-		if (ok)
-			memcpy(dst + len, p, n);
-		else
-			dst[len] = *p == '\t' ? ' ' : '?';
-		len += ok ? n : 1;
-		p += n;
-	}
-	dst[len] = '\0';
+	term_safe(dst, size, t ? t : "?");
+	free(t);
 }
 
 void tune_print_safe(const char *s)
 {
-	const unsigned char *p = (const unsigned char *)(s ? s : "");
+	char *t = tabs_to_spaces(s);
 
-	while (*p) {
-		bool ok;
-		size_t n = char_len(p, &ok);
-
-		if (ok)
-			fwrite(p, 1, n, stdout);
-		else
-			putchar(*p == '\t' ? ' ' : '?');
-		p += n;
-	}
+	term_safe_fputs(t ? t : "?", stdout);
+	free(t);
 }
 
 static void governs_text(ts_state_mask_t m, char *buf, size_t size)
@@ -133,9 +95,9 @@ void tune_print_audit(const struct tune_args *ta, const struct tune_audit *a)
 	bool host_note = false;
 
 	if (strncmp(a->netns_name, "net:[", 5) == 0)
-		printf("TCP settings of network namespace %s\n", a->netns_name);
+		printf("TCP settings of network namespace %s\n", TERM_SAFE(a->netns_name));
 	else
-		printf("TCP settings of network namespace %s (net:[%llu])\n", a->netns_name,
+		printf("TCP settings of network namespace %s (net:[%llu])\n", TERM_SAFE(a->netns_name),
 		       (unsigned long long)a->netns_inode);
 	print_observed(a);
 	putchar('\n');
@@ -152,7 +114,7 @@ void tune_print_audit(const struct tune_args *ta, const struct tune_audit *a)
 		governs_text(row->info->governs, gov, sizeof(gov));
 		size_t rl = strlen(row->reason);
 
-		printf("%-30s %-13s %-13s %-8s %-13s %s%s\n", row->info->name, cur, def,
+		printf("%-30s %-13s %-13s %-8s %-13s %s%s\n", row->info->name, TERM_SAFE(cur), def,
 		       ts_tune_action_name(row->action), rec[0] ? rec : "-",
 		       row->info->governs ? gov : "(no state)",
 		       !row->info->per_netns ? " [host-wide]" : "");

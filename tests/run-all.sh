@@ -1,6 +1,8 @@
 #!/bin/bash
 # Builds tcpstate twice (plain, and with ASan+UBSan) and runs every test in both:
 # cmocka unit tests and the integration tests (root: they make network namespaces).
+# Then builds the libFuzzer targets with clang (build-fuzz/) and runs each for a
+# few seconds from its seed corpus (the "fuzz" suite; see README, Fuzzing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,8 +24,29 @@ setup build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=deb
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	meson test -C build-asan --print-errorlogs --num-processes 2 || status=1
 
-# One closing line over both runs.
-python3 - build/meson-logs/testlog.json build-asan/meson-logs/testlog.json <<'PY'
+# Only the fuzz targets are built there: the smoke run needs nothing else.
+fuzz_setup() {
+	local out
+	if [ -f build-fuzz/build.ninja ]; then
+		out=$(CC=clang meson setup --reconfigure build-fuzz 2>&1) || { echo "$out"; return 1; }
+	else
+		out=$(CC=clang meson setup build-fuzz -Dfuzz=true -Dbpf=disabled \
+			-Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug 2>&1) ||
+			{ echo "$out"; return 1; }
+	fi
+	out=$(meson compile -C build-fuzz fuzz_sysctl_conf fuzz_diag fuzz_procnet fuzz_filter 2>&1) ||
+		{ echo "$out" | tail -40; echo "run-all: build of build-fuzz failed" >&2; return 1; }
+}
+logs="build/meson-logs/testlog.json build-asan/meson-logs/testlog.json"
+if fuzz_setup; then
+	meson test -C build-fuzz --suite fuzz --no-rebuild --print-errorlogs --num-processes 2 || status=1
+	logs="$logs build-fuzz/meson-logs/testlog.json"
+else
+	status=1
+fi
+
+# One closing line over every run.
+python3 - $logs <<'PY'
 import json, sys
 counts = {"OK": 0, "FAIL": 0, "SKIP": 0}
 for path in sys.argv[1:]:

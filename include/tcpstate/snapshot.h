@@ -33,7 +33,7 @@ struct ts_snapshot_opts {
 	enum ts_backend backend;
 	enum ts_owners_mode owners;
 	enum ts_owner_source owner_source; /* AUTO with a proc_root means PROC */
-	const char *netns;  /* NULL: the caller's; else a name in /run/netns, a path or a pid */
+	const char *netns;  /* NULL: the caller's; else as ts_netns_lookup() reads it */
 	bool all_netns;     /* every namespace on the host */
 	bool want_info;     /* tcp_info (netlink backend only) */
 	const char *proc_root; /* NULL: "/proc" (tests use fake trees) */
@@ -89,8 +89,9 @@ struct ts_snapshot_stats {
 
 /*
  * Takes a snapshot of every TCP socket matching opts.
- * Returns 0, -ENOENT (no such namespace), -EPERM/-EACCES (cannot enter it),
- * -ENOMEM, -EPROTO (dump kept being interrupted), or another negative errno.
+ * Returns 0, an error of ts_netns_lookup() (tcpstate/netns.h) for opts.netns,
+ * -EPERM/-EACCES (cannot enter it), -ENOMEM, -EAGAIN (dump kept being
+ * interrupted), or another negative errno.
  * *ret is set only on success; free it with ts_snapshot_free().
  */
 int ts_snapshot_collect(const struct ts_snapshot_opts *opts, struct ts_snapshot **ret);

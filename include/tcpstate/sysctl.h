@@ -16,7 +16,8 @@ struct ts_sysctl;
  * the caller's; a /run/netns name, a path or a pid); root is the /proc/sys
  * to use (NULL: "/proc/sys"; tests pass a fake tree, then netns must be NULL).
  * net.* settings are per namespace: they are opened from inside it.
- * Returns 0, -ENOENT (no such namespace), -EPERM, -ENOMEM.
+ * Returns 0, -ENOMEM, or an error of ts_netns_lookup() (tcpstate/netns.h)
+ * for netns.
  */
 int ts_sysctl_open(const char *netns, const char *root, struct ts_sysctl **ret);
 struct ts_sysctl *ts_sysctl_free(struct ts_sysctl *s); /* accepts NULL, returns NULL */
