@@ -507,7 +507,7 @@ static void print_finding(const struct ts_diagnosis *d, const struct ts_finding 
 
 			if (f->peer_pid)
 				snprintf(peer, sizeof(peer), ", held by pid %d %s", (int)f->peer_pid,
-					 f->peer_comm);
+					 TERM_SAFE(f->peer_comm));
 			snprintf(buf, sizeof(buf), "%llu of them: the other end is here, in CLOSE_WAIT%s "
 				 "(see its CLOSE_WAIT finding%s)", (unsigned long long)f->peer_linked, peer,
 				 f->peer_pid ? "" : "; its holder is not named");

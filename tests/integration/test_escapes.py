@@ -88,14 +88,15 @@ def main():
         pid = str(proc.pid)
         # The python server is the child of `ip netns exec` (exec'd in place: same pid).
         cases = [
-            ("doctor", ["doctor", "--netns", nsarg, "--close-wait-min", "1"],
+            ("doctor", ["doctor", "--netns", nsarg, "--close-wait-min", "1", "--min-age", "0"],
              [COMM_SHOWN, ARG_SHOWN, ns_shown]),
             ("summary", ["summary", "--netns", nsarg], [COMM_SHOWN, ns_shown]),
             ("list", ["list", "--netns", nsarg], [COMM_SHOWN]),
             ("list --all-netns", ["list", "--all-netns", "--port", str(port)], [COMM_SHOWN]),
             ("explain", ["explain", f"127.0.0.1:{port}", "--netns", nsarg], [COMM_SHOWN]),
             ("close --dry-run", ["close", "--netns", nsarg, "--pid", pid, "--state",
-                                 "close-wait", "--how", "fin", "--dry-run"], [COMM_SHOWN]),
+                                 "close-wait", "--how", "fin", "--dry-run", "--min-idle", "0"],
+             [COMM_SHOWN]),
         ]
         for what, args, wanted in cases:
             rc, out, err = run(args)
@@ -123,7 +124,7 @@ def main():
         comm_json = "\x1b[2Jev\ufffd\x07il"
         arg_json = "\u009bmark\ufffd"
         for what, args in (("doctor --json", ["doctor", "--netns", nsarg, "--close-wait-min",
-                                               "1", "--json"]),
+                                               "1", "--min-age", "0", "--json"]),
                            ("list --json", ["list", "--netns", nsarg, "--json"]),
                            ("summary --json", ["summary", "--netns", nsarg, "--json"]),
                            ("explain --json", ["explain", f"127.0.0.1:{port}", "--netns",

@@ -175,7 +175,7 @@ def test_config_root_confinement(tmp):
         check(f"{name}:0: error: cannot be read: a dangling link" in out, f"{name} not reported: {out}")
     check("20-fifo.conf:0: error: a FIFO, not a regular file; not read" in out, f"FIFO not reported: {out}")
     check(not any(c in out + err for c in "\x1b\x07\x9b"), "control characters from a file reach the terminal")
-    check("= 3?]0;owned??[31mred?1m caf\u00e9:" in out, f"escaped value not shown with '?': {out!r}")
+    check("= 3?]0;owned??[31mred??1m caf\u00e9:" in out, f"escaped value not shown with '?' (one per byte, as term_safe() does): {out!r}")
     doc = tune_json("--config-root", root)
     check(marker not in json.dumps(doc), "a file outside --config-root in the JSON")
     check(os.path.join(root, "etc/sysctl.d/30-escape.conf") in doc["config"]["files"],
