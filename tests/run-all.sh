@@ -1,6 +1,7 @@
 #!/bin/bash
 # Builds tcpstate twice (plain, and with ASan+UBSan) and runs every test in both:
 # cmocka unit tests and the integration tests (root: they make network namespaces).
+# TCPSTATE_TEST_PACKAGE=1 also runs the Debian package test (tests/package).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,6 +23,13 @@ setup build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=deb
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 	meson test -C build-asan --print-errorlogs --num-processes 2 || status=1
 
+# The Debian package test takes minutes (a package build and a fresh Debian
+# root from the mirror): only on request.
+package=""
+if [ "${TCPSTATE_TEST_PACKAGE:-0}" = 1 ]; then
+	if tests/package/test_package.sh; then package="package test: passed"; else package="package test: FAILED"; status=1; fi
+fi
+
 # One closing line over both runs.
 python3 - build/meson-logs/testlog.json build-asan/meson-logs/testlog.json <<'PY'
 import json, sys
@@ -33,4 +41,5 @@ for path in sys.argv[1:]:
         counts["OK" if res in ("OK", "EXPECTEDFAIL") else "SKIP" if res == "SKIP" else "FAIL"] += 1
 print(f"tests: {counts['OK']} passed, {counts['FAIL']} failed, {counts['SKIP']} skipped")
 PY
+[ -z "$package" ] || echo "$package"
 exit $status
