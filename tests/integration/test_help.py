@@ -42,7 +42,7 @@ def main():
     # The demo's length: a number in the demo's help, none in the verb list
     # (it was "a minute" there, "under a minute" in the demo help).
     demo = run("demo", "--help").stdout
-    check(re.search(r"takes about N \+ 3 seconds \(6 s by default\)", " ".join(demo.split())) is not None,
+    check(re.search(r"takes about N \+ 2\.5 seconds \(5\.5 s by default\)", " ".join(demo.split())) is not None,
           "demo --help states its length")
     demo_line = next((ln for ln in top.stdout.splitlines() if ln.startswith("  demo ")), "")
     check(not re.search(r"minute|second", demo_line), f"the verb list states no other length: {demo_line!r}")
