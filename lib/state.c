@@ -116,29 +116,30 @@ uint32_t ts_kernel_states_around(uint32_t kmask)
 static const struct {
 	const char *name;
 	ts_state_mask_t mask;
+	const char *group; /* its lower-case name when it is a group: ts_state_group_name() */
 } state_aliases[] = {
 	/* ss(8) spellings, after '-'/'_' folding */
-	{ "SYN_RECV", B(SYN_RECEIVED) },
-	{ "SYN_RCVD", B(SYN_RECEIVED) },
-	{ "FIN_WAIT1", B(FIN_WAIT_1) },
-	{ "FIN_WAIT2", B(FIN_WAIT_2) },
-	{ "CLOSE", B(CLOSED) },
-	{ "UNCONN", B(CLOSED) | B(IDLE) | B(BOUND) },
-	{ "UNCONNECTED", B(CLOSED) | B(IDLE) | B(BOUND) },
-	{ "ESTAB", B(ESTABLISHED) },
-	{ "LISTENING", B(LISTEN) },
-	{ "TIMEWAIT", B(TIME_WAIT) },
-	{ "CLOSEWAIT", B(CLOSE_WAIT) },
-	{ "LASTACK", B(LAST_ACK) },
-	{ "BOUND_INACTIVE", B(BOUND) },
+	{ "SYN_RECV", B(SYN_RECEIVED), NULL },
+	{ "SYN_RCVD", B(SYN_RECEIVED), NULL },
+	{ "FIN_WAIT1", B(FIN_WAIT_1), NULL },
+	{ "FIN_WAIT2", B(FIN_WAIT_2), NULL },
+	{ "CLOSE", B(CLOSED), NULL },
+	{ "UNCONN", B(CLOSED) | B(IDLE) | B(BOUND), NULL },
+	{ "UNCONNECTED", B(CLOSED) | B(IDLE) | B(BOUND), "unconnected" },
+	{ "ESTAB", B(ESTABLISHED), NULL },
+	{ "LISTENING", B(LISTEN), NULL },
+	{ "TIMEWAIT", B(TIME_WAIT), NULL },
+	{ "CLOSEWAIT", B(CLOSE_WAIT), NULL },
+	{ "LASTACK", B(LAST_ACK), NULL },
+	{ "BOUND_INACTIVE", B(BOUND), NULL },
 	/* groups */
-	{ "ALL", TS_STATE_MASK_ALL },
+	{ "ALL", TS_STATE_MASK_ALL, "all" },
 	{ "CONNECTED", B(ESTABLISHED) | B(SYN_SENT) | B(SYN_RECEIVED) | B(FIN_WAIT_1) |
-		       B(FIN_WAIT_2) | B(CLOSE_WAIT) | B(LAST_ACK) | B(CLOSING) },
+		       B(FIN_WAIT_2) | B(CLOSE_WAIT) | B(LAST_ACK) | B(CLOSING), "connected" },
 	{ "SYNCHRONIZED", B(ESTABLISHED) | B(FIN_WAIT_1) | B(FIN_WAIT_2) | B(CLOSE_WAIT) |
-			  B(LAST_ACK) | B(CLOSING) },
-	{ "BUCKET", B(SYN_RECEIVED) | B(TIME_WAIT) },
-	{ "BIG", TS_STATE_MASK_ALL & ~(B(SYN_RECEIVED) | B(TIME_WAIT)) },
+			  B(LAST_ACK) | B(CLOSING), "synchronized" },
+	{ "BUCKET", B(SYN_RECEIVED) | B(TIME_WAIT), "bucket" },
+	{ "BIG", TS_STATE_MASK_ALL & ~(B(SYN_RECEIVED) | B(TIME_WAIT)), "big" },
 };
 
 int ts_state_token_parse(const char *token, ts_state_mask_t *ret_mask)
@@ -174,6 +175,18 @@ int ts_state_token_parse(const char *token, ts_state_mask_t *ret_mask)
 			return 0;
 		}
 	return -EINVAL;
+}
+
+const char *ts_state_group_name(unsigned i)
+{
+	/* "closing" is parsed before the table (CLOSING in capitals is the state). */
+	if (i == 0)
+		return "closing";
+	i--;
+	for (size_t a = 0; a < sizeof(state_aliases) / sizeof(state_aliases[0]); a++)
+		if (state_aliases[a].group && i-- == 0)
+			return state_aliases[a].group;
+	return NULL;
 }
 
 static const enum ts_state lifecycle[TS_STATE_COUNT] = {

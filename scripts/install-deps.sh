@@ -1,5 +1,5 @@
 #!/bin/sh
-# Installs what tcpstate needs to build, test and benchmark on Debian 12 (run as root).
+# Installs what tcpstate needs to build, test, package and benchmark on Debian 12 (run as root).
 set -eu
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
@@ -9,7 +9,9 @@ apt-get install -y -qq --no-install-recommends \
 	nftables iproute2 net-tools lsof procps python3 netcat-openbsd \
 	clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev \
 	nginx-light apache2 haproxy redis-server redis-tools socat python3-requests \
-	libclang-rt-14-dev >/dev/null
+	libclang-rt-14-dev \
+	scdoc man-db groff-base bash-completion zsh \
+	debhelper dpkg-dev fakeroot lintian mmdebstrap >/dev/null
 # The packages above are the real programs of tests/integration/test_doctor_real.py, which
 # runs them only in throwaway namespaces with its own configuration. Installing them must
 # not leave them running on the host: stop whatever their packages started.

@@ -44,14 +44,20 @@ static void demo_help(FILE *f)
 	fprintf(f,
 		"Usage: tcpstate demo [--leak-seconds N]\n"
 		"\n"
-		"Shows what tcpstate is for, in under a minute and without touching your\n"
-		"host: builds a throwaway network namespace with healthy connections and a\n"
-		"server that never closes the connections its clients end (a CLOSE_WAIT\n"
-		"leak), lets the leak grow, runs 'tcpstate doctor' on it, then removes\n"
-		"everything. Needs root.\n"
+		"Shows what tcpstate is for without touching your host: builds a throwaway\n"
+		"network namespace with healthy connections and a server that never closes\n"
+		"the connections its clients end (a CLOSE_WAIT leak), lets the leak grow,\n"
+		"runs 'tcpstate doctor --interval 2' on it, then removes everything. Needs root.\n"
+		"It takes about N + 2.5 seconds (5.5 s by default): N seconds of leak, the\n"
+		"doctor's 2-second interval, and under a second to build and remove the lab.\n"
 		"\n"
-		"  --leak-seconds N  let the leak grow N seconds before the doctor (default 3)\n"
-		"  -h, --help        this text\n");
+		"  --leak-seconds N  let the leak grow N seconds before the doctor (1-50,\n"
+		"                    default 3)\n"
+		"  -h, --help        this text\n"
+		"\n"
+		"Exit status: 0 the demo ran (whatever the doctor found), 1 error (the lab\n"
+		"could not be built, one of its processes died, or a signal stopped it; all\n"
+		"is removed either way), 2 usage error.\n");
 }
 
 /* Drains lab events and signals for up to ms (or until ready); false when

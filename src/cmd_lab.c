@@ -55,8 +55,10 @@ static void usage(FILE *f)
 		"                     this when it starts), then exit\n"
 		"  -h, --help         this text\n"
 		"\n"
-		"Needs root. Exit status: 0 held until the end or a signal (--cleanup: done),\n"
-		"1 error or a lab process died, 2 usage error.\n",
+		"Needs root.\n"
+		"\n"
+		"Exit status: 0 held until the end or a signal (--cleanup: done), 1 error or\n"
+		"a lab process died, 2 usage error.\n",
 		TS_LAB_COUNT_MAX, TS_LAB_LEAK_RATE_MAX);
 }
 

@@ -35,7 +35,11 @@ static void summary_help(FILE *f)
 		"in CLOSE_WAIT and the other closing states.\n"
 		"\n"
 		"%s"
-		"  -h, --help             this text\n",
+		"  -h, --help             this text\n"
+		"\n"
+		"Exit status: 0 success, 1 error (also when processes or sockets could not be\n"
+		"inspected for lack of file descriptors: the counts are printed, a warning says\n"
+		"what is missing), 2 usage error.\n",
 		CLI_SNAPSHOT_HELP);
 }
 

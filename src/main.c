@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -8,6 +9,7 @@
 #include "cli.h"
 #include "term_safe.h"
 #include "tcpstate/snapshot.h"
+#include "tcpstate/state.h"
 
 /* Messages quote paths, names and values from files: made terminal-safe whole. */
 static void vmsg(const char *prefix, const char *fmt, va_list ap)
@@ -51,7 +53,7 @@ static const struct verb {
 	{ "close", cmd_close, "end selected sockets: RST (sock_diag), FIN (shutdown) or close the fd in its owner" },
 	{ "explain", cmd_explain, "what a state means, who must act, what ends it; or the story of one socket" },
 	{ "lab", cmd_lab, "build real sockets in chosen states inside a throwaway network namespace" },
-	{ "demo", cmd_demo, "a leaking server among healthy traffic, then the doctor on it (a minute, root)" },
+	{ "demo", cmd_demo, "a CLOSE_WAIT leak among healthy traffic in a throwaway namespace, the doctor on it (root)" },
 };
 
 static void usage(FILE *f)
@@ -70,7 +72,33 @@ static void usage(FILE *f)
 		"  -h, --help      this text\n"
 		"  -V, --version   print the version\n"
 		"\n"
-		"Exit status: 0 success, 1 error, 2 usage error.\n");
+		"\n"
+		"Exit status: 0 success, 1 error, 2 usage error; doctor also exits 3 (findings)\n"
+		"and close 4 (sockets skipped). Each verb's --help lists its own.\n");
+}
+
+/* For shell completion (documented in tcpstate(8), not in --help): the words
+ * --state accepts, one a line, the 13 states then the groups, from the
+ * parser's own tables. */
+static int list_states(void)
+{
+	for (unsigned s = 0; s < TS_STATE_COUNT; s++) {
+		const char *name = ts_state_name((enum ts_state)s);
+		ts_state_mask_t m = 0;
+		char word[32];
+		size_t n = 0;
+
+		for (const char *c = name; *c && n + 1 < sizeof(word); c++)
+			word[n++] = *c == '_' ? '-' : (char)tolower((unsigned char)*c);
+		word[n] = '\0';
+		/* "closing" is the group; the state alone is written "CLOSING". */
+		if (ts_state_token_parse(word, &m) < 0 || m != TS_STATE_BIT(s))
+			snprintf(word, sizeof(word), "%s", name);
+		puts(word);
+	}
+	for (unsigned i = 0; ts_state_group_name(i); i++)
+		puts(ts_state_group_name(i));
+	return fflush(stdout) == 0 ? EXIT_OK : EXIT_ERROR;
 }
 
 int main(int argc, char **argv)
@@ -88,6 +116,8 @@ int main(int argc, char **argv)
 		printf("BPF owner source: %s\n", ts_owner_source_bpf_built() ? "built" : "not built");
 		return EXIT_OK;
 	}
+	if (strcmp(argv[1], "--list-states") == 0 && argc == 2)
+		return list_states();
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
 		if (strcmp(argv[1], verbs[i].name) == 0)
 			return verbs[i].run(argc - 1, argv + 1);

@@ -3,6 +3,7 @@
 # cmocka unit tests and the integration tests (root: they make network namespaces).
 # Then builds the libFuzzer targets with clang (build-fuzz/) and runs each for a
 # few seconds from its seed corpus (the "fuzz" suite; see README, Fuzzing).
+# The Debian package test (tests/package) runs too; TCPSTATE_TEST_PACKAGE=0 skips it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -44,6 +45,21 @@ if fuzz_setup; then
 else
 	status=1
 fi
+
+# The Debian package test: a package build, lintian, and the .deb installed in a
+# fresh Debian 12 root made from the mirror (~1.5 min). Counted in the closing
+# line; TCPSTATE_TEST_PACKAGE=0 skips it (counted as skipped).
+pkglog=$(mktemp)
+trap 'rm -f "$pkglog"' EXIT
+if [ "${TCPSTATE_TEST_PACKAGE:-1}" = 0 ]; then
+	echo '{"name": "package", "result": "SKIP"}' >"$pkglog"
+elif tests/package/test_package.sh; then
+	echo '{"name": "package", "result": "OK"}' >"$pkglog"
+else
+	echo '{"name": "package", "result": "FAIL"}' >"$pkglog"
+	status=1
+fi
+logs="$logs $pkglog"
 
 # One closing line over every run.
 python3 - $logs <<'PY'

@@ -89,5 +89,12 @@ uint32_t ts_kernel_states_around(uint32_t kmask);
  */
 int ts_state_token_parse(const char *token, ts_state_mask_t *ret_mask);
 
+/*
+ * The i-th group name ts_state_token_parse() accepts, in lower case ("all",
+ * "connected", ..., "closing", ...); NULL past the last. For completion and
+ * documentation: the parser's own table, so the two cannot drift.
+ */
+const char *ts_state_group_name(unsigned i);
+
 /* Lifecycle order for display: i-th state in the life of a connection. */
 enum ts_state ts_state_lifecycle_order(unsigned i);

@@ -138,6 +138,35 @@ static void test_token_groups(void **state)
 	assert_int_equal(parse_ok("Closing"), closing_group);
 }
 
+/* The group names offered to shell completion are the parser's: each parses to a
+ * set of several states, none twice, and all the groups the help names are there. */
+static void test_group_names(void **state)
+{
+	const char *want[] = { "all", "connected", "synchronized", "closing", "bucket", "big",
+			       "unconnected" };
+	unsigned n = 0;
+
+	(void)state;
+	for (unsigned i = 0; ts_state_group_name(i); i++) {
+		ts_state_mask_t m = parse_ok(ts_state_group_name(i));
+
+		assert_true(__builtin_popcount(m) > 1);
+		for (unsigned j = 0; j < i; j++)
+			assert_string_not_equal(ts_state_group_name(i), ts_state_group_name(j));
+		n++;
+	}
+	assert_int_equal(n, sizeof(want) / sizeof(want[0]));
+	for (size_t w = 0; w < sizeof(want) / sizeof(want[0]); w++) {
+		bool found = false;
+
+		for (unsigned i = 0; ts_state_group_name(i); i++)
+			found = found || strcmp(want[w], ts_state_group_name(i)) == 0;
+		assert_true(found);
+	}
+	assert_null(ts_state_group_name(n));
+	assert_null(ts_state_group_name(1000));
+}
+
 static void test_token_bad(void **state)
 {
 	static const char *const bad[] = {
@@ -201,6 +230,7 @@ int main(void)
 		cmocka_unit_test(test_token_states),
 		cmocka_unit_test(test_token_ss_names),
 		cmocka_unit_test(test_token_groups),
+		cmocka_unit_test(test_group_names),
 		cmocka_unit_test(test_token_bad),
 		cmocka_unit_test(test_lifecycle),
 		cmocka_unit_test(test_kernel_states_around),
