@@ -25,6 +25,15 @@ import time
 
 SKIP = 77
 
+
+def _terminated(signum, frame):
+    """meson's timeout sends SIGTERM: unwind, so that every `with` and `finally`
+    removes its namespaces and processes (a bare SIGTERM would leave them)."""
+    raise SystemExit(128 + signum)
+
+
+signal.signal(signal.SIGTERM, _terminated)
+
 ALL_STATES = [
     "BOUND", "CLOSED", "CLOSING", "CLOSE_WAIT", "ESTABLISHED", "FIN_WAIT_1",
     "FIN_WAIT_2", "IDLE", "LAST_ACK", "LISTEN", "SYN_RECEIVED", "SYN_SENT",
