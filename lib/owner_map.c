@@ -557,10 +557,11 @@ static int process_ref(struct ts_snapshot *snap, const struct worker *w, uint32_
 	return 0;
 }
 
-/* Matches one worker's fds with snap's sockets. */
+/* Matches one worker's fds with snap's sockets. With owned (a second
+ * BPF pass), only sockets without an owner yet get one, and no candidates. */
 static int join_worker(struct owner_scan *sc, struct worker *w, struct ts_snapshot *snap,
-		       const struct sock_index *idx, struct fd_candidate **cand, size_t *n_cand,
-		       size_t *cap_cand)
+		       const struct sock_index *idx, const uint8_t *owned,
+		       struct fd_candidate **cand, size_t *n_cand, size_t *cap_cand)
 {
 	size_t n_procs = w->procs->n_processes;
 	uint32_t *map = malloc((n_procs ? n_procs : 1) * sizeof(*map));
@@ -582,6 +583,8 @@ static int join_worker(struct owner_scan *sc, struct worker *w, struct ts_snapsh
 			ends = &w->ends[next_ends++];
 
 		if (si != UINT32_MAX) {
+			if (owned && owned[si])
+				continue;
 			r = process_ref(snap, w, map, raw->process_index, &pi);
 			if (r == 0)
 				r = snapshot_owner_append(snap, &(struct ts_owner){
@@ -590,7 +593,7 @@ static int join_worker(struct owner_scan *sc, struct worker *w, struct ts_snapsh
 				});
 			continue;
 		}
-		if (!sc->o.want_candidates)
+		if (!sc->o.want_candidates || owned)
 			continue;
 		/* Only TCP_CLOSE sockets are in no dump: the others are in a
 		 * namespace not listed, or filtered out. */
@@ -619,6 +622,54 @@ static int join_worker(struct owner_scan *sc, struct worker *w, struct ts_snapsh
 		};
 	}
 	free(map);
+	return r;
+}
+
+/*
+ * The first BPF pass reports only the states asked for: a socket that
+ * changed state between the iterator and the dump (ESTABLISHED at the
+ * iterator, CLOSE_WAIT in the dump) has no owner then. Dumped sockets that
+ * have a struct socket (inode) but no owner are looked for again, in one
+ * more pass over the asked states and their neighbours
+ * (kernel_states_retry), and get owners only where they had none. Without
+ * such sockets (no churn) there is no second pass: a neighbour state can hold
+ * as many sockets as the asked one (ESTABLISHED next to CLOSE_WAIT), and
+ * reporting them every time cost a fifth of `list --state close-wait`.
+ */
+static int bpf_second_pass(struct owner_scan *sc, struct ts_snapshot *snap,
+			   const struct sock_index *idx)
+{
+	const struct ts_filter *f = sc->o.filter;
+	pid_t only_pid = f && f->n_pids == 1 ? f->pids[0] : 0;
+	struct worker w = { .shared = sc };
+	struct bpf_collect c = { .w = &w, .filter = f, .last_pid = -1 };
+	struct ts_bpf_status status = { 0 };
+	size_t missing = 0;
+	uint8_t *owned;
+	int r;
+
+	if (!sc->o.kernel_states_retry || sc->o.kernel_states_retry == sc->o.kernel_states ||
+	    snap->n_sockets == 0)
+		return 0;
+	owned = calloc(snap->n_sockets, 1);
+	if (!owned)
+		return -ENOMEM;
+	for (size_t i = 0; i < snap->n_owners; i++)
+		owned[snap->owners[i].socket_index] = 1;
+	for (size_t i = 0; i < snap->n_sockets; i++)
+		missing += !owned[i] && snap->sockets[i].inode &&
+			   !(snap->sockets[i].flags & TS_SOCK_FROM_FD);
+	if (!missing) {
+		free(owned);
+		return 0;
+	}
+	w.procs = snapshot_new();
+	r = w.procs ? bpf_owners_collect(only_pid, sc->o.kernel_states_retry, bpf_record, &c,
+					 &status) : -ENOMEM;
+	if (r == 0)
+		r = join_worker(sc, &w, snap, idx, owned, NULL, NULL, NULL);
+	worker_release(&w);
+	free(owned);
 	return r;
 }
 
@@ -657,12 +708,14 @@ int owner_scan_finish(struct owner_scan *sc, struct ts_snapshot *snap,
 	r = sock_index_build(snap->sockets, snap->n_sockets, &idx);
 	if (sc->bpf_ok) {
 		if (r == 0)
-			r = join_worker(sc, &sc->bpf, snap, &idx, &cand, &n_cand, &cap_cand);
+			r = join_worker(sc, &sc->bpf, snap, &idx, NULL, &cand, &n_cand, &cap_cand);
+		if (r == 0)
+			r = bpf_second_pass(sc, snap, &idx);
 	} else {
 		for (unsigned t = 0; t <= sc->n_workers && r == 0; t++) {
 			r = sc->w[t].error;
 			if (r == 0)
-				r = join_worker(sc, &sc->w[t], snap, &idx, &cand, &n_cand,
+				r = join_worker(sc, &sc->w[t], snap, &idx, NULL, &cand, &n_cand,
 						&cap_cand);
 			denied += sc->w[t].denied;
 			exhausted += sc->w[t].fd_exhausted;

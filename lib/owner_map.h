@@ -34,9 +34,13 @@ struct owner_scan_opts {
 	bool want_candidates;           /* collect TCP fds that no dump returned */
 	/* The BPF source reports only sockets in these kernel states (bit
 	 * 1 << TS_TCP_*; 0: all): the dumped ones, plus TS_TCP_CLOSE when
-	 * want_candidates, and their neighbours (ts_kernel_states_around()).
-	 * The /proc walk cannot tell states and ignores it. */
+	 * want_candidates. When dumped sockets with an inode are left without
+	 * an owner (they changed state between the iterator and the dump), a
+	 * second pass over kernel_states_retry (those and their neighbours,
+	 * ts_kernel_states_around(); 0: no second pass) finds their owners.
+	 * The /proc walk cannot tell states and ignores both. */
 	uint32_t kernel_states;
+	uint32_t kernel_states_retry;
 	/* AUTO: the BPF iterator, the /proc walk when it fails; a proc_root
 	 * (a fake tree) means /proc. BPF: the iterator or an error. */
 	enum ts_owner_source source;

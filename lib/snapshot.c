@@ -399,12 +399,13 @@ int ts_snapshot_collect_ex(const struct ts_snapshot_opts *o, struct ts_snapshot 
 
 		/* The BPF source skips sockets no dump can return: fd-only
 		 * states (and BOUND, see above) need TCP_CLOSE ones. It reads
-		 * sk_state at another moment than the dump, so states next to
-		 * the asked ones stay in: a socket that moved keeps its owner. */
+		 * sk_state at another moment than the dump: a socket that moved
+		 * in between is looked for again, with the states next to the
+		 * asked ones (owner_map.c, bpf_second_pass()). */
 		so.kernel_states = ts_state_mask_to_kernel(ts_filter_states(f));
 		if (so.want_candidates)
 			so.kernel_states |= 1u << TS_TCP_CLOSE;
-		so.kernel_states = ts_kernel_states_around(so.kernel_states);
+		so.kernel_states_retry = ts_kernel_states_around(so.kernel_states);
 
 		r = owner_scan_start(&so, &scan);
 		if (r < 0)
