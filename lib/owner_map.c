@@ -456,7 +456,9 @@ static int bpf_collect_run(struct owner_scan *sc)
 	sc->bpf.procs = snapshot_new();
 	if (!sc->bpf.procs)
 		return -ENOMEM;
-	return bpf_owners_collect(only_pid, sc->o.kernel_states, bpf_record, &c, &sc->bpf_status);
+	/* Bit 31 is no TCP state: a first pass that reports nothing. */
+	return bpf_owners_collect(only_pid, sc->o.test_second_pass_only ? 1u << 31 : sc->o.kernel_states,
+				  bpf_record, &c, &sc->bpf_status);
 }
 
 static void *bpf_thread_run(void *arg)
@@ -648,8 +650,8 @@ static int bpf_second_pass(struct owner_scan *sc, struct ts_snapshot *snap,
 	uint8_t *owned;
 	int r;
 
-	if (!sc->o.kernel_states_retry || sc->o.kernel_states_retry == sc->o.kernel_states ||
-	    snap->n_sockets == 0)
+	if (!sc->o.kernel_states_retry || snap->n_sockets == 0 ||
+	    (sc->o.kernel_states_retry == sc->o.kernel_states && !sc->o.test_second_pass_only))
 		return 0;
 	owned = calloc(snap->n_sockets, 1);
 	if (!owned)

@@ -41,6 +41,7 @@ struct owner_scan_opts {
 	 * The /proc walk cannot tell states and ignores both. */
 	uint32_t kernel_states;
 	uint32_t kernel_states_retry;
+	bool test_second_pass_only; /* ts_snapshot_opts.test_bpf_second_pass_only */
 	/* AUTO: the BPF iterator, the /proc walk when it fails; a proc_root
 	 * (a fake tree) means /proc. BPF: the iterator or an error. */
 	enum ts_owner_source source;

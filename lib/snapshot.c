@@ -406,6 +406,7 @@ int ts_snapshot_collect_ex(const struct ts_snapshot_opts *o, struct ts_snapshot 
 		if (so.want_candidates)
 			so.kernel_states |= 1u << TS_TCP_CLOSE;
 		so.kernel_states_retry = ts_kernel_states_around(so.kernel_states);
+		so.test_second_pass_only = o->test_bpf_second_pass_only;
 
 		r = owner_scan_start(&so, &scan);
 		if (r < 0)

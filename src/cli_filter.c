@@ -15,10 +15,13 @@
 
 void cli_snapshot_args_init(struct cli_snapshot_args *a)
 {
+	const char *second = getenv("TCPSTATE_TEST_BPF_SECOND_PASS");
+
 	memset(a, 0, sizeof(*a));
 	a->opts.filter = &a->filter;
 	a->opts.backend = TS_BACKEND_AUTO;
 	a->opts.owners = TS_OWNERS_AUTO;
+	a->opts.test_bpf_second_pass_only = second && strcmp(second, "1") == 0;
 }
 
 /* Calls one() on each comma-separated token; -1 on the first bad token. */

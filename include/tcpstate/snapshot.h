@@ -37,6 +37,10 @@ struct ts_snapshot_opts {
 	bool all_netns;     /* every namespace on the host */
 	bool want_info;     /* tcp_info (netlink backend only) */
 	const char *proc_root; /* NULL: "/proc" (tests use fake trees) */
+	/* Testing aid: the BPF source's first pass reports nothing, so that
+	 * every owner comes from its second pass (the one for sockets that
+	 * changed state between the iterator and the dump). */
+	bool test_bpf_second_pass_only;
 };
 
 /* Why the BPF owner source did not run. */

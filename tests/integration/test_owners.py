@@ -164,6 +164,22 @@ def test_lab(lab):
     check(all(pid == holder for v in owned.values() for pid, _ in v),
           f"--pid {holder}: owners of other processes listed")
 
+    # The second BPF pass (for sockets that changed state between the iterator
+    # and the dump) alone: the first pass made to report nothing, every owner
+    # must still come, and the same as the walk's.
+    # (Dumped states only: IDLE and CLOSED fds always come from the first pass.)
+    for states in ("close-wait", "established", "listen,time-wait"):
+        args = ["--netns", lab.netns, "--state", states]
+        deadline = time.monotonic() + COMPARE_DEADLINE
+        while True:
+            second, _ = list_owners("bpf", args, prefix=["env", "TCPSTATE_TEST_BPF_SECOND_PASS=1"])
+            proc, _ = list_owners("proc", args)
+            if (second == proc and proc) or time.monotonic() >= deadline:
+                break
+            time.sleep(0.3)
+        check(second == proc and proc, f"second pass only, --state {states}: "
+              + ("no owned sockets" if not proc else "; ".join(diff(second, proc, "second"))))
+
     def tables():
         rb, ob, _ = run(["list", "--owners", "bpf", "--state", "listen", "--netns", lab.netns])
         rp, op, _ = run(["list", "--owners", "proc", "--state", "listen", "--netns", lab.netns])
