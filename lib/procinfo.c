@@ -314,20 +314,31 @@ static bool gone(int err)
 	return err == -ENOENT || err == -ESRCH;
 }
 
-int ts_procinfo_thread_group(const char *proc_root, pid_t pid, pid_t *ret_tgid)
+/* /proc/PID as a directory fd: -EINVAL for a bad pid, -ESRCH when gone. */
+static int open_piddir(const char *proc_root, pid_t pid)
 {
-	char path[4096], buf[4096];
-	const char *line;
-	ssize_t n;
-	pid_t tgid;
-	int piddir;
+	char path[4096];
+	int fd;
 
 	if (pid <= 0)
 		return -EINVAL;
 	snprintf(path, sizeof(path), "%s/%d", proc_root ? proc_root : "/proc", (int)pid);
-	piddir = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (piddir < 0)
+	fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
 		return errno == ENOENT || errno == ENOTDIR ? -ESRCH : -errno;
+	return fd;
+}
+
+int ts_procinfo_thread_group(const char *proc_root, pid_t pid, pid_t *ret_tgid)
+{
+	char buf[4096];
+	const char *line;
+	ssize_t n;
+	pid_t tgid;
+	int piddir = open_piddir(proc_root, pid);
+
+	if (piddir < 0)
+		return piddir;
 	n = read_small(piddir, "status", buf, sizeof(buf));
 	close(piddir);
 	if (n < 0)
@@ -342,16 +353,12 @@ int ts_procinfo_thread_group(const char *proc_root, pid_t pid, pid_t *ret_tgid)
 int ts_procinfo_read(const char *proc_root, pid_t pid, struct ts_procinfo *ret)
 {
 	struct ts_procinfo pi = { .pid = pid };
-	char path[4096], *buf;
+	char *buf;
 	ssize_t n;
-	int piddir;
+	int piddir = open_piddir(proc_root, pid);
 
-	if (pid <= 0)
-		return -EINVAL;
-	snprintf(path, sizeof(path), "%s/%d", proc_root ? proc_root : "/proc", (int)pid);
-	piddir = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (piddir < 0)
-		return errno == ENOENT || errno == ENOTDIR ? -ESRCH : -errno;
+		return piddir;
 	buf = malloc(SMALL_FILE_MAX);
 	if (!buf) {
 		close(piddir);

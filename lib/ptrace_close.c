@@ -89,6 +89,24 @@ static bool deadline_passed(const struct timespec *d)
 	return now.tv_sec > d->tv_sec || (now.tv_sec == d->tv_sec && now.tv_nsec >= d->tv_nsec);
 }
 
+/* One look, without blocking, for tid's next stop: 1 (stopped, *ret_status
+ * set), 0 (not yet), -ESRCH (it ended), or -errno. */
+static int poll_stop(pid_t tid, int *ret_status)
+{
+	int st;
+	pid_t w = waitpid(tid, &st, __WALL | WNOHANG);
+
+	if (w == tid) {
+		if (!WIFSTOPPED(st))
+			return -ESRCH;
+		*ret_status = st;
+		return 1;
+	}
+	if (w < 0 && errno != EINTR)
+		return errno == ECHILD ? -ESRCH : -errno;
+	return 0;
+}
+
 /*
  * Waits for tid's next ptrace stop, until *deadline (NULL: STOP_TIMEOUT_MS
  * from now). Returns 0 and the wait status, -ESRCH when it is gone (its exit
@@ -97,23 +115,16 @@ static bool deadline_passed(const struct timespec *d)
 static int wait_stop(pid_t tid, int *ret_status, const struct timespec *until)
 {
 	struct timespec deadline, pause = { 0, 100000 };
-	int st;
 
 	if (until)
 		deadline = *until;
 	else
 		deadline_in(&deadline, STOP_TIMEOUT_MS);
 	for (;;) {
-		pid_t w = waitpid(tid, &st, __WALL | WNOHANG);
+		int r = poll_stop(tid, ret_status);
 
-		if (w == tid) {
-			if (!WIFSTOPPED(st))
-				return -ESRCH;
-			*ret_status = st;
-			return 0;
-		}
-		if (w < 0 && errno != EINTR)
-			return errno == ECHILD ? -ESRCH : -errno;
+		if (r != 0)
+			return r < 0 ? r : 0;
 		if (deadline_passed(&deadline))
 			return -ETIMEDOUT;
 		nanosleep(&pause, NULL);
@@ -504,19 +515,12 @@ struct call {
 static int wait_call_stop(pid_t tid, struct call *c, int *ret_status)
 {
 	struct timespec pause = { 0, 100000 };
-	int st;
 
 	for (;;) {
-		pid_t w = waitpid(tid, &st, __WALL | WNOHANG);
+		int r = poll_stop(tid, ret_status);
 
-		if (w == tid) {
-			if (!WIFSTOPPED(st))
-				return -ESRCH;
-			*ret_status = st;
-			return 0;
-		}
-		if (w < 0 && errno != EINTR)
-			return errno == ECHILD ? -ESRCH : -errno;
+		if (r != 0)
+			return r < 0 ? r : 0;
 		if (c->cut == CUT_NONE) {
 			if (ending_signal_pending())
 				c->cut = CUT_SIGNAL;

@@ -29,6 +29,14 @@ int cmd_close(int argc, char **argv);
  */
 int cli_teardown_signals_open(sigset_t *old);
 
+/* Older kernel headers lack these two (Linux 5.8). */
+#ifndef CAP_PERFMON
+#define CAP_PERFMON 38
+#endif
+#ifndef CAP_BPF
+#define CAP_BPF 39
+#endif
+
 /* Whether tcpstate has capability cap (CAP_*) in its effective set. */
 bool cli_has_cap(unsigned cap);
 

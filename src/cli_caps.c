@@ -14,12 +14,6 @@
 
 #include "cli.h"
 
-#ifndef CAP_PERFMON
-#define CAP_PERFMON 38
-#endif
-#ifndef CAP_BPF
-#define CAP_BPF 39
-#endif
 
 bool cli_has_cap(unsigned cap)
 {

@@ -362,12 +362,6 @@ int cli_snapshot_args_check(struct cli_snapshot_args *a)
 }
 
 
-#ifndef CAP_PERFMON
-#define CAP_PERFMON 38
-#endif
-#ifndef CAP_BPF
-#define CAP_BPF 39
-#endif
 
 static bool have_bpf_caps(void)
 {

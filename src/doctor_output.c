@@ -37,19 +37,6 @@ static const char *endpoint_text(uint8_t family, const struct in6_addr *a, uint1
 	return buf;
 }
 
-static void duration_text(double s, char *buf, size_t size)
-{
-	if (s < 1)
-		snprintf(buf, size, "%.0f ms", s * 1000);
-	else if (s < 120)
-		snprintf(buf, size, "%.1f s", s);
-	else if (s < 7200)
-		snprintf(buf, size, "%.1f min", s / 60);
-	else if (s < 172800)
-		snprintf(buf, size, "%.1f h", s / 3600);
-	else
-		snprintf(buf, size, "%.1f days", s / 86400);
-}
 
 /* "3-7, 9, 12" (the first MAX_FDS_SHOWN fds). */
 static void fds_text(const int *fds, size_t n, char *buf, size_t size)
@@ -441,7 +428,7 @@ static void print_finding(const struct ts_diagnosis *d, const struct ts_finding 
 			printf("            %llu of them: the program already read end-of-file (Recv-Q 0) "
 			       "and still did not close\n", (unsigned long long)f->eof_read);
 		if (f->has_age) {
-			duration_text((double)f->age_min_ms / 1000, d1, sizeof(d1));
+			ts_duration_text(f->age_min_ms, d1, sizeof(d1));
 			printf("            the oldest has been in CLOSE_WAIT for at least %s "
 			       "(the peer last sent anything that long ago)\n", d1);
 		} else {
@@ -461,7 +448,7 @@ static void print_finding(const struct ts_diagnosis *d, const struct ts_finding 
 			printf("            all %llu of the first look still held at the second (none closed)\n",
 			       (unsigned long long)f->kept);
 		if (f->has_eta) {
-			duration_text(f->seconds_to_limit, d1, sizeof(d1));
+			ts_duration_text((uint64_t)(f->seconds_to_limit * 1000), d1, sizeof(d1));
 			printf("            at this rate it reaches RLIMIT_NOFILE (%llu) in about %s\n",
 			       (unsigned long long)f->limit, d1);
 		} else {
@@ -487,7 +474,7 @@ static void print_finding(const struct ts_diagnosis *d, const struct ts_finding 
 		printf("  evidence  %llu socket%s in FIN_WAIT_2\n", (unsigned long long)f->count,
 		       f->count == 1 ? "" : "s");
 		if (f->has_age) {
-			duration_text((double)f->age_min_ms / 1000, d1, sizeof(d1));
+			ts_duration_text(f->age_min_ms, d1, sizeof(d1));
 			printf("            the peer has sent nothing for at least %s\n", d1);
 		}
 		if (f->pid)
