@@ -16,6 +16,7 @@
 #include <netinet/tcp.h>
 #include <sys/socket.h>
 
+#include "diag.h"
 #include "lab-internal.h"
 
 #define STATE_WAIT_MS 5000
@@ -50,31 +51,48 @@ static int tcp_kstate(int fd, unsigned *ret)
 	return 0;
 }
 
-/* Looks for a socket without a descriptor (TIME_WAIT, request sockets). */
-static int procnet_find(uint16_t lport, uint16_t rport, unsigned *ret_kstate)
+/*
+ * Looks for a socket without a descriptor (TIME_WAIT, request sockets,
+ * orphans) in our namespace, by its ports, through sock_diag. Not
+ * /proc/net/tcp: each read of it walks the whole host's socket table from
+ * the start, so on a host with 100k sockets in other namespaces one look
+ * took seconds. A live socket wins over a TIME_WAIT one with the same pair.
+ */
+static int diag_find(uint16_t lport, uint16_t rport, enum ts_state *ret_state)
 {
-	char line[512];
-	FILE *f;
-	int r = -ENOENT;
+	struct ts_snapshot *snap = snapshot_new();
+	struct diag_parse_ctx ctx = { .snap = snap };
+	struct diag_dump_opts o = {
+		.family = AF_INET,
+		.kernel_states = ts_state_mask_to_kernel(TS_STATE_MASK_ALL),
+		.record_fd = -1,
+	};
+	unsigned retries = 0;
+	int fd, r;
 
-	/* /proc/net follows our namespace. */
-	f = fopen("/proc/net/tcp", "re");
-	if (!f)
-		return -errno;
-	while (fgets(line, sizeof(line), f)) {
-		unsigned la, lp, ra, rp, st;
+	if (!snap)
+		return -ENOMEM;
+	fd = diag_socket_open();
+	if (fd < 0) {
+		ts_snapshot_free(snap);
+		return fd;
+	}
+	r = diag_dump(fd, &o, &ctx, &retries);
+	close(fd);
+	if (r == 0) {
+		r = -ENOENT;
+		for (size_t i = 0; i < snap->n_sockets; i++) {
+			const struct ts_socket *k = &snap->sockets[i];
 
-		if (sscanf(line, " %*u: %x:%x %x:%x %x", &la, &lp, &ra, &rp, &st) != 5)
-			continue;
-		if (lp == lport && rp == rport) {
-			*ret_kstate = st;
+			if (k->local_port != lport || k->remote_port != rport)
+				continue;
+			*ret_state = (enum ts_state)k->state;
 			r = 0;
-			/* A TIME_WAIT and a live socket may share the pair: prefer the live one. */
-			if (st != TS_TCP_TIME_WAIT)
+			if (k->state != TS_STATE_TIME_WAIT)
 				break;
 		}
 	}
-	fclose(f);
+	ts_snapshot_free(snap);
 	return r;
 }
 
@@ -96,14 +114,15 @@ static int wait_kstate(int fd, unsigned want, int timeout_ms)
 	}
 }
 
-static int wait_procnet(uint16_t lport, uint16_t rport, unsigned want, int timeout_ms)
+static int wait_dumped(uint16_t lport, uint16_t rport, unsigned want, int timeout_ms)
 {
 	uint64_t deadline = now_ms() + (uint64_t)timeout_ms;
+	enum ts_state want_state, st;
 
+	if (ts_state_from_kernel(want, &want_state) < 0)
+		return -EINVAL;
 	for (;;) {
-		unsigned st;
-
-		if (procnet_find(lport, rport, &st) == 0 && st == want)
+		if (diag_find(lport, rport, &st) == 0 && st == want_state)
 			return 0;
 		if (now_ms() >= deadline)
 			return -ETIMEDOUT;
@@ -425,7 +444,7 @@ static int build_syn_received(struct ts_lab_nft *nft, struct ts_lab_scenario *s)
 	s->fds[FD_CLIENT] = client(s->cport, s->sport, 127, 0);
 	if (s->fds[FD_CLIENT] < 0)
 		return s->fds[FD_CLIENT];
-	return wait_procnet(s->sport, s->cport, TS_TCP_SYN_RECV, STATE_WAIT_MS);
+	return wait_dumped(s->sport, s->cport, TS_TCP_SYN_RECV, STATE_WAIT_MS);
 }
 
 static int build_time_wait(struct ts_lab_nft *nft, struct ts_lab_scenario *s)
@@ -443,7 +462,7 @@ static int build_time_wait(struct ts_lab_nft *nft, struct ts_lab_scenario *s)
 	close_fd(&s->fds[FD_CLIENT]);
 	if (r < 0)
 		return r;
-	return wait_procnet(s->cport, s->sport, TS_TCP_TIME_WAIT, STATE_WAIT_MS);
+	return wait_dumped(s->cport, s->sport, TS_TCP_TIME_WAIT, STATE_WAIT_MS);
 }
 
 static int build_closed(struct ts_lab_nft *nft, struct ts_lab_scenario *s)
@@ -547,15 +566,21 @@ const struct ts_lab_recipe *ts_lab_recipe_get(enum ts_state state)
 
 bool ts_lab_scenario_check(const struct ts_lab_scenario *s, enum ts_state *ret_now)
 {
-	unsigned st;
+	enum ts_state want;
+	unsigned st = 0;
 	int r;
 
-	if (s->target >= 0)
-		r = tcp_kstate(s->fds[s->target], &st);
-	else if (s->kstate == TS_TCP_TIME_WAIT)
-		r = procnet_find(s->cport, s->sport, &st);
-	else
-		r = procnet_find(s->sport, s->cport, &st);
+	if (s->target < 0) {
+		/* No descriptor: the dump's state (no TCP_CLOSE ambiguity there). */
+		if (s->kstate == TS_TCP_TIME_WAIT)
+			r = diag_find(s->cport, s->sport, ret_now);
+		else
+			r = diag_find(s->sport, s->cport, ret_now);
+		if (r < 0)
+			*ret_now = TS_STATE_UNKNOWN;
+		return r == 0 && ts_state_from_kernel(s->kstate, &want) == 0 && *ret_now == want;
+	}
+	r = tcp_kstate(s->fds[s->target], &st);
 	if (r < 0 || ts_state_from_kernel(st, ret_now) < 0)
 		*ret_now = TS_STATE_UNKNOWN;
 	if (r < 0)
