@@ -26,7 +26,7 @@ import time
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tslab import check, failures, run_tcpstate, skip, skip_unless_root, tcpstate_path, wait_until  # noqa: E402
+from tslab import run_named, check, failures, run_tcpstate, skip, skip_unless_root, tcpstate_path, wait_until  # noqa: E402
 
 PORT_A, PORT_B, PORT_L = 7101, 7102, 7103
 MIN_IDLE = 1
@@ -567,19 +567,7 @@ def main():
     tests += [(f"method {m}", lambda m=m: run_method(m)) for m in ("rst", "fin", "fd")]
     tests += [(f"race {m}", lambda m=m: test_race(m)) for m in ("rst", "fin", "fd")]
     tests += [("shared/doctor", test_shared_and_doctor), ("refusals", test_refusals)]
-    for name, fn in tests:
-        if only and not any(o in name for o in only):
-            continue
-        n = len(failures)
-        try:
-            fn()
-        except AssertionError as e:
-            check(False, f"{name}: {e}")
-        print(f"{'ok' if len(failures) == n else 'FAILED'}: {name}", file=sys.stderr)
-    if failures:
-        print(f"{len(failures)} failure(s)", file=sys.stderr)
-        sys.exit(1)
-    print("all close tests passed", file=sys.stderr)
+    run_named(tests, "close", only)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ import time
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tslab import check, failures, pid_alive, skip, skip_unless_root, tcpstate_path, wait_until  # noqa: E402
+from tslab import run_named, check, failures, pid_alive, skip, skip_unless_root, tcpstate_path, wait_until  # noqa: E402
 
 PORT = 7201
 SYS_PYTHON = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
@@ -373,19 +373,7 @@ def main():
              ("tcpstate SIGINT+SIGTERM",
               lambda: test_tcpstate_signalled(signal.SIGINT, signal.SIGTERM)),
              ("rest not tried", test_rest_not_tried), ("nohup SIGHUP", test_tcpstate_nohup), ("target signalled", test_target_signalled), ("target killed", test_target_killed)]
-    for name, fn in tests:
-        if only and not any(o in name for o in only):
-            continue
-        n = len(failures)
-        try:
-            fn()
-        except (AssertionError, subprocess.TimeoutExpired) as e:
-            check(False, f"{name}: {e}")
-        print(f"{'ok' if len(failures) == n else 'FAILED'}: {name}", file=sys.stderr)
-    if failures:
-        print(f"{len(failures)} failure(s)", file=sys.stderr)
-        sys.exit(1)
-    print("all close --how fd safety tests passed", file=sys.stderr)
+    run_named(tests, "close --how fd safety", only, catch=(AssertionError, subprocess.TimeoutExpired))
 
 
 if __name__ == "__main__":

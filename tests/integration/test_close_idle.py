@@ -25,7 +25,7 @@ import time
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tslab import check, failures, run_tcpstate, skip_unless_root, tcpstate_path, wait_until  # noqa: E402
+from tslab import run_named, check, failures, run_tcpstate, skip_unless_root, tcpstate_path, wait_until  # noqa: E402
 
 PORT_SLOW, PORT_LEAK = 7201, 7202
 SYS_PYTHON = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
@@ -340,19 +340,7 @@ def main():
     only = sys.argv[1:]
     tests = [("in use is spared", test_in_use_is_spared),
              ("doctor command", test_doctor_command_closes_what_it_says)]
-    for name, fn in tests:
-        if only and not any(o in name for o in only):
-            continue
-        n = len(failures)
-        try:
-            fn()
-        except AssertionError as e:
-            check(False, f"{name}: {e}")
-        print(f"{'ok' if len(failures) == n else 'FAILED'}: {name}", file=sys.stderr)
-    if failures:
-        print(f"{len(failures)} failure(s)", file=sys.stderr)
-        sys.exit(1)
-    print("all close-idle tests passed", file=sys.stderr)
+    run_named(tests, "close-idle", only)
 
 
 if __name__ == "__main__":

@@ -46,6 +46,25 @@ ALL_STATES = [
 failures = []
 
 
+def run_named(tests, what, only=(), catch=(AssertionError,)):
+    """Runs (name, fn) pairs (those whose name contains one of `only`, when
+    given), each failing on its own: an exception in `catch` is a failed check.
+    Prints ok/FAILED per test, then exits 1 when anything failed."""
+    for name, fn in tests:
+        if only and not any(o in name for o in only):
+            continue
+        n = len(failures)
+        try:
+            fn()
+        except catch as e:
+            check(False, f"{name}: {e}")
+        print(f"{'ok' if len(failures) == n else 'FAILED'}: {name}", file=sys.stderr)
+    if failures:
+        print(f"{len(failures)} failure(s)", file=sys.stderr)
+        sys.exit(1)
+    print(f"all {what} tests passed", file=sys.stderr)
+
+
 def check(cond, msg):
     if not cond:
         failures.append(msg)
