@@ -122,7 +122,7 @@ def main():
             row = [r for r in rows if r.startswith("LISTEN") and f":{port} " in r]
             check(len(row) == 1 and form in row[0], f"LISTEN {port} printed as {form}: {row}")
             js = [s for s in listed if s["state"] == "LISTEN" and s["local_port"] == port]
-            check(len(js) == 1 and js[0]["v6only"] is v6only,
+            check(len(js) == 1 and js[0].get("v6only") is v6only,
                   f"LISTEN {port}: json v6only should be {v6only}: {js}")
 
         # Default order: stable, state in lifecycle order, then local port.
