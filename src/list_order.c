@@ -1,5 +1,7 @@
 /* SPDX-License-Identifier: MIT */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,7 +30,8 @@ int list_sort_key_parse(const char *text, enum list_sort_key *ret)
  */
 struct entry {
 	uint64_t k1; /* the sort key's value (0 for the default order) */
-	uint64_t k2; /* namespace, state, local port */
+	uint64_t k2; /* namespace, state, local port, family, local address (IPv4: all of it) */
+	uint64_t k3; /* has a peer, peer address (IPv4: all of it), peer port */
 	uint32_t idx;
 };
 
@@ -87,7 +90,8 @@ static int cmp_entry(const void *pa, const void *pb, void *arg)
 	const struct ts_owner *oa, *ob;
 	int r;
 
-	if ((r = cmp_u64(ea->k1, eb->k1)) || (r = cmp_u64(ea->k2, eb->k2)))
+	if ((r = cmp_u64(ea->k1, eb->k1)) || (r = cmp_u64(ea->k2, eb->k2)) ||
+	    (r = cmp_u64(ea->k3, eb->k3)))
 		return r;
 	a = ts_snapshot_socket(snap, ea->idx);
 	b = ts_snapshot_socket(snap, eb->idx);
@@ -132,11 +136,16 @@ int list_order(const struct ts_snapshot *snap, enum list_sort_key key, uint32_t 
 	}
 	for (size_t i = 0; i < n; i++) {
 		const struct ts_socket *s = ts_snapshot_socket(snap, i);
-		uint64_t ns = s->netns_index < 0xffffff ? s->netns_index : 0xffffff;
-		uint8_t st = rank[s->state < _TS_STATE_MAX ? s->state : TS_STATE_UNKNOWN];
+		uint64_t ns = s->netns_index < 0x7ff ? s->netns_index : 0x7ff;
+		uint64_t st = rank[s->state < _TS_STATE_MAX ? s->state : TS_STATE_UNKNOWN];
+		bool peer = s->flags & TS_SOCK_REMOTE_VALID;
 
 		e[i].k1 = sort_key(snap, s, key, rank);
-		e[i].k2 = ns << 24 | (uint64_t)st << 16 | s->local_port;
+		/* The first 4 address bytes, big-endian: all of an IPv4 address. */
+		e[i].k2 = ns << 53 | st << 49 | (uint64_t)s->local_port << 33 |
+			  (uint64_t)(s->family == AF_INET6) << 32 | ntohl(s->local_addr.s6_addr32[0]);
+		e[i].k3 = (uint64_t)!peer << 48 |
+			  (peer ? (uint64_t)ntohl(s->remote_addr.s6_addr32[0]) << 16 | s->remote_port : 0);
 		e[i].idx = (uint32_t)i;
 	}
 	qsort_r(e, n, sizeof(*e), cmp_entry, (void *)snap);

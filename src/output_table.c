@@ -152,6 +152,19 @@ static int digits(uint32_t v)
 	return n;
 }
 
+/* strlen of what fmt_endpoint() writes, without writing IPv4 ones. */
+static int endpoint_len(char *tmp, int family, const struct in6_addr *a, uint16_t port,
+			bool v6only)
+{
+	int n = 1 + (port ? digits(port) : 1); /* ":PORT" */
+
+	if (family != AF_INET)
+		return (int)(fmt_endpoint(tmp, family, a, port, v6only) - tmp);
+	for (int i = 0; i < 4; i++)
+		n += 1 + (a->s6_addr[i] >= 100) + (a->s6_addr[i] >= 10); /* its digits */
+	return n + 3; /* and the dots */
+}
+
 static int max_int(int a, int b)
 {
 	return a > b ? a : b;
@@ -162,15 +175,15 @@ struct table_widths {
 	int netns, state, recv_q, send_q, local, peer, timer;
 };
 
-static void measure(const struct ts_snapshot *snap, const uint32_t *order, size_t n,
-		    bool show_netns, struct table_widths *w)
+static void measure(const struct ts_snapshot *snap, size_t n, bool show_netns,
+		    struct table_widths *w)
 {
 	char tmp[TS_NETNS_TEXT_MAX];
 
 	*w = (struct table_widths){ .netns = 5, .state = 5, .recv_q = 6, .send_q = 6,
 				    .local = 5, .peer = 4, .timer = 5 };
-	for (size_t i = 0; i < n; i++) {
-		const struct ts_socket *s = ts_snapshot_socket(snap, order ? order[i] : i);
+	for (size_t i = 0; i < n; i++) { /* in memory order: widths need no order */
+		const struct ts_socket *s = ts_snapshot_socket(snap, i);
 		const char *state = ts_state_name((enum ts_state)s->state);
 
 		if (show_netns)
@@ -178,10 +191,11 @@ static void measure(const struct ts_snapshot *snap, const uint32_t *order, size_
 		w->state = max_int(w->state, (int)strlen(state ? state : "?"));
 		w->recv_q = max_int(w->recv_q, digits(s->recv_q));
 		w->send_q = max_int(w->send_q, digits(s->send_q));
-		w->local = max_int(w->local, (int)(fmt_endpoint(tmp, s->family, &s->local_addr,
-								 s->local_port,
-								 s->flags & TS_SOCK_V6ONLY) - tmp));
-		w->peer = max_int(w->peer, (int)(fmt_peer(tmp, s) - tmp));
+		w->local = max_int(w->local, endpoint_len(tmp, s->family, &s->local_addr,
+							  s->local_port, s->flags & TS_SOCK_V6ONLY));
+		if (s->flags & TS_SOCK_REMOTE_VALID)
+			w->peer = max_int(w->peer, endpoint_len(tmp, s->family, &s->remote_addr,
+								s->remote_port, false));
 		if (s->timer) {
 			format_timer(tmp, sizeof(tmp), s);
 			w->timer = max_int(w->timer, (int)strlen(tmp));
@@ -198,7 +212,7 @@ int output_table_list(FILE *f, const struct ts_snapshot *snap, bool show_netns, 
 	 * 53-byte endpoints, a timer, the holder (comm of 16 escaped, pid, fd, "+N"). */
 	char line[TS_NETNS_TEXT_MAX + 512];
 
-	measure(snap, order, n, show_netns, &w);
+	measure(snap, n, show_netns, &w);
 	if (header) {
 		if (show_netns)
 			fprintf(f, "%-*s ", w.netns, "NETNS");
