@@ -128,12 +128,8 @@ int list_order(const struct ts_snapshot *snap, enum list_sort_key key, uint32_t 
 		rank[ts_state_lifecycle_order(i)] = (uint8_t)i;
 
 	e = malloc((n ? n : 1) * sizeof(*e));
-	order = malloc((n ? n : 1) * sizeof(*order));
-	if (!e || !order) {
-		free(e);
-		free(order);
+	if (!e)
 		return -ENOMEM;
-	}
 	for (size_t i = 0; i < n; i++) {
 		const struct ts_socket *s = ts_snapshot_socket(snap, i);
 		uint64_t ns = s->netns_index < 0x7ff ? s->netns_index : 0x7ff;
@@ -149,9 +145,13 @@ int list_order(const struct ts_snapshot *snap, enum list_sort_key key, uint32_t 
 		e[i].idx = (uint32_t)i;
 	}
 	qsort_r(e, n, sizeof(*e), cmp_entry, (void *)snap);
-	for (size_t i = 0; i < n; i++)
-		order[i] = e[i].idx;
-	free(e);
+	/* The indices, compacted into the same memory: order[i] lies in e[0..i]. */
+	order = (uint32_t *)e;
+	for (size_t i = 0; i < n; i++) {
+		uint32_t idx = e[i].idx;
+
+		order[i] = idx;
+	}
 	*ret_order = order;
 	return 0;
 }
