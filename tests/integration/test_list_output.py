@@ -35,7 +35,11 @@ sd.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0); sd.bind(("::", 8102))
 c = socket.socket(socket.AF_INET6); c.bind((long6, 0)); c.connect((long6, 8102))
 a, _ = sd.accept()
 c.sendall(b"x" * 5000)  # unread: the accepted socket's Recv-Q
-for fd, s in enumerate((s4, s6, sd, c, a), 1000):
+i6 = socket.socket(socket.AF_INET6)  # IDLE: in no dump, v6only read through its fd
+i6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+id = socket.socket(socket.AF_INET6)
+id.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+for fd, s in enumerate((s4, s6, sd, c, a, i6, id), 1000):
     os.dup2(s.fileno(), fd)  # a long holder: fd 1000 and up, the only one
     os.close(s.detach())
 print(os.getpid(), flush=True)
@@ -94,7 +98,7 @@ def main():
         check(rc == 0, f"list --json: rc {rc}: {err}")
         listed = [json.loads(line) for line in out.splitlines()]
         holders = {(o["comm"], o["pid"], o["fd"]) for s in listed for o in s["owners"]}
-        check(holders == {(COMM, pid, fd) for fd in range(1000, 1005)},
+        check(holders == {(COMM, pid, fd) for fd in range(1000, 1007)},
               f"list --json holders: {holders}")
 
         # An 80-column terminal: every row's holder whole.
@@ -124,6 +128,15 @@ def main():
             js = [s for s in listed if s["state"] == "LISTEN" and s["local_port"] == port]
             check(len(js) == 1 and js[0].get("v6only") is v6only,
                   f"LISTEN {port}: json v6only should be {v6only}: {js}")
+
+        for fd, v6only in ((1005, True), (1006, False)):
+            js = [s for s in listed if s["owners"] and s["owners"][0]["fd"] == fd]
+            check(len(js) == 1 and js[0]["state"] == "IDLE" and js[0]["source"] == "fd"
+                  and js[0].get("v6only") is v6only,
+                  f"IDLE fd {fd}: v6only through the fd should be {v6only}: {js}")
+        idle = [r for r in rows if r.startswith("IDLE")]
+        check(sorted(r.split()[3] for r in idle) == ["*:*", "[::]:*"],
+              f"IDLE rows: dual stack *:*, v6only [::]:*: {idle}")
 
         # Default order: stable, state in lifecycle order, then local port.
         rc, out2, _ = run(["list", "--netns", ns, "--json"])
