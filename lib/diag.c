@@ -114,6 +114,9 @@ int diag_parse_message(const struct nlmsghdr *nlh, struct ts_socket *ret)
 			if (copy_tcp_info(mnl_attr_get_payload(attr), mnl_attr_get_payload_len(attr), &s.info))
 				s.flags |= TS_SOCK_HAS_DATA_SEGS;
 			s.flags |= TS_SOCK_HAS_INFO;
+		} else if (mnl_attr_get_type(attr) == INET_DIAG_SKV6ONLY &&
+			   mnl_attr_get_payload_len(attr) >= 1 && mnl_attr_get_u8(attr)) {
+			s.flags |= TS_SOCK_V6ONLY;
 		}
 		off += MNL_ALIGN(alen);
 	}

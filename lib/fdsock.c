@@ -93,9 +93,14 @@ static int inspect(int sfd, const struct fd_candidate *c, const struct fdsock_op
 	} else if (ss.ss_family == AF_INET6) {
 		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)&ss;
 
+		int v6only = 0;
+		socklen_t vl = sizeof(v6only);
+
 		s->family = AF_INET6;
 		s->local_addr = sin6->sin6_addr;
 		s->local_port = ntohs(sin6->sin6_port);
+		if (getsockopt(sfd, IPPROTO_IPV6, IPV6_V6ONLY, &v6only, &vl) == 0 && v6only)
+			s->flags |= TS_SOCK_V6ONLY;
 	} else {
 		return -EAFNOSUPPORT;
 	}

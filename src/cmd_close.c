@@ -126,9 +126,10 @@ static void socket_text(const struct close_run *c, const struct ts_close_item *i
 	char l[INET6_ADDRSTRLEN + 8], r[INET6_ADDRSTRLEN + 8];
 	int n;
 
-	output_endpoint(l, sizeof(l), s->family, &s->local_addr, s->local_port);
+	output_endpoint(l, sizeof(l), s->family, &s->local_addr, s->local_port,
+				(s->flags & TS_SOCK_V6ONLY) != 0);
 	if (s->flags & TS_SOCK_REMOTE_VALID || s->remote_port)
-		output_endpoint(r, sizeof(r), s->family, &s->remote_addr, s->remote_port);
+		output_endpoint(r, sizeof(r), s->family, &s->remote_addr, s->remote_port, false);
 	else
 		snprintf(r, sizeof(r), "*");
 	n = snprintf(buf, size, "%s %s -> %s inode %llu", ts_state_name((enum ts_state)s->state), l,

@@ -1,11 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/ioctl.h>
-#include <unistd.h>
 
 #include "cli.h"
 #include "cli_filter.h"
+#include "list_order.h"
 #include "output.h"
 
 static void list_help(FILE *f)
@@ -16,10 +15,19 @@ static void list_help(FILE *f)
 		"Lists TCP sockets in all 13 states, with the processes and fds that hold them.\n"
 		"IDLE (never bound or connected) and CLOSED (connection over, fd still open)\n"
 		"sockets appear in no kernel dump; they are found through process fds.\n"
+		"Columns are as wide as their widest value; nothing is cut, long rows wrap.\n"
+		"Addresses as bound: 0.0.0.0:80 (IPv4), [::]:80 (IPv6 only, v6only),\n"
+		"*:80 (IPv6 wildcard that takes IPv4 clients too: dual stack).\n"
 		"\n"
 		"%s"
 		"  -i, --info             add tcp_info (rtt, retransmits, last send/receive)\n"
 		"                         to --json output (on by default with --json)\n"
+		"  -H, --no-header        no title line\n"
+		"      --sort KEY         state, port (local), pid (first holder; none last),\n"
+		"                         age (idle time, longest first; unknown last) or\n"
+		"                         queue (Recv-Q + Send-Q, largest first); ties and\n"
+		"                         the default order: namespace, state (lifecycle\n"
+		"                         order), local port, local address, peer, pid, fd\n"
 		"  -h, --help             this text\n"
 		"\n"
 		"Exit status: 0 success, 1 error (also when processes or sockets could not be\n"
@@ -33,33 +41,28 @@ static void list_help(FILE *f)
 		CLI_SNAPSHOT_HELP);
 }
 
-static unsigned terminal_width(void)
-{
-	struct winsize ws;
-
-	if (!isatty(STDOUT_FILENO) || ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) < 0 || ws.ws_col == 0)
-		return 0;
-	return ws.ws_col;
-}
-
 int cmd_list(int argc, char **argv)
 {
 	static const struct option long_opts[] = {
 		CLI_SNAPSHOT_LONG_OPTIONS,
 		{ "info", no_argument, NULL, 'i' },
+		{ "no-header", no_argument, NULL, 'H' },
+		{ "sort", required_argument, NULL, 0x200 },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	struct cli_snapshot_args a;
 	struct ts_snapshot *snap;
-	bool incomplete;
+	enum list_sort_key sort = LIST_SORT_DEFAULT;
+	bool incomplete, header = true;
+	uint32_t *order;
 	static char outbuf[1 << 20];
 	int opt, r;
 
 	setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
 	cli_snapshot_args_init(&a);
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, CLI_SNAPSHOT_SHORT_OPTIONS "ih", long_opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, CLI_SNAPSHOT_SHORT_OPTIONS "iHh", long_opts, NULL)) != -1) {
 		r = cli_snapshot_option(&a, opt, optarg);
 		if (r < 0)
 			return EXIT_USAGE;
@@ -68,6 +71,16 @@ int cmd_list(int argc, char **argv)
 		switch (opt) {
 		case 'i':
 			a.info = true;
+			break;
+		case 'H':
+			header = false;
+			break;
+		case 0x200:
+			if (list_sort_key_parse(optarg, &sort) < 0) {
+				cli_error("--sort: unknown key '%s' (state, port, pid, age or queue)",
+					  optarg);
+				return EXIT_USAGE;
+			}
 			break;
 		case 'h':
 			list_help(stdout);
@@ -84,10 +97,16 @@ int cmd_list(int argc, char **argv)
 	if (cli_snapshot_take(&a, &snap) < 0)
 		return EXIT_ERROR;
 
+	if (list_order(snap, sort, &order) < 0) {
+		ts_snapshot_free(snap);
+		cli_error("out of memory");
+		return EXIT_ERROR;
+	}
 	if (a.json)
-		r = output_json_list(stdout, snap, true);
+		r = output_json_list(stdout, snap, true, order);
 	else
-		r = output_table_list(stdout, snap, a.opts.all_netns, terminal_width());
+		r = output_table_list(stdout, snap, a.opts.all_netns, header, order);
+	free(order);
 	incomplete = cli_snapshot_incomplete(snap);
 	ts_snapshot_free(snap);
 	if (fflush(stdout) != 0 || r < 0) {

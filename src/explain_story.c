@@ -107,9 +107,10 @@ void explain_story_text(FILE *f, struct explain_ctx *c, const struct ts_snapshot
 	struct explain_text t = { .len = 0 };
 	uint32_t lo, hi;
 
-	output_endpoint(local, sizeof(local), s->family, &s->local_addr, s->local_port);
+	output_endpoint(local, sizeof(local), s->family, &s->local_addr, s->local_port,
+				(s->flags & TS_SOCK_V6ONLY) != 0);
 	if (s->flags & TS_SOCK_REMOTE_VALID)
-		output_endpoint(peer, sizeof(peer), s->family, &s->remote_addr, s->remote_port);
+		output_endpoint(peer, sizeof(peer), s->family, &s->remote_addr, s->remote_port, false);
 	else
 		snprintf(peer, sizeof(peer), "-");
 	fprintf(f, "%s %s -> %s  (matches %s)\n", ts_state_name((enum ts_state)s->state), local,

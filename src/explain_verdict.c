@@ -288,7 +288,7 @@ void explain_verdict(struct explain_text *t, struct explain_ctx *c, const struct
 		if (s->flags & TS_SOCK_REMOTE_VALID) {
 			char peer[80];
 
-			output_endpoint(peer, sizeof(peer), s->family, &s->remote_addr, s->remote_port);
+			output_endpoint(peer, sizeof(peer), s->family, &s->remote_addr, s->remote_port, false);
 			if (s->pending_error == ECONNRESET)
 				explain_text_add(t, "The connection is over: %s reset it, and the program "
 						 "has not been told yet (its next call on the socket "

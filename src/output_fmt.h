@@ -8,6 +8,7 @@
  * 100k sockets, these cost a fraction of it.
  */
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 #include <netinet/in.h>
@@ -55,5 +56,9 @@ static inline char *fmt_u32_right(char *p, uint32_t v, int width)
 	return p + n;
 }
 
-/* "127.0.0.1:80", "[::1]:80", "*:80", "127.0.0.1:*"; at most 53 bytes. */
-char *fmt_endpoint(char *p, int family, const struct in6_addr *a, uint16_t port);
+/*
+ * "127.0.0.1:80", "0.0.0.0:80", "[::1]:80", "[::]:80", "127.0.0.1:*"; at most
+ * 53 bytes. The IPv6 wildcard of a dual-stack socket (v6only false: it takes
+ * IPv4 clients too) is "*:80", as ss prints it; with v6only it is "[::]:80".
+ */
+char *fmt_endpoint(char *p, int family, const struct in6_addr *a, uint16_t port, bool v6only);

@@ -94,6 +94,7 @@ json_object *output_socket_json(const struct ts_snapshot *snap, const struct ts_
 
 	put(o, "state", json_object_new_string(ts_state_name((enum ts_state)s->state)));
 	put(o, "family", json_object_new_string(s->family == AF_INET6 ? "inet6" : "inet"));
+	put(o, "v6only", json_object_new_boolean(s->flags & TS_SOCK_V6ONLY));
 	put(o, "local_addr", addr_json(s->family, &s->local_addr));
 	put(o, "local_port", json_object_new_int(s->local_port));
 	put(o, "remote_addr", remote ? addr_json(s->family, &s->remote_addr) : NULL);
@@ -121,12 +122,14 @@ json_object *output_socket_json(const struct ts_snapshot *snap, const struct ts_
 	return o;
 }
 
-int output_json_list(FILE *f, const struct ts_snapshot *snap, bool with_info)
+int output_json_list(FILE *f, const struct ts_snapshot *snap, bool with_info,
+		     const uint32_t *order)
 {
 	size_t n = ts_snapshot_socket_count(snap);
 
 	for (size_t i = 0; i < n; i++) {
-		json_object *o = output_socket_json(snap, ts_snapshot_socket(snap, i), with_info);
+		json_object *o = output_socket_json(snap, ts_snapshot_socket(snap, order ? order[i] : i),
+						    with_info);
 
 		term_safe_json_puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN), f);
 		json_object_put(o);

@@ -7,6 +7,9 @@
 #include "output_fmt.h"
 #include "term_safe.h"
 
+/* A namespace name as printed (term_safe() replaces bytes, never adds any). */
+#define TS_NETNS_TEXT_MAX 64
+
 void output_comm(char out[TS_COMM_LEN], const char *comm)
 {
 	term_safe(out, TS_COMM_LEN, comm);
@@ -25,10 +28,10 @@ static bool addr_is_any(int family, const struct in6_addr *a)
 	return memcmp(a, &any, family == AF_INET ? 4 : 16) == 0;
 }
 
-char *fmt_endpoint(char *p, int family, const struct in6_addr *a, uint16_t port)
+char *fmt_endpoint(char *p, int family, const struct in6_addr *a, uint16_t port, bool v6only)
 {
-	if (addr_is_any(family, a)) {
-		*p++ = '*';
+	if (family == AF_INET6 && !v6only && addr_is_any(family, a)) {
+		*p++ = '*'; /* dual stack: IPv4 and IPv6 clients (ss's spelling) */
 	} else if (family == AF_INET) {
 		for (int i = 0; i < 4; i++) {
 			if (i)
@@ -50,10 +53,11 @@ char *fmt_endpoint(char *p, int family, const struct in6_addr *a, uint16_t port)
 	return p;
 }
 
-void output_endpoint(char *buf, size_t size, int family, const struct in6_addr *a, uint16_t port)
+void output_endpoint(char *buf, size_t size, int family, const struct in6_addr *a, uint16_t port,
+		     bool v6only)
 {
 	char tmp[64];
-	size_t n = (size_t)(fmt_endpoint(tmp, family, a, port) - tmp);
+	size_t n = (size_t)(fmt_endpoint(tmp, family, a, port, v6only) - tmp);
 
 	if (!size)
 		return;
@@ -119,61 +123,129 @@ static char *fmt_owners(char *p, const struct ts_snapshot *snap, const struct ts
 	return p;
 }
 
-int output_table_list(FILE *f, const struct ts_snapshot *snap, bool show_netns, unsigned width)
+static size_t netns_text(char *buf, size_t size, const struct ts_snapshot *snap,
+			 const struct ts_socket *s)
+{
+	const struct ts_netns *ns = ts_snapshot_netns(snap, s->netns_index);
+
+	term_safe(buf, size, ns ? ns->name : "?");
+	return strlen(buf);
+}
+
+static char *fmt_peer(char *p, const struct ts_socket *s)
+{
+	if (!(s->flags & TS_SOCK_REMOTE_VALID)) {
+		*p++ = '-';
+		return p;
+	}
+	return fmt_endpoint(p, s->family, &s->remote_addr, s->remote_port, false);
+}
+
+static int digits(uint32_t v)
+{
+	int n = 1;
+
+	while (v >= 10) {
+		v /= 10;
+		n++;
+	}
+	return n;
+}
+
+/* strlen of what fmt_endpoint() writes, without writing IPv4 ones. */
+static int endpoint_len(char *tmp, int family, const struct in6_addr *a, uint16_t port,
+			bool v6only)
+{
+	int n = 1 + (port ? digits(port) : 1); /* ":PORT" */
+
+	if (family != AF_INET)
+		return (int)(fmt_endpoint(tmp, family, a, port, v6only) - tmp);
+	for (int i = 0; i < 4; i++)
+		n += 1 + (a->s6_addr[i] >= 100) + (a->s6_addr[i] >= 10); /* its digits */
+	return n + 3; /* and the dots */
+}
+
+static int max_int(int a, int b)
+{
+	return a > b ? a : b;
+}
+
+/* Column widths: each as wide as its widest value in this output (or its title). */
+struct table_widths {
+	int netns, state, recv_q, send_q, local, peer, timer;
+};
+
+static void measure(const struct ts_snapshot *snap, size_t n, bool show_netns,
+		    struct table_widths *w)
+{
+	char tmp[TS_NETNS_TEXT_MAX];
+
+	*w = (struct table_widths){ .netns = 5, .state = 5, .recv_q = 6, .send_q = 6,
+				    .local = 5, .peer = 4, .timer = 5 };
+	for (size_t i = 0; i < n; i++) { /* in memory order: widths need no order */
+		const struct ts_socket *s = ts_snapshot_socket(snap, i);
+		const char *state = ts_state_name((enum ts_state)s->state);
+
+		if (show_netns)
+			w->netns = max_int(w->netns, (int)netns_text(tmp, sizeof(tmp), snap, s));
+		w->state = max_int(w->state, (int)strlen(state ? state : "?"));
+		w->recv_q = max_int(w->recv_q, digits(s->recv_q));
+		w->send_q = max_int(w->send_q, digits(s->send_q));
+		w->local = max_int(w->local, endpoint_len(tmp, s->family, &s->local_addr,
+							  s->local_port, s->flags & TS_SOCK_V6ONLY));
+		if (s->flags & TS_SOCK_REMOTE_VALID)
+			w->peer = max_int(w->peer, endpoint_len(tmp, s->family, &s->remote_addr,
+								s->remote_port, false));
+		if (s->timer) {
+			format_timer(tmp, sizeof(tmp), s);
+			w->timer = max_int(w->timer, (int)strlen(tmp));
+		}
+	}
+}
+
+int output_table_list(FILE *f, const struct ts_snapshot *snap, bool show_netns, bool header,
+		      const uint32_t *order)
 {
 	size_t n = ts_snapshot_socket_count(snap);
-	int ep_w = 21; /* fits 255.255.255.255:65535 */
-	char line[512];
+	struct table_widths w;
+	/* The widest line: a netns name, 12-byte state, two 10-digit queues, two
+	 * 53-byte endpoints, a timer, the holder (comm of 16 escaped, pid, fd, "+N"). */
+	char line[TS_NETNS_TEXT_MAX + 512];
 
-	/* Widen the address columns only as far as IPv6 needs. */
-	for (size_t i = 0; i < n; i++)
-		if (ts_snapshot_socket(snap, i)->family == AF_INET6) {
-			ep_w = 28;
-			break;
-		}
-
-	if (show_netns)
-		fprintf(f, "%-16s ", "NETNS");
-	snprintf(line, sizeof(line), "%-12s %7s %7s %-*s %-*s %-14s %s", "STATE", "RECV-Q", "SEND-Q",
-		 ep_w, "LOCAL", ep_w, "PEER", "TIMER", "PROCESS/PID/FD");
-	fprintf(f, "%.*s\n", width ? (int)width : (int)sizeof(line), line);
+	measure(snap, n, show_netns, &w);
+	if (header) {
+		if (show_netns)
+			fprintf(f, "%-*s ", w.netns, "NETNS");
+		fprintf(f, "%-*s %*s %*s %-*s %-*s %-*s %s\n", w.state, "STATE", w.recv_q, "RECV-Q",
+			w.send_q, "SEND-Q", w.local, "LOCAL", w.peer, "PEER", w.timer, "TIMER",
+			"PROCESS/PID/FD");
+	}
 
 	for (size_t i = 0; i < n; i++) {
-		const struct ts_socket *s = ts_snapshot_socket(snap, i);
+		const struct ts_socket *s = ts_snapshot_socket(snap, order ? order[i] : i);
 		const char *state;
 		char *p = line, *col;
-		size_t skip = 0;
 
 		if (show_netns) {
-			const struct ts_netns *ns = ts_snapshot_netns(snap, s->netns_index);
-			char name[17];
-			size_t nl;
+			size_t nl = netns_text(p, TS_NETNS_TEXT_MAX, snap, s);
 
-			term_safe(name, sizeof(name), ns ? ns->name : "?");
-			nl = strlen(name);
-
-			memcpy(p, name, nl);
-			p = fmt_pad(line, p + nl, 16);
+			p = fmt_pad(line, p + nl, w.netns);
 			*p++ = ' ';
-			skip = (size_t)(p - line); /* --width counts from here, as before */
 		}
 		col = p;
 		state = ts_state_name((enum ts_state)s->state);
-		p = fmt_pad(col, fmt_str(p, state ? state : "?"), 12);
+		p = fmt_pad(col, fmt_str(p, state ? state : "?"), w.state);
 		*p++ = ' ';
-		p = fmt_u32_right(p, s->recv_q, 7);
+		p = fmt_u32_right(p, s->recv_q, w.recv_q);
 		*p++ = ' ';
-		p = fmt_u32_right(p, s->send_q, 7);
-		*p++ = ' ';
-		col = p;
-		p = fmt_pad(col, fmt_endpoint(p, s->family, &s->local_addr, s->local_port), ep_w);
+		p = fmt_u32_right(p, s->send_q, w.send_q);
 		*p++ = ' ';
 		col = p;
-		if (s->flags & TS_SOCK_REMOTE_VALID)
-			p = fmt_endpoint(p, s->family, &s->remote_addr, s->remote_port);
-		else
-			*p++ = '-';
-		p = fmt_pad(col, p, ep_w);
+		p = fmt_pad(col, fmt_endpoint(p, s->family, &s->local_addr, s->local_port,
+					      s->flags & TS_SOCK_V6ONLY), w.local);
+		*p++ = ' ';
+		col = p;
+		p = fmt_pad(col, fmt_peer(p, s), w.peer);
 		*p++ = ' ';
 		col = p;
 		if (s->timer) {
@@ -184,11 +256,9 @@ int output_table_list(FILE *f, const struct ts_snapshot *snap, bool show_netns, 
 		} else {
 			*p++ = '-';
 		}
-		p = fmt_pad(col, p, 14);
+		p = fmt_pad(col, p, w.timer);
 		*p++ = ' ';
 		p = fmt_owners(p, snap, s);
-		if (width && (size_t)(p - line) - skip > width)
-			p = line + skip + width;
 		*p++ = '\n';
 		fwrite_unlocked(line, 1, (size_t)(p - line), f);
 	}

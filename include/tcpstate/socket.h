@@ -45,6 +45,8 @@ enum {
 	TS_SOCK_FROM_FD = 1u << 1,        /* found through a process fd, in no dump */
 	TS_SOCK_REMOTE_VALID = 1u << 2,   /* remote address/port mean something */
 	TS_SOCK_HAS_DATA_SEGS = 1u << 3,  /* info.data_segs_in/out are valid (Linux 4.6+) */
+	TS_SOCK_V6ONLY = 1u << 4,         /* AF_INET6 with IPV6_V6ONLY set (the kernel said so:
+					   * INET_DIAG_SKV6ONLY, or getsockopt on the fd) */
 };
 
 /* One TCP socket. Addresses are in network order, ports in host order. */
