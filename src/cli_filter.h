@@ -106,3 +106,20 @@ int cli_snapshot_take(struct cli_snapshot_args *a, struct ts_snapshot **ret);
  * file descriptors (already said on stderr): the verb exits 1 after its
  * output instead of 0. */
 bool cli_snapshot_incomplete(const struct ts_snapshot *snap);
+
+/*
+ * getopt_long, and: long options that change the system (tune --write,
+ * --apply, --save, --revert, --config-root; close --how, --yes; lab
+ * --cleanup) only by their whole name; ss's flag clusters (-tanp) answered
+ * with the tcpstate options. '?' after a usage error it reported.
+ */
+int cli_getopt_long(int argc, char **argv, const char *shortopts, const struct option *longopts,
+		    const char *verb);
+
+/*
+ * ss's filter words left after the options: "state NAME", "exclude NAME",
+ * "dport = :N", "sport = :N" ("=" or "==" optional, ':' optional), "(",
+ * ")", "and". Anything else is a usage error naming the tcpstate option.
+ * -1 on a usage error (reported).
+ */
+int cli_ss_filter(struct cli_snapshot_args *a, int argc, char **argv, const char *verb);

@@ -248,7 +248,7 @@ int cmd_summary(int argc, char **argv)
 
 	cli_snapshot_args_init(&a);
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, CLI_SNAPSHOT_SHORT_OPTIONS "h", long_opts, NULL)) != -1) {
+	while ((opt = cli_getopt_long(argc, argv, CLI_SNAPSHOT_SHORT_OPTIONS "h", long_opts, "summary")) != -1) {
 		r = cli_snapshot_option(&a, opt, optarg);
 		if (r < 0)
 			return EXIT_USAGE;

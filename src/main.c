@@ -68,7 +68,9 @@ static void usage(FILE *f)
 		fprintf(f, "  %-10s %s\n", verbs[i].name, verbs[i].help);
 	fprintf(f,
 		"\n"
-		"Without a verb, tcpstate runs 'doctor'. 'tcpstate VERB --help' tells more.\n"
+		"Without a verb, tcpstate runs 'doctor'. 'tcpstate VERB --help' (or 'tcpstate\n"
+		"help VERB') tells more. Options may come before the verb: 'tcpstate -v\n"
+		"summary' is 'tcpstate summary -v'.\n"
 		"  -h, --help      this text\n"
 		"  -V, --version   print the version\n"
 		"\n"
@@ -101,15 +103,78 @@ static int list_states(void)
 	return fflush(stdout) == 0 ? EXIT_OK : EXIT_ERROR;
 }
 
+static const struct verb *find_verb(const char *name)
+{
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		if (strcmp(name, verbs[i].name) == 0)
+			return &verbs[i];
+	return NULL;
+}
+
+/*
+ * Options written before the verb ("tcpstate -v summary"): the leading
+ * words that are options, and the argument of those that take one, up to a
+ * verb. How many words precede the verb, or 0 when no verb follows them
+ * (then the whole line is the default verb's).
+ */
+static int options_before_verb(int argc, char **argv)
+{
+	static const char *const with_arg[] = { "-N", "--netns", "-s", "--state", "-p", "--port",
+						"--sport", "--dport", "-a", "--addr", "-P", "--pid",
+						"-c", "--comm", "--backend", "--owners" };
+	int i = 1;
+
+	while (i < argc && argv[i][0] == '-' && strcmp(argv[i], "--") != 0) {
+		bool takes = false;
+
+		for (size_t k = 0; k < sizeof(with_arg) / sizeof(with_arg[0]); k++)
+			if (strcmp(argv[i], with_arg[k]) == 0)
+				takes = true;
+		i += takes ? 2 : 1;
+	}
+	return i > 1 && i < argc && find_verb(argv[i]) ? i - 1 : 0;
+}
+
+static int unknown_verb(const char *word)
+{
+	const char *names[sizeof(verbs) / sizeof(verbs[0]) + 1];
+	const char *near;
+	size_t n = 0;
+
+	for (; n < sizeof(verbs) / sizeof(verbs[0]); n++)
+		names[n] = verbs[n].name;
+	names[n++] = "help";
+	near = cli_closest_word(word, names, n);
+	if (near)
+		cli_error("unknown verb '%s'; did you mean '%s'? (try 'tcpstate --help')", word, near);
+	else
+		cli_error("unknown verb '%s' (try 'tcpstate --help')", word);
+	return EXIT_USAGE;
+}
+
 int main(int argc, char **argv)
 {
+	const struct verb *v;
+	int before;
+
 	if (argc < 2)
 		return cmd_doctor(1, (char *[]){ "doctor", NULL });
 
 	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
-	    strcmp(argv[1], "help") == 0) {
+	    (strcmp(argv[1], "help") == 0 && argc == 2)) {
 		usage(stdout);
 		return EXIT_OK;
+	}
+	/* "help VERB" is "VERB --help". */
+	if (strcmp(argv[1], "help") == 0) {
+		if (argc > 3) {
+			cli_error("help takes one verb (try 'tcpstate --help')");
+			return EXIT_USAGE;
+		}
+		v = find_verb(argv[2]);
+		if (!v)
+			return unknown_verb(argv[2]);
+		return v->run(2, (char *[]){ (char *)v->name, "--help", NULL });
 	}
 	if (strcmp(argv[1], "-V") == 0 || strcmp(argv[1], "--version") == 0) {
 		printf("tcpstate %s\n", TCPSTATE_VERSION);
@@ -118,15 +183,23 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "--list-states") == 0 && argc == 2)
 		return list_states();
-	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
-		if (strcmp(argv[1], verbs[i].name) == 0)
-			return verbs[i].run(argc - 1, argv + 1);
+	v = find_verb(argv[1]);
+	if (v)
+		return v->run(argc - 1, argv + 1);
 
+	/* Options before a verb are the verb's: move the verb to the front. */
+	before = options_before_verb(argc, argv);
+	if (before > 0) {
+		char *verb = argv[before + 1];
+
+		memmove(argv + 2, argv + 1, (size_t)before * sizeof(*argv));
+		argv[1] = verb;
+		return find_verb(verb)->run(argc - 1, argv + 1);
+	}
 	/* Options without a verb belong to the default verb. */
 	if (argv[1][0] == '-') {
 		argv[0] = "doctor";
 		return cmd_doctor(argc, argv);
 	}
-	cli_error("unknown verb '%s' (try 'tcpstate --help')", argv[1]);
-	return EXIT_USAGE;
+	return unknown_verb(argv[1]);
 }
