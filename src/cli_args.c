@@ -4,6 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#include <json-c/json.h>
 
 #include "cli.h"
 #include "cli_filter.h"
@@ -297,4 +300,18 @@ int cli_ss_filter(struct cli_snapshot_args *a, int argc, char **argv, const char
 		a->filter.states = m;
 	}
 	return 0;
+}
+
+/* ---- JSON documents ---- */
+
+void cli_json_header(struct json_object *root)
+{
+	char buf[32] = "";
+	struct timespec ts;
+	struct tm tm;
+
+	json_object_object_add(root, "schema_version", json_object_new_int(CLI_JSON_SCHEMA_VERSION));
+	if (clock_gettime(CLOCK_REALTIME, &ts) == 0 && gmtime_r(&ts.tv_sec, &tm))
+		strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	json_object_object_add(root, "generated_at", buf[0] ? json_object_new_string(buf) : NULL);
 }

@@ -123,3 +123,10 @@ int cli_getopt_long(int argc, char **argv, const char *shortopts, const struct o
  * -1 on a usage error (reported).
  */
 int cli_ss_filter(struct cli_snapshot_args *a, int argc, char **argv, const char *verb);
+
+struct json_object;
+/* The first keys of summary's and doctor's JSON documents: "schema_version"
+ * (CLI_JSON_SCHEMA_VERSION, raised when a key changes meaning or goes) and
+ * "generated_at" (UTC, RFC 3339, when the document was written). */
+#define CLI_JSON_SCHEMA_VERSION 1
+void cli_json_header(struct json_object *root);

@@ -117,7 +117,38 @@ def ss_words():
         usage_error(args, "-a", "--port", "owners are always shown")
 
 
+def json_documents():
+    # A CLOSE_WAIT socket held by this process: a top holder of summary's.
+    srv = listener()
+    cli = socket.create_connection(srv.getsockname())
+    conn, _ = srv.accept()
+    cli.close()
+    try:
+        for verb in ("summary", "doctor"):
+            r = run(verb, "--json")
+            check(r.returncode in (0, 3), f"{verb} --json: exit {r.returncode} ({r.stderr!r})")
+            try:
+                doc = json.loads(r.stdout)
+            except ValueError:
+                check(False, f"{verb} --json is one JSON document: {r.stdout[:200]!r}")
+                continue
+            check(doc.get("schema_version") == 1, f"{verb}: schema_version 1: {doc.get('schema_version')}")
+            ts = doc.get("generated_at") or ""
+            check(len(ts) == 20 and ts[4] == "-" and ts[10] == "T" and ts.endswith("Z"),
+                  f"{verb}: generated_at is RFC 3339 UTC: {ts!r}")
+            if verb == "summary":
+                names = [n["name"] for n in doc["netns"]]
+                mine = [h for h in doc["top_closing"] if h["pid"] == os.getpid()]
+                check(len(mine) == 1 and mine[0].get("netns") == names[:1] and
+                      mine[0].get("netns_truncated") is False,
+                      f"summary's top holder row names its namespace {names[:1]}: {mine}")
+    finally:
+        conn.close()
+        srv.close()
+
+
 def main():
+    json_documents()
     whole_names()
     verbs_and_help()
     ss_words()
