@@ -53,6 +53,8 @@ struct cli_snapshot_args {
 	"  -a, --addr A[/LEN]     local or remote address (IPv4 or IPv6, with prefix)\n"      \
 	"  -P, --pid PID[,PID...] sockets held by these processes\n"                          \
 	"  -c, --comm NAME[,...]  sockets held by processes with this command name\n"         \
+	"  After the options, ss's words: state NAME, exclude NAME, dport = :N,\n"          \
+	"  sport = :N, '(' ')' and 'and' (as -s, every other state, --dport, --sport)\n"    \
 	"Where:\n"                                                                          \
 	"  -N, --netns NS         another network namespace: a path (with a '/'), else a\n"  \
 	"                         name in /run/netns, else a pid (a name wins over the\n"    \
