@@ -145,6 +145,18 @@ def json_documents():
     finally:
         conn.close()
         srv.close()
+    # Errors under --json: one JSON object on stderr, with the exit status.
+    for args, code in ((["list", "--json", "-s", "nosuch"], 2), (["-j", "summary", "-p", "0"], 2),
+                       (["tune", "--json", "--writ", "x"], 2)):
+        r = run(*args)
+        line = [ln for ln in r.stderr.splitlines() if ln.startswith("{")]
+        try:
+            err = json.loads(line[-1]) if line else {}
+        except ValueError:
+            err = {}
+        check(r.returncode == code and err.get("exit_status") == code and err.get("error")
+              and err.get("schema_version") == 1 and err.get("messages"),
+              f"{' '.join(args)}: a JSON error on stderr: {r.returncode} {r.stderr!r}")
 
 
 def main():
