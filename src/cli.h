@@ -67,6 +67,9 @@ void cli_stop_signals_block(sigset_t *set, sigset_t *old);
 bool cli_stop_signal_pending(void *set);
 int cli_stop_signal_take(const sigset_t *set);
 
+/* The word of words[0..n) nearest to word (a typo's distance), or NULL. */
+const char *cli_closest_word(const char *word, const char *const *words, size_t n);
+
 /* "tcpstate: " + message on stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

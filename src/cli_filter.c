@@ -96,7 +96,13 @@ static int add_addr(struct cli_snapshot_args *a, const char *tok)
 		return -1;
 	}
 	if (ts_addr_match_parse(tok, &a->filter.addrs[a->filter.n_addrs]) < 0) {
-		cli_error("bad address '%s' (IPv4 or IPv6, optionally /PREFIX)", tok);
+		/* "-anp": ss's flags, where -a here takes an address. */
+		if (tok[strspn(tok, "antlpuxeoimrs46HOZE")] == '\0')
+			cli_error("bad address '%s': -a takes an address here (-a/--addr ADDR); "
+				  "for ss's -anp: every state is listed by default, -p is --port "
+				  "PORT, owners are always shown (-n/--no-owners skips them)", tok);
+		else
+			cli_error("bad address '%s' (IPv4 or IPv6, optionally /PREFIX)", tok);
 		return -1;
 	}
 	a->filter.n_addrs++;
@@ -463,10 +469,8 @@ static void report_owner_source(const struct cli_snapshot_args *a,
 
 int cli_snapshot_args_finish(struct cli_snapshot_args *a, int argc, char **argv, const char *verb)
 {
-	if (optind < argc) {
-		cli_error("unexpected argument '%s' (try 'tcpstate %s --help')", argv[optind], verb);
+	if (optind < argc && cli_ss_filter(a, argc - optind, argv + optind, verb) < 0)
 		return -1;
-	}
 	return cli_snapshot_args_check(a);
 }
 

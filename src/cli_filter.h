@@ -53,6 +53,8 @@ struct cli_snapshot_args {
 	"  -a, --addr A[/LEN]     local or remote address (IPv4 or IPv6, with prefix)\n"      \
 	"  -P, --pid PID[,PID...] sockets held by these processes\n"                          \
 	"  -c, --comm NAME[,...]  sockets held by processes with this command name\n"         \
+	"  After the options, ss's words: state NAME, exclude NAME, dport = :N,\n"          \
+	"  sport = :N, '(' ')' and 'and' (as -s, every other state, --dport, --sport)\n"    \
 	"Where:\n"                                                                          \
 	"  -N, --netns NS         another network namespace: a path (with a '/'), else a\n"  \
 	"                         name in /run/netns, else a pid (a name wins over the\n"    \
@@ -106,3 +108,27 @@ int cli_snapshot_take(struct cli_snapshot_args *a, struct ts_snapshot **ret);
  * file descriptors (already said on stderr): the verb exits 1 after its
  * output instead of 0. */
 bool cli_snapshot_incomplete(const struct ts_snapshot *snap);
+
+/*
+ * getopt_long, and: long options that change the system (tune --write,
+ * --apply, --save, --revert, --config-root; close --how, --yes; lab
+ * --cleanup) only by their whole name; ss's flag clusters (-tanp) answered
+ * with the tcpstate options. '?' after a usage error it reported.
+ */
+int cli_getopt_long(int argc, char **argv, const char *shortopts, const struct option *longopts,
+		    const char *verb);
+
+/*
+ * ss's filter words left after the options: "state NAME", "exclude NAME",
+ * "dport = :N", "sport = :N" ("=" or "==" optional, ':' optional), "(",
+ * ")", "and". Anything else is a usage error naming the tcpstate option.
+ * -1 on a usage error (reported).
+ */
+int cli_ss_filter(struct cli_snapshot_args *a, int argc, char **argv, const char *verb);
+
+struct json_object;
+/* The first keys of summary's and doctor's JSON documents: "schema_version"
+ * (CLI_JSON_SCHEMA_VERSION, raised when a key changes meaning or goes) and
+ * "generated_at" (UTC, RFC 3339, when the document was written). */
+#define CLI_JSON_SCHEMA_VERSION 1
+void cli_json_header(struct json_object *root);

@@ -439,7 +439,7 @@ static int parse_args(struct close_run *c, int argc, char **argv)
 	int opt, r;
 
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, CLI_SNAPSHOT_SHORT_OPTIONS "yh", long_opts, NULL)) != -1) {
+	while ((opt = cli_getopt_long(argc, argv, CLI_SNAPSHOT_SHORT_OPTIONS "yh", long_opts, "close")) != -1) {
 		if (opt == 's' && token_names_listen(optarg))
 			c->o.listen_named = true;
 		r = cli_snapshot_option(&c->a, opt, optarg);
@@ -476,10 +476,8 @@ static int parse_args(struct close_run *c, int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
-	if (optind < argc) {
-		cli_error("unexpected argument '%s' (try 'tcpstate close --help')", argv[optind]);
+	if (optind < argc && cli_ss_filter(&c->a, argc - optind, argv + optind, "close") < 0)
 		return EXIT_USAGE;
-	}
 	if (!c->how_set) {
 		cli_error("say how to close: --how rst, --how fin or --how fd (there is no default; "
 			  "see 'tcpstate close --help')");

@@ -250,7 +250,7 @@ int cmd_doctor(int argc, char **argv)
 	ts_diag_thresholds_default(&th);
 	cli_snapshot_args_init(&a);
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, CLI_SNAPSHOT_SHORT_OPTIONS "h", long_opts, NULL)) != -1) {
+	while ((opt = cli_getopt_long(argc, argv, CLI_SNAPSHOT_SHORT_OPTIONS "h", long_opts, "doctor")) != -1) {
 		uint32_t v;
 
 		r = cli_snapshot_option(&a, opt, optarg);

@@ -347,7 +347,7 @@ int cmd_explain(int argc, char **argv)
 	int opt, r, status = EXIT_OK;
 
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "N:jh", long_opts, NULL)) != -1) {
+	while ((opt = cli_getopt_long(argc, argv, "N:jh", long_opts, "explain")) != -1) {
 		switch (opt) {
 		case 'N':
 			c.netns = optarg;

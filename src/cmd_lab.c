@@ -17,6 +17,7 @@
 #include <json-c/json.h>
 
 #include "cli.h"
+#include "cli_filter.h"
 #include "term_safe.h"
 #include "tcpstate/lab.h"
 #include "tcpstate/state.h"
@@ -45,7 +46,8 @@ static void usage(FILE *f)
 		"        LAST_ACK LISTEN SYN_RECEIVED SYN_SENT TIME_WAIT (any case, '-' or '_')\n"
 		"\n"
 		"Options:\n"
-		"  -c, --count N      sockets per state (1..%d, default 1)\n"
+		"      --count N      sockets per state (1..%d, default 1; no -c: that is --comm\n"
+		"                     in the other verbs)\n"
 		"      --hold SECONDS stop by itself after SECONDS once ready (default: until signalled)\n"
 		"      --leak RATE    also run a server that never closes, fed RATE connections\n"
 		"                     per second (1..%d): watch CLOSE_WAIT grow\n"
@@ -396,7 +398,8 @@ static int parse_args(int argc, char **argv, struct lab_cli *cli, struct ts_lab_
 	};
 	int c;
 
-	while ((c = getopt_long(argc, argv, "c:jh", longopts, NULL)) != -1) {
+	optind = 1;
+	while ((c = cli_getopt_long(argc, argv, "jh", longopts, "lab")) != -1) {
 		switch (c) {
 		case 'c':
 			if (ts_parse_u32(optarg, 1, TS_LAB_COUNT_MAX, &opts->count) < 0) {
@@ -428,6 +431,9 @@ static int parse_args(int argc, char **argv, struct lab_cli *cli, struct ts_lab_
 			usage(stdout);
 			return EXIT_OK;
 		default:
+			/* -c is --comm in every other verb: lab's count is --count only. */
+			if (optopt == 'c')
+				cli_error("lab takes the count as --count N (-c means --comm elsewhere)");
 			usage(stderr);
 			return EXIT_USAGE;
 		}

@@ -23,6 +23,8 @@ struct holder {
 	const char *comm;
 	unsigned count[N_CLOSING];
 	unsigned total;
+	uint64_t ns_bits; /* the namespaces (netns_index < 64) of its closing sockets */
+	bool ns_more;     /* and some with a higher index */
 };
 
 static void summary_help(FILE *f)
@@ -114,6 +116,10 @@ static struct holder *holders_build(const struct ts_snapshot *snap, size_t *ret_
 			hi = slot_of[pi];
 			h[hi].count[slot]++;
 			h[hi].total++;
+			if (s->netns_index < 64)
+				h[hi].ns_bits |= (uint64_t)1 << s->netns_index;
+			else
+				h[hi].ns_more = true;
 		}
 	}
 	free(slot_of);
@@ -146,6 +152,7 @@ static int print_json(const struct ts_snapshot *snap, const struct holder *h, si
 	json_object *root = json_object_new_object(), *arr = json_object_new_array();
 	uint32_t counts[_TS_STATE_MAX];
 
+	cli_json_header(root);
 	count_states(snap, -1, counts);
 	json_object_object_add(root, "states", output_state_counts_json(counts));
 	for (size_t i = 0; i < ts_snapshot_netns_count(snap); i++) {
@@ -171,6 +178,14 @@ static int print_json(const struct ts_snapshot *snap, const struct holder *h, si
 				json_object_object_add(e, ts_state_name(closing_states[k]),
 						       json_object_new_int64(h[i].count[k]));
 			json_object_object_add(e, "total", json_object_new_int64(h[i].total));
+			json_object *ns = json_object_new_array();
+
+			for (uint32_t b = 0; b < 64; b++)
+				if (h[i].ns_bits & ((uint64_t)1 << b))
+					json_object_array_add(ns, json_object_new_string(
+									  ts_snapshot_netns(snap, b)->name));
+			json_object_object_add(e, "netns", ns);
+			json_object_object_add(e, "netns_truncated", json_object_new_boolean(h[i].ns_more));
 			json_object_array_add(top, e);
 		}
 		json_object_object_add(root, "top_closing", top);
@@ -248,7 +263,7 @@ int cmd_summary(int argc, char **argv)
 
 	cli_snapshot_args_init(&a);
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, CLI_SNAPSHOT_SHORT_OPTIONS "h", long_opts, NULL)) != -1) {
+	while ((opt = cli_getopt_long(argc, argv, CLI_SNAPSHOT_SHORT_OPTIONS "h", long_opts, "summary")) != -1) {
 		r = cli_snapshot_option(&a, opt, optarg);
 		if (r < 0)
 			return EXIT_USAGE;

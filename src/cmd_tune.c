@@ -202,7 +202,7 @@ int cmd_tune(int argc, char **argv)
 	int opt, rc = EXIT_ERROR;
 
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "N:jh", long_opts, NULL)) != -1) {
+	while ((opt = cli_getopt_long(argc, argv, "N:jh", long_opts, "tune")) != -1) {
 		switch (opt) {
 		case 'N':
 			ta.netns = optarg;

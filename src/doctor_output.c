@@ -849,6 +849,7 @@ void doctor_print_json(const struct ts_diagnosis *d, const struct ts_snapshot *s
 	json_object *root = json_object_new_object();
 	json_object *arr = json_object_new_array(), *nss = json_object_new_array();
 
+	cli_json_header(root);
 	json_object_object_add(root, "states", output_state_counts_json(d->state_counts));
 	for (size_t i = 0; i < ts_snapshot_netns_count(snap); i++)
 		json_object_array_add(nss, json_object_new_string(ts_snapshot_netns(snap, (uint32_t)i)->name));

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <json-c/json.h>
 
 #include "cli.h"
 #include "term_safe.h"
@@ -23,13 +24,64 @@ static void vmsg(const char *prefix, const char *fmt, va_list ap)
 	fputc('\n', stderr);
 }
 
+/* Under --json, errors are kept and printed at exit as one JSON object on
+ * stderr (json_errors_print), the first JSON_ERRORS_MAX of them. */
+#define JSON_ERRORS_MAX 8
+static bool json_errors;
+static char json_error_text[JSON_ERRORS_MAX][1024];
+static unsigned json_error_count;
+
 void cli_error(const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	vmsg("", fmt, ap);
+	if (json_errors) {
+		if (json_error_count < JSON_ERRORS_MAX)
+			vsnprintf(json_error_text[json_error_count], sizeof(json_error_text[0]), fmt, ap);
+		json_error_count++;
+	} else {
+		vmsg("", fmt, ap);
+	}
 	va_end(ap);
+}
+
+/* Whether the line asks for JSON: -j, --json, or -j in a cluster of flags. */
+static bool wants_json(int argc, char **argv)
+{
+	for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+		const char *w = argv[i];
+
+		if (strcmp(w, "--json") == 0)
+			return true;
+		if (w[0] == '-' && w[1] != '-' && w[1] && w[strspn(w + 1, "jnAvih") + 1] == '\0' &&
+		    strchr(w, 'j'))
+			return true;
+	}
+	return false;
+}
+
+/* {"schema_version":1,"error":"first message","messages":[...],"exit_status":N} */
+static void json_errors_print(int rc)
+{
+	json_object *o, *msgs;
+	unsigned n = json_error_count < JSON_ERRORS_MAX ? json_error_count : JSON_ERRORS_MAX;
+
+	if (!json_errors || json_error_count == 0)
+		return;
+	o = json_object_new_object();
+	msgs = json_object_new_array();
+	for (unsigned i = 0; i < n; i++)
+		json_object_array_add(msgs, json_object_new_string(json_error_text[i]));
+	json_object_object_add(o, "schema_version", json_object_new_int(1));
+	json_object_object_add(o, "error", json_object_new_string(json_error_text[0]));
+	json_object_object_add(o, "messages", msgs);
+	json_object_object_add(o, "messages_dropped",
+			       json_object_new_int64(json_error_count - n));
+	json_object_object_add(o, "exit_status", json_object_new_int(rc));
+	fflush(stdout);
+	fprintf(stderr, "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(o);
 }
 
 void cli_warn(const char *fmt, ...)
@@ -68,7 +120,9 @@ static void usage(FILE *f)
 		fprintf(f, "  %-10s %s\n", verbs[i].name, verbs[i].help);
 	fprintf(f,
 		"\n"
-		"Without a verb, tcpstate runs 'doctor'. 'tcpstate VERB --help' tells more.\n"
+		"Without a verb, tcpstate runs 'doctor'. 'tcpstate VERB --help' (or 'tcpstate\n"
+		"help VERB') tells more. Options may come before the verb: 'tcpstate -v\n"
+		"summary' is 'tcpstate summary -v'.\n"
 		"  -h, --help      this text\n"
 		"  -V, --version   print the version\n"
 		"\n"
@@ -101,15 +155,78 @@ static int list_states(void)
 	return fflush(stdout) == 0 ? EXIT_OK : EXIT_ERROR;
 }
 
-int main(int argc, char **argv)
+static const struct verb *find_verb(const char *name)
 {
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		if (strcmp(name, verbs[i].name) == 0)
+			return &verbs[i];
+	return NULL;
+}
+
+/*
+ * Options written before the verb ("tcpstate -v summary"): the leading
+ * words that are options, and the argument of those that take one, up to a
+ * verb. How many words precede the verb, or 0 when no verb follows them
+ * (then the whole line is the default verb's).
+ */
+static int options_before_verb(int argc, char **argv)
+{
+	static const char *const with_arg[] = { "-N", "--netns", "-s", "--state", "-p", "--port",
+						"--sport", "--dport", "-a", "--addr", "-P", "--pid",
+						"-c", "--comm", "--backend", "--owners" };
+	int i = 1;
+
+	while (i < argc && argv[i][0] == '-' && strcmp(argv[i], "--") != 0) {
+		bool takes = false;
+
+		for (size_t k = 0; k < sizeof(with_arg) / sizeof(with_arg[0]); k++)
+			if (strcmp(argv[i], with_arg[k]) == 0)
+				takes = true;
+		i += takes ? 2 : 1;
+	}
+	return i > 1 && i < argc && find_verb(argv[i]) ? i - 1 : 0;
+}
+
+static int unknown_verb(const char *word)
+{
+	const char *names[sizeof(verbs) / sizeof(verbs[0]) + 1];
+	const char *near;
+	size_t n = 0;
+
+	for (; n < sizeof(verbs) / sizeof(verbs[0]); n++)
+		names[n] = verbs[n].name;
+	names[n++] = "help";
+	near = cli_closest_word(word, names, n);
+	if (near)
+		cli_error("unknown verb '%s'; did you mean '%s'? (try 'tcpstate --help')", word, near);
+	else
+		cli_error("unknown verb '%s' (try 'tcpstate --help')", word);
+	return EXIT_USAGE;
+}
+
+static int run(int argc, char **argv)
+{
+	const struct verb *v;
+	int before;
+
 	if (argc < 2)
 		return cmd_doctor(1, (char *[]){ "doctor", NULL });
 
 	if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
-	    strcmp(argv[1], "help") == 0) {
+	    (strcmp(argv[1], "help") == 0 && argc == 2)) {
 		usage(stdout);
 		return EXIT_OK;
+	}
+	/* "help VERB" is "VERB --help". */
+	if (strcmp(argv[1], "help") == 0) {
+		if (argc > 3) {
+			cli_error("help takes one verb (try 'tcpstate --help')");
+			return EXIT_USAGE;
+		}
+		v = find_verb(argv[2]);
+		if (!v)
+			return unknown_verb(argv[2]);
+		return v->run(2, (char *[]){ (char *)v->name, "--help", NULL });
 	}
 	if (strcmp(argv[1], "-V") == 0 || strcmp(argv[1], "--version") == 0) {
 		printf("tcpstate %s\n", TCPSTATE_VERSION);
@@ -118,15 +235,33 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "--list-states") == 0 && argc == 2)
 		return list_states();
-	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
-		if (strcmp(argv[1], verbs[i].name) == 0)
-			return verbs[i].run(argc - 1, argv + 1);
+	v = find_verb(argv[1]);
+	if (v)
+		return v->run(argc - 1, argv + 1);
 
+	/* Options before a verb are the verb's: move the verb to the front. */
+	before = options_before_verb(argc, argv);
+	if (before > 0) {
+		char *verb = argv[before + 1];
+
+		memmove(argv + 2, argv + 1, (size_t)before * sizeof(*argv));
+		argv[1] = verb;
+		return find_verb(verb)->run(argc - 1, argv + 1);
+	}
 	/* Options without a verb belong to the default verb. */
 	if (argv[1][0] == '-') {
 		argv[0] = "doctor";
 		return cmd_doctor(argc, argv);
 	}
-	cli_error("unknown verb '%s' (try 'tcpstate --help')", argv[1]);
-	return EXIT_USAGE;
+	return unknown_verb(argv[1]);
+}
+
+int main(int argc, char **argv)
+{
+	int rc;
+
+	json_errors = wants_json(argc, argv);
+	rc = run(argc, argv);
+	json_errors_print(rc);
+	return rc;
 }
