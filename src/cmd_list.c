@@ -62,7 +62,7 @@ int cmd_list(int argc, char **argv)
 	setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
 	cli_snapshot_args_init(&a);
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, CLI_SNAPSHOT_SHORT_OPTIONS "iHh", long_opts, NULL)) != -1) {
+	while ((opt = cli_getopt_long(argc, argv, CLI_SNAPSHOT_SHORT_OPTIONS "iHh", long_opts, "list")) != -1) {
 		r = cli_snapshot_option(&a, opt, optarg);
 		if (r < 0)
 			return EXIT_USAGE;
