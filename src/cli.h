@@ -73,3 +73,10 @@ const char *cli_closest_word(const char *word, const char *const *words, size_t 
 /* "tcpstate: " + message on stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* "tcpstate: PREFIXmessage" on stderr: information ("note: "), not a problem. */
+void cli_info(const char *prefix, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Under --json (-j anywhere on the line) errors are kept from start() and
+ * printed at finish() as one JSON object with the exit status. */
+void cli_json_errors_start(int argc, char **argv);
+void cli_json_errors_finish(int rc);

@@ -315,3 +315,10 @@ void cli_json_header(struct json_object *root)
 		strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	json_object_object_add(root, "generated_at", buf[0] ? json_object_new_string(buf) : NULL);
 }
+
+int cli_snapshot_args_finish(struct cli_snapshot_args *a, int argc, char **argv, const char *verb)
+{
+	if (optind < argc && cli_ss_filter(a, argc - optind, argv + optind, verb) < 0)
+		return -1;
+	return cli_snapshot_args_check(a);
+}

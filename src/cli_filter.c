@@ -219,18 +219,6 @@ int cli_snapshot_option(struct cli_snapshot_args *a, int opt, const char *arg)
 	return r < 0 ? -1 : 1;
 }
 
-/* "tcpstate: PREFIXmessage" on stderr: information, not a problem. */
-static void __attribute__((format(printf, 2, 3))) cli_info(const char *prefix, const char *fmt, ...)
-{
-	va_list ap;
-
-	fflush(stdout);
-	fprintf(stderr, "tcpstate: %s", prefix);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-}
 
 /* ---- --netns ---- */
 
@@ -465,13 +453,6 @@ static void report_owner_source(const struct cli_snapshot_args *a,
 		cli_info("", "owners: proc (auto: the BPF owner source could not run)");
 	else
 		cli_info("", "owners: proc (--owners proc)");
-}
-
-int cli_snapshot_args_finish(struct cli_snapshot_args *a, int argc, char **argv, const char *verb)
-{
-	if (optind < argc && cli_ss_filter(a, argc - optind, argv + optind, verb) < 0)
-		return -1;
-	return cli_snapshot_args_check(a);
 }
 
 static void report_notes(const struct cli_snapshot_args *a, const struct ts_snapshot_stats *st)
