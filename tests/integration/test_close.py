@@ -26,7 +26,7 @@ import time
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tslab import run_named, check, failures, run_tcpstate, skip, skip_unless_root, tcpstate_path, wait_until  # noqa: E402
+from tslab import JsonHelper, run_named, check, failures, run_tcpstate, skip, skip_unless_root, tcpstate_path, wait_until  # noqa: E402
 
 PORT_A, PORT_B, PORT_L = 7101, 7102, 7103
 MIN_IDLE = 1
@@ -124,33 +124,6 @@ else:
 """
 
 
-class Proc:
-    """A helper process speaking JSON lines."""
-
-    def __init__(self, argv):
-        self.p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True)
-
-    def read(self, timeout=10):
-        r, _, _ = select.select([self.p.stdout], [], [], timeout)
-        if not r:
-            raise AssertionError(f"helper {self.p.args[-4:]} said nothing in {timeout} s")
-        line = self.p.stdout.readline()
-        if not line:
-            raise AssertionError(f"helper ended: {self.p.stderr.read()}")
-        return json.loads(line)
-
-    def ask(self, cmd, timeout=15):
-        self.p.stdin.write(cmd + "\n")
-        self.p.stdin.flush()
-        return self.read(timeout)
-
-    def stop(self):
-        if self.p.poll() is None:
-            self.p.kill()
-        self.p.wait(5)
-
-
 class Scene:
     """A namespace with the server and its client."""
 
@@ -168,10 +141,10 @@ class Scene:
             if self.server_user is not None:
                 u = str(self.server_user)
                 srv = ["setpriv", f"--reuid={u}", f"--regid={u}", "--clear-groups"] + srv
-            self.server = Proc(pre + srv)
+            self.server = JsonHelper(pre + srv)
             ev = self.server.read()
             assert ev["event"] == "listening", ev
-            self.client = Proc(pre + [SYS_PYTHON, "-c", HELPER, "client", str(PORT_A), str(PORT_B)])
+            self.client = JsonHelper(pre + [SYS_PYTHON, "-c", HELPER, "client", str(PORT_A), str(PORT_B)])
             self.ready = self.server.read()
             self.client_ready = self.client.read()
             self.pid = self.ready["pid"]

@@ -25,7 +25,7 @@ import time
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tslab import run_named, check, failures, run_tcpstate, skip_unless_root, tcpstate_path, wait_until  # noqa: E402
+from tslab import JsonHelper, run_named, check, failures, run_tcpstate, skip_unless_root, tcpstate_path, wait_until  # noqa: E402
 
 PORT_SLOW, PORT_LEAK = 7201, 7202
 SYS_PYTHON = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
@@ -106,32 +106,6 @@ def expected_answer():
     return (block * (ANSWER_BYTES // len(block) + 1))[:ANSWER_BYTES]
 
 
-class Proc:
-    """A helper process speaking JSON lines."""
-
-    def __init__(self, argv):
-        self.p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True)
-
-    def read(self, timeout=15):
-        r, _, _ = select.select([self.p.stdout], [], [], timeout)
-        if not r:
-            raise AssertionError(f"helper {self.p.args[-3:]} said nothing in {timeout} s")
-        line = self.p.stdout.readline()
-        if not line:
-            raise AssertionError(f"helper ended: {self.p.stderr.read()}")
-        return json.loads(line)
-
-    def say(self, line):
-        self.p.stdin.write(line + "\n")
-        self.p.stdin.flush()
-
-    def stop(self):
-        if self.p.poll() is None:
-            self.p.kill()
-        self.p.wait(5)
-
-
 class Netns:
     def __init__(self):
         self.name = f"tsidle-{uuid.uuid4().hex[:8]}"
@@ -149,7 +123,7 @@ class Netns:
         return False
 
     def helper(self, *args):
-        p = Proc(["ip", "netns", "exec", self.name, SYS_PYTHON, "-c", HELPER, *map(str, args)])
+        p = JsonHelper(["ip", "netns", "exec", self.name, SYS_PYTHON, "-c", HELPER, *map(str, args)])
         self.procs.append(p)
         return p
 

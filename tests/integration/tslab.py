@@ -16,6 +16,7 @@ remote_port, pid, fd, how, lasts.
 """
 
 import json
+import select
 import os
 import selectors
 import signal
@@ -63,6 +64,37 @@ def run_named(tests, what, only=(), catch=(AssertionError,)):
         print(f"{len(failures)} failure(s)", file=sys.stderr)
         sys.exit(1)
     print(f"all {what} tests passed", file=sys.stderr)
+
+
+class JsonHelper:
+    """A helper process speaking JSON lines: one JSON object per line out,
+    commands as lines in."""
+
+    def __init__(self, argv):
+        self.p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+
+    def read(self, timeout=15):
+        r, _, _ = select.select([self.p.stdout], [], [], timeout)
+        if not r:
+            raise AssertionError(f"helper {self.p.args[-4:]} said nothing in {timeout} s")
+        line = self.p.stdout.readline()
+        if not line:
+            raise AssertionError(f"helper ended: {self.p.stderr.read()}")
+        return json.loads(line)
+
+    def say(self, line):
+        self.p.stdin.write(line + "\n")
+        self.p.stdin.flush()
+
+    def ask(self, cmd, timeout=15):
+        self.say(cmd)
+        return self.read(timeout)
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.kill()
+        self.p.wait(5)
 
 
 def check(cond, msg):
