@@ -686,6 +686,12 @@ int owner_scan_finish(struct owner_scan *sc, struct ts_snapshot *snap,
 	enum ts_owner_source source;
 	int r;
 
+	/* The index of the dumped sockets while the owner threads still read. */
+	r = sock_index_build(snap->sockets, snap->n_sockets, &idx);
+	if (r < 0) {
+		owner_scan_free(sc);
+		return r;
+	}
 	/* The BPF thread first: it may have started a fallback walk. */
 	if (sc->bpf_started) {
 		pthread_join(sc->bpf_tid, NULL);
@@ -695,6 +701,7 @@ int owner_scan_finish(struct owner_scan *sc, struct ts_snapshot *snap,
 		*ret_bpf = sc->bpf_status;
 	if (sc->setup_error < 0) {
 		r = sc->setup_error;
+		sock_index_free(&idx);
 		owner_scan_free(sc);
 		return r;
 	}
@@ -707,10 +714,8 @@ int owner_scan_finish(struct owner_scan *sc, struct ts_snapshot *snap,
 			sc->w[t].started = false;
 		}
 
-	r = sock_index_build(snap->sockets, snap->n_sockets, &idx);
 	if (sc->bpf_ok) {
-		if (r == 0)
-			r = join_worker(sc, &sc->bpf, snap, &idx, NULL, &cand, &n_cand, &cap_cand);
+		r = join_worker(sc, &sc->bpf, snap, &idx, NULL, &cand, &n_cand, &cap_cand);
 		if (r == 0)
 			r = bpf_second_pass(sc, snap, &idx);
 	} else {

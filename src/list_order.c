@@ -24,14 +24,15 @@ int list_sort_key_parse(const char *text, enum list_sort_key *ret)
 }
 
 /*
- * Sorting 24-byte entries, not the 150-byte sockets: most comparisons end
- * at the two packed keys; the rest of the default order is compared only
- * for sockets that share namespace, state and local port.
+ * Sorting 32-byte entries, not the 150-byte sockets, by three packed keys
+ * (sort_entries()); the rest of the default order is compared only for
+ * sockets whose keys are all equal.
  */
 struct entry {
 	uint64_t k1; /* the sort key's value (0 for the default order) */
 	uint64_t k2; /* namespace, state, local port, family, local address (IPv4: all of it) */
-	uint64_t k3; /* has a peer, peer address (IPv4: all of it), peer port */
+	uint64_t k3; /* IPv4: has a peer, peer address, peer port;
+		      * IPv6: bytes 4-11 of the local address (the family is in k2) */
 	uint32_t idx;
 };
 
@@ -116,12 +117,76 @@ static int cmp_entry(const void *pa, const void *pb, void *arg)
 	return cmp_u64(ea->idx, eb->idx);
 }
 
+/* Byte b (0: least significant) of the 192-bit key k1:k2:k3. */
+static inline unsigned key_byte(const struct entry *e, unsigned b)
+{
+	uint64_t w = b < 8 ? e->k3 : b < 16 ? e->k2 : e->k1;
+
+	return (unsigned)(w >> (8 * (b % 8))) & 0xff;
+}
+
+/*
+ * Sorts by the packed keys with a least-significant-byte radix sort (only
+ * the bytes that differ between entries: a filtered list shares most of
+ * them), then orders each run of equal keys with cmp_entry(). The result is
+ * the order qsort_r(cmp_entry) gives, at a fraction of its comparisons.
+ */
+static int sort_entries(struct entry *e, size_t n, const struct ts_snapshot *snap)
+{
+	uint64_t or[3] = { 0 }, and[3] = { UINT64_MAX, UINT64_MAX, UINT64_MAX };
+	struct entry *tmp, *src = e, *dst;
+	size_t i, run;
+
+	if (n < 2)
+		return 0;
+	tmp = malloc(n * sizeof(*tmp));
+	if (!tmp)
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		or[0] |= e[i].k3, and[0] &= e[i].k3;
+		or[1] |= e[i].k2, and[1] &= e[i].k2;
+		or[2] |= e[i].k1, and[2] &= e[i].k1;
+	}
+	dst = tmp;
+	for (unsigned b = 0; b < 24; b++) {
+		size_t count[256] = { 0 }, pos = 0;
+
+		if ((((or[b / 8] ^ and[b / 8]) >> (8 * (b % 8))) & 0xff) == 0)
+			continue; /* the same in every entry */
+		for (i = 0; i < n; i++)
+			count[key_byte(&src[i], b)]++;
+		for (unsigned v = 0; v < 256; v++) {
+			size_t c = count[v];
+
+			count[v] = pos;
+			pos += c;
+		}
+		for (i = 0; i < n; i++)
+			dst[count[key_byte(&src[i], b)]++] = src[i];
+		dst = src;
+		src = src == e ? tmp : e;
+	}
+	if (src != e)
+		memcpy(e, src, n * sizeof(*e));
+	free(tmp);
+	for (i = 0; i < n; i = run) {
+		for (run = i + 1; run < n && e[run].k1 == e[i].k1 && e[run].k2 == e[i].k2 &&
+				  e[run].k3 == e[i].k3;
+		     run++)
+			;
+		if (run - i > 1)
+			qsort_r(e + i, run - i, sizeof(*e), cmp_entry, (void *)snap);
+	}
+	return 0;
+}
+
 int list_order(const struct ts_snapshot *snap, enum list_sort_key key, uint32_t **ret_order)
 {
 	size_t n = ts_snapshot_socket_count(snap);
 	uint8_t rank[_TS_STATE_MAX];
 	struct entry *e;
 	uint32_t *order;
+	int r;
 
 	memset(rank, TS_STATE_COUNT, sizeof(rank)); /* UNKNOWN last */
 	for (unsigned i = 0; i < TS_STATE_COUNT; i++)
@@ -140,11 +205,21 @@ int list_order(const struct ts_snapshot *snap, enum list_sort_key key, uint32_t 
 		/* The first 4 address bytes, big-endian: all of an IPv4 address. */
 		e[i].k2 = ns << 53 | st << 49 | (uint64_t)s->local_port << 33 |
 			  (uint64_t)(s->family == AF_INET6) << 32 | ntohl(s->local_addr.s6_addr32[0]);
-		e[i].k3 = (uint64_t)!peer << 48 |
-			  (peer ? (uint64_t)ntohl(s->remote_addr.s6_addr32[0]) << 16 | s->remote_port : 0);
+		if (s->family == AF_INET6)
+			e[i].k3 = (uint64_t)ntohl(s->local_addr.s6_addr32[1]) << 32 |
+				  ntohl(s->local_addr.s6_addr32[2]);
+		else
+			e[i].k3 = (uint64_t)!peer << 48 |
+				  (peer ? (uint64_t)ntohl(s->remote_addr.s6_addr32[0]) << 16 |
+						  s->remote_port
+					: 0);
 		e[i].idx = (uint32_t)i;
 	}
-	qsort_r(e, n, sizeof(*e), cmp_entry, (void *)snap);
+	r = sort_entries(e, n, snap);
+	if (r < 0) {
+		free(e);
+		return r;
+	}
 	/* The indices, compacted into the same memory: order[i] lies in e[0..i]. */
 	order = (uint32_t *)e;
 	for (size_t i = 0; i < n; i++) {

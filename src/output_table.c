@@ -226,6 +226,15 @@ int output_table_list(FILE *f, const struct ts_snapshot *snap, bool show_netns, 
 		const char *state;
 		char *p = line, *col;
 
+		/* The order jumps around the sockets array: ask for a later row
+		 * now, so that it is in the cache when its turn comes. */
+		if (order && i + 8 < n) {
+			const char *ahead = (const char *)ts_snapshot_socket(snap, order[i + 8]);
+
+			for (size_t off = 0; off < sizeof(*s); off += 64)
+				__builtin_prefetch(ahead + off);
+		}
+
 		if (show_netns) {
 			size_t nl = netns_text(p, TS_NETNS_TEXT_MAX, snap, s);
 
