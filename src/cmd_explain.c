@@ -2,7 +2,7 @@
 /*
  * tcpstate explain [STATE...] | ADDR:PORT | [ADDR]:PORT | :PORT | INODE
  *
- * A page per state from the table of lib/state_info.c, with the current
+ * A page per state from the table of lib/core/state_info.c, with the current
  * values of the settings that bound it, read in the target namespace; or the
  * story of live sockets: who holds them, what the kernel says about them, and
  * what that means. This file: options, arguments, settings and the flow; see

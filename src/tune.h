@@ -11,7 +11,7 @@
 #include <stdint.h>
 #include <json-c/json.h>
 
-#include "sysctl_conf.h"
+#include "tcpstate/sysctl_conf.h"
 #include "tcpstate/sysctl.h"
 
 #define TUNE_BACKUP_DIR "/var/lib/tcpstate"

@@ -93,7 +93,7 @@ int ts_close_shutdown(pid_t pid, int fd, uint64_t inode, uint64_t cookie);
 
 /*
  * close(fd) inside pid, after the identity and SO_LINGER checks of
- * ptrace_close_fd() (lib/ptrace_close.h), whose return values it passes on:
+ * ptrace_close_fd() (lib/close/ptrace_close.h), whose return values it passes on:
  * 0 when the fd was released, -EAGAIN when close() would block on SO_LINGER
  * (not touched), -EINTR when SIGINT/SIGTERM/SIGHUP/SIGQUIT was pending before
  * it ran (not touched). *ret_detail (may be NULL) gets a short static

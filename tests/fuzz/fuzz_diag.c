@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * libFuzzer target: one recv() buffer of a sock_diag dump (lib/diag.c), as
+ * libFuzzer target: one recv() buffer of a sock_diag dump (lib/snapshot/sock_diag.c), as
  * the kernel (or anything that can write to the socket) might send it.
  */
 #include <errno.h>
@@ -8,15 +8,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "diag.h"
-#include "snapshot-internal.h"
+#include "snapshot/sock_diag.h"
+#include "snapshot/snapshot.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct ts_snapshot *snap = snapshot_new();
-	struct diag_parse_ctx ctx = { .snap = snap };
+	struct sock_diag_parse_ctx ctx = { .snap = snap };
 	void *buf;
 	int r;
 
@@ -28,7 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!buf)
 		abort();
 	memcpy(buf, data, size);
-	r = diag_parse_buffer(buf, size, &ctx);
+	r = sock_diag_parse_buffer(buf, size, &ctx);
 	if (r != 0 && r != 1 && r != -ENOMEM)
 		abort();
 	for (size_t i = 0; i < snap->n_sockets; i++)

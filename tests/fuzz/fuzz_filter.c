@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * libFuzzer target: what users type into the selection options (lib/filter.c,
- * lib/state.c, lib/util.c) and the kernel bytecode built from it. Each input
+ * libFuzzer target: what users type into the selection options (lib/core/filter.c,
+ * lib/core/state.c, lib/core/util.c) and the kernel bytecode built from it. Each input
  * line is "K value": s state, p port, o sport, d dport, a address, P pid,
  * n a u64; the accepted values make one filter, whose bytecode must build
  * in 1024 bytes for both families, as filter.h promises.

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * libFuzzer target: /proc/net/tcp and tcp6 text (lib/procnet.c), one line
+ * libFuzzer target: /proc/net/tcp and tcp6 text (lib/snapshot/procnet.c), one line
  * and a whole stream, for both families.
  */
 #include <errno.h>
@@ -10,7 +10,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "procnet.h"
+#include "snapshot/procnet.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * libFuzzer target: one sysctl.d file (lib/sysctl_conf.c) through the real
+ * libFuzzer target: one sysctl.d file (lib/sysctl/sysctl_conf.c) through the real
  * entry point (a memfd, opened by path), then the lint without a live
  * kernel and the value checks on every entry.
  */
@@ -11,7 +11,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "sysctl_conf.h"
+#include "tcpstate/sysctl_conf.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

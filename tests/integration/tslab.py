@@ -146,7 +146,7 @@ def netns_exists(name):
 
 
 def lab_lock_exists(name):
-    """The lock a live lab's supervisor holds (see lib/lab_cleanup.c)."""
+    """The lock a live lab's supervisor holds (see lib/lab/lab_cleanup.c)."""
     return os.path.exists(f"/run/tcpstate/{name}.lock")
 
 

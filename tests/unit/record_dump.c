@@ -15,7 +15,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "diag.h"
+#include "snapshot/sock_diag.h"
 #include "tcpstate/state.h"
 
 static int record(int nl_fd, int out_fd, struct ts_snapshot *snap)
@@ -23,15 +23,15 @@ static int record(int nl_fd, int out_fd, struct ts_snapshot *snap)
 	static const int families[] = { AF_INET, AF_INET6 };
 
 	for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++) {
-		struct diag_parse_ctx ctx = { .snap = snap };
-		struct diag_dump_opts o = {
+		struct sock_diag_parse_ctx ctx = { .snap = snap };
+		struct sock_diag_dump_opts o = {
 			.family = families[i],
 			.kernel_states = ts_state_mask_to_kernel(TS_STATE_MASK_ALL),
 			.want_info = true,
 			.record_fd = out_fd,
 		};
 		unsigned retries = 0;
-		int r = diag_dump(nl_fd, &o, &ctx, &retries);
+		int r = sock_diag_dump(nl_fd, &o, &ctx, &retries);
 
 		if (r < 0)
 			return r;
@@ -56,7 +56,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "out of memory\n");
 		return 1;
 	}
-	nl_fd = diag_socket_open();
+	nl_fd = sock_diag_open();
 	if (nl_fd < 0) {
 		fprintf(stderr, "sock_diag: %s\n", strerror(-nl_fd));
 		ts_snapshot_free(snap);

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* A socket's idle time and whether it counts as abandoned (lib/activity.c). */
+/* A socket's idle time and whether it counts as abandoned (lib/core/activity.c). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>

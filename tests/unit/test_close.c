@@ -14,8 +14,8 @@
 #include <linux/sock_diag.h>
 #include <cmocka.h>
 
-#include "owner_map.h"
-#include "snapshot-internal.h"
+#include "snapshot/owner_scan.h"
+#include "snapshot/snapshot.h"
 #include "tcpstate/close.h"
 
 static struct ts_socket sock4(enum ts_state st)
@@ -248,7 +248,7 @@ static struct ts_snapshot *in_use_snap(void)
 	o.socket_index = (uint32_t)snap->n_sockets;
 	assert_int_equal(snapshot_socket_append(snap, &l), 0);
 	assert_int_equal(snapshot_owner_append(snap, &o), 0);
-	assert_int_equal(owner_map_finalize(snap), 0);
+	assert_int_equal(snapshot_owners_finalize(snap), 0);
 	return snap;
 }
 

@@ -18,7 +18,7 @@
 #include <linux/tcp.h>
 #include <cmocka.h>
 
-#include "diag.h"
+#include "snapshot/sock_diag.h"
 #include "tcpstate/filter.h"
 #include "tcpstate/socket.h"
 #include "tcpstate/state.h"
@@ -102,11 +102,11 @@ static struct dump *dump_load(void)
 static unsigned replay(const struct dump *d, struct ts_snapshot *snap,
 		       const struct ts_filter *filter)
 {
-	struct diag_parse_ctx ctx = { .snap = snap, .filter = filter, .netns_index = 3 };
+	struct sock_diag_parse_ctx ctx = { .snap = snap, .filter = filter, .netns_index = 3 };
 	unsigned done = 0;
 
 	for (size_t i = 0; i < d->n; i++) {
-		int r = diag_parse_buffer(d->bufs[i].data, d->bufs[i].len, &ctx);
+		int r = sock_diag_parse_buffer(d->bufs[i].data, d->bufs[i].len, &ctx);
 
 		assert_true(r == 0 || r == 1);
 		if (r == 1) {
@@ -331,14 +331,14 @@ static void put_error(union msgbuf *buf, size_t *off, int err)
 }
 
 /* Parses buf[0, len) as one recv() buffer, from a copy of exactly len bytes. */
-static int parse(const union msgbuf *buf, size_t len, struct diag_parse_ctx *ctx)
+static int parse(const union msgbuf *buf, size_t len, struct sock_diag_parse_ctx *ctx)
 {
 	void *copy = malloc(len ? len : 1);
 	int r;
 
 	assert_non_null(copy);
 	memcpy(copy, buf->b, len);
-	r = diag_parse_buffer(copy, len, ctx);
+	r = sock_diag_parse_buffer(copy, len, ctx);
 	free(copy);
 	return r;
 }
@@ -369,7 +369,7 @@ static void check_skipped(void (*bad)(union msgbuf *, size_t *))
 {
 	static union msgbuf buf;
 	struct ts_snapshot *snap = snapshot_new();
-	struct diag_parse_ctx ctx = { .snap = snap };
+	struct sock_diag_parse_ctx ctx = { .snap = snap };
 	size_t off = 0;
 
 	assert_non_null(snap);
@@ -465,7 +465,7 @@ static void test_len_beyond_buffer(void **state)
 	static union msgbuf buf;
 	static const uint16_t ports[] = { GOOD_BEFORE, GOOD_AFTER };
 	struct ts_snapshot *snap = snapshot_new();
-	struct diag_parse_ctx ctx = { .snap = snap };
+	struct sock_diag_parse_ctx ctx = { .snap = snap };
 	struct nlmsghdr *nlh;
 	size_t off = 0;
 
@@ -507,7 +507,7 @@ static void test_garbage_at_end(void **state)
 	for (size_t g = 0; g < ARRAY_SIZE(garbage_len); g++) {
 		for (size_t fill = 0; fill < ARRAY_SIZE(fills); fill++) {
 			struct ts_snapshot *snap = snapshot_new();
-			struct diag_parse_ctx ctx = { .snap = snap };
+			struct sock_diag_parse_ctx ctx = { .snap = snap };
 			size_t off = 0;
 
 			assert_non_null(snap);
@@ -534,7 +534,7 @@ static bool huge_len_child(uint32_t nlmsg_len, uint16_t type)
 {
 	static union msgbuf buf;
 	struct ts_snapshot *snap = snapshot_new();
-	struct diag_parse_ctx ctx = { .snap = snap };
+	struct sock_diag_parse_ctx ctx = { .snap = snap };
 	struct nlmsghdr *nlh;
 	size_t off = 0;
 	bool ok;
@@ -582,12 +582,12 @@ static void test_zero_length(void **state)
 {
 	static union msgbuf buf;
 	struct ts_snapshot *snap = snapshot_new();
-	struct diag_parse_ctx ctx = { .snap = snap };
+	struct sock_diag_parse_ctx ctx = { .snap = snap };
 
 	(void)state;
 	assert_non_null(snap);
 	assert_int_equal(parse(&buf, 0, &ctx), 0);
-	assert_int_equal(diag_parse_buffer(buf.b, 0, &ctx), 0);
+	assert_int_equal(sock_diag_parse_buffer(buf.b, 0, &ctx), 0);
 	assert_int_equal(ctx.malformed, 0);
 	assert_int_equal(ctx.kernel_error, 0);
 	assert_int_equal(snap->n_sockets, 0);
@@ -600,7 +600,7 @@ static void check_ends_with(void (*end)(union msgbuf *, size_t *), int want_erro
 	static union msgbuf buf;
 	static const uint16_t before[] = { GOOD_BEFORE };
 	struct ts_snapshot *snap = snapshot_new();
-	struct diag_parse_ctx ctx = { .snap = snap };
+	struct sock_diag_parse_ctx ctx = { .snap = snap };
 	size_t off = 0;
 
 	assert_non_null(snap);
@@ -668,7 +668,7 @@ static void test_dump_interrupted(void **state)
 	static union msgbuf buf;
 	static const uint16_t ports[] = { GOOD_BEFORE, 1002, GOOD_AFTER };
 	struct ts_snapshot *snap = snapshot_new();
-	struct diag_parse_ctx ctx = { .snap = snap };
+	struct sock_diag_parse_ctx ctx = { .snap = snap };
 	size_t off = 0;
 
 	(void)state;
@@ -679,7 +679,7 @@ static void test_dump_interrupted(void **state)
 	assert_int_equal(parse(&buf, off, &ctx), 0);
 	assert_true(ctx.interrupted);
 	assert_int_equal(ctx.malformed, 0);
-	/* parsing goes on; diag_dump() drops the attempt and retries */
+	/* parsing goes on; sock_diag_dump() drops the attempt and retries */
 	assert_ports(snap, ports, 3);
 
 	/* DONE itself may carry the flag */
@@ -698,7 +698,7 @@ static void test_seq_and_types(void **state)
 	static union msgbuf buf;
 	static const uint16_t ports[] = { GOOD_BEFORE, GOOD_AFTER };
 	struct ts_snapshot *snap = snapshot_new();
-	struct diag_parse_ctx ctx = { .snap = snap, .seq = 77 };
+	struct sock_diag_parse_ctx ctx = { .snap = snap, .seq = 77 };
 	size_t off = 0;
 
 	(void)state;
@@ -719,7 +719,7 @@ static void test_seq_and_types(void **state)
 	ts_snapshot_free(snap);
 }
 
-/* ---- diag_parse_message() ---- */
+/* ---- sock_diag_parse_message() ---- */
 
 /* A message with room for attributes, aligned. */
 static struct nlmsghdr *one_msg(union msgbuf *buf, size_t *off, const struct fake *f)
@@ -752,7 +752,7 @@ static void test_parse_v4(void **state)
 	m->idiag_wqueue = 22;
 
 	memset(&s, 0xaa, sizeof(s));
-	assert_int_equal(diag_parse_message(nlh, &s), 0);
+	assert_int_equal(sock_diag_parse_message(nlh, &s), 0);
 	assert_int_equal(s.family, AF_INET);
 	assert_int_equal(s.state, TS_STATE_ESTABLISHED);
 	assert_int_equal(s.local_port, 443);
@@ -799,7 +799,7 @@ static void test_parse_v6(void **state)
 	memcpy(m->id.idiag_src, want_src, 16);
 	memcpy(m->id.idiag_dst, want_dst, 16);
 
-	assert_int_equal(diag_parse_message(nlh, &s), 0);
+	assert_int_equal(sock_diag_parse_message(nlh, &s), 0);
 	assert_int_equal(s.family, AF_INET6);
 	assert_int_equal(s.state, TS_STATE_LISTEN);
 	assert_int_equal(s.local_port, 8080);
@@ -813,7 +813,7 @@ static void test_parse_v6(void **state)
 	nlh = one_msg(&buf, &off, &(struct fake){
 		.family = AF_INET6, .sport = 65535, .dport = 1, .cookie = { 0xffffffff, 0 },
 	});
-	assert_int_equal(diag_parse_message(nlh, &s), 0);
+	assert_int_equal(sock_diag_parse_message(nlh, &s), 0);
 	assert_true(s.cookie == 0x00000000ffffffffULL);
 	assert_int_equal(s.local_port, 65535);
 	assert_int_equal(s.remote_port, 1);
@@ -841,21 +841,21 @@ static void test_parse_states_and_timers(void **state)
 	(void)state;
 	for (size_t i = 0; i < ARRAY_SIZE(map); i++) {
 		nlh = one_msg(&buf, &off, &(struct fake){ .state = map[i].kernel, .sport = 1, .dport = 2 });
-		assert_int_equal(diag_parse_message(nlh, &s), 0);
+		assert_int_equal(sock_diag_parse_message(nlh, &s), 0);
 		assert_int_equal(s.state, map[i].ours);
 		assert_int_equal(!!(s.flags & TS_SOCK_REMOTE_VALID), map[i].ours != TS_STATE_BOUND);
 	}
 
 	nlh = one_msg(&buf, &off, &(struct fake){ .timer = 4, .expires = 99 });
-	assert_int_equal(diag_parse_message(nlh, &s), 0);
+	assert_int_equal(sock_diag_parse_message(nlh, &s), 0);
 	assert_int_equal(s.timer, TS_TIMER_PROBE);
 	assert_int_equal(s.timer_expires_ms, 99);
 	nlh = one_msg(&buf, &off, &(struct fake){ .timer = 9, .expires = 99 });
-	assert_int_equal(diag_parse_message(nlh, &s), 0);
+	assert_int_equal(sock_diag_parse_message(nlh, &s), 0);
 	assert_int_equal(s.timer, TS_TIMER_NONE);
 	assert_int_equal(s.timer_expires_ms, 0);
 	nlh = one_msg(&buf, &off, &(struct fake){ .timer = 0, .expires = 1234 });
-	assert_int_equal(diag_parse_message(nlh, &s), 0);
+	assert_int_equal(sock_diag_parse_message(nlh, &s), 0);
 	assert_int_equal(s.timer_expires_ms, 0);
 }
 
@@ -890,7 +890,7 @@ static void test_parse_info(void **state)
 	put_attr(&buf, &off, nlh, INET_DIAG_MARK, &mark, sizeof(mark));
 	put_attr(&buf, &off, nlh, INET_DIAG_INFO, &ti, sizeof(ti));
 	put_attr(&buf, &off, nlh, INET_DIAG_SHUTDOWN, &(uint8_t){ 1 }, 1); /* unpadded, last */
-	assert_int_equal(diag_parse_message(nlh, &s), 0);
+	assert_int_equal(sock_diag_parse_message(nlh, &s), 0);
 	assert_true(s.flags & TS_SOCK_HAS_INFO);
 	assert_int_equal(s.info.ca_state, 4);
 	assert_int_equal(s.info.retransmits, 3);
@@ -909,7 +909,7 @@ static void test_parse_info(void **state)
 	/* an older kernel's shorter tcp_info: what is there is taken, the rest is 0 */
 	nlh = one_msg(&buf, &off, &(struct fake){ .sport = 1 });
 	put_attr(&buf, &off, nlh, INET_DIAG_INFO, &ti, offsetof(struct tcp_info, tcpi_rtt));
-	assert_int_equal(diag_parse_message(nlh, &s), 0);
+	assert_int_equal(sock_diag_parse_message(nlh, &s), 0);
 	assert_true(s.flags & TS_SOCK_HAS_INFO);
 	assert_int_equal(s.info.retransmits, 3);
 	assert_int_equal(s.info.last_ack_recv_ms, 300);
@@ -921,20 +921,20 @@ static void test_parse_info(void **state)
 	memcpy(big, &ti, sizeof(ti));
 	nlh = one_msg(&buf, &off, &(struct fake){ .sport = 1 });
 	put_attr(&buf, &off, nlh, INET_DIAG_INFO, big, sizeof(big));
-	assert_int_equal(diag_parse_message(nlh, &s), 0);
+	assert_int_equal(sock_diag_parse_message(nlh, &s), 0);
 	assert_int_equal(s.info.rtt_us, 1234);
 	assert_int_equal(s.info.total_retrans, 8);
 
 	/* an empty one */
 	nlh = one_msg(&buf, &off, &(struct fake){ .sport = 1 });
 	put_attr(&buf, &off, nlh, INET_DIAG_INFO, NULL, 0);
-	assert_int_equal(diag_parse_message(nlh, &s), 0);
+	assert_int_equal(sock_diag_parse_message(nlh, &s), 0);
 	assert_true(s.flags & TS_SOCK_HAS_INFO);
 	assert_int_equal(s.info.rtt_us, 0);
 
 	/* none */
 	nlh = one_msg(&buf, &off, &(struct fake){ .sport = 1 });
-	assert_int_equal(diag_parse_message(nlh, &s), 0);
+	assert_int_equal(sock_diag_parse_message(nlh, &s), 0);
 	assert_false(s.flags & TS_SOCK_HAS_INFO);
 }
 
@@ -950,24 +950,24 @@ static void test_parse_rejects(void **state)
 
 	nlh = one_msg(&buf, &off, &(struct fake){ .family = AF_UNIX });
 	s = before;
-	assert_int_equal(diag_parse_message(nlh, &s), -EBADMSG);
+	assert_int_equal(sock_diag_parse_message(nlh, &s), -EBADMSG);
 	assert_memory_equal(&s, &before, sizeof(s)); /* untouched */
 
 	nlh = one_msg(&buf, &off, &(struct fake){ .state = 99 });
-	assert_int_equal(diag_parse_message(nlh, &s), -EBADMSG);
+	assert_int_equal(sock_diag_parse_message(nlh, &s), -EBADMSG);
 	nlh = one_msg(&buf, &off, &(struct fake){ .state = TS_TCP_BOUND_INACTIVE + 1 });
-	assert_int_equal(diag_parse_message(nlh, &s), -EBADMSG);
+	assert_int_equal(sock_diag_parse_message(nlh, &s), -EBADMSG);
 
 	nlh = one_msg(&buf, &off, &(struct fake){ 0 });
 	nlh->nlmsg_len = NLMSG_LENGTH(sizeof(struct inet_diag_msg) - 1);
-	assert_int_equal(diag_parse_message(nlh, &s), -EBADMSG);
+	assert_int_equal(sock_diag_parse_message(nlh, &s), -EBADMSG);
 	nlh->nlmsg_len = NLMSG_HDRLEN;
-	assert_int_equal(diag_parse_message(nlh, &s), -EBADMSG);
+	assert_int_equal(sock_diag_parse_message(nlh, &s), -EBADMSG);
 
 	nlh = one_msg(&buf, &off, &(struct fake){ 0 });
 	put_attr(&buf, &off, nlh, INET_DIAG_INFO, &(uint32_t){ 0 }, 4);
 	nlh->nlmsg_len -= 1; /* the attribute now ends past the message */
-	assert_int_equal(diag_parse_message(nlh, &s), -EBADMSG);
+	assert_int_equal(sock_diag_parse_message(nlh, &s), -EBADMSG);
 	assert_memory_equal(&s, &before, sizeof(s));
 }
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* diag_dump() against a stand-in kernel on a socketpair: interrupted dumps
+/* sock_diag_dump() against a stand-in kernel on a socketpair: interrupted dumps
  * are retried and never returned short; kernel errors come back. */
 #include <errno.h>
 #include <pthread.h>
@@ -16,7 +16,7 @@
 #include <linux/sock_diag.h>
 #include <cmocka.h>
 
-#include "diag.h"
+#include "snapshot/sock_diag.h"
 
 enum reply { REPLY_OK, REPLY_INTR, REPLY_ENOENT };
 
@@ -171,8 +171,8 @@ struct fixture {
 static int run_dump_family(struct fixture *fx, int family, const enum reply *script, unsigned n,
 			   unsigned *retries)
 {
-	struct diag_parse_ctx ctx = { 0 };
-	struct diag_dump_opts o = {
+	struct sock_diag_parse_ctx ctx = { 0 };
+	struct sock_diag_dump_opts o = {
 		.family = family, .kernel_states = 1u << 8, .want_info = true, .record_fd = -1,
 	};
 	int r;
@@ -189,7 +189,7 @@ static int run_dump_family(struct fixture *fx, int family, const enum reply *scr
 	assert_non_null(fx->snap);
 	ctx.snap = fx->snap;
 	*retries = 0;
-	r = diag_dump(fx->sv[0], &o, &ctx, retries);
+	r = sock_diag_dump(fx->sv[0], &o, &ctx, retries);
 
 	shutdown(fx->sv[0], SHUT_RDWR);
 	pthread_join(fx->tid, NULL);

@@ -11,8 +11,8 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "owner_map.h"
-#include "snapshot-internal.h"
+#include "snapshot/owner_scan.h"
+#include "snapshot/snapshot.h"
 #include "tcpstate/activity.h"
 #include "tcpstate/diagnose.h"
 #include "tcpstate/sysctl.h"
@@ -94,7 +94,7 @@ static void add_owner(struct ts_snapshot *snap, size_t sock, pid_t pid, const ch
 
 static void finalize(struct ts_snapshot *snap)
 {
-	assert_int_equal(owner_map_finalize(snap), 0);
+	assert_int_equal(snapshot_owners_finalize(snap), 0);
 }
 
 static struct ts_diag_sysctls fake_sysctls(void)

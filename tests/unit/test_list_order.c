@@ -16,8 +16,8 @@
 #include <cmocka.h>
 
 #include "list_order.h"
-#include "owner_map.h"
-#include "snapshot-internal.h"
+#include "snapshot/owner_scan.h"
+#include "snapshot/snapshot.h"
 #include "tcpstate/activity.h"
 #include "tcpstate/state.h"
 
@@ -166,7 +166,7 @@ static struct ts_snapshot *random_snapshot(size_t n, unsigned seed, bool one_sta
 					 .pid = p.pid, .fd = (int)pick(6), .process_index = pi,
 					 .socket_index = (uint32_t)i }), 0);
 	}
-	assert_int_equal(owner_map_finalize(snap), 0);
+	assert_int_equal(snapshot_owners_finalize(snap), 0);
 	return snap;
 }
 

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* Naming network namespaces (lib/netns.c). */
+/* Naming network namespaces (lib/core/netns.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,7 +8,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "netns.h"
+#include "core/netns.h"
 
 /* A /proc without pid 1 (its link unreadable, as in a container): the fixed initial inode still says init. */
 static void test_init_without_pid_1(void **state)

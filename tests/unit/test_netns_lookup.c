@@ -18,7 +18,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "netns.h"
+#include "core/netns.h"
 
 static char base[64], run_dir[128], proc_dir[128];
 static uint64_t own_net;

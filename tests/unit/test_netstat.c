@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* The TcpExt counters of /proc/net/netstat (lib/netstat.c), on recorded and malformed text. */
+/* The TcpExt counters of /proc/net/netstat (lib/snapshot/netstat.c), on recorded and malformed text. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>

@@ -12,7 +12,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "procnet.h"
+#include "snapshot/procnet.h"
 
 /*
  * data/proc_net_tcp{,6}.txt were recorded (x86-64, little endian) in a fresh

@@ -42,7 +42,7 @@
 #include <sys/wait.h>
 #include <cmocka.h>
 
-#include "ptrace_close.h"
+#include "close/ptrace_close.h"
 
 #ifndef SO_COOKIE
 #define SO_COOKIE 57

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "sock_index.h"
+#include "snapshot/sock_index.h"
 
 #define N 5000
 

@@ -124,7 +124,7 @@ static void test_sysctl_names_known(void **state)
 			const char *last = strrchr(*p, '.') + 1;
 
 			assert_true(name_well_formed(*p));
-			/* Known to lib/sysctl.c, which agrees that it bounds this state. */
+			/* Known to lib/sysctl/sysctl.c, which agrees that it bounds this state. */
 			assert_non_null(k);
 			assert_true(k->governs & TS_STATE_BIT(s));
 			/* No duplicates. */

@@ -15,7 +15,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "sysctl_conf.h"
+#include "sysctl/sysctl_internal.h"
 #include "tcpstate/sysctl.h"
 
 /* ---- a temporary tree ---- */

@@ -1,0 +1,399 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Loader of owners.bpf.c: opens and loads the skeleton, makes an iterator
+ * of it and reads its records. Built with -DTCPSTATE_NO_BPF it is stubs
+ * that say "not built". libbpf is linked statically and silenced: the
+ * library never prints; why a load failed travels in struct ts_bpf_status.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "snapshot/bpf/owners.h"
+
+#ifdef TCPSTATE_NO_BPF
+
+static int not_built(struct ts_bpf_status *ret_status)
+{
+	if (ret_status) {
+		memset(ret_status, 0, sizeof(*ret_status));
+		ret_status->failure = TS_BPF_FAILURE_NOT_BUILT;
+		ret_status->err = EOPNOTSUPP;
+	}
+	return -EOPNOTSUPP;
+}
+
+int bpf_owners_collect(pid_t only_pid, uint32_t kernel_states,
+		       int (*cb)(const struct bpf_owner_rec *r, void *userdata),
+		       void *userdata, struct ts_bpf_status *ret_status)
+{
+	return not_built(ret_status);
+}
+
+int bpf_owners_probe(struct ts_bpf_status *ret_status)
+{
+	return not_built(ret_status);
+}
+
+int bpf_owners_built(void)
+{
+	return 0;
+}
+
+#else
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <linux/types.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
+#include <bpf/libbpf.h>
+
+#include "snapshot/bpf/owners_event.h"
+#include "owners.skel.h"
+
+_Static_assert(sizeof(struct owners_event) == 96, "owners_event has implicit padding");
+_Static_assert(sizeof(((struct owners_event *)0)->local_addr) == sizeof(struct in6_addr),
+	       "address sizes differ");
+_Static_assert(OWNERS_COMM_LEN == TS_COMM_LEN, "comm sizes differ");
+
+#define READ_CHUNK (1u << 20)
+/* libbpf's retry with log_level 1 writes the verifier's log here; this
+ * program's whole log is a few tens of KiB. */
+#define VERIFIER_LOG_SIZE (1u << 20)
+
+int bpf_owners_built(void)
+{
+	return 1;
+}
+
+static bool kernel_at_least(unsigned want_major, unsigned want_minor)
+{
+	struct utsname u;
+	unsigned major = 0, minor = 0;
+
+	if (uname(&u) < 0 || sscanf(u.release, "%u.%u", &major, &minor) != 2)
+		return false;
+	return major > want_major || (major == want_major && minor >= want_minor);
+}
+
+/*
+ * libbpf prints its warnings through this: nothing reaches stderr (the
+ * library never prints); the first warning of a load is kept, as it names
+ * the cause when the errno alone misleads (a vmlinux BTF that could not be
+ * read for want of memory ends in ESRCH).
+ */
+static __thread char first_warning[256];
+
+static int keep_first_warning(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	size_t len;
+
+	if (level != LIBBPF_WARN || first_warning[0])
+		return 0;
+	vsnprintf(first_warning, sizeof(first_warning), fmt, ap);
+	len = strlen(first_warning);
+	while (len > 0 && (first_warning[len - 1] == '\n' || first_warning[len - 1] == ' '))
+		first_warning[--len] = '\0';
+	return 0;
+}
+
+static void status_set(struct ts_bpf_status *st, enum ts_bpf_failure failure, int err,
+		       const char *detail)
+{
+	if (!st)
+		return;
+	st->failure = failure;
+	st->err = err;
+	snprintf(st->detail, sizeof(st->detail), "%s", detail ? detail : "");
+}
+
+/* The end of the verifier's log, whole lines: the verdict is there, just
+ * before the statistics ("verification time", "processed N insns"). */
+static void verifier_tail(const char *log, char *out, size_t size)
+{
+	size_t len = strlen(log), start;
+
+	while (len > 0 && (log[len - 1] == '\n' || log[len - 1] == ' '))
+		len--;
+	start = len > size - 1 ? len - (size - 1) : 0;
+	if (start > 0) {
+		const char *nl = memchr(log + start, '\n', len - start);
+
+		start = nl ? (size_t)(nl + 1 - log) : len;
+	}
+	memcpy(out, log + start, len - start);
+	out[len - start] = '\0';
+}
+
+static int emit(const struct owners_event *e, pid_t only_pid,
+		int (*cb)(const struct bpf_owner_rec *r, void *userdata), void *userdata)
+{
+	struct bpf_owner_rec r = {
+		.inode = e->inode,
+		.cookie = e->cookie,
+		.pid = (pid_t)e->tgid,
+		.fd = (int)e->fd,
+		.uid = (uid_t)e->uid,
+		.family = e->family,
+		.protocol = e->protocol,
+		.state = e->state,
+		.local_port = ntohs(e->local_port),
+		.remote_port = ntohs(e->remote_port),
+		.sk_err = e->sk_err,
+	};
+
+	/* Also when the kernel ignored the link info (before 6.1). */
+	if (only_pid && r.pid != only_pid)
+		return 0;
+	memcpy(r.comm, e->comm, sizeof(r.comm));
+	r.comm[sizeof(r.comm) - 1] = '\0';
+	memcpy(&r.local_addr, e->local_addr, sizeof(r.local_addr));
+	memcpy(&r.remote_addr, e->remote_addr, sizeof(r.remote_addr));
+	return cb(&r, userdata);
+}
+
+/* Reads the iterator to its end; records never straddle reads, but a partial
+ * tail is carried over anyway. */
+static int read_iter(int iter_fd, pid_t only_pid,
+		     int (*cb)(const struct bpf_owner_rec *r, void *userdata), void *userdata,
+		     struct ts_bpf_status *st)
+{
+	char *buf = malloc(READ_CHUNK);
+	size_t have = 0;
+	int r = 0;
+
+	if (!buf) {
+		status_set(st, TS_BPF_FAILURE_OTHER, ENOMEM, NULL);
+		return -ENOMEM;
+	}
+	for (;;) {
+		ssize_t n = read(iter_fd, buf + have, READ_CHUNK - have);
+		size_t off = 0;
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			r = -errno;
+			status_set(st, TS_BPF_FAILURE_OTHER, -r, "reading the iterator failed");
+			break;
+		}
+		if (n == 0)
+			break;
+		have += (size_t)n;
+		while (have - off >= sizeof(struct owners_event)) {
+			struct owners_event e;
+
+			memcpy(&e, buf + off, sizeof(e));
+			off += sizeof(e);
+			r = emit(&e, only_pid, cb, userdata);
+			if (r < 0)
+				goto out;
+		}
+		memmove(buf, buf + off, have - off);
+		have -= off;
+	}
+	if (r == 0 && have) {
+		r = -EPROTO;
+		status_set(st, TS_BPF_FAILURE_OTHER, EPROTO,
+			   "a truncated record: the program and its loader disagree");
+	}
+out:
+	free(buf);
+	return r;
+}
+
+/*
+ * libbpf needs a dozen fds (object BTF, maps, program, link, iterator and its
+ * feature probes). Without them it fails in misleading ways: a feature probe
+ * that got EMFILE reads as "no global data", and the load then fails with a
+ * log about a map "referenced but wasn't created". Checked up front.
+ */
+#define LOAD_FDS 16
+
+static int fds_available(struct ts_bpf_status *st)
+{
+	int fds[LOAD_FDS], n, r = 0;
+
+	for (n = 0; n < LOAD_FDS; n++) {
+		fds[n] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (fds[n] < 0) {
+			r = -errno;
+			break;
+		}
+	}
+	while (n > 0)
+		close(fds[--n]);
+	if (r == -EMFILE || r == -ENFILE)
+		status_set(st, TS_BPF_FAILURE_OTHER, -r,
+			   r == -EMFILE ? "too few free file descriptors to load it (RLIMIT_NOFILE)"
+					: "the system's file table is full (fs.file-max)");
+	else if (r < 0)
+		status_set(st, TS_BPF_FAILURE_OTHER, -r, "cannot open /dev/null");
+	return r;
+}
+
+/* What the kernel must have before anything is loaded. */
+static int kernel_check(struct ts_bpf_status *st)
+{
+	struct utsname u;
+	char why[160];
+
+	/* bpf_sock_from_file() is 5.11; CO-RE needs the kernel's BTF. */
+	if (!kernel_at_least(5, 11)) {
+		if (uname(&u) < 0)
+			snprintf(u.release, sizeof(u.release), "?");
+		snprintf(why, sizeof(why), "kernel %.64s is older than 5.11 (no bpf_sock_from_file)",
+			 u.release);
+		status_set(st, TS_BPF_FAILURE_KERNEL, EOPNOTSUPP, why);
+		return -EOPNOTSUPP;
+	}
+	if (access("/sys/kernel/btf/vmlinux", R_OK) < 0) {
+		status_set(st, TS_BPF_FAILURE_KERNEL, EOPNOTSUPP,
+			   errno == ENOENT ? "the kernel has no BTF (/sys/kernel/btf/vmlinux is "
+					     "missing: CONFIG_DEBUG_INFO_BTF)"
+					   : "/sys/kernel/btf/vmlinux cannot be read");
+		return -EOPNOTSUPP;
+	}
+	return 0;
+}
+
+/*
+ * Opens and loads the skeleton. On failure fills *st: EPERM means a missing
+ * privilege (the kernel answers EPERM for that alone); a load that failed
+ * with a verifier log is the verifier's refusal; the rest is "other".
+ */
+static int load(uint32_t kernel_states, struct owners_bpf **ret, struct ts_bpf_status *st)
+{
+	struct owners_bpf *skel;
+	char *log;
+	int r = kernel_check(st);
+
+	if (r == 0)
+		r = fds_available(st);
+	if (r < 0)
+		return r;
+	libbpf_set_print(keep_first_warning);
+	first_warning[0] = '\0';
+	errno = 0;
+	skel = owners_bpf__open();
+	if (!skel) {
+		r = errno > 0 ? -errno : -ENOMEM;
+		status_set(st, r == -EPERM ? TS_BPF_FAILURE_PRIVILEGE : TS_BPF_FAILURE_OTHER, -r,
+			   first_warning[0] ? first_warning : "opening the BPF object failed");
+		return r;
+	}
+	/* Read-only data: the verifier prunes what the mask rules out. */
+	skel->rodata->state_mask = kernel_states ? kernel_states : UINT32_MAX;
+	log = calloc(1, VERIFIER_LOG_SIZE);
+	if (!log) {
+		owners_bpf__destroy(skel);
+		status_set(st, TS_BPF_FAILURE_OTHER, ENOMEM, NULL);
+		return -ENOMEM;
+	}
+	/* libbpf loads without a log first and, only when that fails, again
+	 * with log_level 1 into this buffer. */
+	bpf_program__set_log_buf(skel->progs.owners, log, VERIFIER_LOG_SIZE);
+	r = owners_bpf__load(skel);
+	bpf_program__set_log_buf(skel->progs.owners, NULL, 0);
+	if (r < 0) {
+		if (r == -EPERM) {
+			status_set(st, TS_BPF_FAILURE_PRIVILEGE, EPERM, NULL);
+		} else if (strstr(log, "wasn't created")) {
+			/* libbpf's own note: a map it could not create (a feature
+			 * probe failed), not the verifier's judgement. */
+			status_set(st, TS_BPF_FAILURE_OTHER, -r, "libbpf could not create the "
+				   "program's maps");
+		} else if (log[0]) {
+			status_set(st, TS_BPF_FAILURE_VERIFIER, -r, NULL);
+			if (st)
+				verifier_tail(log, st->detail, sizeof(st->detail));
+		} else if (r == -ESRCH && strstr(first_warning, "kernel BTF")) {
+			/* libbpf says ESRCH for any failure to read the kernel's BTF;
+			 * read it once more to learn the errno (ENOMEM under ulimit -v). */
+			struct btf *btf = btf__parse("/sys/kernel/btf/vmlinux", NULL);
+			long e = libbpf_get_error(btf);
+
+			btf__free(e ? NULL : btf);
+			status_set(st, TS_BPF_FAILURE_OTHER, e ? (int)-e : -r,
+				   "libbpf could not read the kernel's BTF (/sys/kernel/btf/vmlinux)");
+		} else {
+			status_set(st, TS_BPF_FAILURE_OTHER, -r,
+				   first_warning[0] ? first_warning : "loading the BPF object failed");
+		}
+		owners_bpf__destroy(skel);
+		free(log);
+		return r;
+	}
+	free(log);
+	*ret = skel;
+	return 0;
+}
+
+int bpf_owners_probe(struct ts_bpf_status *ret_status)
+{
+	struct owners_bpf *skel;
+	int r;
+
+	if (ret_status)
+		memset(ret_status, 0, sizeof(*ret_status));
+	r = load(0, &skel, ret_status);
+	if (r < 0)
+		return r;
+	owners_bpf__destroy(skel);
+	return 0;
+}
+
+int bpf_owners_collect(pid_t only_pid, uint32_t kernel_states,
+		       int (*cb)(const struct bpf_owner_rec *r, void *userdata),
+		       void *userdata, struct ts_bpf_status *ret_status)
+{
+	LIBBPF_OPTS(bpf_iter_attach_opts, attach);
+	union bpf_iter_link_info linfo;
+	struct owners_bpf *skel;
+	struct bpf_link *link;
+	int iter_fd, r;
+
+	r = load(kernel_states, &skel, ret_status);
+	if (r < 0)
+		return r;
+
+	/* Task iterators take a pid from Linux 6.1 on; older ones walk all. */
+	if (only_pid && kernel_at_least(6, 1)) {
+		memset(&linfo, 0, sizeof(linfo));
+		linfo.task.pid = (__u32)only_pid;
+		attach.link_info = &linfo;
+		attach.link_info_len = sizeof(linfo);
+	}
+	link = bpf_program__attach_iter(skel->progs.owners, &attach);
+	if (!link) {
+		r = -errno;
+		if (only_pid && (r == -ESRCH || r == -ENOENT))
+			r = 0; /* no such process: it holds nothing */
+		else
+			status_set(ret_status, r == -EPERM ? TS_BPF_FAILURE_PRIVILEGE
+							   : TS_BPF_FAILURE_OTHER, -r,
+				   "attaching the iterator failed");
+		goto out_destroy;
+	}
+	iter_fd = bpf_iter_create(bpf_link__fd(link));
+	if (iter_fd < 0) {
+		r = -errno;
+		status_set(ret_status, TS_BPF_FAILURE_OTHER, -r, "creating the iterator failed");
+		goto out_link;
+	}
+	r = read_iter(iter_fd, only_pid, cb, userdata, ret_status);
+	close(iter_fd);
+out_link:
+	bpf_link__destroy(link);
+out_destroy:
+	owners_bpf__destroy(skel);
+	return r;
+}
+
+#endif
