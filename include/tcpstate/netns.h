@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "tcpstate/socket.h"
+
 /*
  * The forms of a --netns argument, tried in this order:
  *   - a spec with a '/' is a PATH to a namespace file (/proc/PID/ns/net, a
@@ -28,6 +30,7 @@ struct ts_netns_ref {
 	pid_t pid;          /* TS_NETNS_FORM_PID: that pid; else 0 */
 	bool shadows_pid;   /* a NAME made of digits while a process with that pid exists */
 	char name[64];      /* as tcpstate shows it: the /run/netns name, "init", "net:[INODE]" */
+	enum ts_netns_kind kind;
 };
 
 /*

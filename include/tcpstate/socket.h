@@ -90,8 +90,25 @@ struct ts_process {
 	char comm[TS_COMM_LEN];
 };
 
+/* What a network namespace's name is. */
+enum ts_netns_kind {
+	TS_NETNS_UNNAMED, /* no /run/netns name: shown as "net:[INODE]" */
+	TS_NETNS_INIT,    /* the initial namespace: shown as "init" */
+	TS_NETNS_NAMED,   /* bound in /run/netns (ip netns add): shown by that name */
+};
+
 struct ts_netns {
 	uint64_t inode;  /* of the net namespace (stat(2) of /proc/PID/ns/net) */
-	char name[64];   /* /run/netns name, or "net:[INODE]" */
+	char name[64];   /* /run/netns name, "init", or "net:[INODE]" (see kind) */
 	pid_t pid;       /* a process seen in it, to reopen it by (0: none known) */
+	enum ts_netns_kind kind;
 };
+
+/*
+ * The --netns argument that opens ns again, into buf: the /run/netns name,
+ * /proc/1/ns/net for the initial namespace, /proc/PID/ns/net through a
+ * process seen in it (paths, not pids: a /run/netns name made of the same
+ * digits would win over a pid). proc_root: NULL for "/proc". Returns 0,
+ * -ENOENT (no name and no process known in it) or -ENAMETOOLONG.
+ */
+int ts_netns_reopen_spec(const struct ts_netns *ns, const char *proc_root, char *buf, size_t size);

@@ -26,7 +26,7 @@ static const char *proc_or_default(const char *proc_root)
 	return proc_root ? proc_root : "/proc";
 }
 
-void netns_name(uint64_t inode, const char *proc_root, char *buf, size_t size)
+enum ts_netns_kind netns_name(uint64_t inode, const char *proc_root, char *buf, size_t size)
 {
 	char path[PATH_MAX];
 	struct stat st;
@@ -40,7 +40,7 @@ void netns_name(uint64_t inode, const char *proc_root, char *buf, size_t size)
 			if (fstatat(dirfd(d), de->d_name, &st, 0) == 0 && (uint64_t)st.st_ino == inode) {
 				snprintf(buf, size, "%s", de->d_name);
 				closedir(d);
-				return;
+				return TS_NETNS_NAMED;
 			}
 		}
 		closedir(d);
@@ -49,14 +49,15 @@ void netns_name(uint64_t inode, const char *proc_root, char *buf, size_t size)
 	 * dynamic one: it is "init" even when pid 1's link cannot be read. */
 	if (inode == NETNS_INIT_INO) {
 		snprintf(buf, size, "init");
-		return;
+		return TS_NETNS_INIT;
 	}
 	snprintf(path, sizeof(path), "%s/1/ns/net", proc_or_default(proc_root));
 	if (stat(path, &st) == 0 && (uint64_t)st.st_ino == inode) {
 		snprintf(buf, size, "init");
-		return;
+		return TS_NETNS_INIT;
 	}
 	snprintf(buf, size, "net:[%llu]", (unsigned long long)inode);
+	return TS_NETNS_UNNAMED;
 }
 
 /*
@@ -112,7 +113,7 @@ static int resolve_own(const char *proc_root, struct netns_target *ret)
 		return -errno;
 	t.inode = st.st_ino;
 	t.pid = getpid();
-	netns_name(t.inode, proc_root, t.name, sizeof(t.name));
+	t.kind = netns_name(t.inode, proc_root, t.name, sizeof(t.name));
 	*ret = t;
 	return 0;
 }
@@ -190,7 +191,7 @@ int netns_resolve_in(const char *spec, const char *run_netns, const char *proc_r
 			t.shadows_pid = ts_str_is_digits(spec) && process_exists(spec, proc_root);
 		}
 	}
-	netns_name(t.inode, proc_root, t.name, sizeof(t.name));
+	t.kind = netns_name(t.inode, proc_root, t.name, sizeof(t.name));
 	*ret = t;
 	return 0;
 }
@@ -214,6 +215,7 @@ int ts_netns_lookup(const char *spec, const char *proc_root, struct ts_netns_ref
 		.inode = t.inode,
 		.pid = t.form == TS_NETNS_FORM_PID ? t.pid : 0,
 		.shadows_pid = t.shadows_pid,
+		.kind = t.kind,
 	};
 	snprintf(ret->name, sizeof(ret->name), "%s", t.name);
 	return 0;
@@ -305,10 +307,11 @@ static int target_list_add(struct target_list *l, const char *path, const char *
 		return -ENOMEM;
 	}
 	t.pid = pid;
-	if (name)
+	if (name) {
 		snprintf(t.name, sizeof(t.name), "%s", name);
-	else
-		netns_name(t.inode, proc_root, t.name, sizeof(t.name));
+		t.kind = TS_NETNS_NAMED;
+	} else
+		t.kind = netns_name(t.inode, proc_root, t.name, sizeof(t.name));
 	l->v[l->n++] = t;
 	return 0;
 }
@@ -419,4 +422,24 @@ int netns_leave(int saved)
 		r = -errno;
 	close(saved);
 	return r;
+}
+
+int ts_netns_reopen_spec(const struct ts_netns *ns, const char *proc_root, char *buf, size_t size)
+{
+	int n;
+
+	switch (ns->kind) {
+	case TS_NETNS_NAMED:
+		n = snprintf(buf, size, "%s", ns->name);
+		break;
+	case TS_NETNS_INIT:
+		n = snprintf(buf, size, "%s/1/ns/net", proc_or_default(proc_root));
+		break;
+	default:
+		if (ns->pid <= 0)
+			return -ENOENT;
+		n = snprintf(buf, size, "%s/%d/ns/net", proc_or_default(proc_root), (int)ns->pid);
+		break;
+	}
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
 }

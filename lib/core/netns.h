@@ -13,6 +13,7 @@ struct netns_target {
 	int fd;          /* O_RDONLY|O_CLOEXEC on the nsfs inode; -1 = the caller's own */
 	uint64_t inode;
 	char name[64];
+	enum ts_netns_kind kind;
 	pid_t pid;       /* a process seen in it (0: none known) */
 	enum ts_netns_form form;
 	bool shadows_pid; /* see struct ts_netns_ref */
@@ -55,8 +56,8 @@ void netns_targets_free(struct netns_target *t, size_t n);
 
 /* The name to show for a namespace inode: its /run/netns name, "init" for
  * the initial namespace (NETNS_INIT_INO, or the namespace of pid 1), else
- * "net:[INODE]". */
-void netns_name(uint64_t inode, const char *proc_root, char *buf, size_t size);
+ * "net:[INODE]"; returns which of the three it is. */
+enum ts_netns_kind netns_name(uint64_t inode, const char *proc_root, char *buf, size_t size);
 
 /*
  * Moves the calling thread into t (nothing when t->fd < 0) and returns in

@@ -140,7 +140,7 @@ out_close:
 static int collect_target(struct ts_snapshot *snap, const struct netns_target *t,
 			  const struct ts_snapshot_opts *o, const struct ts_filter *f)
 {
-	struct ts_netns ns = { .inode = t->inode, .pid = t->pid };
+	struct ts_netns ns = { .inode = t->inode, .pid = t->pid, .kind = t->kind };
 	size_t first = snap->n_sockets;
 	uint32_t idx;
 	int r;
