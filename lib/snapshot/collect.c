@@ -233,15 +233,124 @@ static void note_netns_denied(struct ts_snapshot_stats *st, const char *name)
 	st->netns_denied++;
 }
 
+/* The namespaces to read: every one (--all-netns), or the one asked for. */
+static int collect_targets(const struct ts_snapshot_opts *o, struct ts_snapshot *snap,
+			   struct netns_target **ret, size_t *ret_n)
+{
+	struct netns_target *targets;
+	int r;
+
+	if (o->all_netns) {
+		struct netns_denials den = { 0 };
+
+		r = netns_enumerate(o->proc_root, ret, ret_n, &den);
+		if (r < 0)
+			return r;
+		for (size_t k = 0; k < den.n; k++)
+			note_netns_denied(&snap->stats, den.names[k]);
+		snap->stats.netns_unidentified_processes = den.processes;
+		netns_denials_clear(&den);
+		return 0;
+	}
+	targets = calloc(1, sizeof(*targets));
+	if (!targets)
+		return -ENOMEM;
+	r = netns_resolve(o->netns, o->proc_root, &targets[0]);
+	if (r < 0) {
+		free(targets);
+		return r;
+	}
+	*ret = targets;
+	*ret_n = 1;
+	return 0;
+}
+
+/* Starts the owner scan; the /proc walk runs on other threads while this one dumps. */
+static int owners_start(const struct ts_snapshot_opts *o, const struct ts_filter *f,
+			struct owner_scan **ret)
+{
+	struct owner_scan_opts so = {
+		.proc_root = o->proc_root,
+		.filter = f,
+		/* A fallback to procfs (no BOUND dump) is only known later:
+		 * then BOUND sockets are found as fds like IDLE ones. */
+		.want_candidates = need_candidates(f, false),
+		.source = o->owner_source,
+	};
+
+	/* The BPF source skips sockets no dump can return: fd-only
+	 * states (and BOUND, see above) need TCP_CLOSE ones. It reads
+	 * sk_state at another moment than the dump: a socket that moved
+	 * in between is looked for again, with the states next to the
+	 * asked ones (owner_scan.c, bpf_second_pass()). */
+	so.kernel_states = ts_state_mask_to_kernel(ts_filter_states(f));
+	if (so.want_candidates)
+		so.kernel_states |= 1u << TS_TCP_CLOSE;
+	so.kernel_states_retry = ts_kernel_states_around(so.kernel_states);
+	so.test_second_pass_only = o->test_bpf_second_pass_only;
+	return owner_scan_start(&so, ret);
+}
+
+/* The sockets only fds hold (no dump shows them), from the scan's candidates. */
+static int add_fd_only_sockets(struct ts_snapshot *snap, const struct ts_filter *f,
+			       const struct ts_snapshot_opts *o, struct fd_candidate *cand,
+			       size_t n_cand)
+{
+	uint64_t *inodes = malloc((snap->n_netns ? snap->n_netns : 1) * sizeof(*inodes));
+	struct fdsock_opts fo = {
+		.filter = f,
+		.netns_inodes = inodes,
+		.n_netns = snap->n_netns,
+		.proc_root = o->proc_root,
+	};
+	int r;
+
+	if (!inodes)
+		return -ENOMEM;
+	for (size_t i = 0; i < snap->n_netns; i++)
+		inodes[i] = snap->netns[i].inode;
+	r = fdsock_classify(snap, cand, n_cand, &fo);
+	free(inodes);
+	return r;
+}
+
+/* Joins the owner scan with the dumped sockets; frees scan. */
+static int owners_finish(struct owner_scan *scan, struct ts_snapshot *snap,
+			 const struct ts_filter *f, const struct ts_snapshot_opts *o,
+			 struct ts_bpf_status *ret_bpf)
+{
+	struct ts_bpf_status bpf_status = { 0 };
+	struct owner_scan_result res = { 0 };
+	int r = owner_scan_finish(scan, snap, &res, &bpf_status);
+
+	if (r < 0) {
+		/* Only a forced BPF source fails here for BPF's sake. */
+		bpf_failure_out(o, &bpf_status, ret_bpf);
+		return r;
+	}
+	snap->stats.owners_scanned = true;
+	snap->stats.owner_source = res.source;
+	snap->stats.bpf = bpf_status;
+	snap->stats.processes_denied = res.processes_denied;
+	snap->stats.fd_exhausted = res.processes_fd_exhausted;
+	snap->stats.fd_exhausted_errno = res.fd_exhausted_errno;
+	if (res.n_candidates)
+		r = add_fd_only_sockets(snap, f, o, res.candidates, res.n_candidates);
+	free(res.candidates);
+	if (r == 0 && ts_filter_needs_owners(f))
+		r = keep_owned(snap);
+	if (r == 0)
+		r = snapshot_owners_finalize(snap);
+	return r;
+}
+
 int ts_snapshot_collect_ex(const struct ts_snapshot_opts *o, struct ts_snapshot **ret,
 			   struct ts_bpf_status *ret_bpf)
 {
-	struct ts_bpf_status bpf_status = { 0 };
 	static const struct ts_filter all = { 0 };
 	const struct ts_filter *f = o->filter ? o->filter : &all;
 	struct netns_target *targets = NULL;
 	struct owner_scan *scan = NULL;
-	struct owner_scan_result res = { 0 };
 	size_t n_targets = 0;
 	struct ts_snapshot *snap;
 	int r;
@@ -257,58 +366,14 @@ int ts_snapshot_collect_ex(const struct ts_snapshot_opts *o, struct ts_snapshot 
 	snap->stats.backend = o->backend == TS_BACKEND_PROCFS ? TS_BACKEND_PROCFS : TS_BACKEND_NETLINK;
 	snap->stats.bound_dump = snap->stats.backend == TS_BACKEND_NETLINK && kernel_dumps_bound();
 
-	if (o->all_netns) {
-		struct netns_denials den = { 0 };
-
-		r = netns_enumerate(o->proc_root, &targets, &n_targets, &den);
-		if (r < 0)
-			goto out_free;
-		for (size_t k = 0; k < den.n; k++)
-			note_netns_denied(&snap->stats, den.names[k]);
-		snap->stats.netns_unidentified_processes = den.processes;
-		netns_denials_clear(&den);
-	} else {
-		targets = calloc(1, sizeof(*targets));
-		if (!targets) {
-			r = -ENOMEM;
-			goto out_free;
-		}
-		r = netns_resolve(o->netns, o->proc_root, &targets[0]);
-		if (r < 0) {
-			free(targets);
-			targets = NULL;
-			goto out_free;
-		}
-		n_targets = 1;
-	}
-
-	/* The /proc walk runs on other threads while this one dumps. */
+	r = collect_targets(o, snap, &targets, &n_targets);
+	if (r < 0)
+		goto out_free;
 	if (o->owners != TS_OWNERS_NONE) {
-		struct owner_scan_opts so = {
-			.proc_root = o->proc_root,
-			.filter = f,
-			/* A fallback to procfs (no BOUND dump) is only known later:
-			 * then BOUND sockets are found as fds like IDLE ones. */
-			.want_candidates = need_candidates(f, false),
-			.source = o->owner_source,
-		};
-
-		/* The BPF source skips sockets no dump can return: fd-only
-		 * states (and BOUND, see above) need TCP_CLOSE ones. It reads
-		 * sk_state at another moment than the dump: a socket that moved
-		 * in between is looked for again, with the states next to the
-		 * asked ones (owner_map.c, bpf_second_pass()). */
-		so.kernel_states = ts_state_mask_to_kernel(ts_filter_states(f));
-		if (so.want_candidates)
-			so.kernel_states |= 1u << TS_TCP_CLOSE;
-		so.kernel_states_retry = ts_kernel_states_around(so.kernel_states);
-		so.test_second_pass_only = o->test_bpf_second_pass_only;
-
-		r = owner_scan_start(&so, &scan);
+		r = owners_start(o, f, &scan);
 		if (r < 0)
 			goto out_targets;
 	}
-
 	for (size_t i = 0; i < n_targets; i++) {
 		r = collect_target(snap, &targets[i], o, f);
 		if (r == -EPERM && o->all_netns) {
@@ -320,49 +385,9 @@ int ts_snapshot_collect_ex(const struct ts_snapshot_opts *o, struct ts_snapshot 
 	}
 	if (snap->stats.backend == TS_BACKEND_PROCFS)
 		snap->stats.bound_dump = false;
-
 	if (scan) {
-		r = owner_scan_finish(scan, snap, &res, &bpf_status);
+		r = owners_finish(scan, snap, f, o, ret_bpf);
 		scan = NULL;
-		if (r < 0) {
-			/* Only a forced BPF source fails here for BPF's sake. */
-			bpf_failure_out(o, &bpf_status, ret_bpf);
-			goto out_targets;
-		}
-		snap->stats.owners_scanned = true;
-		snap->stats.owner_source = res.source;
-		snap->stats.bpf = bpf_status;
-		snap->stats.processes_denied = res.processes_denied;
-		snap->stats.fd_exhausted = res.processes_fd_exhausted;
-		snap->stats.fd_exhausted_errno = res.fd_exhausted_errno;
-		if (res.n_candidates) {
-			uint64_t *inodes = malloc(snap->n_netns * sizeof(*inodes));
-			struct fdsock_opts fo = {
-				.filter = f,
-				.netns_inodes = inodes,
-				.n_netns = snap->n_netns,
-				.proc_root = o->proc_root,
-			};
-
-			if (!inodes) {
-				free(res.candidates);
-				r = -ENOMEM;
-				goto out_targets;
-			}
-			for (size_t i = 0; i < snap->n_netns; i++)
-				inodes[i] = snap->netns[i].inode;
-			r = fdsock_classify(snap, res.candidates, res.n_candidates, &fo);
-			free(inodes);
-		}
-		free(res.candidates);
-		if (r < 0)
-			goto out_targets;
-		if (ts_filter_needs_owners(f)) {
-			r = keep_owned(snap);
-			if (r < 0)
-				goto out_targets;
-		}
-		r = snapshot_owners_finalize(snap);
 		if (r < 0)
 			goto out_targets;
 	}
