@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <netdb.h>
 #include <stdlib.h>
 
 #include "tcpstate/util.h"
@@ -52,6 +54,21 @@ int ts_parse_port(const char *s, uint16_t *ret)
 	if (r < 0)
 		return r;
 	*ret = (uint16_t)v;
+	return 0;
+}
+
+int ts_parse_port_or_service(const char *s, uint16_t *ret)
+{
+	struct servent se, *found = NULL;
+	char buf[1024];
+	int r = ts_parse_port(s, ret);
+
+	if (r == 0 || ts_str_is_digits(s) || !*s)
+		return r; /* a number: 0 and > 65535 are not ports, never names */
+	if (getservbyname_r(s, "tcp", &se, buf, sizeof(buf), &found) != 0 || !found ||
+	    ntohs((uint16_t)found->s_port) == 0)
+		return -ENOENT;
+	*ret = ntohs((uint16_t)found->s_port);
 	return 0;
 }
 

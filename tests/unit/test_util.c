@@ -44,11 +44,34 @@ static void test_parsers(void **state)
 	assert_int_equal(pid, 1);
 }
 
+/* Service names as ss takes them; numbers stay numbers (a digit string is never a name). */
+static void test_port_or_service(void **state)
+{
+	uint16_t port = 7;
+
+	(void)state;
+	assert_int_equal(ts_parse_port_or_service("8080", &port), 0);
+	assert_int_equal(port, 8080);
+	assert_int_equal(ts_parse_port_or_service("0", &port), -ERANGE);
+	assert_int_equal(ts_parse_port_or_service("65536", &port), -ERANGE);
+	assert_int_equal(ts_parse_port_or_service("", &port), -EINVAL);
+	assert_int_equal(ts_parse_port_or_service("no-such-service-x", &port), -ENOENT);
+	assert_int_equal(port, 8080);
+	/* The services database (netbase) of every Debian system has these. */
+	assert_int_equal(ts_parse_port_or_service("http", &port), 0);
+	assert_int_equal(port, 80);
+	assert_int_equal(ts_parse_port_or_service("postgresql", &port), 0);
+	assert_int_equal(port, 5432);
+	assert_int_equal(ts_parse_port_or_service("www", &port), 0); /* an alias */
+	assert_int_equal(port, 80);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_is_digits),
 		cmocka_unit_test(test_parsers),
+		cmocka_unit_test(test_port_or_service),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
