@@ -3,9 +3,11 @@
 
 /*
  * Ending TCP sockets, three ways:
- *   rst  SOCK_DESTROY through sock_diag: the kernel aborts the socket, the
- *        peer gets a RST, the program's next call fails with ECONNABORTED;
- *        its fd stays open.
+ *   rst  SOCK_DESTROY through sock_diag: the kernel aborts the socket; in
+ *        ESTABLISHED, CLOSE_WAIT, FIN_WAIT_1/2 and SYN_RECEIVED the peer gets
+ *        a RST; a holder's next call fails with ECONNABORTED, its fd stays
+ *        open. A TIME_WAIT entry or a connection not yet accepted is just
+ *        dropped, without a packet.
  *   fin  shutdown(SHUT_WR) on a copy of the owner's fd (pidfd_getfd): an
  *        orderly FIN; the fd stays open in the owner.
  *   fd   close(fd) run inside the owner (ptrace_close_fd()).

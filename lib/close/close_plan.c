@@ -211,6 +211,45 @@ static void set_result(struct ts_close_item *it, enum ts_close_outcome o, int er
 	va_end(ap);
 }
 
+/*
+ * What SOCK_DESTROY did, by the socket's kind (Linux tcp_abort()): a TIME_WAIT
+ * entry and a connection not yet accepted (a request socket, no inode) are
+ * dropped without a packet; a full socket gets sk_err ECONNABORTED and a RST
+ * to the peer only in the states of tcp_need_reset() (ESTABLISHED,
+ * CLOSE_WAIT, FIN_WAIT_1, FIN_WAIT_2, SYN_RECEIVED); a listener stops and
+ * resets the connections in its queues, and its accept() then says EINVAL
+ * (not listening); only a held socket has a program to see the error.
+ */
+static void rst_done(struct ts_close_item *it)
+{
+	const struct ts_socket *s = it->s;
+	bool peer_told, held = it->n_holders > 0 || s->owner_count > 0;
+
+	if (s->state == TS_STATE_TIME_WAIT) {
+		set_result(it, TS_CLOSE_DONE, 0, "removed: the TIME_WAIT entry is gone at once; no "
+			   "packet was sent (no program holds a TIME_WAIT socket)");
+		return;
+	}
+	if (s->state == TS_STATE_SYN_RECEIVED && !s->inode) {
+		set_result(it, TS_CLOSE_DONE, 0, "removed: the half-open connection is dropped from "
+			   "its listener's queue; no packet was sent (the client may retry its SYN)");
+		return;
+	}
+	if (s->state == TS_STATE_LISTEN) {
+		set_result(it, TS_CLOSE_DONE, 0, "stopped listening: connections waiting to be "
+			   "accepted were reset; %s", held ? "the program's next accept() fails with "
+			   "EINVAL (its fd stays open)" : "no program held it");
+		return;
+	}
+	peer_told = s->state == TS_STATE_ESTABLISHED || s->state == TS_STATE_CLOSE_WAIT ||
+		    s->state == TS_STATE_FIN_WAIT_1 || s->state == TS_STATE_FIN_WAIT_2 ||
+		    s->state == TS_STATE_SYN_RECEIVED;
+	set_result(it, TS_CLOSE_DONE, 0, "%s; %s",
+		   peer_told ? "reset: the peer got a RST" : "aborted: no packet was sent to the peer",
+		   held ? "the program's next call on it fails with ECONNABORTED (its fd stays open)"
+			: "no program held it");
+}
+
 static void act_rst(struct ts_close_plan *c, struct ts_close_item *it)
 {
 	int fd = ns_link_get(c, it->s), r;
@@ -223,8 +262,7 @@ static void act_rst(struct ts_close_plan *c, struct ts_close_item *it)
 	r = ts_close_destroy(fd, it->s);
 	switch (r) {
 	case 0:
-		set_result(it, TS_CLOSE_DONE, 0, "reset: the peer got a RST; the program's next call "
-			   "fails with ECONNABORTED (its fd stays open)");
+		rst_done(it);
 		break;
 	case -ENOENT:
 		set_result(it, TS_CLOSE_SKIPPED, r, "gone: no socket has these two ends any more "
