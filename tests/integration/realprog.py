@@ -1,9 +1,10 @@
 # SPDX-License-Identifier: MIT
 """Real third-party programs (Debian packages) in throwaway network namespaces.
 
-    from realprog import Space, need_programs
+    from realprog import Space
+    from tslab import need_programs
 
-    need_programs("nginx", "socat")
+    need_programs("nginx", "socat")   # missing ones fail the test
     with Space(peer=True) as sp:
         conf = sp.write("nginx.conf", "...")
         nginx = sp.start(["nginx", "-c", conf, "-g", "daemon off;"], "nginx")
@@ -31,20 +32,13 @@ import tempfile
 import time
 import uuid
 
-from tslab import pid_alive, skip, wait_until
+from tslab import pid_alive, wait_until
 
 SERVER_ADDR = "10.77.0.1"
 PEER_ADDR = "10.77.0.2"
 
 # The interpreter with python3-requests: the python3 on PATH may be another one.
 SYSTEM_PYTHON = "/usr/bin/python3"
-
-
-def need_programs(*names):
-    """Exit 77 naming the missing programs (scripts/install-deps.sh installs them)."""
-    missing = [n for n in names if not shutil.which(n) and not os.path.exists(n)]
-    if missing:
-        skip(f"missing {', '.join(missing)}: run scripts/install-deps.sh")
 
 
 def ns_pids(name):

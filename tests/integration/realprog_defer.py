@@ -11,7 +11,7 @@ import signal
 import subprocess
 import tempfile
 
-from tslab import skip, wait_until
+from tslab import need_programs, wait_until
 
 NGINX = "/usr/sbin/nginx"
 
@@ -60,8 +60,7 @@ class DeferredNginx:
     """nginx listening on 127.0.0.1:port with TCP_DEFER_ACCEPT in its own namespace."""
 
     def __init__(self, port=8080, backlog=8):
-        if not os.access(NGINX, os.X_OK):
-            skip("nginx is not installed (scripts/install-deps.sh installs nginx-light)")
+        need_programs(NGINX)  # nginx-light
         self.port, self.backlog = port, backlog
         self.netns = f"tsdefer-{secrets.token_hex(4)}"
         self.dir = None

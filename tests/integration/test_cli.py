@@ -12,7 +12,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tslab import check, failures, tcpstate_path  # noqa: E402
+from tslab import check, finish, tcpstate_path  # noqa: E402
 
 VERBS = ["doctor", "summary", "list", "explain", "close", "tune", "lab", "demo"]
 
@@ -164,10 +164,7 @@ def main():
     whole_names()
     verbs_and_help()
     ss_words()
-    if failures:
-        print(f"{len(failures)} check(s) failed", file=sys.stderr)
-        sys.exit(1)
-    print("ok")
+    finish("cli")
 
 
 if __name__ == "__main__":

@@ -26,7 +26,8 @@ import time
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tslab import JsonHelper, run_named, check, failures, run_tcpstate, skip, skip_unless_root, tcpstate_path, wait_until  # noqa: E402
+from tslab import (JsonHelper, check, need_programs, run_named, run_tcpstate,  # noqa: E402
+                   skip_unless_root, tcpstate_path, wait_until)
 
 PORT_A, PORT_B, PORT_L = 7101, 7102, 7103
 MIN_IDLE = 1
@@ -530,11 +531,7 @@ def test_refusals():
 
 def main():
     skip_unless_root()
-    if subprocess.run(["which", "setpriv"], capture_output=True).returncode != 0:
-        skip("setpriv missing")
-    rc, out, err = run_tcpstate(["close", "--help"])
-    if rc != 0:
-        skip("this build has no close verb")
+    need_programs("setpriv")
     only = sys.argv[1:]
     tests = [("dry-run/usage", test_dry_run_and_usage)]
     tests += [(f"method {m}", lambda m=m: run_method(m)) for m in ("rst", "fin", "fd")]

@@ -29,7 +29,8 @@ import time
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tslab import run_named, check, failures, pid_alive, skip, skip_unless_root, tcpstate_path, wait_until  # noqa: E402
+from tslab import (check, need_programs, pid_alive, run_named, skip, skip_unless_root,  # noqa: E402
+                   tcpstate_path, wait_until)
 
 PORT = 7201
 SYS_PYTHON = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
@@ -362,9 +363,8 @@ def test_target_killed():
 
 def main():
     skip_unless_root()
-    if subprocess.run(["which", "nft"], capture_output=True).returncode != 0:
-        skip("nft missing")
-    if NR_CLOSE is None:
+    need_programs("nft")
+    if NR_CLOSE is None:  # lib's ptrace_close-arch.h: no --how fd in a build for this arch
         skip("close --how fd is not supported on this architecture")
     only = sys.argv[1:]
     tests = [("linger refused", test_linger_refused), ("deadline", test_deadline),

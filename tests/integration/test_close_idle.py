@@ -17,7 +17,6 @@ import json
 import os
 import pty
 import select
-import shutil
 import signal
 import subprocess
 import sys
@@ -25,7 +24,8 @@ import time
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tslab import JsonHelper, run_named, check, failures, run_tcpstate, skip_unless_root, tcpstate_path, wait_until  # noqa: E402
+from tslab import (JsonHelper, check, need_programs, run_named, run_tcpstate,  # noqa: E402
+                   skip_unless_root, tcpstate_path, wait_until)
 
 PORT_SLOW, PORT_LEAK = 7201, 7202
 SYS_PYTHON = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
@@ -306,8 +306,7 @@ def test_doctor_command_closes_what_it_says():
 
 def main():
     skip_unless_root()
-    if not shutil.which("nc"):
-        sys.exit("FAIL: nc (netcat-openbsd) is missing: scripts/install-deps.sh installs it")
+    need_programs("nc")  # netcat-openbsd
     rc, out, err = run_tcpstate(["close", "--help"])
     if rc != 0 or "--min-idle" not in out:
         check(False, f"close --help lacks --min-idle: {rc} {err}")

@@ -12,7 +12,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tslab import check, failures, run_tcpstate, skip_unless_root  # noqa: E402
+from tslab import check, finish, run_tcpstate, skip_unless_root  # noqa: E402
 from realprog_defer import DeferredNginx  # noqa: E402
 
 CLIENTS = 12  # more than the backlog of 8: the SYN queue is full, as in the report
@@ -51,7 +51,7 @@ def main():
         while seen is None and time.monotonic() < deadline:
             seen = one_look(ngx)
         if not check(seen is not None, "no look caught the idle clients in SYN_RECEIVED"):
-            return 1
+            finish("deferred accept")  # cleans up on the way out
         doc, rc, stories, clients, listed = seen
         kinds = [(f["kind"], f["severity"]) for f in doc["findings"]]
         check(not any(k == "syn-backlog" and s in ("warning", "critical") for k, s in kinds),
@@ -92,8 +92,8 @@ def main():
         check(est and all(s["tcp_info"].get("data_segs_out") == 0 and
                           s["tcp_info"].get("data_segs_in") == 0 for s in est),
               f"idle clients carried no data segments: {[s.get('tcp_info') for s in est]}")
-    return 1 if failures else 0
+    finish("deferred accept")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tslab import netns_exists, pid_alive, skip_unless_root, tcpstate_path  # noqa: E402
+from tslab import check, finish, netns_exists, pid_alive, skip_unless_root, tcpstate_path  # noqa: E402
 
 
 def main():
@@ -17,13 +17,6 @@ def main():
     out = r.stdout
     print(out)
     print(r.stderr, file=sys.stderr)
-    failures = []
-
-    def check(cond, msg):
-        if not cond:
-            failures.append(msg)
-            print(f"FAIL: {msg}", file=sys.stderr)
-
     check(r.returncode == 0, f"demo exit {r.returncode}")
     m = re.search(r"Namespace (tslab-[0-9a-f]+) is ready: \d+ healthy sockets, leaky server pid (\d+)", out)
     check(m is not None, "demo names its namespace and the leaky server")
@@ -37,11 +30,8 @@ def main():
         check(not pid_alive(pid), f"leaky server {pid} left running")
     check("ESTABLISHED" in out and "no sysctl" in out.lower(), "summary and verdict shown")
     check("Cleaned up" in out, "demo says it cleaned up")
-    if failures:
-        return 1
-    print("test_demo: all checks passed")
-    return 0
+    finish("demo")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

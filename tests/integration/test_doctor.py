@@ -11,7 +11,7 @@ import sys
 import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tslab import check, failures, Lab, run_tcpstate, skip_unless_root, ss, wait_until  # noqa: E402
+from tslab import check, Lab, run_named, run_tcpstate, skip_unless_root, ss, wait_until  # noqa: E402
 
 
 
@@ -252,16 +252,11 @@ def test_usage():
 
 def main():
     skip_unless_root()
-    for t in (test_usage, test_clean, test_close_wait, test_fin_wait_2_peer, test_accept_queue,
-              test_leak):
-        print(f"-- {t.__name__}", file=sys.stderr)
-        t()
-    if failures:
-        print(f"{len(failures)} check(s) failed", file=sys.stderr)
-        return 1
-    print("test_doctor: all checks passed")
-    return 0
+    tests = (test_usage, test_clean, test_close_wait, test_fin_wait_2_peer, test_accept_queue,
+             test_leak)
+    # Any exception fails its test only: the others still run.
+    run_named([(t.__name__, t) for t in tests], "doctor", sys.argv[1:], catch=(Exception,))
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -28,9 +28,10 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tslab import check, failures, run_tcpstate, skip_unless_root, wait_until  # noqa: E402
+from tslab import (check, fatal, need_programs, run_named, run_tcpstate,  # noqa: E402
+                   skip_unless_root, wait_until)
 from realprog import (PEER_ADDR, SERVER_ADDR, SYSTEM_PYTHON, Space, log,  # noqa: E402
-                      need_programs, ppid_of, read_pidfile)
+                      ppid_of, read_pidfile)
 
 
 def doctor(ns, *args, timeout=60):
@@ -501,22 +502,14 @@ def main():
                   "nsenter", "unshare", SYSTEM_PYTHON)
     r = subprocess.run([SYSTEM_PYTHON, "-c", "import requests"], capture_output=True)
     if r.returncode != 0:
-        need_programs("python3-requests (for /usr/bin/python3)")
-    for t in (test_help, test_held_leak, test_client_pool, test_socat_fork, test_apache_prefork,
-              test_churn):
-        log(f"-- {t.__name__}")
-        try:
-            t()
-        except (AssertionError, KeyError, TypeError, ValueError) as e:
-            # One broken expectation (a key missing, a program not ready) fails this test
-            # and the others still run; the Space is already cleaned up.
-            check(False, f"{t.__name__}: {type(e).__name__}: {e}")
-    if failures:
-        print(f"{len(failures)} check(s) failed", file=sys.stderr)
-        return 1
-    print("test_doctor_real: all checks passed")
-    return 0
-
+        fatal(f"{SYSTEM_PYTHON} cannot import requests (python3-requests): "
+              "run scripts/install-deps.sh")
+    # One broken expectation (a key missing, a program not ready) fails its test and
+    # the others still run; each Space is already cleaned up.
+    tests = (test_help, test_held_leak, test_client_pool, test_socat_fork, test_apache_prefork,
+             test_churn)
+    run_named([(t.__name__, t) for t in tests], "doctor on real programs", sys.argv[1:],
+              catch=(AssertionError, KeyError, TypeError, ValueError))
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

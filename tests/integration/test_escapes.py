@@ -15,7 +15,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tslab import check, failures, skip_unless_root, tcpstate_path  # noqa: E402
+from tslab import check, finish, skip_unless_root, tcpstate_path  # noqa: E402
 
 # 10 bytes (PR_SET_NAME keeps 15): ESC [ 2 J, a raw C1 CSI (0x9b) and BEL.
 COMM = b"\x1b[2Jev\x9b\x07il"
@@ -146,12 +146,8 @@ def main():
             proc.stdin.close()
             proc.wait(timeout=10)
         subprocess.run([b"ip", b"netns", b"del", ns], capture_output=True)
-    if failures:
-        print(f"{len(failures)} check(s) failed", file=sys.stderr)
-        return 1
-    print("test_escapes: all checks passed")
-    return 0
+    finish("escapes")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -11,7 +11,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tslab import check, failures, Lab, run_tcpstate, skip_unless_root  # noqa: E402
+from tslab import check, finish, Lab, run_tcpstate, skip_unless_root  # noqa: E402
 
 
 LIFECYCLE = [
@@ -229,12 +229,8 @@ def main():
     test_fin_timing()
     with Lab(states=["CLOSE_WAIT"]) as lab:
         test_socket_story(lab)
-    if failures:
-        print(f"{len(failures)} check(s) failed", file=sys.stderr)
-        return 1
-    print("test_explain: all checks passed")
-    return 0
+    finish("explain")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -11,7 +11,8 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tslab import check, failures, ALL_STATES, Lab, run_tcpstate, skip_unless_root, wait_until  # noqa: E402
+from tslab import (check, finish, ALL_STATES, Lab, run_each, run_tcpstate,  # noqa: E402
+                   skip_unless_root, wait_until)
 
 
 
@@ -265,16 +266,13 @@ def main():
     skip_unless_root()
     test_usage_errors()
     with Lab() as lab:
-        for t in (test_all_states, test_differential, test_filters, test_procfs,
-                  test_all_netns, test_summary, test_shared_socket, test_unprivileged):
-            print(f"-- {t.__name__}", file=sys.stderr)
-            t(lab)
-    if failures:
-        print(f"{len(failures)} check(s) failed", file=sys.stderr)
-        return 1
-    print("test_list: all checks passed")
-    return 0
+        tests = (test_all_states, test_differential, test_filters, test_procfs,
+                 test_all_netns, test_summary, test_shared_socket, test_unprivileged)
+        # Any exception fails its test only: the others still run.
+        run_each([(t.__name__, lambda t=t: t(lab)) for t in tests], sys.argv[1:],
+                 catch=(Exception,))
+    finish("list")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

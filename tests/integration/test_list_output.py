@@ -18,7 +18,7 @@ import sys
 import termios
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tslab import check, failures, skip_unless_root, tcpstate_path  # noqa: E402
+from tslab import check, finish, skip_unless_root, tcpstate_path  # noqa: E402
 
 LONG6 = "fd00:1234:5678:9abc:def0:1234:5678:9abc"
 COMM = "averylongname15"
@@ -174,12 +174,8 @@ def main():
             proc.stdin.close()
             proc.wait(timeout=10)
         subprocess.run(["ip", "netns", "del", ns], capture_output=True)
-    if failures:
-        print(f"{len(failures)} check(s) failed", file=sys.stderr)
-        return 1
-    print("test_list_output: all checks passed")
-    return 0
+    finish("list output")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -12,7 +12,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tslab import check, failures, run_tcpstate, skip_unless_root  # noqa: E402
+from tslab import check, finish, run_tcpstate, skip_unless_root  # noqa: E402
 
 SETTING = "net.ipv4.tcp_fin_timeout"
 
@@ -116,12 +116,8 @@ def main():
     skip_unless_root()
     test_digit_named_namespace()
     test_bad_forms()
-    if failures:
-        print(f"{len(failures)} check(s) failed", file=sys.stderr)
-        return 1
-    print("test_netns: all checks passed")
-    return 0
+    finish("netns")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -12,7 +12,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tslab import check, failures, skip, skip_unless_root, tcpstate_path  # noqa: E402
+from tslab import check, finish, fatal, skip_unless_root, tcpstate_path  # noqa: E402
 
 NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
 
@@ -32,8 +32,9 @@ def namespace_inodes():
 
 def main():
     skip_unless_root()
-    if subprocess.run(NOBODY + ["true"]).returncode != 0:
-        skip("setpriv cannot drop to nobody")
+    r = subprocess.run(NOBODY + ["true"], capture_output=True, text=True)
+    if r.returncode != 0:
+        fatal(f"setpriv cannot drop to nobody: exit {r.returncode}: {r.stderr.strip()}")
     names = [f"tsden-{secrets.token_hex(4)}" for _ in range(2)]
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
@@ -63,8 +64,8 @@ def main():
     rows = [l.split() for l in r.stdout.splitlines()[1:]]
     check(any(row[0] == "init" and row[-4].endswith(f":{port}") for row in rows if len(row) > 4),
           f"our own namespace (init) is read without privileges:\n{r.stdout}\n{r.stderr}")
-    return 1 if failures else 0
+    finish("netns denied")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

@@ -18,9 +18,12 @@ Only sockets with owners are compared (TIME_WAIT and request sockets have
 none); a comparison is retried until a deadline, because the lab re-creates
 some states and sockets can change between the two runs.
 
-Skips (exit 77) when tcpstate has no --owners option, or when its --version
-says "BPF owner source: not built" (then only the fallback is checked, and a
-failure there still fails the test).
+Skips (exit 77) only where the machine or the build cannot have the BPF
+source: a build configured with -Dbpf=disabled, or built where the kernel had
+no BTF (then only the /proc fallback is checked, and a failure there still
+fails the test), or a running kernel without BTF. Fails when --owners is
+missing, when -Dbpf=auto|enabled on a kernel with BTF did not build it, and
+when the BPF owner source does not load on a kernel with BTF (with its error).
 """
 
 import json
@@ -33,8 +36,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tslab import (check, failures, Lab, netns_exists, skip, skip_unless_root, tcpstate_path,  # noqa: E402
-                   wait_until)
+from tslab import (bpf_option, check, failures, fatal, finish, Lab, netns_exists,  # noqa: E402
+                   run_each, skip, skip_unless_root, tcpstate_path, wait_until)
 
 NOTICE = "BPF owner source"
 COMPARE_DEADLINE = 15.0
@@ -120,12 +123,12 @@ def compare(label, args=(), netns=None, namespaces=None, must_have=(), min_socke
 # -- what the build offers --
 
 def owners_support():
-    """'built', 'not built', or None when tcpstate has no --owners at all."""
+    """'built' or 'not built', as --version says; fails when --owners is refused."""
     rc, out, err = run(["--version"])
     text = out + err
     rc2, _, err2 = run(["list", "--owners", "proc", "--state", "listen"])
-    if rc2 == 2 and "owners" in err2:
-        return None
+    if rc2 != 0:
+        fatal(f"list --owners proc --state listen: exit {rc2}: {err2.strip()}")
     if "BPF owner source: not built" in text:
         return "not built"
     if "BPF owner source: built" in text:
@@ -229,8 +232,8 @@ class Sockgen:
 
 def test_sockgen(netns):
     binary = os.path.join(os.path.dirname(tcpstate_path()), "bench", "sockgen")
-    if not os.access(binary, os.X_OK):
-        print(f"   SKIP part: {binary} is not built; no generated sockets", file=sys.stderr)
+    # bench/meson.build always builds it.
+    if not check(os.access(binary, os.X_OK), f"{binary} is not built: no generated sockets"):
         return None
     gen = Sockgen(binary, netns, 3000)
     # 3000 sockets = ~150 TIME_WAIT (no owner) + the rest held by the workers.
@@ -612,59 +615,71 @@ def ns_add(prefix):
     return name
 
 
+def bpf_loads():
+    """Fails, with tcpstate's own reason, when the BPF owner source does not
+    load here: every comparison after it would fail the same way."""
+    rc, out, err = run(["list", "--owners", "bpf", "--state", "listen"])
+    if rc != 0:
+        fatal(f"the BPF owner source does not load on this kernel, which has BTF: "
+              f"list --owners bpf exited {rc}: {err.strip()}")
+
+
 def main():
     skip_unless_root()
+    option = bpf_option()
     support = owners_support()
-    if support is None:
-        skip("tcpstate has no --owners option yet (the BPF owner source has not landed)")
-    if support == "built" and not os.path.exists("/sys/kernel/btf/vmlinux"):
-        skip("the kernel has no BTF (/sys/kernel/btf/vmlinux): the BPF owner source cannot load")
+    btf = os.path.exists("/sys/kernel/btf/vmlinux")
+    if support == "not built" and option != "disabled" and btf:
+        fatal(f"-Dbpf={option}, the kernel has BTF, yet the BPF owner source was not built: "
+              "a build tool is missing (clang, llvm-strip, bpftool, libbpf.a, libelf, zlib; "
+              "see meson's summary)")
+    if support == "built":
+        if not btf:
+            skip("the kernel has no BTF (/sys/kernel/btf/vmlinux): the BPF owner source cannot load")
+        bpf_loads()
     namespaces = []
-    gen = None
+    held = {}
+    catch = (Exception,)  # one test's failure, whatever it is, leaves the others to run
     try:
         with Lab() as lab:
             if support == "not built":
-                print("-- test_not_built", file=sys.stderr)
-                test_not_built(lab)
+                run_each([("test_not_built", lambda: test_not_built(lab))], catch=catch)
             else:
-                for t in (test_verbose_and_version, test_lab, test_pidns, test_pidns_host_view,
-                          test_forced_failure, test_fd_exhaustion, test_address_space_limit):
-                    print(f"-- {t.__name__}", file=sys.stderr)
-                    t(lab)
-                gen_ns = ns_add("tsowners")
-                namespaces.append(gen_ns)
-                print("-- test_sockgen", file=sys.stderr)
-                gen = test_sockgen(gen_ns)
-                shared_ns = ns_add("tsowners")
-                namespaces.append(shared_ns)
-                print("-- test_shared", file=sys.stderr)
-                test_shared(shared_ns)
-                reset_ns = ns_add("tsowners")
-                namespaces.append(reset_ns)
-                print("-- test_closed_peer", file=sys.stderr)
-                test_closed_peer(reset_ns)
-                print("-- test_thread_pid", file=sys.stderr)
-                test_thread_pid(reset_ns)
-                print("-- test_all_netns", file=sys.stderr)
+                tests = [(t.__name__, lambda t=t: t(lab))
+                         for t in (test_verbose_and_version, test_lab, test_pidns,
+                                   test_pidns_host_view, test_forced_failure, test_fd_exhaustion,
+                                   test_address_space_limit)]
+                for _ in range(3):
+                    namespaces.append(ns_add("tsowners"))
+                gen_ns, shared_ns, reset_ns = namespaces
                 must = {(s["pid"], s["fd"]) for s in lab.targets() if s["pid"] is not None}
-                populated = [lab.netns] + ([gen_ns] if gen else [])
-                test_all_netns([lab.netns] + namespaces, populated, must)
+
+                def sockgen():
+                    held["gen"] = test_sockgen(gen_ns)
+
+                def all_netns():
+                    populated = [lab.netns] + ([gen_ns] if held.get("gen") else [])
+                    test_all_netns([lab.netns] + namespaces, populated, must)
+
+                tests += [("test_sockgen", sockgen),
+                          ("test_shared", lambda: test_shared(shared_ns)),
+                          ("test_closed_peer", lambda: test_closed_peer(reset_ns)),
+                          ("test_thread_pid", lambda: test_thread_pid(reset_ns)),
+                          ("test_all_netns", all_netns)]
+                run_each(tests, sys.argv[1:], catch=catch)
     finally:
-        if gen:
-            gen.close()
+        if held.get("gen"):
+            held["gen"].close()
         for ns in namespaces:
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
             if netns_exists(ns):
                 failures.append(f"namespace {ns} left behind")
-    if failures:
-        print(f"{len(failures)} check(s) failed", file=sys.stderr)
-        return 1
-    if support == "not built":
-        skip("BPF owner source: not built in this build; checked only the /proc fallback "
-             "(auto == proc with one notice, --owners bpf exits 1)")
-    print("test_owners: all checks passed")
-    return 0
+    if support == "not built" and not failures:
+        skip(f"BPF owner source: not built in this build (-Dbpf={option}"
+             + ("" if option == "disabled" else ", no kernel BTF at build time")
+             + "); checked only the /proc fallback (auto == proc, silently; --owners bpf exits 1)")
+    finish("owner source")
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

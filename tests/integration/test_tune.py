@@ -17,8 +17,8 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tslab import (check, failures, run_tcpstate, skip, skip_unless_root, tcpstate_path,  # noqa: E402
-                   wait_until)
+from tslab import (check, finish, need_programs, run_tcpstate, skip_unless_root,  # noqa: E402
+                   tcpstate_path, wait_until)
 
 
 AUDITED = [
@@ -331,8 +331,7 @@ def test_namespace(ns, tmp, host_before):
 
 def main():
     skip_unless_root()
-    if not shutil.which("sysctl"):
-        skip("sysctl(8) is not installed")
+    need_programs("sysctl")  # procps
     host_before = read_values()
     test_usage()
     test_own_namespace_json()
@@ -357,10 +356,7 @@ def main():
 
     check(wait_until(lambda: not os.path.exists(f"/run/netns/{ns}"), 5), "namespace left behind")
     check(read_values() == host_before, "the host's audited values changed")
-    if failures:
-        print(f"{len(failures)} failure(s)", file=sys.stderr)
-        sys.exit(1)
-    print("ok")
+    finish("tune")
 
 
 if __name__ == "__main__":

@@ -13,12 +13,21 @@ A Lab runs `$TCPSTATE lab --json --hold 600 ...`, reads its JSON Lines until
 (namespace, processes). Each socket dict carries the fields of the "socket"
 event: state, target, scenario, family, local_addr, local_port, remote_addr,
 remote_port, pid, fd, how, lasts.
+
+The one harness of every test_*.py here: check() records a failure and goes
+on, run_named() runs named tests each on its own, finish() ends the script
+(exit 1 when anything failed). Exit 77 (skip) only when the machine cannot
+run the test at all (not root, no network namespaces: skip_unless_root()) or
+the build was configured without the feature (bpf_option() == "disabled").
+A probe that fails anywhere else (a missing program, an option gone, a BPF
+program that does not load) is a failure: fatal() or check().
 """
 
 import json
 import select
 import os
 import selectors
+import shutil
 import signal
 import subprocess
 import sys
@@ -47,23 +56,52 @@ ALL_STATES = [
 failures = []
 
 
+def check(cond, msg):
+    """Records msg as a failure when cond is false; returns cond (for guards)."""
+    if not cond:
+        failures.append(msg)
+        print(f"FAIL: {msg}", file=sys.stderr)
+    return cond
+
+
 def run_named(tests, what, only=(), catch=(AssertionError,)):
+    """run_each(), then finish(what)."""
+    run_each(tests, only, catch)
+    finish(what)
+
+
+def run_each(tests, only=(), catch=(AssertionError,)):
     """Runs (name, fn) pairs (those whose name contains one of `only`, when
     given), each failing on its own: an exception in `catch` is a failed check.
-    Prints ok/FAILED per test, then exits 1 when anything failed."""
+    Prints ok/FAILED per test; returns (for scripts that clean up before finish())."""
     for name, fn in tests:
         if only and not any(o in name for o in only):
             continue
         n = len(failures)
+        start = time.monotonic()
         try:
             fn()
         except catch as e:
-            check(False, f"{name}: {e}")
-        print(f"{'ok' if len(failures) == n else 'FAILED'}: {name}", file=sys.stderr)
+            check(False, f"{name}: {type(e).__name__}: {e}")
+        print(f"{'ok' if len(failures) == n else 'FAILED'}: {name} "
+              f"({time.monotonic() - start:.1f} s)", file=sys.stderr)
+
+
+def finish(what):
+    """Ends the script: exit 1 naming the count when any check failed, else 0."""
     if failures:
         print(f"{len(failures)} failure(s)", file=sys.stderr)
         sys.exit(1)
     print(f"all {what} tests passed", file=sys.stderr)
+    sys.exit(0)
+
+
+def fatal(msg):
+    """A failure after which the rest of the script cannot run (a probe that
+    failed on a machine that should pass it): exit 1, never 77."""
+    check(False, msg)
+    print(f"{len(failures)} failure(s); the rest was not run", file=sys.stderr)
+    sys.exit(1)
 
 
 class JsonHelper:
@@ -97,14 +135,9 @@ class JsonHelper:
         self.p.wait(5)
 
 
-def check(cond, msg):
-    if not cond:
-        failures.append(msg)
-        print(f"FAIL: {msg}", file=sys.stderr)
-    return cond
-
-
 def skip(msg):
+    """Exit 77. Only for what skip_unless_root() and bpf_option() tell: see the
+    module's docstring."""
     print(f"SKIP: {msg}", file=sys.stderr)
     sys.exit(SKIP)
 
@@ -112,8 +145,26 @@ def skip(msg):
 def tcpstate_path():
     path = os.environ.get("TCPSTATE")
     if not path:
-        skip("TCPSTATE is not set (run through meson test)")
+        fatal("TCPSTATE is not set (run through meson test)")
     return path
+
+
+def bpf_option():
+    """meson's -Dbpf for this build ("auto", "enabled", "disabled"), from
+    TCPSTATE_BPF_OPTION (tests/integration/meson.build sets it)."""
+    option = os.environ.get("TCPSTATE_BPF_OPTION")
+    if option not in ("auto", "enabled", "disabled"):
+        fatal(f"TCPSTATE_BPF_OPTION is {option!r}, want auto, enabled or disabled "
+              "(run through meson test)")
+    return option
+
+
+def need_programs(*names):
+    """Fails (exit 1) naming the programs (or paths) that are missing:
+    scripts/install-deps.sh installs every one the tests use."""
+    missing = [n for n in names if not shutil.which(n) and not os.path.exists(n)]
+    if missing:
+        fatal(f"missing {', '.join(missing)}: run scripts/install-deps.sh")
 
 
 def skip_unless_root():
