@@ -22,7 +22,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tslab import check, failures, run_tcpstate, skip_unless_root, tcpstate_path, wait_until  # noqa: E402
+from tslab import check, need_programs, run_named, run_tcpstate, skip_unless_root, tcpstate_path, wait_until  # noqa: E402
 
 NETNS = f"tsrst-{os.getpid()}"
 
@@ -119,12 +119,8 @@ def test_time_wait():
 
 def inner():
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
-    for t in (test_established, test_listen, test_syn_sent, test_time_wait):
-        t()
-    if failures:
-        print(f"{len(failures)} failure(s)", file=sys.stderr)
-        sys.exit(1)
-    print("ok")
+    run_named([(t.__name__, t) for t in (test_established, test_listen, test_syn_sent,
+                                         test_time_wait)], "close --how rst", catch=(Exception,))
 
 
 def main():
@@ -133,6 +129,7 @@ def main():
         return
     skip_unless_root()
     tcpstate_path()
+    need_programs("nft", "ss", "ip")
     subprocess.run(["ip", "netns", "add", NETNS], check=True)
     try:
         r = subprocess.run(["ip", "netns", "exec", NETNS, sys.executable, os.path.abspath(__file__),

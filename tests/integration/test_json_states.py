@@ -15,7 +15,7 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tslab import check, failures, ALL_STATES, Lab, run_tcpstate, skip_unless_root  # noqa: E402
+from tslab import check, finish, ALL_STATES, Lab, run_tcpstate, skip_unless_root  # noqa: E402
 
 # ss's own names of the states, and the lower-case forms users type.
 SS_NAMES = {"ESTAB": "ESTABLISHED", "SYN-RECV": "SYN_RECEIVED", "SYN_RECV": "SYN_RECEIVED",
@@ -123,10 +123,7 @@ def main():
                                         ok=(0, 1, 4)))
         # The check must have had state names to look at: the lab alone names 13.
         check(seen >= 13 * 4, f"only {seen} state names found in the JSON documents")
-    if failures:
-        print(f"{len(failures)} failure(s)", file=sys.stderr)
-        sys.exit(1)
-    print("ok")
+    finish("JSON state spelling")
 
 
 if __name__ == "__main__":
