@@ -33,23 +33,31 @@ int ts_severity_parse(const char *s, enum ts_severity *ret)
 	return -EINVAL;
 }
 
-static const char *const sysctl_names[_TS_DS_MAX] = {
-	[TS_DS_FIN_TIMEOUT] = "net.ipv4.tcp_fin_timeout",
-	[TS_DS_ORPHAN_RETRIES] = "net.ipv4.tcp_orphan_retries",
-	[TS_DS_RETRIES2] = "net.ipv4.tcp_retries2",
-	[TS_DS_MAX_TW_BUCKETS] = "net.ipv4.tcp_max_tw_buckets",
-	[TS_DS_TW_REUSE] = "net.ipv4.tcp_tw_reuse",
-	[TS_DS_PORT_RANGE] = "net.ipv4.ip_local_port_range",
-	[TS_DS_MAX_SYN_BACKLOG] = "net.ipv4.tcp_max_syn_backlog",
-	[TS_DS_SYNCOOKIES] = "net.ipv4.tcp_syncookies",
-	[TS_DS_SOMAXCONN] = "net.core.somaxconn",
-	[TS_DS_SYN_RETRIES] = "net.ipv4.tcp_syn_retries",
-	[TS_DS_SYNACK_RETRIES] = "net.ipv4.tcp_synack_retries",
+/* The settings of the rules, in the registry (the order of ts_diag_sysctl is the CLI's). */
+static const enum ts_sysctl_id ds_ids[_TS_DS_MAX] = {
+	[TS_DS_FIN_TIMEOUT] = TS_SYSCTL_TCP_FIN_TIMEOUT,
+	[TS_DS_ORPHAN_RETRIES] = TS_SYSCTL_TCP_ORPHAN_RETRIES,
+	[TS_DS_RETRIES2] = TS_SYSCTL_TCP_RETRIES2,
+	[TS_DS_MAX_TW_BUCKETS] = TS_SYSCTL_TCP_MAX_TW_BUCKETS,
+	[TS_DS_TW_REUSE] = TS_SYSCTL_TCP_TW_REUSE,
+	[TS_DS_PORT_RANGE] = TS_SYSCTL_IP_LOCAL_PORT_RANGE,
+	[TS_DS_MAX_SYN_BACKLOG] = TS_SYSCTL_TCP_MAX_SYN_BACKLOG,
+	[TS_DS_SYNCOOKIES] = TS_SYSCTL_TCP_SYNCOOKIES,
+	[TS_DS_SOMAXCONN] = TS_SYSCTL_SOMAXCONN,
+	[TS_DS_SYN_RETRIES] = TS_SYSCTL_TCP_SYN_RETRIES,
+	[TS_DS_SYNACK_RETRIES] = TS_SYSCTL_TCP_SYNACK_RETRIES,
 };
+
+enum ts_sysctl_id ts_diag_sysctl_id(enum ts_diag_sysctl id)
+{
+	return (unsigned)id < _TS_DS_MAX ? ds_ids[id] : _TS_SYSCTL_ID_MAX;
+}
 
 const char *ts_diag_sysctl_name(enum ts_diag_sysctl id)
 {
-	return (unsigned)id < _TS_DS_MAX ? sysctl_names[id] : NULL;
+	const struct ts_sysctl_info *info = ts_sysctl_info(ts_diag_sysctl_id(id));
+
+	return info ? info->name : NULL;
 }
 
 void ts_diag_sysctls_unavailable(struct ts_diag_sysctls *v, int err)
@@ -86,12 +94,14 @@ void ts_diag_sysctls_read(struct ts_sysctl *s, struct ts_diag_sysctls *ret)
 
 	memset(&v, 0, sizeof(v));
 	for (unsigned i = 0; i < _TS_DS_MAX; i++) {
+		const struct ts_sysctl_info *info = ts_sysctl_info(ds_ids[i]);
+
 		if (!s)
 			v.err[i] = -ENODATA;
-		else if (i == TS_DS_PORT_RANGE)
-			v.err[i] = read_pair(s, sysctl_names[i], &v.value[i], &v.value2[i]);
+		else if (info->shape == TS_SYSCTL_SHAPE_RANGE)
+			v.err[i] = read_pair(s, info->name, &v.value[i], &v.value2[i]);
 		else
-			v.err[i] = ts_sysctl_read_int(s, sysctl_names[i], &v.value[i]);
+			v.err[i] = ts_sysctl_read_int(s, info->name, &v.value[i]);
 		if (v.err[i] < 0)
 			v.value[i] = v.value2[i] = 0;
 	}
