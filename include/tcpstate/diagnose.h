@@ -212,7 +212,10 @@ struct ts_finding {
 	bool has_busy;                /* CLOSE_WAIT: busy_idle_ms means something */
 	uint64_t busy_idle_ms;        /* CLOSE_WAIT: idle time of the most recently used of the others */
 	bool has_age;
-	uint64_t age_min_ms;          /* lower bound of the time in the state (oldest socket) */
+	uint64_t age_min_ms;          /* the longest time since a socket's peer sent anything
+				       * (ts_socket_peer_silence_ms()): at least the time in CLOSE_WAIT
+				       * (since the FIN) or FIN_WAIT_2 (since the ACK of ours); in
+				       * LAST_ACK/FIN_WAIT_1/CLOSING it may predate the state */
 	uint64_t limit;               /* the number count is compared with (backlog, buckets, port range) */
 	int limit_err;                /* < 0: the limit could not be read */
 	uint32_t max_retransmits;
