@@ -40,11 +40,12 @@ enum ts_sysctl_id {
 	TS_SYSCTL_TCP_ABORT_ON_OVERFLOW,
 	TS_SYSCTL_NR_OPEN,
 	TS_SYSCTL_FILE_MAX,
-	/* Named by the lint and the value checks, not audited by tune. */
+	/* Named by the lint, the value checks and the state pages; not audited by tune. */
 	TS_SYSCTL_TCP_TW_RECYCLE,
 	TS_SYSCTL_NF_CONNTRACK_TCP_TIMEOUT_CLOSE_WAIT,
 	TS_SYSCTL_IP_CONNTRACK_TCP_TIMEOUT_CLOSE_WAIT,
 	TS_SYSCTL_IP_UNPRIVILEGED_PORT_START,
+	TS_SYSCTL_TCP_RFC1337,
 	_TS_SYSCTL_ID_MAX,
 };
 
@@ -77,6 +78,7 @@ enum ts_sysctl_id {
 #define TS_SYSCTL_NAME_NF_CONNTRACK_TCP_TIMEOUT_CLOSE_WAIT "net.netfilter.nf_conntrack_tcp_timeout_close_wait"
 #define TS_SYSCTL_NAME_IP_CONNTRACK_TCP_TIMEOUT_CLOSE_WAIT "net.ipv4.netfilter.ip_conntrack_tcp_timeout_close_wait"
 #define TS_SYSCTL_NAME_IP_UNPRIVILEGED_PORT_START "net.ipv4.ip_unprivileged_port_start"
+#define TS_SYSCTL_NAME_TCP_RFC1337 "net.ipv4.tcp_rfc1337"
 
 /* The shape of a value, for the check of what the kernel accepts. */
 enum ts_sysctl_shape {

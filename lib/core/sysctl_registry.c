@@ -117,6 +117,9 @@ static const struct ts_sysctl_info registry[_TS_SYSCTL_ID_MAX] = {
 	ROW(IP_UNPRIVILEGED_PORT_START, "net/ipv4/ip_unprivileged_port_start",
 	    .kernel_default = "1024", .governs = 0, .per_netns = true,
 	    .what = "the first port a process may bind without CAP_NET_BIND_SERVICE"),
+	ROW(TCP_RFC1337, "net/ipv4/tcp_rfc1337",
+	    .kernel_default = "0", .governs = B(TIME_WAIT), .per_netns = true,
+	    .what = "1: a RST does not end TIME_WAIT early (RFC 1337's TIME-WAIT assassination)"),
 };
 
 #undef B

@@ -149,6 +149,45 @@ static void test_state_pages_agree(void **state)
 	}
 }
 
+/* Every dotted net.* name in a text of s is a registry row (no typo, no setting unknown to it). */
+static void assert_names_known(const char *text)
+{
+	for (const char *p = text ? strstr(text, "net.") : NULL; p; p = strstr(p + 1, "net.")) {
+		char name[128];
+		size_t n = 0;
+
+		if (p > text && (p[-1] == '_' || p[-1] == '.' || (p[-1] >= 'a' && p[-1] <= 'z')))
+			continue;
+		while (n + 1 < sizeof(name) && ((p[n] >= 'a' && p[n] <= 'z') || (p[n] >= '0' && p[n] <= '9') ||
+						p[n] == '_' || p[n] == '.'))
+			name[n] = p[n], n++;
+		while (n > 0 && name[n - 1] == '.')
+			n--; /* the end of a sentence */
+		name[n] = '\0';
+		if (!ts_sysctl_find(name))
+			fail_msg("'%s' is not in the registry", name);
+	}
+}
+
+static void test_state_page_texts_name_known_settings(void **state)
+{
+	(void)state;
+	assert_names_known("see net.ipv4.tcp_fin_timeout. and (net.core.somaxconn)");
+	for (unsigned st = 0; st < _TS_STATE_MAX; st++) {
+		const struct ts_state_info *info = ts_state_info((enum ts_state)st);
+
+		assert_names_known(info->meaning);
+		assert_names_known(info->who_must_act);
+		assert_names_known(info->ends_it);
+		assert_names_known(info->causes);
+		assert_names_known(info->how_to_see);
+	}
+	for (unsigned id = 0; id < _TS_SYSCTL_ID_MAX; id++) {
+		assert_names_known(row(id)->what);
+		assert_names_known(row(id)->range_text);
+	}
+}
+
 /*
  * Scope: a net.* setting has its own value per namespace exactly when a new
  * namespace shows it (Linux registers the host-wide ones in the initial
@@ -212,6 +251,7 @@ int main(void)
 		cmocka_unit_test(test_defaults_parse),
 		cmocka_unit_test(test_doctor_settings_are_registry_rows),
 		cmocka_unit_test(test_state_pages_agree),
+		cmocka_unit_test(test_state_page_texts_name_known_settings),
 		cmocka_unit_test(test_scope_in_a_new_netns),
 	};
 
