@@ -63,7 +63,13 @@ uint64_t ts_socket_unsent_bytes(const struct ts_socket *s);
 /*
  * Lower bound of the time since the peer last sent anything (data or ACK);
  * for CLOSE_WAIT, how long ago its FIN arrived at least. False without
- * tcp_info (*ret untouched).
+ * tcp_info (*ret untouched). This is a socket's age for doctor (--min-age,
+ * "at least" ages): a lower bound of the time in CLOSE_WAIT and FIN_WAIT_2,
+ * entered on a segment from the peer (its FIN; its ACK of ours); not of the
+ * time in FIN_WAIT_1, LAST_ACK or CLOSING (entered on our own FIN, which no
+ * tcp_info time marks).
+ * The idle time (ts_socket_activity()) is another measure: since anything
+ * moved either way.
  */
 bool ts_socket_peer_silence_ms(const struct ts_socket *s, uint64_t *ret);
 

@@ -18,6 +18,7 @@
 #include "tcpstate/procinfo.h"
 #include "tcpstate/snapshot.h"
 #include "tcpstate/state.h"
+#include "tcpstate/sysctl_registry.h"
 
 struct ts_sysctl;
 
@@ -33,23 +34,29 @@ const char *ts_severity_name(enum ts_severity sev);
 /* Parses those names (any case). Returns 0 or -EINVAL. */
 int ts_severity_parse(const char *s, enum ts_severity *ret);
 
-/* The settings the rules compare against. */
+/*
+ * The settings the rules compare against: a subset of the registry
+ * (tcpstate/sysctl_registry.h), in the order findings list them;
+ * ts_diag_sysctl_id() maps one to its registry row.
+ */
 enum ts_diag_sysctl {
-	TS_DS_FIN_TIMEOUT,      /* net.ipv4.tcp_fin_timeout */
-	TS_DS_ORPHAN_RETRIES,   /* net.ipv4.tcp_orphan_retries */
-	TS_DS_RETRIES2,         /* net.ipv4.tcp_retries2 */
-	TS_DS_MAX_TW_BUCKETS,   /* net.ipv4.tcp_max_tw_buckets */
-	TS_DS_TW_REUSE,         /* net.ipv4.tcp_tw_reuse */
-	TS_DS_PORT_RANGE,       /* net.ipv4.ip_local_port_range: value = low, value2 = high */
-	TS_DS_MAX_SYN_BACKLOG,  /* net.ipv4.tcp_max_syn_backlog */
-	TS_DS_SYNCOOKIES,       /* net.ipv4.tcp_syncookies */
-	TS_DS_SOMAXCONN,        /* net.core.somaxconn */
-	TS_DS_SYN_RETRIES,      /* net.ipv4.tcp_syn_retries */
-	TS_DS_SYNACK_RETRIES,   /* net.ipv4.tcp_synack_retries */
+	TS_DS_FIN_TIMEOUT,      /* TS_SYSCTL_TCP_FIN_TIMEOUT */
+	TS_DS_ORPHAN_RETRIES,   /* TS_SYSCTL_TCP_ORPHAN_RETRIES */
+	TS_DS_RETRIES2,         /* TS_SYSCTL_TCP_RETRIES2 */
+	TS_DS_MAX_TW_BUCKETS,   /* TS_SYSCTL_TCP_MAX_TW_BUCKETS */
+	TS_DS_TW_REUSE,         /* TS_SYSCTL_TCP_TW_REUSE */
+	TS_DS_PORT_RANGE,       /* TS_SYSCTL_IP_LOCAL_PORT_RANGE: value = low, value2 = high */
+	TS_DS_MAX_SYN_BACKLOG,  /* TS_SYSCTL_TCP_MAX_SYN_BACKLOG */
+	TS_DS_SYNCOOKIES,       /* TS_SYSCTL_TCP_SYNCOOKIES */
+	TS_DS_SOMAXCONN,        /* TS_SYSCTL_SOMAXCONN */
+	TS_DS_SYN_RETRIES,      /* TS_SYSCTL_TCP_SYN_RETRIES */
+	TS_DS_SYNACK_RETRIES,   /* TS_SYSCTL_TCP_SYNACK_RETRIES */
 	_TS_DS_MAX,
 };
 
-/* Dotted name of a setting; NULL out of range. */
+/* The registry's id of a setting; _TS_SYSCTL_ID_MAX out of range. */
+enum ts_sysctl_id ts_diag_sysctl_id(enum ts_diag_sysctl id);
+/* Dotted name of a setting (the registry's); NULL out of range. */
 const char *ts_diag_sysctl_name(enum ts_diag_sysctl id);
 
 /* Values of the settings of one namespace; err[id] < 0 when it could not be read. */
@@ -205,7 +212,10 @@ struct ts_finding {
 	bool has_busy;                /* CLOSE_WAIT: busy_idle_ms means something */
 	uint64_t busy_idle_ms;        /* CLOSE_WAIT: idle time of the most recently used of the others */
 	bool has_age;
-	uint64_t age_min_ms;          /* lower bound of the time in the state (oldest socket) */
+	uint64_t age_min_ms;          /* the longest time since a socket's peer sent anything
+				       * (ts_socket_peer_silence_ms()): at least the time in CLOSE_WAIT
+				       * (since the FIN) or FIN_WAIT_2 (since the ACK of ours); in
+				       * LAST_ACK/FIN_WAIT_1/CLOSING it may predate the state */
 	uint64_t limit;               /* the number count is compared with (backlog, buckets, port range) */
 	int limit_err;                /* < 0: the limit could not be read */
 	uint32_t max_retransmits;

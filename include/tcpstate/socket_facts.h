@@ -50,6 +50,9 @@ bool ts_socket_awaiting_accept(const struct ts_socket *s);
  */
 unsigned ts_socket_retransmissions(const struct ts_socket *s);
 
+/* Retransmitting: at least one unanswered retransmission (ts_socket_retransmissions()). */
+bool ts_socket_retransmitting(const struct ts_socket *s);
+
 /*
  * Whether the connection ever carried data each way (a bare SYN, ACK or FIN
  * is not data): 0 with *ret_sent and *ret_recv set; -ENOTCONN in the states

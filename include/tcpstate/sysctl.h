@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "tcpstate/state.h"
+#include "tcpstate/sysctl_registry.h" /* what we know of each setting */
 
 struct ts_sysctl;
 
@@ -36,18 +37,3 @@ int ts_sysctl_read_int(struct ts_sysctl *s, const char *name, int64_t *ret);
 
 /* Writes one setting (text). Returns 0 or -errno (-EINVAL: the kernel refused the value). */
 int ts_sysctl_write(struct ts_sysctl *s, const char *name, const char *value);
-
-/* What we know of a setting. */
-struct ts_sysctl_info {
-	const char *name;          /* dotted */
-	const char *kernel_default; /* text as the kernel prints it; NULL when it depends on memory */
-	ts_state_mask_t governs;   /* states whose lifetime it bounds */
-	bool per_netns;            /* false: host-wide (fs.*, some net.core.*) */
-	const char *what;          /* one line: what it does */
-};
-
-/* The settings tcpstate audits, in a stable order; *ret_n entries. */
-const struct ts_sysctl_info *ts_sysctl_known(size_t *ret_n);
-
-/* The entry of one name, or NULL. */
-const struct ts_sysctl_info *ts_sysctl_lookup(const char *name);

@@ -51,6 +51,11 @@ unsigned ts_socket_retransmissions(const struct ts_socket *s)
 	return r;
 }
 
+bool ts_socket_retransmitting(const struct ts_socket *s)
+{
+	return ts_socket_retransmissions(s) > 0;
+}
+
 bool ts_socket_never_connected(const struct ts_socket *s)
 {
 	static const ts_state_mask_t m = TS_STATE_BIT(TS_STATE_LISTEN) |

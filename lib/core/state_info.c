@@ -12,8 +12,11 @@
 #include <stddef.h>
 
 #include "tcpstate/state_info.h"
+#include "tcpstate/sysctl_registry.h"
 
+/* The settings bounding a state, in the order its page lists them: names from the registry. */
 #define SYSCTLS(...) ((const char *const[]){ __VA_ARGS__, NULL })
+#define S(id) TS_SYSCTL_NAME(id)
 
 static const struct ts_state_info infos[_TS_STATE_MAX] = {
 	[TS_STATE_IDLE] = {
@@ -74,7 +77,7 @@ static const struct ts_state_info infos[_TS_STATE_MAX] = {
 				"enough.",
 		.ends_it = "close() of the listening socket; connections still waiting in its "
 			   "queue are reset. No timer applies.",
-		.sysctls = SYSCTLS("net.core.somaxconn", "net.ipv4.tcp_abort_on_overflow"),
+		.sysctls = SYSCTLS(S(SOMAXCONN), S(TCP_ABORT_ON_OVERFLOW)),
 		.causes = "Normal for every server. Trouble shows as a full accept queue: the "
 			  "program is busy, blocked or stuck, and new clients either stall (the "
 			  "kernel drops their SYN, or their final ACK and keeps them in "
@@ -100,7 +103,7 @@ static const struct ts_state_info infos[_TS_STATE_MAX] = {
 			   "as the one before, about 127 s in all with the default of 6, then "
 			   "ETIMEDOUT. The socket options TCP_SYNCNT and TCP_USER_TIMEOUT override "
 			   "the limit, and the program may give up sooner by closing.",
-		.sysctls = SYSCTLS("net.ipv4.tcp_syn_retries"),
+		.sysctls = SYSCTLS(S(TCP_SYN_RETRIES)),
 		.causes = "A firewall that silently drops SYNs; a destination host that is down "
 			  "or unrouted; a wrong address or port on a path that sends no RST. Many "
 			  "SYN_SENT sockets toward one destination mean it cannot be reached.",
@@ -133,8 +136,7 @@ static const struct ts_state_info infos[_TS_STATE_MAX] = {
 			   "63 s with the default of 5, after which the entry is dropped without a "
 			   "word. When many handshakes are pending, entries that already "
 			   "retransmitted get fewer tries.",
-		.sysctls = SYSCTLS("net.ipv4.tcp_synack_retries", "net.ipv4.tcp_max_syn_backlog",
-				   "net.ipv4.tcp_syncookies"),
+		.sysctls = SYSCTLS(S(TCP_SYNACK_RETRIES), S(TCP_MAX_SYN_BACKLOG), S(TCP_SYNCOOKIES)),
 		.causes = "A SYN flood from forged sources, which never answer; a path that "
 			  "loses the SYN-ACK (asymmetric routing, a firewall open in one direction "
 			  "only); TCP_DEFER_ACCEPT on the listener, which holds the handshake until "
@@ -167,8 +169,8 @@ static const struct ts_state_info infos[_TS_STATE_MAX] = {
 			   "by default), then up to net.ipv4.tcp_keepalive_probes probes "
 			   "net.ipv4.tcp_keepalive_intvl apart. Without keepalive, an idle "
 			   "connection whose peer vanished stays ESTABLISHED forever.",
-		.sysctls = SYSCTLS("net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_keepalive_intvl",
-				   "net.ipv4.tcp_keepalive_probes", "net.ipv4.tcp_retries2"),
+		.sysctls = SYSCTLS(S(TCP_KEEPALIVE_TIME), S(TCP_KEEPALIVE_INTVL), S(TCP_KEEPALIVE_PROBES),
+				   S(TCP_RETRIES2)),
 		.causes = "Normal traffic and connection pools. Stale ones come from a peer "
 			  "that crashed or lost power, or a NAT or firewall that forgot the flow, "
 			  "while this side sends nothing and has no keepalive.",
@@ -196,7 +198,7 @@ static const struct ts_state_info infos[_TS_STATE_MAX] = {
 			   "zero-window probes, a socket still held by its program can stay here "
 			   "indefinitely. Orphans are also reset early when there are more than "
 			   "net.ipv4.tcp_max_orphans of them or TCP memory runs short.",
-		.sysctls = SYSCTLS("net.ipv4.tcp_orphan_retries", "net.ipv4.tcp_retries2"),
+		.sysctls = SYSCTLS(S(TCP_ORPHAN_RETRIES), S(TCP_RETRIES2)),
 		.causes = "A peer host that is gone or unreachable; a peer program that stopped "
 			  "reading, so its receive window is zero and the FIN waits behind unsent "
 			  "data; a firewall dropping packets after the flow was closed on its "
@@ -221,7 +223,7 @@ static const struct ts_state_info infos[_TS_STATE_MAX] = {
 			   "drops the socket. While the descriptor is open, tcp_fin_timeout does "
 			   "not apply: only the peer ends it (or keepalive, if enabled, once the "
 			   "peer is gone).",
-		.sysctls = SYSCTLS("net.ipv4.tcp_fin_timeout"),
+		.sysctls = SYSCTLS(S(TCP_FIN_TIMEOUT)),
 		.causes = "The peer's program leaks its socket (look for CLOSE_WAIT on the peer "
 			  "first); a peer that vanished after acknowledging the FIN; a protocol "
 			  "that half-closes and then waits for a slow answer.",
@@ -279,7 +281,7 @@ static const struct ts_state_info infos[_TS_STATE_MAX] = {
 			   "the usual case (0, the default, means 8: about 100 s), "
 			   "net.ipv4.tcp_retries2 (about 15 minutes) when it called shutdown() "
 			   "and still holds it.",
-		.sysctls = SYSCTLS("net.ipv4.tcp_orphan_retries", "net.ipv4.tcp_retries2"),
+		.sysctls = SYSCTLS(S(TCP_ORPHAN_RETRIES), S(TCP_RETRIES2)),
 		.causes = "A peer that disappeared between sending its FIN and receiving ours "
 			  "(a crash, an expired NAT mapping); a firewall or conntrack entry that "
 			  "expired after the peer's FIN and now drops the last ACK; loss on a bad "
@@ -299,7 +301,7 @@ static const struct ts_state_info infos[_TS_STATE_MAX] = {
 			   "out: net.ipv4.tcp_orphan_retries when the program closed the "
 			   "descriptor (0 means 8: about 100 s), net.ipv4.tcp_retries2 (about 15 "
 			   "minutes) while it still holds it.",
-		.sysctls = SYSCTLS("net.ipv4.tcp_orphan_retries", "net.ipv4.tcp_retries2"),
+		.sysctls = SYSCTLS(S(TCP_ORPHAN_RETRIES), S(TCP_RETRIES2)),
 		.causes = "Protocols in which both ends decide at the same moment that the "
 			  "exchange is over; a lost ACK; a peer that vanished right after sending "
 			  "its FIN.",
@@ -326,7 +328,7 @@ static const struct ts_state_info infos[_TS_STATE_MAX] = {
 			   "timestamps are on and the entry is old enough. A RST also removes it "
 			   "unless net.ipv4.tcp_rfc1337=1. net.ipv4.tcp_max_tw_buckets caps how "
 			   "many exist: beyond it, connections close without TIME_WAIT.",
-		.sysctls = SYSCTLS("net.ipv4.tcp_max_tw_buckets", "net.ipv4.tcp_tw_reuse"),
+		.sysctls = SYSCTLS(S(TCP_MAX_TW_BUCKETS), S(TCP_TW_REUSE)),
 		.causes = "Normal on whichever side closes first. Large numbers come from "
 			  "clients that open one short connection per request, or from servers "
 			  "that close first (HTTP without keep-alive). They matter only when a "

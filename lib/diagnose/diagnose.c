@@ -9,6 +9,7 @@
 
 #include "core/array.h"
 #include "diagnose/diagnose_ctx.h"
+#include "sysctl/sysctl_internal.h"
 #include "tcpstate/activity.h"
 #include "tcpstate/sysctl.h"
 
@@ -33,23 +34,31 @@ int ts_severity_parse(const char *s, enum ts_severity *ret)
 	return -EINVAL;
 }
 
-static const char *const sysctl_names[_TS_DS_MAX] = {
-	[TS_DS_FIN_TIMEOUT] = "net.ipv4.tcp_fin_timeout",
-	[TS_DS_ORPHAN_RETRIES] = "net.ipv4.tcp_orphan_retries",
-	[TS_DS_RETRIES2] = "net.ipv4.tcp_retries2",
-	[TS_DS_MAX_TW_BUCKETS] = "net.ipv4.tcp_max_tw_buckets",
-	[TS_DS_TW_REUSE] = "net.ipv4.tcp_tw_reuse",
-	[TS_DS_PORT_RANGE] = "net.ipv4.ip_local_port_range",
-	[TS_DS_MAX_SYN_BACKLOG] = "net.ipv4.tcp_max_syn_backlog",
-	[TS_DS_SYNCOOKIES] = "net.ipv4.tcp_syncookies",
-	[TS_DS_SOMAXCONN] = "net.core.somaxconn",
-	[TS_DS_SYN_RETRIES] = "net.ipv4.tcp_syn_retries",
-	[TS_DS_SYNACK_RETRIES] = "net.ipv4.tcp_synack_retries",
+/* The settings of the rules, in the registry (the order of ts_diag_sysctl is the CLI's). */
+static const enum ts_sysctl_id ds_ids[_TS_DS_MAX] = {
+	[TS_DS_FIN_TIMEOUT] = TS_SYSCTL_TCP_FIN_TIMEOUT,
+	[TS_DS_ORPHAN_RETRIES] = TS_SYSCTL_TCP_ORPHAN_RETRIES,
+	[TS_DS_RETRIES2] = TS_SYSCTL_TCP_RETRIES2,
+	[TS_DS_MAX_TW_BUCKETS] = TS_SYSCTL_TCP_MAX_TW_BUCKETS,
+	[TS_DS_TW_REUSE] = TS_SYSCTL_TCP_TW_REUSE,
+	[TS_DS_PORT_RANGE] = TS_SYSCTL_IP_LOCAL_PORT_RANGE,
+	[TS_DS_MAX_SYN_BACKLOG] = TS_SYSCTL_TCP_MAX_SYN_BACKLOG,
+	[TS_DS_SYNCOOKIES] = TS_SYSCTL_TCP_SYNCOOKIES,
+	[TS_DS_SOMAXCONN] = TS_SYSCTL_SOMAXCONN,
+	[TS_DS_SYN_RETRIES] = TS_SYSCTL_TCP_SYN_RETRIES,
+	[TS_DS_SYNACK_RETRIES] = TS_SYSCTL_TCP_SYNACK_RETRIES,
 };
+
+enum ts_sysctl_id ts_diag_sysctl_id(enum ts_diag_sysctl id)
+{
+	return (unsigned)id < _TS_DS_MAX ? ds_ids[id] : _TS_SYSCTL_ID_MAX;
+}
 
 const char *ts_diag_sysctl_name(enum ts_diag_sysctl id)
 {
-	return (unsigned)id < _TS_DS_MAX ? sysctl_names[id] : NULL;
+	const struct ts_sysctl_info *info = ts_sysctl_info(ts_diag_sysctl_id(id));
+
+	return info ? info->name : NULL;
 }
 
 void ts_diag_sysctls_unavailable(struct ts_diag_sysctls *v, int err)
@@ -59,24 +68,20 @@ void ts_diag_sysctls_unavailable(struct ts_diag_sysctls *v, int err)
 		v->err[i] = err < 0 ? err : -ENODATA;
 }
 
-/* "32768\t60999": two integers. */
+/* "32768\t60999": two integers, LOW <= HIGH, read with the lint's parser. */
 static int read_pair(struct ts_sysctl *s, const char *name, int64_t *lo, int64_t *hi)
 {
-	char buf[64], *end;
-	long long a, b;
+	char buf[64];
+	int64_t v[2];
+	size_t n;
 	int r = ts_sysctl_read(s, name, buf, sizeof(buf));
 
 	if (r < 0)
 		return r;
-	errno = 0;
-	a = strtoll(buf, &end, 10);
-	if (errno || end == buf)
+	if (sysctl_parse_fields(buf, v, 2, &n) < 0 || n != 2 || v[1] < v[0])
 		return -EBADMSG;
-	b = strtoll(end, &end, 10);
-	if (errno || (*end != '\0' && *end != '\n') || b < a)
-		return -EBADMSG;
-	*lo = a;
-	*hi = b;
+	*lo = v[0];
+	*hi = v[1];
 	return 0;
 }
 
@@ -86,12 +91,14 @@ void ts_diag_sysctls_read(struct ts_sysctl *s, struct ts_diag_sysctls *ret)
 
 	memset(&v, 0, sizeof(v));
 	for (unsigned i = 0; i < _TS_DS_MAX; i++) {
+		const struct ts_sysctl_info *info = ts_sysctl_info(ds_ids[i]);
+
 		if (!s)
 			v.err[i] = -ENODATA;
-		else if (i == TS_DS_PORT_RANGE)
-			v.err[i] = read_pair(s, sysctl_names[i], &v.value[i], &v.value2[i]);
+		else if (info->shape == TS_SYSCTL_SHAPE_RANGE)
+			v.err[i] = read_pair(s, info->name, &v.value[i], &v.value2[i]);
 		else
-			v.err[i] = ts_sysctl_read_int(s, sysctl_names[i], &v.value[i]);
+			v.err[i] = ts_sysctl_read_int(s, info->name, &v.value[i]);
 		if (v.err[i] < 0)
 			v.value[i] = v.value2[i] = 0;
 	}
@@ -203,7 +210,7 @@ static const struct kind_text kind_texts[_TS_FINDING_MAX] = {
 		"Outgoing connections to one address and port each used a local port from "
 		"ip_local_port_range; while in TIME_WAIT those ports cannot be reused for the same "
 		"destination, so connect() may fail with EADDRNOTAVAIL.",
-		"Reuse connections to this destination. net.ipv4.tcp_tw_reuse=1 lets new outgoing "
+		"Reuse connections to this destination. " TS_SYSCTL_NAME(TCP_TW_REUSE) "=1 lets new outgoing "
 		"connections take TIME_WAIT ports (it does not help incoming ones); widening "
 		"ip_local_port_range adds ports." },
 	[TS_FINDING_ACCEPT_QUEUE] = { TS_STATE_LISTEN, DS(TS_DS_SOMAXCONN),
@@ -213,7 +220,7 @@ static const struct kind_text kind_texts[_TS_FINDING_MAX] = {
 		"final ACKs (clients retransmit and see delays or timeouts; TcpExtListenOverflows "
 		"counts them), or resets them when tcp_abort_on_overflow is 1.",
 		"The program is not calling accept() fast enough (blocked, overloaded, or stuck). "
-		"A larger listen() backlog (capped by net.core.somaxconn) only absorbs bursts." },
+		"A larger listen() backlog (capped by " TS_SYSCTL_NAME(SOMAXCONN) ") only absorbs bursts." },
 	[TS_FINDING_SYN_BACKLOG] = { TS_STATE_SYN_RECEIVED,
 		DS(TS_DS_MAX_SYN_BACKLOG) | DS(TS_DS_SYNCOOKIES) | DS(TS_DS_SYNACK_RETRIES),
 		"half-open connections (SYN_RECEIVED) on a listener",
@@ -222,7 +229,7 @@ static const struct kind_text kind_texts[_TS_FINDING_MAX] = {
 		"SYNs come from forged addresses, a flood). When more requests wait than the "
 		"listener's backlog, new connections get SYN cookies, or are dropped when "
 		"tcp_syncookies is 0.",
-		"Check the path to the clients; keep net.ipv4.tcp_syncookies=1; raise the listen() "
+		"Check the path to the clients; keep " TS_SYSCTL_NAME(TCP_SYNCOOKIES) "=1; raise the listen() "
 		"backlog and tcp_max_syn_backlog if the load is real." },
 	[TS_FINDING_SYN_SENT] = { TS_STATE_SYN_SENT, DS(TS_DS_SYN_RETRIES),
 		"connections stuck in SYN_SENT",
@@ -242,7 +249,7 @@ static const struct kind_text kind_texts[_TS_FINDING_MAX] = {
 		"SYN cookies (which skip the deferral), or are dropped when tcp_syncookies is 0.",
 		"Nothing to do when clients send their request soon after connecting. Clients that "
 		"connect and stay silent (connect-only health checks, pre-opened pools) wait out the "
-		"deferral each time; keep net.ipv4.tcp_syncookies=1 so that a full queue never "
+		"deferral each time; keep " TS_SYSCTL_NAME(TCP_SYNCOOKIES) "=1 so that a full queue never "
 		"turns clients away." },
 };
 

@@ -329,7 +329,7 @@ int diagnose_rule_dead_held(struct diagnose_ctx *c)
 		for (size_t j = i; j < end; j++) {
 			const struct ts_socket *s = diagnose_sock_at(c, h.v[j].sock);
 
-			closed += s->state == TS_STATE_CLOSED && diagnose_closed_old(c, s);
+			closed += s->state == TS_STATE_CLOSED && diagnose_old_enough(c, s);
 			idle += s->state == TS_STATE_IDLE;
 		}
 		if (closed >= c->th.dead_min && closed > 0)
@@ -353,7 +353,7 @@ int diagnose_rule_dead_held(struct diagnose_ctx *c)
 		for (size_t j = i; r == 0 && j < end; j++) {
 			const struct ts_socket *s = diagnose_sock_at(c, h.v[j].sock);
 
-			if (s->state == TS_STATE_CLOSED && !diagnose_closed_old(c, s))
+			if (s->state == TS_STATE_CLOSED && !diagnose_old_enough(c, s))
 				continue;
 			r = add_fds_of(c, f, s, f->pid);
 			/* The peers the CLOSED connections had, where the owner source
@@ -374,23 +374,14 @@ int diagnose_rule_dead_held(struct diagnose_ctx *c)
 
 /* ---- FIN_WAIT_2 ---- */
 
-/* FIN_WAIT_2 for --min-age: the peer silent that long since it ACKed our FIN. Under
- * churn a FIN_WAIT_2 waits a moment for the peer's FIN all the time. */
-static bool fin_wait_2_old(const struct diagnose_ctx *c, const struct ts_socket *s)
-{
-	uint64_t age;
-
-	return !ts_socket_peer_silence_ms(s, &age) || age >= (uint64_t)c->th.min_age_s * 1000;
-}
-
 static bool is_held(const struct diagnose_ctx *c, const struct ts_socket *s)
 {
-	return !ts_socket_is_orphan(s) && fin_wait_2_old(c, s);
+	return !ts_socket_is_orphan(s) && diagnose_old_enough(c, s);
 }
 
 static bool is_orphan(const struct diagnose_ctx *c, const struct ts_socket *s)
 {
-	return ts_socket_is_orphan(s) && fin_wait_2_old(c, s);
+	return ts_socket_is_orphan(s) && diagnose_old_enough(c, s);
 }
 
 /* Whether the other end of s is a local CLOSE_WAIT socket; the process holding it (the first
@@ -529,7 +520,7 @@ int diagnose_rule_unacked_close(struct diagnose_ctx *c)
 			counts[s->state]++;
 			if (rt > retrans)
 				retrans = rt;
-			stuck += rt > 0 || s->timer == TS_TIMER_PROBE;
+			stuck += ts_socket_retransmitting(s) || s->timer == TS_TIMER_PROBE;
 		}
 		if (stuck >= c->th.unacked_min)
 			sev = TS_SEVERITY_WARNING;

@@ -543,11 +543,18 @@ int diagnose_add_stable_group(const struct diagnose_ctx *c, struct ts_finding *f
 	return add_group(f, s, accepted, !accepted, !accepted, unread);
 }
 
-bool diagnose_closed_old(const struct diagnose_ctx *c, const struct ts_socket *s)
+int diagnose_age_check(const struct diagnose_ctx *c, const struct ts_socket *s)
 {
 	uint64_t age;
 
-	return !ts_socket_peer_silence_ms(s, &age) || age >= (uint64_t)c->th.min_age_s * 1000;
+	if (!ts_socket_peer_silence_ms(s, &age))
+		return -ENODATA;
+	return age >= (uint64_t)c->th.min_age_s * 1000;
+}
+
+bool diagnose_old_enough(const struct diagnose_ctx *c, const struct ts_socket *s)
+{
+	return diagnose_age_check(c, s) != 0;
 }
 
 bool diagnose_cw_settled(const struct diagnose_ctx *c, const struct ts_snapshot *snap, const struct ts_socket *s,
@@ -555,13 +562,13 @@ bool diagnose_cw_settled(const struct diagnose_ctx *c, const struct ts_snapshot 
 {
 	const struct ts_snapshot *other;
 	const struct sock_index *idx;
-	uint64_t age;
+	int old = diagnose_age_check(c, s);
 	uint32_t k;
 
 	if (unknown)
 		*unknown = false;
-	if (ts_socket_peer_silence_ms(s, &age))
-		return age >= (uint64_t)c->th.min_age_s * 1000;
+	if (old >= 0)
+		return old;
 	if (!c->has_idx) {
 		if (unknown)
 			*unknown = true;
@@ -743,7 +750,7 @@ static int stale_counts(struct diagnose_ctx *c)
 	}
 	for (size_t i = 0; r == 0 && i < e.n; i++) {
 		const struct ts_socket *s = diagnose_sock_at(c, e.v[i].sock);
-		bool counts = s->state == TS_STATE_CLOSED ? diagnose_closed_old(c, s)
+		bool counts = s->state == TS_STATE_CLOSED ? diagnose_old_enough(c, s)
 							  : diagnose_cw_settled(c, c->snap, s, NULL);
 
 		if (c->n_stale == 0 || c->stale[c->n_stale - 1].pid != e.v[i].pid)

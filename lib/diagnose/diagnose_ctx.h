@@ -48,9 +48,16 @@ void diagnose_ctx_release(struct diagnose_ctx *c);
  * its age is unknown (no tcp_info, no second look): it counts then. */
 bool diagnose_cw_settled(const struct diagnose_ctx *c, const struct ts_snapshot *snap, const struct ts_socket *s,
 		     bool *unknown);
-/* A CLOSED fd counts after --min-age: its peer silent that long (a program closes its fd a
- * moment after the connection ended, under churn all the time); unknown age counts. */
-bool diagnose_closed_old(const struct diagnose_ctx *c, const struct ts_socket *s);
+/*
+ * The one --min-age test of the rules: s's age is its peer's silence (tcp_info,
+ * ts_socket_peer_silence_ms(): a lower bound of the time since the peer's FIN in
+ * CLOSE_WAIT, since it ACKed ours in FIN_WAIT_2). Returns 1 (min_age_s old or
+ * more), 0 (younger), -ENODATA (no tcp_info: age unknown).
+ */
+int diagnose_age_check(const struct diagnose_ctx *c, const struct ts_socket *s);
+/* CLOSED fds and FIN_WAIT_2 count after --min-age (a program closes its fd, a peer sends its
+ * FIN, a moment after, under churn all the time); unknown age counts. */
+bool diagnose_old_enough(const struct diagnose_ctx *c, const struct ts_socket *s);
 /* The local CLOSE_WAIT socket at the other end of s (IPv4-mapped IPv6 is IPv4), or NULL. */
 const struct ts_socket *diagnose_cw_peer(const struct diagnose_ctx *c, const struct ts_socket *s);
 /* Whether a listener of s's namespace is on s's local port (s was accepted, not connected). */

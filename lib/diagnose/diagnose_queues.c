@@ -252,7 +252,7 @@ int diagnose_rule_listen(struct diagnose_ctx *c)
 			full = true;
 		if (full)
 			sev = no_cookies ? TS_SEVERITY_CRITICAL : deferred ? TS_SEVERITY_INFO : TS_SEVERITY_WARNING;
-		else if (retrans > 0 || deferred)
+		else if (retrans > 0 || deferred) /* retrans > 0: one is ts_socket_retransmitting() */
 			sev = TS_SEVERITY_INFO;
 		else {
 			i = end;
@@ -305,9 +305,10 @@ int diagnose_rule_syn_sent(struct diagnose_ctx *c)
 		struct ts_finding *f;
 
 		for (size_t j = i; j < end; j++) {
-			unsigned rt = ts_socket_retransmissions(diagnose_sock_at(c, e.v[j].sock));
+			const struct ts_socket *s = diagnose_sock_at(c, e.v[j].sock);
+			unsigned rt = ts_socket_retransmissions(s);
 
-			stuck += rt > 0;
+			stuck += ts_socket_retransmitting(s);
 			if (rt > retrans)
 				retrans = rt;
 		}

@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 
 #include "lab/lab_recipes.h"
+#include "tcpstate/sysctl_registry.h"
 
 int lab_event_send(int fd, const struct ts_lab_event *ev)
 {
@@ -241,7 +242,7 @@ _Noreturn void lab_holder_main(const struct ts_lab_opts *opts, int event_fd)
 
 	if (opts->states & TS_STATE_BIT(TS_STATE_SYN_RECEIVED)) {
 		/* /proc/sys/net follows the writer's namespace: this changes the lab only. */
-		r = sysctl_write("/proc/sys/net/ipv4/tcp_synack_retries",
+		r = sysctl_write(ts_sysctl_info(TS_SYSCTL_TCP_SYNACK_RETRIES)->path,
 				 TS_LAB_SYNACK_RETRIES_STR "\n");
 		ev = (struct ts_lab_event){ .type = r < 0 ? TS_LAB_EVENT_WARNING : TS_LAB_EVENT_NOTE,
 					    .error = r };
@@ -251,7 +252,7 @@ _Noreturn void lab_holder_main(const struct ts_lab_opts *opts, int event_fd)
 				 strerror(-r));
 		else
 			snprintf(ev.message, sizeof(ev.message),
-				 "net.ipv4.tcp_synack_retries=" TS_LAB_SYNACK_RETRIES_STR
+				 TS_SYSCTL_NAME(TCP_SYNACK_RETRIES) "=" TS_LAB_SYNACK_RETRIES_STR
 				 " in the lab namespace, so SYN_RECEIVED lasts hours");
 		lab_event_send(event_fd, &ev);
 	}

@@ -20,67 +20,6 @@ struct ts_sysctl {
 	char root[PATH_MAX];
 };
 
-#define B(s) TS_STATE_BIT(TS_STATE_##s)
-
-static const struct ts_sysctl_info known[] = {
-	{ "net.ipv4.tcp_fin_timeout", "60", B(FIN_WAIT_2), true,
-	  "seconds an orphaned socket (closed by its program) stays in FIN_WAIT_2; never CLOSE_WAIT" },
-	{ "net.ipv4.tcp_keepalive_time", "7200", B(ESTABLISHED), true,
-	  "seconds of idleness before the first keepalive probe (sockets with SO_KEEPALIVE only)" },
-	{ "net.ipv4.tcp_keepalive_intvl", "75", B(ESTABLISHED), true,
-	  "seconds between keepalive probes" },
-	{ "net.ipv4.tcp_keepalive_probes", "9", B(ESTABLISHED), true,
-	  "unanswered keepalive probes before the connection is dropped" },
-	{ "net.ipv4.tcp_retries1", "3", 0, true,
-	  "retransmissions before the kernel asks the network layer for a new route" },
-	{ "net.ipv4.tcp_retries2", "15", B(ESTABLISHED) | B(FIN_WAIT_1) | B(LAST_ACK) | B(CLOSING), true,
-	  "retransmissions of unacknowledged data before a held connection is dropped (15: ~15 min)" },
-	{ "net.ipv4.tcp_orphan_retries", "0", B(FIN_WAIT_1) | B(LAST_ACK) | B(CLOSING), true,
-	  "retransmissions before an orphaned socket is dropped (0 means 8)" },
-	{ "net.ipv4.tcp_max_orphans", NULL, B(FIN_WAIT_1) | B(FIN_WAIT_2) | B(LAST_ACK) | B(CLOSING), false,
-	  "orphaned sockets host-wide; beyond it orphans are reset at once" },
-	{ "net.ipv4.tcp_max_tw_buckets", NULL, B(TIME_WAIT) | B(FIN_WAIT_2), true,
-	  "TIME_WAIT sockets kept; beyond it new ones are destroyed at once" },
-	{ "net.ipv4.tcp_tw_reuse", "2", B(TIME_WAIT), true,
-	  "outgoing connect() may reuse a TIME_WAIT port (1: always, 2: loopback only)" },
-	{ "net.ipv4.ip_local_port_range", "32768\t60999", B(TIME_WAIT) | B(SYN_SENT), true,
-	  "ephemeral ports for outgoing connections" },
-	{ "net.ipv4.tcp_syn_retries", "6", B(SYN_SENT), true,
-	  "SYN retransmissions of connect() before it fails (6: ~127 s)" },
-	{ "net.ipv4.tcp_synack_retries", "5", B(SYN_RECEIVED), true,
-	  "SYN-ACK retransmissions before a half-open connection is dropped (5: ~63 s)" },
-	{ "net.ipv4.tcp_max_syn_backlog", NULL, B(SYN_RECEIVED), true,
-	  "half-open connections kept per listener before SYNs are dropped (without syncookies)" },
-	{ "net.ipv4.tcp_syncookies", "1", B(SYN_RECEIVED), true,
-	  "answer SYNs with cookies when the SYN queue overflows (1: only then)" },
-	{ "net.core.somaxconn", "4096", B(LISTEN), true,
-	  "upper limit of a listen() backlog (the accept queue)" },
-	{ "net.ipv4.tcp_abort_on_overflow", "0", B(LISTEN), true,
-	  "1: reset connections when the accept queue is full instead of dropping the ACK" },
-	{ "fs.nr_open", "1048576", 0, false,
-	  "highest RLIMIT_NOFILE a process may set (host-wide)" },
-	{ "fs.file-max", NULL, 0, false,
-	  "open files host-wide" },
-};
-
-#undef B
-
-const struct ts_sysctl_info *ts_sysctl_known(size_t *ret_n)
-{
-	*ret_n = sizeof(known) / sizeof(known[0]);
-	return known;
-}
-
-const struct ts_sysctl_info *ts_sysctl_lookup(const char *name)
-{
-	if (!name)
-		return NULL;
-	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
-		if (strcmp(known[i].name, name) == 0)
-			return &known[i];
-	return NULL;
-}
-
 int ts_sysctl_open(const char *netns, const char *root, struct ts_sysctl **ret)
 {
 	struct ts_sysctl *s;
@@ -160,19 +99,13 @@ bool sysctl_relpath_valid(const char *rel)
  * read where the caller is. */
 static bool needs_netns(const struct ts_sysctl *s, const char *rel)
 {
-	const struct ts_sysctl_info *info;
-	char dotted[NAME_MAX_LEN + 1];
-
 	if (s->ns.fd < 0 || strncmp(rel, "net/", 4) != 0)
 		return false;
-	if (strlen(rel) <= NAME_MAX_LEN) {
-		snprintf(dotted, sizeof(dotted), "%s", rel);
-		for (char *p = dotted; *p; p++)
-			if (*p == '/')
-				*p = '.';
-		info = ts_sysctl_lookup(dotted);
-		if (info && !info->per_netns)
-			return false;
+	for (unsigned id = 0; id < _TS_SYSCTL_ID_MAX; id++) {
+		const struct ts_sysctl_info *info = ts_sysctl_info((enum ts_sysctl_id)id);
+
+		if (strcmp(info->path + strlen(PROC_SYS "/"), rel) == 0)
+			return info->per_netns;
 	}
 	return true;
 }

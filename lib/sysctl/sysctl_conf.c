@@ -635,38 +635,6 @@ out_close_root:
 
 /* ---- values the kernel accepts ---- */
 
-enum range_kind { R_INT, R_U8, R_PORT_RANGE };
-
-static const struct value_range {
-	const char *name;
-	enum range_kind kind;
-	int64_t min, max;
-	const char *why;
-} ranges[] = {
-	{ "net.ipv4.tcp_tw_reuse", R_U8, 0, 2, "tcp_tw_reuse is 0, 1 or 2" },
-	{ "net.ipv4.tcp_syn_retries", R_U8, 1, 127, "tcp_syn_retries is 1 to 127" },
-	{ "net.ipv4.tcp_synack_retries", R_U8, 0, 255, "a number from 0 to 255" },
-	{ "net.ipv4.tcp_retries1", R_U8, 0, 255, "a number from 0 to 255" },
-	{ "net.ipv4.tcp_retries2", R_U8, 0, 255, "a number from 0 to 255" },
-	{ "net.ipv4.tcp_orphan_retries", R_U8, 0, 255, "a number from 0 to 255" },
-	{ "net.ipv4.tcp_keepalive_probes", R_U8, 0, 255, "a number from 0 to 255" },
-	{ "net.ipv4.tcp_syncookies", R_U8, 0, 255, "a number from 0 to 255 (meaningful: 0, 1, 2)" },
-	{ "net.ipv4.tcp_abort_on_overflow", R_U8, 0, 255, "a number from 0 to 255 (meaningful: 0, 1)" },
-	/* seconds stored as jiffies in an int: INT_MAX / HZ, HZ up to 1000 */
-	{ "net.ipv4.tcp_fin_timeout", R_INT, INT_MIN / 1000, INT_MAX / 1000, "seconds, at most 2147483" },
-	{ "net.ipv4.tcp_keepalive_time", R_INT, INT_MIN / 1000, INT_MAX / 1000, "seconds, at most 2147483" },
-	{ "net.ipv4.tcp_keepalive_intvl", R_INT, INT_MIN / 1000, INT_MAX / 1000, "seconds, at most 2147483" },
-	{ "net.core.somaxconn", R_INT, 0, INT_MAX, "a number from 0 to 2147483647" },
-	{ "net.ipv4.tcp_max_syn_backlog", R_INT, INT_MIN, INT_MAX, "an int" },
-	{ "net.ipv4.tcp_max_tw_buckets", R_INT, INT_MIN, INT_MAX, "an int" },
-	{ "net.ipv4.tcp_max_orphans", R_INT, INT_MIN, INT_MAX, "an int" },
-	{ "fs.nr_open", R_INT, 64, 2147483584, "a number from 64 to 2147483584" },
-	{ "fs.file-max", R_INT, 0, INT64_MAX, "a number from 0 up" },
-	{ "net.ipv4.ip_local_port_range", R_PORT_RANGE, 1024, 65535,
-	  "two ports LOW HIGH, 1024 <= LOW <= HIGH <= 65535 (LOW may be lower only when "
-	  "net.ipv4.ip_unprivileged_port_start is)" },
-};
-
 int sysctl_parse_i64(const char *s, int64_t *ret)
 {
 	uint64_t v;
@@ -703,30 +671,22 @@ int sysctl_parse_fields(const char *value, int64_t *v, size_t max, size_t *ret_n
 
 int ts_sysctl_value_check(const char *name, const char *value, const char **ret_why)
 {
-	for (size_t i = 0; i < sizeof(ranges) / sizeof(ranges[0]); i++) {
-		const struct value_range *r = &ranges[i];
-		int64_t v[3];
-		size_t n;
+	const struct ts_sysctl_info *info = ts_sysctl_find(name);
+	bool range;
+	int64_t v[3];
+	size_t n;
 
-		if (strcmp(r->name, name) != 0)
-			continue;
-		if (sysctl_parse_fields(value, v, r->kind == R_PORT_RANGE ? 2 : 1, &n) < 0 || n == 0 ||
-		    (r->kind == R_PORT_RANGE && n != 2)) {
-			*ret_why = r->why;
-			return -EINVAL;
-		}
-		if (r->kind == R_PORT_RANGE) {
-			if (v[0] < r->min || v[1] > r->max || v[0] > v[1]) {
-				*ret_why = r->why;
-				return -ERANGE;
-			}
-			return 0;
-		}
-		if (v[0] < r->min || v[0] > r->max) {
-			*ret_why = r->why;
-			return -ERANGE;
-		}
+	if (!info || info->shape == TS_SYSCTL_SHAPE_UNCHECKED)
 		return 0;
+	range = info->shape == TS_SYSCTL_SHAPE_RANGE;
+	if (sysctl_parse_fields(value, v, range ? 2 : 1, &n) < 0 || n == 0 || (range && n != 2)) {
+		*ret_why = info->range_text;
+		return -EINVAL;
+	}
+	if (range ? v[0] < info->min || v[1] > info->max || v[0] > v[1]
+		  : v[0] < info->min || v[0] > info->max) {
+		*ret_why = info->range_text;
+		return -ERANGE;
 	}
 	return 0;
 }

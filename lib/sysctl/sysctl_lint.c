@@ -102,11 +102,6 @@ static bool mentions_close_wait(const char *text)
 	return false;
 }
 
-static bool key_is(const char *key, const char *name)
-{
-	return strcmp(key, name) == 0;
-}
-
 static bool has_glob(const char *key)
 {
 	return strpbrk(key, "*?[") != NULL;
@@ -175,6 +170,8 @@ static int lint_entry(const struct ts_sysctl_conf *c, size_t i, const size_t *la
 		      struct ts_sysctl *live, struct lint_list *l)
 {
 	const struct ts_sysctl_conf_entry *e = &c->entries[i], *later;
+	const struct ts_sysctl_info *info = ts_sysctl_find(e->key);
+	enum ts_sysctl_id id = info ? info->id : _TS_SYSCTL_ID_MAX;
 	size_t fi = e->file_idx;
 	enum ts_lint_severity sev;
 	char rel[PATH_MAX / 2], cur[TS_SYSCTL_VALUE_MAX];
@@ -189,14 +186,15 @@ static int lint_entry(const struct ts_sysctl_conf *c, size_t i, const size_t *la
 			return r; \
 	} while (0)
 
-	if (key_is(e->key, "net.ipv4.tcp_tw_recycle")) {
+	if (id == TS_SYSCTL_TCP_TW_RECYCLE) {
 		ADD(TS_LINT_REMOVED, TS_LINT_ERROR, NULL,
-		    "tcp_tw_recycle was removed in Linux 4.12: the kernel has no such setting "
+		    "tcp_tw_recycle was removed in Linux %s: the kernel has no such setting "
 		    "(sysctl -p fails on it, systemd-sysctl skips it). It dropped connections of "
-		    "clients behind NAT. Delete the line; for outgoing connections see tcp_tw_reuse.");
+		    "clients behind NAT. Delete the line; for outgoing connections see tcp_tw_reuse.",
+		    info->removed_in);
 		return 0;
 	}
-	if (key_is(e->key, "net.ipv4.tcp_fin_timeout")) {
+	if (id == TS_SYSCTL_TCP_FIN_TIMEOUT) {
 		bool cw = mentions_close_wait(e->comment);
 
 		ADD(TS_LINT_FIN_TIMEOUT, cw ? TS_LINT_WARNING : TS_LINT_INFO, NULL,
@@ -205,8 +203,8 @@ static int lint_entry(const struct ts_sysctl_conf *c, size_t i, const size_t *la
 		    "until the program calls close() ('tcpstate doctor' names it).%s",
 		    cw ? " The comment above it says it is meant for CLOSE_WAIT: it will not help." : "");
 	}
-	if (key_is(e->key, "net.netfilter.nf_conntrack_tcp_timeout_close_wait") ||
-	    key_is(e->key, "net.ipv4.netfilter.ip_conntrack_tcp_timeout_close_wait")) {
+	if (id == TS_SYSCTL_NF_CONNTRACK_TCP_TIMEOUT_CLOSE_WAIT ||
+	    id == TS_SYSCTL_IP_CONNTRACK_TCP_TIMEOUT_CLOSE_WAIT) {
 		ADD(TS_LINT_CONNTRACK_CLOSE_WAIT, TS_LINT_WARNING, NULL,
 		    "a connection-tracking timer: how long the firewall remembers a flow it saw in "
 		    "CLOSE_WAIT. It does not touch the socket: CLOSE_WAIT ends only when the program "

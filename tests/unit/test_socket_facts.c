@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* One definition each of orphan, awaiting accept, retransmissions and a full accept queue. */
+/* One definition each of orphan, awaiting accept, retransmissions (retransmitting) and a full accept queue. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -79,19 +79,24 @@ static void test_retransmissions(void **state)
 	struct ts_socket s = sock(TS_STATE_ESTABLISHED, 1);
 
 	(void)state;
+	assert_false(ts_socket_retransmitting(&s));
 	s.timer = TS_TIMER_RETRANS;
 	s.timer_retrans = 3;
 	assert_int_equal(ts_socket_retransmissions(&s), 3);
+	assert_true(ts_socket_retransmitting(&s));
 	/* Keepalive and zero-window probes are counted by sock_diag too, but are not retransmissions. */
 	s.timer = TS_TIMER_KEEPALIVE;
 	assert_int_equal(ts_socket_retransmissions(&s), 0);
+	assert_false(ts_socket_retransmitting(&s));
 	s.timer = TS_TIMER_PROBE;
 	assert_int_equal(ts_socket_retransmissions(&s), 0);
+	assert_false(ts_socket_retransmitting(&s));
 	/* tcp_info's count, when the timer shows none. */
 	s.flags = TS_SOCK_HAS_INFO;
 	s.info.retransmits = 2;
 	s.info.backoff = 6; /* doubled by zero-window probes as well */
 	assert_int_equal(ts_socket_retransmissions(&s), 2);
+	assert_true(ts_socket_retransmitting(&s));
 }
 
 static void test_listener_queue_full(void **state)
