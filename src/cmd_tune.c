@@ -64,22 +64,6 @@ static void tune_help(FILE *f)
 		"Exit status: 0 success, 1 error, 2 usage error.\n");
 }
 
-const char *tune_errno_text(int r)
-{
-	return strerror(r < 0 ? -r : r);
-}
-
-int tune_open_sysctl(const char *netns, struct ts_sysctl **ret)
-{
-	int r = ts_sysctl_open(netns, NULL, ret);
-
-	if (r < 0 && netns)
-		cli_netns_error(netns, r);
-	else if (r < 0)
-		cli_error("cannot open the settings: %s", tune_errno_text(r));
-	return r;
-}
-
 /* ---- the audit ---- */
 
 static void audit_free(struct tune_audit *a)

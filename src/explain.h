@@ -3,7 +3,8 @@
 
 /*
  * Internal to `tcpstate explain`: cmd_explain.c (options, arguments, the
- * settings read in the target namespace, the flow), explain_text.c (sentences,
+ * flow), explain_facts.c (the settings, counters and listeners read in the
+ * target namespace, once each), explain_text.c (sentences,
  * wrapped fields, durations), explain_pages.c (a page per state),
  * explain_verdict.c (what a live socket's data means) and explain_story.c
  * (which sockets match a query, and the story of one as text and JSON).
@@ -78,7 +79,7 @@ struct explain_text {
 	size_t len;
 };
 
-/* ---- cmd_explain.c ---- */
+/* ---- explain_facts.c ---- */
 
 /* The setting read once in c's namespace (err set when unreadable); never NULL. */
 const struct explain_setting *explain_setting_get(struct explain_ctx *c, const char *name);
