@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
+#include <getopt.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -67,8 +68,21 @@ void cli_stop_signals_block(sigset_t *set, sigset_t *old);
 bool cli_stop_signal_pending(void *set);
 int cli_stop_signal_take(const sigset_t *set);
 
+/* ---- cli_args.c ---- */
+
+/*
+ * getopt_long, and: long options that change the system (tune --write,
+ * --apply, --save, --revert, --config-root; close --how, --yes; lab
+ * --cleanup) only by their whole name; ss's flag clusters (-tanp) answered
+ * with the tcpstate options. '?' after a usage error it reported.
+ */
+int cli_getopt_long(int argc, char **argv, const char *shortopts, const struct option *longopts,
+		    const char *verb);
+
 /* The word of words[0..n) nearest to word (a typo's distance), or NULL. */
 const char *cli_closest_word(const char *word, const char *const *words, size_t n);
+
+/* ---- cli_message.c ---- */
 
 /* "tcpstate: " + message on stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -80,3 +94,12 @@ void cli_info(const char *prefix, const char *fmt, ...) __attribute__((format(pr
  * printed at finish() as one JSON object with the exit status. */
 void cli_json_errors_start(int argc, char **argv);
 void cli_json_errors_finish(int rc);
+
+/* ---- cli_json.c ---- */
+
+struct json_object;
+/* The first keys of summary's and doctor's JSON documents: "schema_version"
+ * (CLI_JSON_SCHEMA_VERSION, raised when a key changes meaning or goes) and
+ * "generated_at" (UTC, RFC 3339, when the document was written). */
+#define CLI_JSON_SCHEMA_VERSION 1
+void cli_json_header(struct json_object *root);

@@ -11,7 +11,7 @@
 #include <json-c/json.h>
 
 #include "cli.h"
-#include "cli_filter.h"
+#include "cli_snapshot.h"
 #include "output.h"
 #include "term_safe.h"
 #include "tcpstate/close.h"

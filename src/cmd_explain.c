@@ -18,7 +18,7 @@
 #include <json-c/json.h>
 
 #include "cli.h"
-#include "cli_filter.h"
+#include "cli_snapshot.h"
 #include "explain.h"
 #include "term_safe.h"
 #include "tcpstate/util.h"

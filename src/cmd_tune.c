@@ -10,7 +10,7 @@
 #include <json-c/json.h>
 
 #include "cli.h"
-#include "cli_filter.h"
+#include "cli_snapshot.h"
 #include "term_safe.h"
 #include "tune.h"
 

@@ -7,7 +7,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "cli_filter.h"
+#include "cli_snapshot.h"
 #include "explain.h"
 
 /* ---- settings ---- */

@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "cli_filter.h"
+#include "cli_snapshot.h"
 #include "tune.h"
 
 const char *tune_errno_text(int r)

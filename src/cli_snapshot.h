@@ -5,6 +5,7 @@
 
 #include <getopt.h>
 #include <stdbool.h>
+#include <stdio.h>
 
 #include "tcpstate/filter.h"
 #include "tcpstate/netns.h"
@@ -19,12 +20,22 @@ struct cli_snapshot_args {
 	bool owners_explicit; /* --owners was given */
 };
 
-/* getopt_long entries for the shared options; end with CLI_SNAPSHOT_OPTIONS_END. */
+/* Ids of the long-only options: the shared ones, then each verb's own from
+ * CLI_OPT_VERB up (a verb's ids never meet the shared ones). */
+enum cli_option_id {
+	CLI_OPT_SPORT = 0x100,
+	CLI_OPT_DPORT,
+	CLI_OPT_BACKEND,
+	CLI_OPT_OWNERS,
+	CLI_OPT_VERB = 0x200,
+};
+
+/* getopt_long entries for the shared options (the one table of them). */
 #define CLI_SNAPSHOT_LONG_OPTIONS                                         \
 	{ "state", required_argument, NULL, 's' },                        \
 	{ "port", required_argument, NULL, 'p' },                         \
-	{ "sport", required_argument, NULL, 0x100 },                      \
-	{ "dport", required_argument, NULL, 0x101 },                      \
+	{ "sport", required_argument, NULL, CLI_OPT_SPORT },              \
+	{ "dport", required_argument, NULL, CLI_OPT_DPORT },              \
 	{ "addr", required_argument, NULL, 'a' },                         \
 	{ "pid", required_argument, NULL, 'P' },                          \
 	{ "comm", required_argument, NULL, 'c' },                         \
@@ -32,8 +43,8 @@ struct cli_snapshot_args {
 	{ "all-netns", no_argument, NULL, 'A' },                          \
 	{ "json", no_argument, NULL, 'j' },                               \
 	{ "no-owners", no_argument, NULL, 'n' },                          \
-	{ "backend", required_argument, NULL, 0x102 },                   \
-	{ "owners", required_argument, NULL, 0x103 },                     \
+	{ "backend", required_argument, NULL, CLI_OPT_BACKEND },          \
+	{ "owners", required_argument, NULL, CLI_OPT_OWNERS },            \
 	{ "verbose", no_argument, NULL, 'v' }
 
 #define CLI_SNAPSHOT_SHORT_OPTIONS "s:p:a:P:c:N:Ajnv"
@@ -72,6 +83,12 @@ struct cli_snapshot_args {
 	"                         bpf, and /proc with a one-line note when it cannot run)\n" \
 	"  -v, --verbose          say on stderr which owner source ran, and why\n"
 
+/* The same, as an array ended by { 0 }: main.c reads it to tell which
+ * options before a verb take an argument. */
+extern const struct option cli_snapshot_long_options[];
+
+/* ---- cli_snapshot_args.c ---- */
+
 void cli_snapshot_args_init(struct cli_snapshot_args *a);
 
 /*
@@ -94,12 +111,35 @@ int cli_netns_check(const char *spec, struct ts_netns_ref *ret);
 bool cli_netns_usage_error(int err);
 void cli_netns_error(const char *spec, int err);
 
+/* ---- cli_snapshot.c ---- */
+
+/* A verb that selects sockets: its own options next to the shared ones. */
+struct cli_verb_options {
+	const char *verb;
+	const char *shortopts;         /* the verb's own, after the shared ones */
+	const struct option *longopts; /* the verb's own (with "help"), ended by { 0 } */
+	void (*help)(FILE *f);         /* for -h and --help */
+	/* Sees each option first: 1 when it took it, 0 to leave it to the
+	 * shared options, -1 on a usage error (reported). NULL: none. */
+	int (*option)(void *ctx, int opt, const char *arg);
+	void *ctx;
+};
+
+/* cli_snapshot_parse(): the verb runs; any other value is its exit status. */
+#define CLI_PARSE_RUN (-1)
+
+/*
+ * The one option loop of the verbs that select sockets: each option to
+ * v->option(), those it leaves to the shared options into a, then ss's words and the checks
+ * (cli_snapshot_args_finish()). CLI_PARSE_RUN, or EXIT_OK after --help, or
+ * EXIT_USAGE after a usage error (reported, with "Try 'tcpstate VERB
+ * --help'." for one getopt reported).
+ */
+int cli_snapshot_parse(struct cli_snapshot_args *a, const struct cli_verb_options *v, int argc,
+		       char **argv);
+
 /* Checks combinations (and --netns) after parsing; -1 on a usage error (reported). */
 int cli_snapshot_args_check(struct cli_snapshot_args *a);
-
-/* After getopt: no stray arguments left, then cli_snapshot_args_check().
- * -1 on a usage error (reported, naming the verb's --help). */
-int cli_snapshot_args_finish(struct cli_snapshot_args *a, int argc, char **argv, const char *verb);
 
 /* Collects, reports a failure on stderr, and the notes of the snapshot once. */
 int cli_snapshot_take(struct cli_snapshot_args *a, struct ts_snapshot **ret);
@@ -110,25 +150,9 @@ int cli_snapshot_take(struct cli_snapshot_args *a, struct ts_snapshot **ret);
 bool cli_snapshot_incomplete(const struct ts_snapshot *snap);
 
 /*
- * getopt_long, and: long options that change the system (tune --write,
- * --apply, --save, --revert, --config-root; close --how, --yes; lab
- * --cleanup) only by their whole name; ss's flag clusters (-tanp) answered
- * with the tcpstate options. '?' after a usage error it reported.
- */
-int cli_getopt_long(int argc, char **argv, const char *shortopts, const struct option *longopts,
-		    const char *verb);
-
-/*
  * ss's filter words left after the options: "state NAME", "exclude NAME",
  * "dport = :N", "sport = :N" ("=" or "==" optional, ':' optional), "(",
  * ")", "and". Anything else is a usage error naming the tcpstate option.
  * -1 on a usage error (reported).
  */
 int cli_ss_filter(struct cli_snapshot_args *a, int argc, char **argv, const char *verb);
-
-struct json_object;
-/* The first keys of summary's and doctor's JSON documents: "schema_version"
- * (CLI_JSON_SCHEMA_VERSION, raised when a key changes meaning or goes) and
- * "generated_at" (UTC, RFC 3339, when the document was written). */
-#define CLI_JSON_SCHEMA_VERSION 1
-void cli_json_header(struct json_object *root);
