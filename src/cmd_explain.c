@@ -67,88 +67,6 @@ static unsigned terminal_width(void)
 	return ws.ws_col > 100 ? 100 : ws.ws_col;
 }
 
-/* ---- argument parsing ---- */
-
-/*
- * Returns 1 when tok is a socket query (filled in), 0 when it does not look
- * like one (it may be a state), -1 when it looks like one but is malformed
- * (reported).
- */
-static int query_parse(const char *tok, struct explain_query *q)
-{
-	char addr[INET6_ADDRSTRLEN + 1];
-	const char *port;
-	size_t alen;
-
-	memset(q, 0, sizeof(*q));
-	q->text = tok;
-	if (ts_str_is_digits(tok)) {
-		q->kind = EXPLAIN_QUERY_INODE;
-		if (ts_parse_u64(tok, 1, UINT64_MAX, &q->inode) < 0) {
-			cli_error("bad socket inode '%s' (a number from 1 up)", tok);
-			return -1;
-		}
-		return 1;
-	}
-	if (tok[0] == '[') {
-		const char *end = strchr(tok, ']');
-
-		if (!end || end[1] != ':') {
-			cli_error("bad socket '%s' (write an IPv6 one as [ADDR]:PORT)", tok);
-			return -1;
-		}
-		alen = (size_t)(end - tok - 1);
-		port = end + 2;
-		if (alen == 0 || alen >= sizeof(addr)) {
-			cli_error("bad IPv6 address in '%s'", tok);
-			return -1;
-		}
-		memcpy(addr, tok + 1, alen);
-		addr[alen] = '\0';
-		if (inet_pton(AF_INET6, addr, &q->addr) != 1) {
-			cli_error("bad IPv6 address in '%s'", tok);
-			return -1;
-		}
-		q->family = AF_INET6;
-		q->kind = EXPLAIN_QUERY_ENDPOINT;
-	} else if (tok[0] == ':') {
-		if (strchr(tok + 1, ':')) {
-			cli_error("bad socket '%s' (write an IPv6 one in brackets: [ADDR]:PORT)", tok);
-			return -1;
-		}
-		port = tok + 1;
-		q->kind = EXPLAIN_QUERY_PORT;
-	} else {
-		const char *colon = strrchr(tok, ':');
-
-		if (!colon)
-			return 0; /* a word: a state, or nothing */
-		if (strchr(tok, ':') != colon) {
-			cli_error("bad socket '%s' (write an IPv6 one in brackets: [ADDR]:PORT)", tok);
-			return -1;
-		}
-		alen = (size_t)(colon - tok);
-		port = colon + 1;
-		if (alen == 0 || alen >= sizeof(addr)) {
-			cli_error("bad socket '%s' (ADDR:PORT)", tok);
-			return -1;
-		}
-		memcpy(addr, tok, alen);
-		addr[alen] = '\0';
-		if (inet_pton(AF_INET, addr, &q->addr) != 1) {
-			cli_error("bad IPv4 address in '%s'", tok);
-			return -1;
-		}
-		q->family = AF_INET;
-		q->kind = EXPLAIN_QUERY_ENDPOINT;
-	}
-	if (ts_parse_port(port, &q->port) < 0) {
-		cli_error("bad port in '%s' (a number from 1 to 65535)", tok);
-		return -1;
-	}
-	return 1;
-}
-
 /* ---- queries ---- */
 
 /* "tslab-1 (/run/netns/tslab-1)", "init (that of pid 1)": which one was used. */
@@ -277,7 +195,7 @@ int cmd_explain(int argc, char **argv)
 	for (int i = optind; i < argc; i++) {
 		ts_state_mask_t m;
 
-		r = query_parse(argv[i], &queries[n_queries]);
+		r = explain_query_parse(argv[i], &queries[n_queries]);
 		if (r < 0) {
 			status = EXIT_USAGE;
 			goto out;

@@ -10,46 +10,6 @@
 #include "output.h"
 #include "tcpstate/socket_facts.h"
 
-static bool addr_is_any(int family, const struct in6_addr *a)
-{
-	static const struct in6_addr any;
-
-	return memcmp(a, &any, family == AF_INET ? 4 : 16) == 0;
-}
-
-/* Same address, counting an IPv4-mapped IPv6 address as its IPv4 one. */
-static bool addr_same(int sfamily, const struct in6_addr *sa, int qfamily, const struct in6_addr *qa)
-{
-	if (sfamily == qfamily)
-		return memcmp(sa, qa, sfamily == AF_INET ? 4 : 16) == 0;
-	if (sfamily == AF_INET6 && IN6_IS_ADDR_V4MAPPED(sa))
-		return memcmp(&sa->s6_addr[12], qa, 4) == 0;
-	if (qfamily == AF_INET6 && IN6_IS_ADDR_V4MAPPED(qa))
-		return memcmp(&qa->s6_addr[12], sa, 4) == 0;
-	return false;
-}
-
-bool explain_query_match(const struct explain_query *q, const struct ts_socket *s)
-{
-	bool remote = s->flags & TS_SOCK_REMOTE_VALID;
-
-	switch (q->kind) {
-	case EXPLAIN_QUERY_INODE:
-		return s->inode == q->inode;
-	case EXPLAIN_QUERY_PORT:
-		return s->local_port == q->port || (remote && s->remote_port == q->port);
-	case EXPLAIN_QUERY_ENDPOINT:
-		/* A wildcard local address (a listener on *:PORT) answers for every address. */
-		if (s->local_port == q->port &&
-		    (addr_is_any(s->family, &s->local_addr) ||
-		     addr_same(s->family, &s->local_addr, q->family, &q->addr)))
-			return true;
-		return remote && s->remote_port == q->port &&
-		       addr_same(s->family, &s->remote_addr, q->family, &q->addr);
-	}
-	return false;
-}
-
 static void timer_text(struct explain_text *t, const struct ts_socket *s)
 {
 	static const char *const what[_TS_TIMER_MAX] = {
