@@ -153,7 +153,48 @@ static int run_query(struct explain_ctx *c, const struct explain_query *q, FILE 
 	return found;
 }
 
-int cmd_explain(int argc, char **argv)
+/* ---- parse ---- */
+
+/* What the words after the options ask for: state pages and socket queries. */
+struct explain_args {
+	ts_state_mask_t states;
+	struct explain_query *queries;
+	size_t n_queries;
+};
+
+/* The words after the options: states, or sockets. EXIT_USAGE (reported) or CLI_PARSE_RUN. */
+static int explain_parse_words(struct explain_args *ea, int argc, char **argv)
+{
+	ea->queries = calloc((size_t)(argc > 0 ? argc : 1), sizeof(*ea->queries));
+	if (!ea->queries) {
+		cli_error("out of memory");
+		return EXIT_ERROR;
+	}
+	for (int i = optind; i < argc; i++) {
+		ts_state_mask_t m;
+		int r = explain_query_parse(argv[i], &ea->queries[ea->n_queries]);
+
+		if (r < 0)
+			return EXIT_USAGE;
+		if (r > 0) {
+			ea->n_queries++;
+			continue;
+		}
+		if (ts_state_token_parse(argv[i], &m) < 0) {
+			cli_error("unknown state or socket '%s' (a state such as close-wait, a group "
+				  "such as closing, ADDR:PORT, [ADDR]:PORT, :PORT or an inode number)",
+				  argv[i]);
+			return EXIT_USAGE;
+		}
+		ea->states |= m;
+	}
+	if (optind >= argc)
+		ea->states = TS_STATE_MASK_ALL;
+	return CLI_PARSE_RUN;
+}
+
+/* Options into c, words into ea: CLI_PARSE_RUN, or the exit status. */
+static int explain_parse(struct explain_ctx *c, struct explain_args *ea, int argc, char **argv)
 {
 	static const struct option long_opts[] = {
 		{ "netns", required_argument, NULL, 'N' },
@@ -161,22 +202,16 @@ int cmd_explain(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	struct explain_ctx c = { .width = 80 };
-	ts_state_mask_t states = 0;
-	struct explain_query *queries = NULL;
-	size_t n_queries = 0;
-	json_object *doc = NULL, *pages = NULL, *stories = NULL, *unmatched = NULL;
-	bool printed = false;
-	int opt, r, status = EXIT_OK;
+	int opt;
 
 	optind = 1;
 	while ((opt = cli_getopt_long(argc, argv, "N:jh", long_opts, "explain")) != -1) {
 		switch (opt) {
 		case 'N':
-			c.netns = optarg;
+			c->netns = optarg;
 			break;
 		case 'j':
-			c.json = true;
+			c->json = true;
 			break;
 		case 'h':
 			explain_help(stdout);
@@ -186,111 +221,131 @@ int cmd_explain(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
+	return explain_parse_words(ea, argc, argv);
+}
 
-	queries = calloc((size_t)(argc > 0 ? argc : 1), sizeof(*queries));
-	if (!queries) {
-		cli_error("out of memory");
-		return EXIT_ERROR;
-	}
-	for (int i = optind; i < argc; i++) {
-		ts_state_mask_t m;
+/* ---- run ---- */
 
-		r = explain_query_parse(argv[i], &queries[n_queries]);
-		if (r < 0) {
-			status = EXIT_USAGE;
-			goto out;
-		}
-		if (r > 0) {
-			n_queries++;
-			continue;
-		}
-		if (ts_state_token_parse(argv[i], &m) < 0) {
-			cli_error("unknown state or socket '%s' (a state such as close-wait, a group "
-				  "such as closing, ADDR:PORT, [ADDR]:PORT, :PORT or an inode number)",
-				  argv[i]);
-			status = EXIT_USAGE;
-			goto out;
-		}
-		states |= m;
-	}
-	if (optind >= argc)
-		states = TS_STATE_MASK_ALL;
-	if (!c.json)
-		c.width = terminal_width();
+/* The width, the namespace's name and its settings: CLI_PARSE_RUN, or the exit status. */
+static int explain_open(struct explain_ctx *c)
+{
+	int r;
 
-	if (c.netns) {
+	if (!c->json)
+		c->width = terminal_width();
+	if (c->netns) {
 		struct ts_netns_ref ref;
 
-		term_safe(c.netns_shown, sizeof(c.netns_shown), c.netns);
-		r = cli_netns_check(c.netns, &ref);
-		if (r < 0) {
-			status = EXIT_USAGE;
-			goto out;
-		}
+		term_safe(c->netns_shown, sizeof(c->netns_shown), c->netns);
+		r = cli_netns_check(c->netns, &ref);
+		if (r < 0)
+			return EXIT_USAGE;
 		if (r == 0)
-			netns_shown(&ref, c.netns, c.netns_shown, sizeof(c.netns_shown));
+			netns_shown(&ref, c->netns, c->netns_shown, sizeof(c->netns_shown));
 	}
-	r = ts_sysctl_open(c.netns, NULL, &c.sysctl);
+	r = ts_sysctl_open(c->netns, NULL, &c->sysctl);
 	if (r < 0) {
-		if (c.netns) {
-			cli_netns_error(c.netns, r);
-			status = cli_netns_usage_error(r) ? EXIT_USAGE : EXIT_ERROR;
-			goto out;
+		if (c->netns) {
+			cli_netns_error(c->netns, r);
+			return cli_netns_usage_error(r) ? EXIT_USAGE : EXIT_ERROR;
 		}
-		c.sysctl = NULL;
-		c.sysctl_err = r;
+		c->sysctl = NULL;
+		c->sysctl_err = r;
 	}
+	return CLI_PARSE_RUN;
+}
 
-	if (c.json) {
-		doc = json_object_new_object();
-		pages = json_object_new_array();
-		stories = json_object_new_array();
-		unmatched = json_object_new_array();
-		json_object_object_add(doc, "netns", c.netns ? json_object_new_string(c.netns) : NULL);
-	}
+/* The JSON document's arrays (all NULL for text). */
+struct explain_doc {
+	json_object *doc, *pages, *stories, *unmatched;
+};
 
+/* A page per state asked for, in the order a connection lives them. */
+static void explain_pages(struct explain_ctx *c, ts_state_mask_t states, struct explain_doc *j,
+			  bool *printed)
+{
 	for (unsigned i = 0; i < TS_STATE_COUNT; i++) {
 		const struct ts_state_info *info = ts_state_info(ts_state_lifecycle_order(i));
 
 		if (!info || !(states & TS_STATE_BIT(info->state)))
 			continue;
-		if (c.json) {
-			json_object_array_add(pages, explain_page_json(&c, info));
+		if (c->json) {
+			json_object_array_add(j->pages, explain_page_json(c, info));
 			continue;
 		}
-		separate(&c, &printed);
-		explain_page_text(stdout, &c, info);
+		separate(c, printed);
+		explain_page_text(stdout, c, info);
 	}
+}
 
-	for (size_t i = 0; i < n_queries; i++) {
-		r = run_query(&c, &queries[i], stdout, stories, &printed);
-		if (r < 0) {
-			status = EXIT_ERROR;
-			break;
-		}
+/* The story of each socket a query matches: EXIT_OK, or EXIT_ERROR when one failed or matched none. */
+static int explain_stories(struct explain_ctx *c, const struct explain_args *ea,
+			   struct explain_doc *j, bool *printed)
+{
+	int status = EXIT_OK;
+
+	for (size_t i = 0; i < ea->n_queries; i++) {
+		int r = run_query(c, &ea->queries[i], stdout, j->stories, printed);
+
+		if (r < 0)
+			return EXIT_ERROR;
 		if (r == 0) {
-			query_not_found(&c, &queries[i]);
-			if (unmatched)
-				json_object_array_add(unmatched, json_object_new_string(queries[i].text));
+			query_not_found(c, &ea->queries[i]);
+			if (j->unmatched)
+				json_object_array_add(j->unmatched,
+						      json_object_new_string(ea->queries[i].text));
 			status = EXIT_ERROR;
 		}
 	}
+	return status;
+}
 
-	if (doc) {
-		json_object_object_add(doc, "states", pages);
-		json_object_object_add(doc, "sockets", stories);
-		json_object_object_add(doc, "unmatched", unmatched);
-		term_safe_json_puts(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY |
-									JSON_C_TO_STRING_NOSLASHESCAPE),
-				    stdout);
-	}
+/* ---- render ---- */
+
+static void explain_doc_start(const struct explain_ctx *c, struct explain_doc *j)
+{
+	j->doc = json_object_new_object();
+	j->pages = json_object_new_array();
+	j->stories = json_object_new_array();
+	j->unmatched = json_object_new_array();
+	json_object_object_add(j->doc, "netns", c->netns ? json_object_new_string(c->netns) : NULL);
+}
+
+static void explain_doc_print(struct explain_doc *j)
+{
+	json_object_object_add(j->doc, "states", j->pages);
+	json_object_object_add(j->doc, "sockets", j->stories);
+	json_object_object_add(j->doc, "unmatched", j->unmatched);
+	term_safe_json_puts(json_object_to_json_string_ext(j->doc, JSON_C_TO_STRING_PRETTY |
+									  JSON_C_TO_STRING_NOSLASHESCAPE),
+			    stdout);
+}
+
+int cmd_explain(int argc, char **argv)
+{
+	struct explain_ctx c = { .width = 80 };
+	struct explain_args ea = { 0 };
+	struct explain_doc j = { 0 };
+	bool printed = false;
+	int status = explain_parse(&c, &ea, argc, argv);
+
+	if (status == CLI_PARSE_RUN)
+		status = explain_open(&c);
+	if (status != CLI_PARSE_RUN)
+		goto out;
+	if (c.json)
+		explain_doc_start(&c, &j);
+	explain_pages(&c, ea.states, &j, &printed);
+	status = explain_stories(&c, &ea, &j, &printed);
+	if (j.doc)
+		explain_doc_print(&j);
 	if (fflush(stdout) != 0) {
 		cli_error("cannot write the output");
 		status = EXIT_ERROR;
 	}
 out:
-	json_object_put(doc);
+	json_object_put(j.doc);
 	ts_sysctl_free(c.sysctl);
-	free(queries);
+	free(ea.queries);
 	return status;
 }
