@@ -165,7 +165,10 @@ static int audit_run(const struct tune_args *ta, struct ts_sysctl *s, struct tun
 
 /* ---- the verb ---- */
 
-int cmd_tune(int argc, char **argv)
+/* ---- parse ---- */
+
+/* The option loop: CLI_PARSE_RUN, or the exit status after --help or a usage error. */
+static int tune_parse_options(struct tune_args *ta, int argc, char **argv)
 {
 	static const struct option long_opts[] = {
 		{ "netns", required_argument, NULL, 'N' },
@@ -178,36 +181,31 @@ int cmd_tune(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	struct tune_args ta = { 0 };
-	struct tune_audit a = { 0 };
-	struct ts_sysctl *s = NULL;
-	json_object *root = NULL;
-	char backup[PATH_MAX] = "";
-	int opt, rc = EXIT_ERROR;
+	int opt;
 
 	optind = 1;
 	while ((opt = cli_getopt_long(argc, argv, "N:jh", long_opts, "tune")) != -1) {
 		switch (opt) {
 		case 'N':
-			ta.netns = optarg;
+			ta->netns = optarg;
 			break;
 		case 'j':
-			ta.json = true;
+			ta->json = true;
 			break;
 		case OPT_WRITE:
-			ta.write = optarg;
+			ta->write = optarg;
 			break;
 		case OPT_APPLY:
-			ta.apply = true;
+			ta->apply = true;
 			break;
 		case OPT_SAVE:
-			ta.save = optarg;
+			ta->save = optarg;
 			break;
 		case OPT_REVERT:
-			ta.revert = optarg;
+			ta->revert = optarg;
 			break;
 		case OPT_CONFIG_ROOT:
-			ta.config_root = optarg;
+			ta->config_root = optarg;
 			break;
 		case 'h':
 			tune_help(stdout);
@@ -217,64 +215,95 @@ int cmd_tune(int argc, char **argv)
 			return EXIT_USAGE;
 		}
 	}
+	return CLI_PARSE_RUN;
+}
+
+/* Options, then their combinations: CLI_PARSE_RUN, or the exit status. */
+static int tune_parse(struct tune_args *ta, int argc, char **argv)
+{
+	int r = tune_parse_options(ta, argc, argv);
+
+	if (r != CLI_PARSE_RUN)
+		return r;
 	if (optind < argc) {
 		cli_error("unexpected argument '%s' (try 'tcpstate tune --help')", argv[optind]);
 		return EXIT_USAGE;
 	}
-	if (ta.revert && (ta.apply || ta.write || ta.save || ta.config_root)) {
+	if (ta->revert && (ta->apply || ta->write || ta->save || ta->config_root)) {
 		cli_error("--revert excludes --apply, --write, --save and --config-root");
 		return EXIT_USAGE;
 	}
-	if (ta.save && !ta.apply) {
+	if (ta->save && !ta->apply) {
 		cli_error("--save goes with --apply");
 		return EXIT_USAGE;
 	}
-	if ((ta.write && !*ta.write) || (ta.save && !*ta.save) || (ta.revert && !*ta.revert) ||
-	    (ta.config_root && !*ta.config_root)) {
+	if ((ta->write && !*ta->write) || (ta->save && !*ta->save) || (ta->revert && !*ta->revert) ||
+	    (ta->config_root && !*ta->config_root)) {
 		cli_error("empty file name");
 		return EXIT_USAGE;
 	}
-	if (cli_netns_check(ta.netns, NULL) < 0)
+	if (cli_netns_check(ta->netns, NULL) < 0)
 		return EXIT_USAGE;
+	return CLI_PARSE_RUN;
+}
+
+/* ---- run: the changes asked for ---- */
+
+/* --write, then --apply, each recorded in root (NULL for text): 0, or -1 (reported). */
+static int tune_act(const struct tune_args *ta, struct ts_sysctl *s, const struct tune_audit *a,
+		    json_object *root)
+{
+	char backup[PATH_MAX] = "";
+	json_object *applied;
+	int r;
+
+	if (ta->write) {
+		if (!ta->json)
+			putchar('\n');
+		if (tune_write_dropin(ta, a) < 0)
+			return -1;
+		if (root)
+			json_object_object_add(root, "written", json_object_new_string(ta->write));
+	}
+	if (!ta->apply)
+		return 0;
+	applied = json_object_new_array();
+	if (!ta->json)
+		putchar('\n');
+	r = tune_apply(ta, s, a, applied, backup, sizeof(backup));
+	if (root) {
+		json_object_object_add(root, "applied", applied);
+		json_object_object_add(root, "backup", backup[0] ? json_object_new_string(backup) : NULL);
+	} else {
+		json_object_put(applied);
+	}
+	return r < 0 ? -1 : 0;
+}
+
+int cmd_tune(int argc, char **argv)
+{
+	struct tune_args ta = { 0 };
+	struct tune_audit a = { 0 };
+	struct ts_sysctl *s = NULL;
+	json_object *root = NULL;
+	int rc = tune_parse(&ta, argc, argv);
+
+	if (rc != CLI_PARSE_RUN)
+		return rc;
 	if (ta.revert)
 		return tune_revert(&ta);
-
 	if (tune_open_sysctl(ta.netns, &s) < 0)
 		return EXIT_ERROR;
+	rc = EXIT_ERROR;
 	if (audit_run(&ta, s, &a) < 0)
 		goto out;
-
+	/* render the audit, act, then the JSON document that records both */
 	if (ta.json)
 		root = tune_audit_json(&ta, &a);
 	else
 		tune_print_audit(&ta, &a);
-
-	if (ta.write) {
-		if (!ta.json)
-			putchar('\n');
-		if (tune_write_dropin(&ta, &a) < 0)
-			goto print;
-		if (root)
-			json_object_object_add(root, "written", json_object_new_string(ta.write));
-	}
-	if (ta.apply) {
-		json_object *applied = json_object_new_array();
-		int r;
-
-		if (!ta.json)
-			putchar('\n');
-		r = tune_apply(&ta, s, &a, applied, backup, sizeof(backup));
-		if (root) {
-			json_object_object_add(root, "applied", applied);
-			json_object_object_add(root, "backup", backup[0] ? json_object_new_string(backup) : NULL);
-		} else {
-			json_object_put(applied);
-		}
-		if (r < 0)
-			goto print;
-	}
-	rc = EXIT_OK;
-print:
+	if (tune_act(&ta, s, &a, root) == 0)
+		rc = EXIT_OK;
 	if (root)
 		term_safe_json_puts(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN), stdout);
 	if (fflush(stdout) != 0) {
