@@ -148,3 +148,24 @@ const char *cli_closest_word(const char *word, const char *const *words, size_t 
 	}
 	return best;
 }
+
+int cli_verb_parse(const struct cli_verb_options *v, int argc, char **argv)
+{
+	int opt, r;
+
+	optind = 1;
+	while ((opt = cli_getopt_long(argc, argv, v->shortopts, v->longopts, v->verb)) != -1) {
+		r = v->option && opt != '?' ? v->option(v->ctx, opt, optarg) : 0;
+		if (r < 0)
+			return EXIT_USAGE;
+		if (r > 0)
+			continue;
+		if (opt == 'h') {
+			v->help(stdout);
+			return EXIT_OK;
+		}
+		fprintf(stderr, "Try 'tcpstate %s --help'.\n", v->verb);
+		return EXIT_USAGE;
+	}
+	return CLI_PARSE_RUN;
+}

@@ -251,6 +251,20 @@ int cli_snapshot_take(struct cli_snapshot_args *a, struct ts_snapshot **ret)
 	return 0;
 }
 
+/* The verb's option callback first, then the shared options. */
+struct snapshot_parse {
+	struct cli_snapshot_args *a;
+	const struct cli_verb_options *v;
+};
+
+static int snapshot_option(void *ctx, int opt, const char *arg)
+{
+	const struct snapshot_parse *p = ctx;
+	int r = p->v->option ? p->v->option(p->v->ctx, opt, arg) : 0;
+
+	return r == 0 ? cli_snapshot_option(p->a, opt, arg) : r;
+}
+
 /* The verb's options after the shared ones, in one table for getopt_long. */
 #define CLI_OPTIONS_MAX 48
 
@@ -259,8 +273,10 @@ int cli_snapshot_parse(struct cli_snapshot_args *a, const struct cli_verb_option
 {
 	struct option longopts[CLI_OPTIONS_MAX];
 	char shortopts[64];
+	struct snapshot_parse p = { a, v };
+	const struct cli_verb_options all = { v->verb, shortopts, longopts, v->help, snapshot_option, &p };
 	size_t n = 0;
-	int opt, r;
+	int r;
 
 	for (const struct option *o = cli_snapshot_long_options; o->name; o++)
 		longopts[n++] = *o;
@@ -269,22 +285,9 @@ int cli_snapshot_parse(struct cli_snapshot_args *a, const struct cli_verb_option
 	longopts[n] = (struct option){ 0 };
 	snprintf(shortopts, sizeof(shortopts), "%s%s", CLI_SNAPSHOT_SHORT_OPTIONS, v->shortopts);
 
-	optind = 1;
-	while ((opt = cli_getopt_long(argc, argv, shortopts, longopts, v->verb)) != -1) {
-		r = v->option && opt != '?' ? v->option(v->ctx, opt, optarg) : 0;
-		if (r == 0)
-			r = cli_snapshot_option(a, opt, optarg);
-		if (r < 0)
-			return EXIT_USAGE;
-		if (r > 0)
-			continue;
-		if (opt == 'h') {
-			v->help(stdout);
-			return EXIT_OK;
-		}
-		fprintf(stderr, "Try 'tcpstate %s --help'.\n", v->verb);
-		return EXIT_USAGE;
-	}
+	r = cli_verb_parse(&all, argc, argv);
+	if (r != CLI_PARSE_RUN)
+		return r;
 	if (optind < argc && cli_ss_filter(a, argc - optind, argv + optind, v->verb) < 0)
 		return EXIT_USAGE;
 	return CLI_PARSE_RUN;

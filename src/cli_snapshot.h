@@ -7,8 +7,9 @@
 #include <stdbool.h>
 #include <stdio.h>
 
+#include "cli.h"
+#include "cli_netns.h"
 #include "tcpstate/filter.h"
-#include "tcpstate/netns.h"
 #include "tcpstate/snapshot.h"
 
 struct cli_snapshot_args {
@@ -18,16 +19,6 @@ struct cli_snapshot_args {
 	bool info;
 	bool verbose;         /* -v: say on stderr which owner source ran and why */
 	bool owners_explicit; /* --owners was given */
-};
-
-/* Ids of the long-only options: the shared ones, then each verb's own from
- * CLI_OPT_VERB up (a verb's ids never meet the shared ones). */
-enum cli_option_id {
-	CLI_OPT_SPORT = 0x100,
-	CLI_OPT_DPORT,
-	CLI_OPT_BACKEND,
-	CLI_OPT_OWNERS,
-	CLI_OPT_VERB = 0x200,
 };
 
 /* getopt_long entries for the shared options (the one table of them). */
@@ -97,43 +88,15 @@ void cli_snapshot_args_init(struct cli_snapshot_args *a);
  */
 int cli_snapshot_option(struct cli_snapshot_args *a, int opt, const char *arg);
 
-/*
- * --netns NS before anything runs: -1 when NS can name no network namespace
- * (a usage error, reported, one message per bad form), 0 with *ret filled
- * (ret may be NULL). A note on stderr says so when a /run/netns name made
- * of digits wins over the pid of a live process. 1 (nothing filled) for
- * NULL, and for a well-formed NS that names nothing now or that we may not
- * open: the verb meets those again when it acts and reports them with
- * cli_netns_error() (exit 1).
- */
-int cli_netns_check(const char *spec, struct ts_netns_ref *ret);
-/* The message for a ts_netns_lookup() error; whether it is a usage error (exit 2, else 1). */
-bool cli_netns_usage_error(int err);
-void cli_netns_error(const char *spec, int err);
-
 /* ---- cli_snapshot.c ---- */
 
-/* A verb that selects sockets: its own options next to the shared ones. */
-struct cli_verb_options {
-	const char *verb;
-	const char *shortopts;         /* the verb's own, after the shared ones */
-	const struct option *longopts; /* the verb's own (with "help"), ended by { 0 } */
-	void (*help)(FILE *f);         /* for -h and --help */
-	/* Sees each option first: 1 when it took it, 0 to leave it to the
-	 * shared options, -1 on a usage error (reported). NULL: none. */
-	int (*option)(void *ctx, int opt, const char *arg);
-	void *ctx;
-};
-
-/* cli_snapshot_parse(): the verb runs; any other value is its exit status. */
-#define CLI_PARSE_RUN (-1)
-
 /*
- * The one option loop of the verbs that select sockets: each option to
- * v->option(), those it leaves to the shared options into a, then ss's words and the checks
- * (cli_snapshot_args_finish()). CLI_PARSE_RUN, or EXIT_OK after --help, or
- * EXIT_USAGE after a usage error (reported, with "Try 'tcpstate VERB
- * --help'." for one getopt reported).
+ * The one option loop of the verbs that select sockets (cli_verb_parse()
+ * over the shared options and v's): each option to v->option() first, those
+ * it leaves to the shared options into a, then ss's words after the options
+ * (cli_ss_filter()). The verb then checks its own combinations and calls
+ * cli_snapshot_args_check(). CLI_PARSE_RUN, or EXIT_OK after --help, or
+ * EXIT_USAGE after a usage error (reported).
  */
 int cli_snapshot_parse(struct cli_snapshot_args *a, const struct cli_verb_options *v, int argc,
 		       char **argv);

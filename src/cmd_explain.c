@@ -193,6 +193,21 @@ static int explain_parse_words(struct explain_args *ea, int argc, char **argv)
 	return CLI_PARSE_RUN;
 }
 
+static int explain_option(void *ctx, int opt, const char *arg)
+{
+	struct explain_ctx *c = ctx;
+
+	switch (opt) {
+	case 'N':
+		c->netns = arg;
+		return 1;
+	case 'j':
+		c->json = true;
+		return 1;
+	}
+	return 0;
+}
+
 /* Options into c, words into ea: CLI_PARSE_RUN, or the exit status. */
 static int explain_parse(struct explain_ctx *c, struct explain_args *ea, int argc, char **argv)
 {
@@ -202,26 +217,10 @@ static int explain_parse(struct explain_ctx *c, struct explain_args *ea, int arg
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	int opt;
+	const struct cli_verb_options v = { "explain", "N:jh", long_opts, explain_help, explain_option, c };
+	int r = cli_verb_parse(&v, argc, argv);
 
-	optind = 1;
-	while ((opt = cli_getopt_long(argc, argv, "N:jh", long_opts, "explain")) != -1) {
-		switch (opt) {
-		case 'N':
-			c->netns = optarg;
-			break;
-		case 'j':
-			c->json = true;
-			break;
-		case 'h':
-			explain_help(stdout);
-			return EXIT_OK;
-		default:
-			fprintf(stderr, "Try 'tcpstate explain --help'.\n");
-			return EXIT_USAGE;
-		}
-	}
-	return explain_parse_words(ea, argc, argv);
+	return r != CLI_PARSE_RUN ? r : explain_parse_words(ea, argc, argv);
 }
 
 /* ---- run ---- */

@@ -386,7 +386,7 @@ static void supervise(const struct lab_cli *cli, struct ts_lab *lab, int sfd, st
 
 static int parse_args(int argc, char **argv, struct lab_cli *cli, struct ts_lab_opts *opts)
 {
-	enum { OPT_HOLD = 256, OPT_LEAK, OPT_CLEANUP };
+	enum { OPT_HOLD = CLI_OPT_VERB, OPT_LEAK, OPT_CLEANUP };
 	static const struct option longopts[] = {
 		{ "cleanup", no_argument, NULL, OPT_CLEANUP },
 		{ "count", required_argument, NULL, 'c' },

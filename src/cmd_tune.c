@@ -15,7 +15,7 @@
 #include "tune.h"
 
 enum {
-	OPT_WRITE = 0x200,
+	OPT_WRITE = CLI_OPT_VERB,
 	OPT_APPLY,
 	OPT_SAVE,
 	OPT_REVERT,
@@ -167,6 +167,36 @@ static int audit_run(const struct tune_args *ta, struct ts_sysctl *s, struct tun
 
 /* ---- parse ---- */
 
+static int tune_option(void *ctx, int opt, const char *arg)
+{
+	struct tune_args *ta = ctx;
+
+	switch (opt) {
+	case 'N':
+		ta->netns = arg;
+		return 1;
+	case 'j':
+		ta->json = true;
+		return 1;
+	case OPT_WRITE:
+		ta->write = arg;
+		return 1;
+	case OPT_APPLY:
+		ta->apply = true;
+		return 1;
+	case OPT_SAVE:
+		ta->save = arg;
+		return 1;
+	case OPT_REVERT:
+		ta->revert = arg;
+		return 1;
+	case OPT_CONFIG_ROOT:
+		ta->config_root = arg;
+		return 1;
+	}
+	return 0;
+}
+
 /* The option loop: CLI_PARSE_RUN, or the exit status after --help or a usage error. */
 static int tune_parse_options(struct tune_args *ta, int argc, char **argv)
 {
@@ -181,41 +211,9 @@ static int tune_parse_options(struct tune_args *ta, int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	int opt;
+	const struct cli_verb_options v = { "tune", "N:jh", long_opts, tune_help, tune_option, ta };
 
-	optind = 1;
-	while ((opt = cli_getopt_long(argc, argv, "N:jh", long_opts, "tune")) != -1) {
-		switch (opt) {
-		case 'N':
-			ta->netns = optarg;
-			break;
-		case 'j':
-			ta->json = true;
-			break;
-		case OPT_WRITE:
-			ta->write = optarg;
-			break;
-		case OPT_APPLY:
-			ta->apply = true;
-			break;
-		case OPT_SAVE:
-			ta->save = optarg;
-			break;
-		case OPT_REVERT:
-			ta->revert = optarg;
-			break;
-		case OPT_CONFIG_ROOT:
-			ta->config_root = optarg;
-			break;
-		case 'h':
-			tune_help(stdout);
-			return EXIT_OK;
-		default:
-			fprintf(stderr, "Try 'tcpstate tune --help'.\n");
-			return EXIT_USAGE;
-		}
-	}
-	return CLI_PARSE_RUN;
+	return cli_verb_parse(&v, argc, argv);
 }
 
 /* Options, then their combinations: CLI_PARSE_RUN, or the exit status. */

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The pure part of the CLI's option handling: the shared selection options
- * (src/cli_snapshot_args.c), ss's filter words (src/cli_ss_filter.c), and
- * getopt's guards and the typo guess (src/cli_args.c).
+ * (src/cli_snapshot_args.c), ss's filter words (src/cli_ss_filter.c),
+ * getopt's guards, the verbs' option loop and the typo guess (src/cli_args.c),
+ * and the loop of the verbs that select sockets (src/cli_snapshot.c).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -172,6 +173,90 @@ static void test_getopt_guards(void **state)
 	assert_int_equal(getopt_once(2, (char *[]){ "tune", "-tanp", NULL }), '?');
 }
 
+/* A verb with its own options, as list has: -i, --sort. */
+struct fake_verb {
+	int sort_seen, info_seen, helped;
+	const char *sort;
+};
+
+static struct fake_verb *helped_verb;
+
+static void fake_help(FILE *f)
+{
+	(void)f;
+	helped_verb->helped++;
+}
+
+enum { OPT_FAKE_SORT = CLI_OPT_VERB };
+
+static int fake_option(void *ctx, int opt, const char *arg)
+{
+	struct fake_verb *v = ctx;
+
+	switch (opt) {
+	case 'i':
+		v->info_seen++;
+		return 1;
+	case OPT_FAKE_SORT:
+		if (strcmp(arg, "bad") == 0)
+			return -1;
+		v->sort = arg;
+		v->sort_seen++;
+		return 1;
+	}
+	return 0;
+}
+
+static const struct option fake_longopts[] = {
+	{ "info", no_argument, NULL, 'i' },
+	{ "sort", required_argument, NULL, OPT_FAKE_SORT },
+	{ "help", no_argument, NULL, 'h' },
+	{ 0 },
+};
+
+static void test_verb_parse(void **state)
+{
+	struct fake_verb fv = { 0 };
+	const struct cli_verb_options v = { "fake", "ih", fake_longopts, fake_help, fake_option, &fv };
+	char *line[] = { "fake", "-i", "--sort", "port", "word", NULL };
+
+	(void)state;
+	helped_verb = &fv;
+	assert_int_equal(cli_verb_parse(&v, 5, line), CLI_PARSE_RUN);
+	assert_int_equal(fv.info_seen, 1);
+	assert_string_equal(fv.sort, "port");
+	assert_string_equal(line[optind], "word"); /* the words after the options are the verb's */
+	assert_int_equal(cli_verb_parse(&v, 2, (char *[]){ "fake", "--help", NULL }), EXIT_OK);
+	assert_int_equal(fv.helped, 1);
+	assert_int_equal(cli_verb_parse(&v, 3, (char *[]){ "fake", "--sort", "bad", NULL }),
+			 EXIT_USAGE);
+	assert_int_equal(cli_verb_parse(&v, 2, (char *[]){ "fake", "--bogus", NULL }), EXIT_USAGE);
+	/* a shared option is no option of a verb that does not select sockets */
+	assert_int_equal(cli_verb_parse(&v, 3, (char *[]){ "fake", "--state", "listen", NULL }),
+			 EXIT_USAGE);
+}
+
+static void test_snapshot_parse_shares_the_options(void **state)
+{
+	struct fake_verb fv = { 0 };
+	const struct cli_verb_options v = { "fake", "ih", fake_longopts, fake_help, fake_option, &fv };
+	char *line[] = { "fake", "-s", "listen", "-i", "--dport", "22", "--sort", "age", "-j",
+			 "state", "close-wait", NULL };
+	struct cli_snapshot_args a = args();
+
+	(void)state;
+	assert_int_equal(cli_snapshot_parse(&a, &v, 11, line), CLI_PARSE_RUN);
+	assert_int_equal(a.filter.states, TS_STATE_BIT(TS_STATE_LISTEN) |
+					  TS_STATE_BIT(TS_STATE_CLOSE_WAIT));
+	assert_int_equal(a.filter.n_dports, 1);
+	assert_true(a.json);
+	assert_int_equal(fv.info_seen, 1);
+	assert_string_equal(fv.sort, "age");
+	a = args();
+	assert_int_equal(cli_snapshot_parse(&a, &v, 3, (char *[]){ "fake", "frob", "x", NULL }),
+			 EXIT_USAGE);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -184,6 +269,8 @@ int main(void)
 		cmocka_unit_test(test_ss_words_tcpstate_cannot_do),
 		cmocka_unit_test(test_closest_word),
 		cmocka_unit_test(test_getopt_guards),
+		cmocka_unit_test(test_verb_parse),
+		cmocka_unit_test(test_snapshot_parse_shares_the_options),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
