@@ -758,32 +758,21 @@ static const char *const severity_reason_ids[] = {
 	[TS_SEV_REASON_FD_ETA] = "fd-eta",
 };
 
-static json_object *finding_json(const struct ts_diagnosis *d, const struct ts_finding *f,
-				 const struct ts_snapshot *snap, const struct doctor_view *v)
+static json_object *severity_reason_json(const struct ts_finding *f)
 {
-	json_object *o = json_object_new_object(), *ev = json_object_new_object();
-	json_object *pids = json_object_new_array(), *groups = json_object_new_array();
-	json_object *sys = json_object_new_object();
-	const struct ts_netns *ns = ts_snapshot_netns(snap, f->netns_index);
-	char ab[INET6_ADDRSTRLEN], cmd[256];
+	json_object *why = json_object_new_object();
 
-	json_object_object_add(o, "severity", json_object_new_string(ts_severity_name(f->severity)));
-	json_object_object_add(o, "kind", json_object_new_string(ts_finding_kind_id(f->kind)));
-	json_object_object_add(o, "title", json_object_new_string(f->title));
-	json_object_object_add(o, "state", json_object_new_string(ts_state_name(f->state)));
-	json_object_object_add(o, "netns", ns ? json_object_new_string(ns->name) : NULL);
-	{
-		json_object *why = json_object_new_object();
+	json_object_object_add(why, "by", json_object_new_string(severity_reason_ids[f->severity_reason]));
+	if (f->severity_reason != TS_SEV_REASON_RULE)
+		json_object_object_add(why, "pid", json_object_new_int(f->severity_pid));
+	if (f->severity_reason == TS_SEV_REASON_HELD)
+		json_object_object_add(why, "held", json_object_new_int64((int64_t)f->held_stale));
+	return why;
+}
 
-		json_object_object_add(why, "by", json_object_new_string(severity_reason_ids[f->severity_reason]));
-		if (f->severity_reason != TS_SEV_REASON_RULE)
-			json_object_object_add(why, "pid", json_object_new_int(f->severity_pid));
-		if (f->severity_reason == TS_SEV_REASON_HELD)
-			json_object_object_add(why, "held", json_object_new_int64((int64_t)f->held_stale));
-		json_object_object_add(o, "severity_reason", why);
-	}
-
-	json_object_object_add(ev, "count", json_object_new_int64((int64_t)f->count));
+/* The evidence keys that belong to some kinds only. */
+static void evidence_kind_json(json_object *ev, const struct ts_finding *f)
+{
 	if (f->kind == TS_FINDING_CLOSE_WAIT) {
 		json_object_object_add(ev, "unread_bytes", json_object_new_int64((int64_t)f->unread_bytes));
 		json_object_object_add(ev, "eof_read", json_object_new_int64((int64_t)f->eof_read));
@@ -799,6 +788,37 @@ static json_object *finding_json(const struct ts_diagnosis *d, const struct ts_f
 		json_object_object_add(ev, "kept", json_object_new_int64((int64_t)f->kept));
 	if (f->kind == TS_FINDING_FIN_WAIT_2_ORPHAN)
 		json_object_object_add(ev, "peer_linked", json_object_new_int64((int64_t)f->peer_linked));
+}
+
+/* Rates of the second look, and the sockets per state. */
+static void evidence_counts_json(json_object *ev, const struct ts_finding *f)
+{
+	if (f->has_rate) {
+		json_object_object_add(ev, "count_before", json_object_new_int64((int64_t)f->count_before));
+		json_object_object_add(ev, "rate_per_s", json_object_new_double(f->rate_per_s));
+		json_object_object_add(ev, "fd_rate_per_s", json_object_new_double(f->fd_rate_per_s));
+		json_object_object_add(ev, "seconds_to_limit",
+				       f->has_eta ? json_object_new_double(f->seconds_to_limit) : NULL);
+	}
+	for (unsigned st = 0; st < _TS_STATE_MAX; st++)
+		if (f->state_counts[st]) {
+			json_object *sc;
+
+			if (!json_object_object_get_ex(ev, "states", &sc)) {
+				sc = json_object_new_object();
+				json_object_object_add(ev, "states", sc);
+			}
+			json_object_object_add(sc, ts_state_name((enum ts_state)st),
+					       json_object_new_int64(f->state_counts[st]));
+		}
+}
+
+static json_object *evidence_json(const struct ts_finding *f)
+{
+	json_object *ev = json_object_new_object();
+
+	json_object_object_add(ev, "count", json_object_new_int64((int64_t)f->count));
+	evidence_kind_json(ev, f);
 	json_object_object_add(ev, "age_min_ms", f->has_age ? json_object_new_int64((int64_t)f->age_min_ms) : NULL);
 	if (f->limit || f->limit_err)
 		json_object_object_add(ev, "limit", f->limit_err ? NULL : json_object_new_int64((int64_t)f->limit));
@@ -818,25 +838,16 @@ static json_object *finding_json(const struct ts_diagnosis *d, const struct ts_f
 						       json_object_new_int64((int64_t)f->netstat.value[k]));
 		json_object_object_add(ev, "counters", cnt);
 	}
-	if (f->has_rate) {
-		json_object_object_add(ev, "count_before", json_object_new_int64((int64_t)f->count_before));
-		json_object_object_add(ev, "rate_per_s", json_object_new_double(f->rate_per_s));
-		json_object_object_add(ev, "fd_rate_per_s", json_object_new_double(f->fd_rate_per_s));
-		json_object_object_add(ev, "seconds_to_limit",
-				       f->has_eta ? json_object_new_double(f->seconds_to_limit) : NULL);
-	}
-	for (unsigned st = 0; st < _TS_STATE_MAX; st++)
-		if (f->state_counts[st]) {
-			json_object *sc;
+	evidence_counts_json(ev, f);
+	return ev;
+}
 
-			if (!json_object_object_get_ex(ev, "states", &sc)) {
-				sc = json_object_new_object();
-				json_object_object_add(ev, "states", sc);
-			}
-			json_object_object_add(sc, ts_state_name((enum ts_state)st),
-					       json_object_new_int64(f->state_counts[st]));
-		}
-	json_object_object_add(o, "evidence", ev);
+/* Who: "process", "pids", ..., "remote", "peer_process". */
+static void who_json(json_object *o, const struct ts_diagnosis *d, const struct ts_finding *f,
+		     const struct doctor_view *v)
+{
+	json_object *pids = json_object_new_array();
+	char ab[INET6_ADDRSTRLEN];
 
 	json_object_object_add(o, "process", f->pid ? proc_json(f) : NULL);
 	for (size_t i = 0; i < f->n_pids; i++)
@@ -862,6 +873,13 @@ static json_object *finding_json(const struct ts_diagnosis *d, const struct ts_f
 		json_object_object_add(p, "comm", json_object_new_string(f->peer_comm));
 		json_object_object_add(o, "peer_process", p);
 	}
+}
+
+static json_object *groups_json(const struct ts_finding *f)
+{
+	json_object *groups = json_object_new_array();
+	char ab[INET6_ADDRSTRLEN];
+
 	for (size_t i = 0; i < f->n_groups; i++) {
 		const struct ts_finding_group *g = &f->groups[i];
 		json_object *e = json_object_new_object();
@@ -878,9 +896,13 @@ static json_object *finding_json(const struct ts_diagnosis *d, const struct ts_f
 			json_object_object_add(e, "resets", json_object_new_int64(g->resets));
 		json_object_array_add(groups, e);
 	}
-	json_object_object_add(o, "groups", groups);
-	json_object_object_add(o, "groups_capped", json_object_new_boolean(f->groups_capped));
-	json_object_object_add(o, "ungrouped", json_object_new_int64((int64_t)f->ungrouped));
+	return groups;
+}
+
+static json_object *sysctls_json(const struct ts_finding *f)
+{
+	json_object *sys = json_object_new_object();
+
 	for (unsigned id = 0; id < _TS_DS_MAX; id++) {
 		json_object *val;
 
@@ -898,18 +920,48 @@ static json_object *finding_json(const struct ts_diagnosis *d, const struct ts_f
 		}
 		json_object_object_add(sys, ts_diag_sysctl_name((enum ts_diag_sysctl)id), val);
 	}
-	json_object_object_add(o, "sysctls", sys);
+	return sys;
+}
+
+/* The close commands of a CLOSE_WAIT finding, or NULL. */
+static json_object *close_commands_json(const struct ts_finding *f, const struct ts_snapshot *snap)
+{
+	json_object *cmds;
+	char cmd[256];
+
+	if (!close_command(f, snap, "fin", cmd, sizeof(cmd)))
+		return NULL;
+	cmds = json_object_new_object();
+	json_object_object_add(cmds, "fin", json_object_new_string(cmd));
+	close_command(f, snap, "fd", cmd, sizeof(cmd));
+	json_object_object_add(cmds, "fd", json_object_new_string(cmd));
+	json_object_object_add(cmds, "fd_hazard", json_object_new_string(FD_HAZARD));
+	return cmds;
+}
+
+static json_object *finding_json(const struct ts_diagnosis *d, const struct ts_finding *f,
+				 const struct ts_snapshot *snap, const struct doctor_view *v)
+{
+	json_object *o = json_object_new_object(), *cmds;
+	const struct ts_netns *ns = ts_snapshot_netns(snap, f->netns_index);
+
+	json_object_object_add(o, "severity", json_object_new_string(ts_severity_name(f->severity)));
+	json_object_object_add(o, "kind", json_object_new_string(ts_finding_kind_id(f->kind)));
+	json_object_object_add(o, "title", json_object_new_string(f->title));
+	json_object_object_add(o, "state", json_object_new_string(ts_state_name(f->state)));
+	json_object_object_add(o, "netns", ns ? json_object_new_string(ns->name) : NULL);
+	json_object_object_add(o, "severity_reason", severity_reason_json(f));
+	json_object_object_add(o, "evidence", evidence_json(f));
+	who_json(o, d, f, v);
+	json_object_object_add(o, "groups", groups_json(f));
+	json_object_object_add(o, "groups_capped", json_object_new_boolean(f->groups_capped));
+	json_object_object_add(o, "ungrouped", json_object_new_int64((int64_t)f->ungrouped));
+	json_object_object_add(o, "sysctls", sysctls_json(f));
 	json_object_object_add(o, "explanation", json_object_new_string(f->explanation));
 	json_object_object_add(o, "advice", json_object_new_string(f->advice));
-	if (close_command(f, snap, "fin", cmd, sizeof(cmd))) {
-		json_object *cmds = json_object_new_object();
-
-		json_object_object_add(cmds, "fin", json_object_new_string(cmd));
-		close_command(f, snap, "fd", cmd, sizeof(cmd));
-		json_object_object_add(cmds, "fd", json_object_new_string(cmd));
-		json_object_object_add(cmds, "fd_hazard", json_object_new_string(FD_HAZARD));
+	cmds = close_commands_json(f, snap);
+	if (cmds)
 		json_object_object_add(o, "close_commands", cmds);
-	}
 	return o;
 }
 
