@@ -76,11 +76,70 @@ static void audit_free(struct tune_audit *a)
 	free(a->host_skipped);
 }
 
+/* What --write and --apply would change: the rows to change, less the
+ * host-wide ones for a namespace target. 0, or -1 (reported). */
+static int audit_changes(const struct tune_args *ta, struct tune_audit *a)
+{
+	a->changes = calloc(a->n_rows, sizeof(*a->changes));
+	a->host_skipped = calloc(a->n_rows, sizeof(*a->host_skipped));
+	if (!a->changes || !a->host_skipped) {
+		cli_error("out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < a->n_rows; i++) {
+		const struct ts_tune_row *row = &a->rows[i];
+		struct tune_change *c;
+
+		if (row->action != TS_TUNE_CHANGE)
+			continue;
+		if (!row->info->per_netns && ta->netns) {
+			a->host_skipped[a->n_host_skipped++] = row->info->name;
+			continue;
+		}
+		c = &a->changes[a->n_changes++];
+		c->name = row->info->name;
+		snprintf(c->from, sizeof(c->from), "%s", row->current);
+		snprintf(c->to, sizeof(c->to), "%s", row->recommended);
+		c->reason = row->reason;
+	}
+	return 0;
+}
+
+/* The configuration files against the live values. 0, or -1 (reported). */
+static int audit_lint(const struct tune_args *ta, struct tune_audit *a)
+{
+	struct ts_sysctl *live = NULL;
+	int r;
+
+	/* The files apply where systemd-sysctl runs: the caller's namespace. */
+	r = ts_sysctl_conf_load(ta->config_root, &a->conf);
+	if (r < 0) {
+		char root[PATH_MAX];
+
+		tune_sanitize(root, sizeof(root), ta->config_root ? ta->config_root : "/");
+		if (r == -EOPNOTSUPP)
+			cli_error("--config-root needs openat2() (Linux 5.6 or later) to keep symbolic "
+				  "links inside %s", root);
+		else
+			cli_error("cannot read the sysctl configuration under %s: %s", root,
+				  tune_errno_text(r));
+		return -1;
+	}
+	r = ts_sysctl_open(NULL, NULL, &live);
+	if (r == 0)
+		r = ts_sysctl_conf_lint(a->conf, live, &a->findings, &a->n_findings);
+	ts_sysctl_free(live);
+	if (r < 0) {
+		cli_error("cannot lint the sysctl configuration: %s", tune_errno_text(r));
+		return -1;
+	}
+	return 0;
+}
+
 static int audit_run(const struct tune_args *ta, struct ts_sysctl *s, struct tune_audit *a)
 {
 	struct cli_snapshot_args sa;
 	const struct ts_netns *ns;
-	struct ts_sysctl *live = NULL;
 	char range[128];
 	uint32_t lo = 32768, hi = 60999;
 	int64_t somaxconn = 0;
@@ -115,52 +174,9 @@ static int audit_run(const struct tune_args *ta, struct ts_sysctl *s, struct tun
 		return -1;
 	}
 
-	a->changes = calloc(a->n_rows, sizeof(*a->changes));
-	a->host_skipped = calloc(a->n_rows, sizeof(*a->host_skipped));
-	if (!a->changes || !a->host_skipped) {
-		cli_error("out of memory");
+	if (audit_changes(ta, a) < 0)
 		return -1;
-	}
-	for (size_t i = 0; i < a->n_rows; i++) {
-		const struct ts_tune_row *row = &a->rows[i];
-		struct tune_change *c;
-
-		if (row->action != TS_TUNE_CHANGE)
-			continue;
-		if (!row->info->per_netns && ta->netns) {
-			a->host_skipped[a->n_host_skipped++] = row->info->name;
-			continue;
-		}
-		c = &a->changes[a->n_changes++];
-		c->name = row->info->name;
-		snprintf(c->from, sizeof(c->from), "%s", row->current);
-		snprintf(c->to, sizeof(c->to), "%s", row->recommended);
-		c->reason = row->reason;
-	}
-
-	/* The files apply where systemd-sysctl runs: the caller's namespace. */
-	r = ts_sysctl_conf_load(ta->config_root, &a->conf);
-	if (r < 0) {
-		char root[PATH_MAX];
-
-		tune_sanitize(root, sizeof(root), ta->config_root ? ta->config_root : "/");
-		if (r == -EOPNOTSUPP)
-			cli_error("--config-root needs openat2() (Linux 5.6 or later) to keep symbolic "
-				  "links inside %s", root);
-		else
-			cli_error("cannot read the sysctl configuration under %s: %s", root,
-				  tune_errno_text(r));
-		return -1;
-	}
-	r = ts_sysctl_open(NULL, NULL, &live);
-	if (r == 0)
-		r = ts_sysctl_conf_lint(a->conf, live, &a->findings, &a->n_findings);
-	ts_sysctl_free(live);
-	if (r < 0) {
-		cli_error("cannot lint the sysctl configuration: %s", tune_errno_text(r));
-		return -1;
-	}
-	return 0;
+	return audit_lint(ta, a);
 }
 
 /* ---- the verb ---- */
