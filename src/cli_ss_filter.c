@@ -66,6 +66,46 @@ static int ss_unsupported(const char *tok, const char *verb)
 	return -1;
 }
 
+/* "state NAME" or "exclude NAME" at t->tok[*i]: NAME's states into *mask. */
+static int ss_state_word(const struct ss_tokens *t, size_t *i, ts_state_mask_t *mask, const char *verb)
+{
+	const char *w = t->tok[*i];
+	ts_state_mask_t m;
+
+	if (*i + 1 >= t->n) {
+		cli_error("'%s' needs a state name (-s/--state takes the same names)", w);
+		return -1;
+	}
+	if (ts_state_token_parse(t->tok[++*i], &m) < 0) {
+		cli_error("unknown state '%s' (see 'tcpstate %s --help')", t->tok[*i], verb);
+		return -1;
+	}
+	*mask |= m;
+	return 0;
+}
+
+/* "dport = :N" or "sport = :N" at t->tok[*i] ("=", "==" or "eq" optional, ':' optional). */
+static int ss_port_word(struct cli_snapshot_args *a, const struct ss_tokens *t, size_t *i,
+			const char *verb)
+{
+	const char *w = t->tok[*i], *v;
+	int opt = w[0] == 'd' ? CLI_OPT_DPORT : CLI_OPT_SPORT;
+
+	if (*i + 1 < t->n && (!strcmp(t->tok[*i + 1], "=") || !strcmp(t->tok[*i + 1], "==") ||
+			      !strcmp(t->tok[*i + 1], "eq")))
+		++*i;
+	if (*i + 1 >= t->n) {
+		cli_error("'%s' needs a port: %s = :PORT, or --%s PORT", w, w, w);
+		return -1;
+	}
+	v = t->tok[++*i];
+	if (*v != ':' && strchr("<>!nlg", *v))
+		return ss_unsupported(v, verb);
+	if (*v == ':')
+		v++;
+	return cli_snapshot_option(a, opt, v) < 0 ? -1 : 0;
+}
+
 int cli_ss_filter(struct cli_snapshot_args *a, int argc, char **argv, const char *verb)
 {
 	struct ss_tokens t;
@@ -90,44 +130,16 @@ int cli_ss_filter(struct cli_snapshot_args *a, int argc, char **argv, const char
 		} else if (!strcmp(w, "and") || !strcmp(w, "&&") || !strcmp(w, "&")) {
 			continue;
 		} else if (!strcmp(w, "state") || !strcmp(w, "exclude") || !strcmp(w, "excl")) {
-			ts_state_mask_t m;
-			bool ex = strcmp(w, "state") != 0;
-
 			if (depth > 0) {
 				cli_error("'%s' belongs outside the parentheses, as in ss "
 					  "(try 'tcpstate %s --help')", w, verb);
 				return -1;
 			}
-			if (i + 1 >= t.n) {
-				cli_error("'%s' needs a state name (-s/--state takes the same names)", w);
+			if (ss_state_word(&t, &i, strcmp(w, "state") == 0 ? &incl : &excl, verb) < 0)
 				return -1;
-			}
-			if (ts_state_token_parse(t.tok[++i], &m) < 0) {
-				cli_error("unknown state '%s' (see 'tcpstate %s --help')", t.tok[i], verb);
-				return -1;
-			}
-			if (ex)
-				excl |= m;
-			else
-				incl |= m;
 			any_state = true;
 		} else if (!strcmp(w, "dport") || !strcmp(w, "sport")) {
-			const char *v;
-			int opt = w[0] == 'd' ? CLI_OPT_DPORT : CLI_OPT_SPORT;
-
-			if (i + 1 < t.n && (!strcmp(t.tok[i + 1], "=") || !strcmp(t.tok[i + 1], "==") ||
-					    !strcmp(t.tok[i + 1], "eq")))
-				i++;
-			if (i + 1 >= t.n) {
-				cli_error("'%s' needs a port: %s = :PORT, or --%s PORT", w, w, w);
-				return -1;
-			}
-			v = t.tok[++i];
-			if (*v != ':' && strchr("<>!nlg", *v))
-				return ss_unsupported(v, verb);
-			if (*v == ':')
-				v++;
-			if (cli_snapshot_option(a, opt, v) < 0)
+			if (ss_port_word(a, &t, &i, verb) < 0)
 				return -1;
 		} else {
 			return ss_unsupported(w, verb);
