@@ -5,7 +5,7 @@
  * A page per state from the table of lib/state_info.c, with the current
  * values of the settings that bound it, read in the target namespace; or the
  * story of live sockets: who holds them, what the kernel says about them, and
- * what that means. This file: options, arguments, settings and the flow; see
+ * what that means. This file: parse -> run -> render, and the flow; see
  * explain.h for the rest.
  */
 #include <arpa/inet.h>
