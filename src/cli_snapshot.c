@@ -280,8 +280,13 @@ int cli_snapshot_parse(struct cli_snapshot_args *a, const struct cli_verb_option
 
 	for (const struct option *o = cli_snapshot_long_options; o->name; o++)
 		longopts[n++] = *o;
-	for (const struct option *o = v->longopts; o->name && n + 1 < CLI_OPTIONS_MAX; o++)
+	for (const struct option *o = v->longopts; o->name; o++) {
+		if (n + 1 >= CLI_OPTIONS_MAX) {
+			cli_error("internal error: %s has more than %d options", v->verb, CLI_OPTIONS_MAX - 1);
+			return EXIT_ERROR;
+		}
 		longopts[n++] = *o;
+	}
 	longopts[n] = (struct option){ 0 };
 	snprintf(shortopts, sizeof(shortopts), "%s%s", CLI_SNAPSHOT_SHORT_OPTIONS, v->shortopts);
 
