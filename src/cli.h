@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 #pragma once
 
+#include <getopt.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 /* Exit codes: every verb uses these. */
 enum {
@@ -67,8 +69,55 @@ void cli_stop_signals_block(sigset_t *set, sigset_t *old);
 bool cli_stop_signal_pending(void *set);
 int cli_stop_signal_take(const sigset_t *set);
 
+/* ---- cli_args.c ---- */
+
+/*
+ * getopt_long, and: long options that change the system (tune --write,
+ * --apply, --save, --revert, --config-root; close --how, --yes; lab
+ * --cleanup) only by their whole name; ss's flag clusters (-tanp) answered
+ * with the tcpstate options. '?' after a usage error it reported.
+ */
+int cli_getopt_long(int argc, char **argv, const char *shortopts, const struct option *longopts,
+		    const char *verb);
+
+/* Ids of the long-only options: the shared ones, then each verb's own from
+ * CLI_OPT_VERB up (a verb's ids never meet the shared ones). */
+enum cli_option_id {
+	CLI_OPT_SPORT = 0x100,
+	CLI_OPT_DPORT,
+	CLI_OPT_BACKEND,
+	CLI_OPT_OWNERS,
+	CLI_OPT_VERB = 0x200,
+};
+
+/* A verb's options (for the verbs that select sockets: next to the shared ones). */
+struct cli_verb_options {
+	const char *verb;
+	const char *shortopts;         /* the verb's own (after the shared ones) */
+	const struct option *longopts; /* the verb's own (with "help"), ended by { 0 } */
+	void (*help)(FILE *f);         /* for -h and --help */
+	/* Sees each option first: 1 when it took it, 0 when it is not its own
+	 * (left to the shared options, else a usage error), -1 on a usage
+	 * error (reported). NULL: none. */
+	int (*option)(void *ctx, int opt, const char *arg);
+	void *ctx;
+};
+
+/* cli_verb_parse(), cli_snapshot_parse(): the verb runs; any other value is its exit status. */
+#define CLI_PARSE_RUN (-1)
+
+/*
+ * The option loop of a verb: each option to v->option(); -h/--help prints
+ * v->help; anything else is a usage error ("Try 'tcpstate VERB --help'.").
+ * CLI_PARSE_RUN with optind at the first word after the options, or the
+ * exit status (EXIT_OK after --help, EXIT_USAGE).
+ */
+int cli_verb_parse(const struct cli_verb_options *v, int argc, char **argv);
+
 /* The word of words[0..n) nearest to word (a typo's distance), or NULL. */
 const char *cli_closest_word(const char *word, const char *const *words, size_t n);
+
+/* ---- cli_message.c ---- */
 
 /* "tcpstate: " + message on stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -80,3 +129,12 @@ void cli_info(const char *prefix, const char *fmt, ...) __attribute__((format(pr
  * printed at finish() as one JSON object with the exit status. */
 void cli_json_errors_start(int argc, char **argv);
 void cli_json_errors_finish(int rc);
+
+/* ---- cli_json.c ---- */
+
+struct json_object;
+/* The first keys of summary's and doctor's JSON documents: "schema_version"
+ * (CLI_JSON_SCHEMA_VERSION, raised when a key changes meaning or goes) and
+ * "generated_at" (UTC, RFC 3339, when the document was written). */
+#define CLI_JSON_SCHEMA_VERSION 1
+void cli_json_header(struct json_object *root);

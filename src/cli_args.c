@@ -1,17 +1,11 @@
 /* SPDX-License-Identifier: MIT */
-/* Command-line habits: whole names for options that change the system, hints
- * for ss's flags and words, and a guess at a mistyped verb. */
+/* Command-line habits: whole names for options that change the system, a
+ * hint for ss's flags, and a guess at a mistyped verb. */
+#include <stdbool.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <time.h>
-
-#include <json-c/json.h>
 
 #include "cli.h"
-#include "cli_filter.h"
-#include "tcpstate/state.h"
-#include "tcpstate/util.h"
 
 /* Long options that change the system: getopt_long would take any
  * unambiguous prefix of them ('tune --writ x' wrote a file named x). */
@@ -155,170 +149,23 @@ const char *cli_closest_word(const char *word, const char *const *words, size_t 
 	return best;
 }
 
-/* ---- ss's filter words: state NAME, exclude NAME, dport = :N, sport = :N ---- */
-
-#define SS_MAX_TOKENS 64
-
-struct ss_tokens {
-	char buf[1024];
-	const char *tok[SS_MAX_TOKENS];
-	size_t n;
-};
-
-/* Splits the words on blanks and around parentheses (ss's filter is often one quoted word). */
-static int ss_tokenize(int argc, char **argv, struct ss_tokens *t)
+int cli_verb_parse(const struct cli_verb_options *v, int argc, char **argv)
 {
-	size_t used = 0;
+	int opt, r;
 
-	t->n = 0;
-	for (int i = 0; i < argc; i++) {
-		for (const char *p = argv[i]; *p;) {
-			size_t len;
-
-			if (*p == ' ' || *p == '\t' || *p == '\n') {
-				p++;
-				continue;
-			}
-			len = (*p == '(' || *p == ')') ? 1 : strcspn(p, " \t\n()");
-			if (t->n >= SS_MAX_TOKENS || used + len + 1 > sizeof(t->buf)) {
-				cli_error("filter expression too long (at most %d words)", SS_MAX_TOKENS);
-				return -1;
-			}
-			memcpy(t->buf + used, p, len);
-			t->buf[used + len] = '\0';
-			t->tok[t->n++] = t->buf + used;
-			used += len + 1;
-			p += len;
-		}
-	}
-	return 0;
-}
-
-static int ss_unsupported(const char *tok, const char *verb)
-{
-	const char *use;
-
-	if (!strcmp(tok, "src") || !strcmp(tok, "dst") || !strcmp(tok, "host"))
-		use = "-a/--addr ADDR[/LEN] (local or remote address)";
-	else if (!strcmp(tok, "or") || !strcmp(tok, "||") || !strcmp(tok, ","))
-		use = "one option with a list: --dport 80,443 (values of one option are ORed, "
-		      "options are ANDed)";
-	else if (!strcmp(tok, "not") || !strcmp(tok, "!"))
-		use = "exclude STATE for states; ports and addresses cannot be negated";
-	else if (!strcmp(tok, "<") || !strcmp(tok, ">") || !strcmp(tok, "<=") ||
-		 !strcmp(tok, ">=") || !strcmp(tok, "lt") || !strcmp(tok, "gt") ||
-		 !strcmp(tok, "le") || !strcmp(tok, "ge") || !strcmp(tok, "!=") ||
-		 !strcmp(tok, "neq") || !strcmp(tok, "ne"))
-		use = "--sport P[,P...] or --dport P[,P...] (exact ports only)";
-	else
-		use = "-s/--state, --sport, --dport, -p/--port or -a/--addr";
-	cli_error("'%s' is not understood here; use %s (try 'tcpstate %s --help')", tok, use, verb);
-	return -1;
-}
-
-int cli_ss_filter(struct cli_snapshot_args *a, int argc, char **argv, const char *verb)
-{
-	struct ss_tokens t;
-	ts_state_mask_t incl = 0, excl = 0;
-	int depth = 0;
-	bool any_state = false;
-
-	if (argc <= 0)
-		return 0;
-	if (ss_tokenize(argc, argv, &t) < 0)
-		return -1;
-	for (size_t i = 0; i < t.n; i++) {
-		const char *w = t.tok[i];
-
-		if (!strcmp(w, "(")) {
-			depth++;
-		} else if (!strcmp(w, ")")) {
-			if (--depth < 0) {
-				cli_error("unbalanced ')' in the filter (try 'tcpstate %s --help')", verb);
-				return -1;
-			}
-		} else if (!strcmp(w, "and") || !strcmp(w, "&&") || !strcmp(w, "&")) {
+	optind = 1;
+	while ((opt = cli_getopt_long(argc, argv, v->shortopts, v->longopts, v->verb)) != -1) {
+		r = v->option && opt != '?' ? v->option(v->ctx, opt, optarg) : 0;
+		if (r < 0)
+			return EXIT_USAGE;
+		if (r > 0)
 			continue;
-		} else if (!strcmp(w, "state") || !strcmp(w, "exclude") || !strcmp(w, "excl")) {
-			ts_state_mask_t m;
-			bool ex = strcmp(w, "state") != 0;
-
-			if (depth > 0) {
-				cli_error("'%s' belongs outside the parentheses, as in ss "
-					  "(try 'tcpstate %s --help')", w, verb);
-				return -1;
-			}
-			if (i + 1 >= t.n) {
-				cli_error("'%s' needs a state name (-s/--state takes the same names)", w);
-				return -1;
-			}
-			if (ts_state_token_parse(t.tok[++i], &m) < 0) {
-				cli_error("unknown state '%s' (see 'tcpstate %s --help')", t.tok[i], verb);
-				return -1;
-			}
-			if (ex)
-				excl |= m;
-			else
-				incl |= m;
-			any_state = true;
-		} else if (!strcmp(w, "dport") || !strcmp(w, "sport")) {
-			const char *v;
-			int opt = w[0] == 'd' ? 0x101 : 0x100;
-
-			if (i + 1 < t.n && (!strcmp(t.tok[i + 1], "=") || !strcmp(t.tok[i + 1], "==") ||
-					    !strcmp(t.tok[i + 1], "eq")))
-				i++;
-			if (i + 1 >= t.n) {
-				cli_error("'%s' needs a port: %s = :PORT, or --%s PORT", w, w, w);
-				return -1;
-			}
-			v = t.tok[++i];
-			if (*v != ':' && strchr("<>!nlg", *v))
-				return ss_unsupported(v, verb);
-			if (*v == ':')
-				v++;
-			if (cli_snapshot_option(a, opt, v) < 0)
-				return -1;
-		} else {
-			return ss_unsupported(w, verb);
+		if (opt == 'h') {
+			v->help(stdout);
+			return EXIT_OK;
 		}
+		fprintf(stderr, "Try 'tcpstate %s --help'.\n", v->verb);
+		return EXIT_USAGE;
 	}
-	if (depth != 0) {
-		cli_error("unbalanced '(' in the filter (try 'tcpstate %s --help')", verb);
-		return -1;
-	}
-	if (any_state) {
-		ts_state_mask_t m = incl | a->filter.states;
-
-		if (!m)
-			m = TS_STATE_MASK_ALL;
-		m &= ~excl;
-		if (!m) {
-			cli_error("the state words leave no state to show");
-			return -1;
-		}
-		a->filter.states = m;
-	}
-	return 0;
-}
-
-/* ---- JSON documents ---- */
-
-void cli_json_header(struct json_object *root)
-{
-	char buf[32] = "";
-	struct timespec ts;
-	struct tm tm;
-
-	json_object_object_add(root, "schema_version", json_object_new_int(CLI_JSON_SCHEMA_VERSION));
-	if (clock_gettime(CLOCK_REALTIME, &ts) == 0 && gmtime_r(&ts.tv_sec, &tm))
-		strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	json_object_object_add(root, "generated_at", buf[0] ? json_object_new_string(buf) : NULL);
-}
-
-int cli_snapshot_args_finish(struct cli_snapshot_args *a, int argc, char **argv, const char *verb)
-{
-	if (optind < argc && cli_ss_filter(a, argc - optind, argv + optind, verb) < 0)
-		return -1;
-	return cli_snapshot_args_check(a);
+	return CLI_PARSE_RUN;
 }

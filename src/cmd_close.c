@@ -11,7 +11,7 @@
 #include <json-c/json.h>
 
 #include "cli.h"
-#include "cli_filter.h"
+#include "cli_snapshot.h"
 #include "output.h"
 #include "term_safe.h"
 #include "tcpstate/close.h"
@@ -425,59 +425,56 @@ static void maybe_pause(size_t n)
 
 /* ---- the verb ---- */
 
+/* The verb's own options; the shared ones are in cli_snapshot.h. */
+enum { OPT_HOW = CLI_OPT_VERB, OPT_DRY_RUN, OPT_MIN_IDLE };
+
+static int close_option(void *ctx, int opt, const char *arg)
+{
+	struct close_run *c = ctx;
+
+	switch (opt) {
+	case 's':
+		if (token_names_listen(arg))
+			c->o.listen_named = true;
+		return 0; /* and the shared option takes it */
+	case OPT_HOW:
+		if (ts_close_how_parse(arg, &c->o.how) < 0) {
+			cli_error("unknown --how '%s' (rst, fin or fd)", arg);
+			return -1;
+		}
+		c->how_set = true;
+		return 1;
+	case OPT_DRY_RUN:
+		c->dry_run = true;
+		return 1;
+	case OPT_MIN_IDLE:
+		if (ts_parse_u32(arg, 0, TS_MIN_IDLE_MAX_S, &c->o.min_idle_s) < 0) {
+			cli_error("bad --min-idle '%s' (whole seconds, 0 to %u)", arg, TS_MIN_IDLE_MAX_S);
+			return -1;
+		}
+		return 1;
+	case 'y':
+		c->yes = true;
+		return 1;
+	}
+	return 0;
+}
+
 static int parse_args(struct close_run *c, int argc, char **argv)
 {
 	static const struct option long_opts[] = {
-		CLI_SNAPSHOT_LONG_OPTIONS,
-		{ "how", required_argument, NULL, 0x200 },
-		{ "dry-run", no_argument, NULL, 0x201 },
-		{ "min-idle", required_argument, NULL, 0x202 },
+		{ "how", required_argument, NULL, OPT_HOW },
+		{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
+		{ "min-idle", required_argument, NULL, OPT_MIN_IDLE },
 		{ "yes", no_argument, NULL, 'y' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	int opt, r;
+	const struct cli_verb_options v = { "close", "yh", long_opts, close_help, close_option, c };
+	int r = cli_snapshot_parse(&c->a, &v, argc, argv);
 
-	optind = 1;
-	while ((opt = cli_getopt_long(argc, argv, CLI_SNAPSHOT_SHORT_OPTIONS "yh", long_opts, "close")) != -1) {
-		if (opt == 's' && token_names_listen(optarg))
-			c->o.listen_named = true;
-		r = cli_snapshot_option(&c->a, opt, optarg);
-		if (r < 0)
-			return EXIT_USAGE;
-		if (r > 0)
-			continue;
-		switch (opt) {
-		case 0x200:
-			if (ts_close_how_parse(optarg, &c->o.how) < 0) {
-				cli_error("unknown --how '%s' (rst, fin or fd)", optarg);
-				return EXIT_USAGE;
-			}
-			c->how_set = true;
-			break;
-		case 0x201:
-			c->dry_run = true;
-			break;
-		case 0x202:
-			if (ts_parse_u32(optarg, 0, TS_MIN_IDLE_MAX_S, &c->o.min_idle_s) < 0) {
-				cli_error("bad --min-idle '%s' (whole seconds, 0 to %u)", optarg,
-					  TS_MIN_IDLE_MAX_S);
-				return EXIT_USAGE;
-			}
-			break;
-		case 'y':
-			c->yes = true;
-			break;
-		case 'h':
-			close_help(stdout);
-			return EXIT_OK;
-		default:
-			fprintf(stderr, "Try 'tcpstate close --help'.\n");
-			return EXIT_USAGE;
-		}
-	}
-	if (optind < argc && cli_ss_filter(&c->a, argc - optind, argv + optind, "close") < 0)
-		return EXIT_USAGE;
+	if (r != CLI_PARSE_RUN)
+		return r;
 	if (!c->how_set) {
 		cli_error("say how to close: --how rst, --how fin or --how fd (there is no default; "
 			  "see 'tcpstate close --help')");
@@ -505,7 +502,7 @@ static int parse_args(struct close_run *c, int argc, char **argv)
 			 "is still computing is lost%s", c->o.how == TS_CLOSE_FD ?
 			 ", and with --how fd the fd number it still uses goes to its next socket or "
 			 "file (another client's data, EBADF)" : "");
-	return -1; /* go on */
+	return CLI_PARSE_RUN;
 }
 
 /* Says once what the kernel's refusals of SOCK_DESTROY mean. */

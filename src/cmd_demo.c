@@ -113,26 +113,16 @@ static bool pump(struct demo *d, uint64_t ms, bool until_ready)
 	return !d->stop;
 }
 
-int cmd_demo(int argc, char **argv)
+/* Words, not getopt: -h/--help and --leak-seconds N only. CLI_PARSE_RUN, or the exit status. */
+static int demo_parse(int argc, char **argv, uint32_t *leak_s)
 {
-	struct ts_lab_opts opts = {
-		.states = TS_STATE_BIT(TS_STATE_LISTEN) | TS_STATE_BIT(TS_STATE_ESTABLISHED) |
-			  TS_STATE_BIT(TS_STATE_TIME_WAIT),
-		.count = 4,
-		.leak_rate = DEMO_LEAK_RATE,
-	};
-	struct demo d = { .sfd = -1 };
-	uint32_t leak_s = 3;
-	sigset_t old;
-	int r, rc = EXIT_OK;
-
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
 			demo_help(stdout);
 			return EXIT_OK;
 		}
 		if (strcmp(argv[i], "--leak-seconds") == 0 && i + 1 < argc) {
-			if (ts_parse_u32(argv[++i], 1, 50, &leak_s) < 0) {
+			if (ts_parse_u32(argv[++i], 1, 50, leak_s) < 0) {
 				cli_error("bad --leak-seconds '%s' (1 to 50)", argv[i]);
 				return EXIT_USAGE;
 			}
@@ -141,10 +131,20 @@ int cmd_demo(int argc, char **argv)
 		cli_error("unexpected argument '%s' (try 'tcpstate demo --help')", argv[i]);
 		return EXIT_USAGE;
 	}
+	return CLI_PARSE_RUN;
+}
 
-	d.sfd = cli_teardown_signals_open(&old);
-	if (d.sfd < 0)
-		return EXIT_ERROR;
+/* Step 1: the lab, with its leaky server. 0; -1 with d->sfd closed and the mask restored (reported). */
+static int demo_start(struct demo *d, const sigset_t *old)
+{
+	struct ts_lab_opts opts = {
+		.states = TS_STATE_BIT(TS_STATE_LISTEN) | TS_STATE_BIT(TS_STATE_ESTABLISHED) |
+			  TS_STATE_BIT(TS_STATE_TIME_WAIT),
+		.count = 4,
+		.leak_rate = DEMO_LEAK_RATE,
+	};
+	char hint[256];
+	int r;
 
 	printf("== tcpstate demo ==\n\n"
 	       "1. Building a throwaway network namespace with healthy connections\n"
@@ -152,49 +152,65 @@ int cmd_demo(int argc, char **argv)
 	       "   connect and close %d times a second, it never calls close().\n",
 	       DEMO_LEAK_RATE);
 	fflush(stdout);
-	r = ts_lab_start(&opts, &d.lab);
-	if (r < 0) {
-		char hint[256];
+	r = ts_lab_start(&opts, &d->lab);
+	if (r == 0)
+		return 0;
+	cli_error("cannot create the lab: %s%s%s", strerror(-r),
+		  r == -EPERM || r == -EACCES ? ": " : "",
+		  r == -EPERM || r == -EACCES ?
+			cli_privilege_hint("CAP_SYS_ADMIN and CAP_NET_ADMIN",
+					   cli_has_cap(CAP_SYS_ADMIN) && cli_has_cap(CAP_NET_ADMIN),
+					   hint, sizeof(hint)) : "");
+	close(d->sfd);
+	sigprocmask(SIG_SETMASK, old, NULL);
+	return -1;
+}
 
-		cli_error("cannot create the lab: %s%s%s", strerror(-r),
-			  r == -EPERM || r == -EACCES ? ": " : "",
-			  r == -EPERM || r == -EACCES ?
-				cli_privilege_hint("CAP_SYS_ADMIN and CAP_NET_ADMIN",
-						   cli_has_cap(CAP_SYS_ADMIN) && cli_has_cap(CAP_NET_ADMIN),
-						   hint, sizeof(hint)) : "");
-		close(d.sfd);
-		sigprocmask(SIG_SETMASK, &old, NULL);
+/* Steps 3 and 4: the doctor on the lab, and what it shows. */
+static void demo_doctor(const struct demo *d)
+{
+	char *dargv[] = { "doctor", "--netns", (char *)ts_lab_netns(d->lab), "--interval", "2", NULL };
+
+	printf("3. The doctor, over a 2-second interval to measure the leak:\n"
+	   "   $ tcpstate doctor --netns %s --interval 2\n\n", ts_lab_netns(d->lab));
+	fflush(stdout);
+	/* The doctor's own exit status says "findings"; the demo succeeded. */
+	(void)cmd_doctor(5, dargv);
+	fflush(stdout);
+	printf("\n4. What it shows: the CLOSE_WAIT sockets belong to pid %d, whose peers\n"
+	       "   closed long ago; no sysctl will release them, only close() in that\n"
+	       "   program (or restarting it). The healthy sockets raise no finding.\n\n",
+	       (int)d->leak_server);
+}
+
+int cmd_demo(int argc, char **argv)
+{
+	struct demo d = { .sfd = -1 };
+	uint32_t leak_s = 3;
+	sigset_t old;
+	int rc = demo_parse(argc, argv, &leak_s);
+
+	if (rc != CLI_PARSE_RUN)
+		return rc;
+	d.sfd = cli_teardown_signals_open(&old);
+	if (d.sfd < 0)
 		return EXIT_ERROR;
-	}
+	if (demo_start(&d, &old) < 0)
+		return EXIT_ERROR;
+	rc = EXIT_ERROR;
 	if (!pump(&d, DEMO_READY_MS, true) || !d.ready) {
 		if (!d.why[0])
 			snprintf(d.why, sizeof(d.why), "the lab was not ready in %d s", DEMO_READY_MS / 1000);
-		rc = EXIT_ERROR;
 		goto out;
 	}
 	printf("   Namespace %s is ready: %u healthy sockets, leaky server pid %d.\n\n",
 	       ts_lab_netns(d.lab), d.healthy, (int)d.leak_server);
 	printf("2. Letting the leak grow for %u seconds...\n\n", leak_s);
 	fflush(stdout);
-	if (!pump(&d, (uint64_t)leak_s * 1000, false)) {
-		rc = EXIT_ERROR;
+	if (!pump(&d, (uint64_t)leak_s * 1000, false))
 		goto out;
-	}
-
-	printf("3. The doctor, over a 2-second interval to measure the leak:\n"
-	   "   $ tcpstate doctor --netns %s --interval 2\n\n", ts_lab_netns(d.lab));
-	fflush(stdout);
-	{
-		char *dargv[] = { "doctor", "--netns", (char *)ts_lab_netns(d.lab), "--interval", "2", NULL };
-
-		/* The doctor's own exit status says "findings"; the demo succeeded. */
-		(void)cmd_doctor(5, dargv);
-	}
-	fflush(stdout);
-	printf("\n4. What it shows: the CLOSE_WAIT sockets belong to pid %d, whose peers\n"
-	       "   closed long ago; no sysctl will release them, only close() in that\n"
-	       "   program (or restarting it). The healthy sockets raise no finding.\n\n",
-	       (int)d.leak_server);
+	demo_doctor(&d);
+	rc = EXIT_OK;
 out:
 	ts_lab_free(d.lab);
 	if (rc == EXIT_OK)

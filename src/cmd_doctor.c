@@ -8,7 +8,7 @@
 #include <time.h>
 
 #include "cli.h"
-#include "cli_filter.h"
+#include "cli_snapshot.h"
 #include "doctor_output.h"
 #include "tcpstate/activity.h"
 #include "tcpstate/diagnose.h"
@@ -64,10 +64,13 @@ static const struct threshold_opt {
 	  "CLOSE_WAIT idle this long (seconds, nothing queued) gets close commands (their --min-idle)" },
 };
 #define N_THRESHOLDS (sizeof(threshold_opts) / sizeof(threshold_opts[0]))
-#define OPT_THRESHOLD 0x200 /* + index */
-#define OPT_INTERVAL 0x180
-#define OPT_MIN_SEVERITY 0x181
-#define OPT_FAIL_ON 0x182
+/* The verb's own options; the shared ones are in cli_snapshot.h. */
+enum {
+	OPT_INTERVAL = CLI_OPT_VERB,
+	OPT_MIN_SEVERITY,
+	OPT_FAIL_ON,
+	OPT_THRESHOLD, /* + index in threshold_opts */
+};
 
 static void doctor_help(FILE *f)
 {
@@ -219,138 +222,186 @@ static int parse_severity(const char *arg, const char *opt, enum ts_severity *re
 	return 0;
 }
 
-int cmd_doctor(int argc, char **argv)
+/* ---- parse ---- */
+
+struct doctor_args {
+	struct cli_snapshot_args a;
+	struct ts_diag_thresholds th;
+	enum ts_severity min, fail_on;
+	unsigned interval;
+};
+
+static int doctor_option(void *ctx, int opt, const char *arg)
 {
-	struct option long_opts[24 + N_THRESHOLDS] = {
-		CLI_SNAPSHOT_LONG_OPTIONS,
+	struct doctor_args *da = ctx;
+	const struct threshold_opt *t;
+	uint32_t v;
+
+	switch (opt) {
+	case OPT_INTERVAL:
+		if (ts_parse_u32(arg, 1, MAX_INTERVAL, &v) < 0) {
+			cli_error("bad --interval '%s' (whole seconds, 1 to %d)", arg, MAX_INTERVAL);
+			return -1;
+		}
+		da->interval = v;
+		return 1;
+	case OPT_MIN_SEVERITY:
+		return parse_severity(arg, "--min-severity", &da->min) < 0 ? -1 : 1;
+	case OPT_FAIL_ON:
+		return parse_severity(arg, "--fail-on", &da->fail_on) < 0 ? -1 : 1;
+	}
+	if (opt < OPT_THRESHOLD || opt >= OPT_THRESHOLD + (int)N_THRESHOLDS)
+		return 0;
+	t = &threshold_opts[opt - OPT_THRESHOLD];
+	if (ts_parse_u32(arg, t->min, t->max, &v) < 0) {
+		cli_error("bad --%s '%s' (a number from %u to %u)", t->name, arg, t->min, t->max);
+		return -1;
+	}
+	*(uint32_t *)((char *)&da->th + t->offset) = v;
+	return 1;
+}
+
+/* CLI_PARSE_RUN, or the exit status after --help or a usage error. */
+static int doctor_parse(struct doctor_args *da, int argc, char **argv)
+{
+	struct option long_opts[5 + N_THRESHOLDS] = {
 		{ "interval", required_argument, NULL, OPT_INTERVAL },
 		{ "min-severity", required_argument, NULL, OPT_MIN_SEVERITY },
 		{ "fail-on", required_argument, NULL, OPT_FAIL_ON },
 		{ "help", no_argument, NULL, 'h' },
 	};
-	enum ts_severity min = TS_SEVERITY_INFO, fail_on = TS_SEVERITY_WARNING;
-	struct doctor_view view = { 0 };
-	struct ts_diag_procs procs = { 0 }, procs_later = { 0 };
-	struct ts_snapshot *snap = NULL, *later = NULL;
-	struct ts_diag_sysctls *sysctls = NULL;
-	struct ts_netstat *netstat = NULL;
-	struct ts_listener_facts listeners = { 0 };
-	struct ts_diagnosis *d = NULL;
-	struct ts_diag_thresholds th;
-	struct cli_snapshot_args a;
-	size_t n_sysctls = 0, nl = 0;
-	unsigned interval = 0;
-	int opt, r, rc = EXIT_ERROR;
+	const struct cli_verb_options v = { "doctor", "h", long_opts, doctor_help, doctor_option, da };
+	size_t nl = 4;
+	int r;
 
-	while (long_opts[nl].name)
-		nl++;
 	for (size_t i = 0; i < N_THRESHOLDS; i++)
 		long_opts[nl++] = (struct option){ threshold_opts[i].name, required_argument, NULL,
 						   OPT_THRESHOLD + (int)i };
-	ts_diag_thresholds_default(&th);
-	cli_snapshot_args_init(&a);
-	optind = 1;
-	while ((opt = cli_getopt_long(argc, argv, CLI_SNAPSHOT_SHORT_OPTIONS "h", long_opts, "doctor")) != -1) {
-		uint32_t v;
-
-		r = cli_snapshot_option(&a, opt, optarg);
-		if (r < 0)
-			return EXIT_USAGE;
-		if (r > 0)
-			continue;
-		if (opt == 'h') {
-			doctor_help(stdout);
-			return EXIT_OK;
-		} else if (opt == OPT_INTERVAL) {
-			if (ts_parse_u32(optarg, 1, MAX_INTERVAL, &v) < 0) {
-				cli_error("bad --interval '%s' (whole seconds, 1 to %d)", optarg, MAX_INTERVAL);
-				return EXIT_USAGE;
-			}
-			interval = v;
-		} else if (opt == OPT_MIN_SEVERITY) {
-			if (parse_severity(optarg, "--min-severity", &min) < 0)
-				return EXIT_USAGE;
-		} else if (opt == OPT_FAIL_ON) {
-			if (parse_severity(optarg, "--fail-on", &fail_on) < 0)
-				return EXIT_USAGE;
-		} else if (opt >= OPT_THRESHOLD && opt < OPT_THRESHOLD + (int)N_THRESHOLDS) {
-			const struct threshold_opt *t = &threshold_opts[opt - OPT_THRESHOLD];
-
-			if (ts_parse_u32(optarg, t->min, t->max, &v) < 0) {
-				cli_error("bad --%s '%s' (a number from %u to %u)", t->name, optarg, t->min, t->max);
-				return EXIT_USAGE;
-			}
-			*(uint32_t *)((char *)&th + t->offset) = v;
-		} else {
-			fprintf(stderr, "Try 'tcpstate doctor --help'.\n");
-			return EXIT_USAGE;
-		}
-	}
-	if (cli_snapshot_args_finish(&a, argc, argv, "doctor") < 0)
+	*da = (struct doctor_args){ .min = TS_SEVERITY_INFO, .fail_on = TS_SEVERITY_WARNING };
+	ts_diag_thresholds_default(&da->th);
+	cli_snapshot_args_init(&da->a);
+	r = cli_snapshot_parse(&da->a, &v, argc, argv);
+	if (r != CLI_PARSE_RUN)
+		return r;
+	if (cli_snapshot_args_check(&da->a) < 0)
 		return EXIT_USAGE;
-	a.opts.want_info = true; /* ages come from tcp_info */
-	if (a.opts.owners == TS_OWNERS_AUTO)
-		a.opts.owners = TS_OWNERS_PROC;
+	da->a.opts.want_info = true; /* ages come from tcp_info */
+	if (da->a.opts.owners == TS_OWNERS_AUTO)
+		da->a.opts.owners = TS_OWNERS_PROC;
+	return CLI_PARSE_RUN;
+}
 
-	if (cli_snapshot_take(&a, &snap) < 0)
-		return EXIT_ERROR;
-	r = ts_diag_procs_collect(snap, a.opts.proc_root, &procs);
+/* ---- run ---- */
+
+/* What doctor_run() collects and makes of it; doctor_result_clear() frees it. */
+struct doctor_result {
+	struct ts_snapshot *snap, *later;
+	struct ts_diag_procs procs, procs_later;
+	struct ts_diag_sysctls *sysctls;
+	struct ts_netstat *netstat;
+	size_t n_sysctls;
+	struct ts_listener_facts listeners;
+	struct ts_diagnosis *d;
+};
+
+static void doctor_result_clear(struct doctor_result *run)
+{
+	ts_diagnosis_free(run->d);
+	free(run->sysctls);
+	free(run->netstat);
+	ts_listener_facts_clear(&run->listeners);
+	ts_diag_procs_clear(&run->procs);
+	ts_diag_procs_clear(&run->procs_later);
+	ts_snapshot_free(run->later);
+	ts_snapshot_free(run->snap);
+}
+
+/* With --interval: the second look, interval seconds later. */
+static int doctor_look_again(struct doctor_args *da, struct doctor_result *run)
+{
+	struct timespec ts = { .tv_sec = da->interval };
+	int r;
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+	if (cli_snapshot_take(&da->a, &run->later) < 0)
+		return -1;
+	r = ts_diag_procs_collect(run->later, da->a.opts.proc_root, &run->procs_later);
+	if (r < 0) {
+		cli_error("cannot read process facts: %s", strerror(-r));
+		return -1;
+	}
+	return 0;
+}
+
+/* Snapshots, facts and the diagnosis: 0, or -1 (reported). */
+static int doctor_run(struct doctor_args *da, struct doctor_result *run)
+{
+	struct cli_snapshot_args *a = &da->a;
+	int r;
+
+	if (cli_snapshot_take(a, &run->snap) < 0)
+		return -1;
+	r = ts_diag_procs_collect(run->snap, a->opts.proc_root, &run->procs);
 	if (r == 0)
-		r = read_netns_facts(&a, snap, &sysctls, &netstat, &n_sysctls);
+		r = read_netns_facts(a, run->snap, &run->sysctls, &run->netstat, &run->n_sysctls);
 	if (r == 0)
-		r = ts_listener_facts_collect(snap, &listeners);
+		r = ts_listener_facts_collect(run->snap, &run->listeners);
 	if (r < 0) {
 		cli_error("cannot read process facts, settings or listeners: %s", strerror(-r));
-		goto out;
+		return -1;
 	}
-	if (interval) {
-		struct timespec ts = { .tv_sec = interval };
-
-		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-			;
-		if (cli_snapshot_take(&a, &later) < 0)
-			goto out;
-		r = ts_diag_procs_collect(later, a.opts.proc_root, &procs_later);
-		if (r < 0) {
-			cli_error("cannot read process facts: %s", strerror(-r));
-			goto out;
-		}
-	}
+	if (da->interval && doctor_look_again(da, run) < 0)
+		return -1;
 	r = ts_diagnose(&(struct ts_diag_input){
-				.snap = snap, .procs = &procs, .sysctls = sysctls, .n_sysctls = n_sysctls,
-				.netstat = netstat, .n_netstat = n_sysctls, .listeners = &listeners,
-				.later = later, .procs_later = later ? &procs_later : NULL,
-				.interval_s = interval, .thresholds = &th },
-			&d);
+				.snap = run->snap, .procs = &run->procs, .sysctls = run->sysctls,
+				.n_sysctls = run->n_sysctls, .netstat = run->netstat,
+				.n_netstat = run->n_sysctls, .listeners = &run->listeners,
+				.later = run->later, .procs_later = run->later ? &run->procs_later : NULL,
+				.interval_s = da->interval, .thresholds = &da->th },
+			&run->d);
 	if (r < 0) {
 		cli_error("cannot diagnose: %s", strerror(-r));
-		goto out;
+		return -1;
 	}
-	view.min = min;
-	view.interval = interval;
-	view.pidns_known = ts_pidns_is_initial(a.opts.proc_root, &view.pidns_initial,
+	return 0;
+}
+
+/* ---- render ---- */
+
+/* The report on stdout; returns the exit status. */
+static int doctor_render(const struct doctor_args *da, const struct doctor_result *run)
+{
+	struct doctor_view view = { .min = da->min, .interval = da->interval };
+	int rc;
+
+	view.pidns_known = ts_pidns_is_initial(da->a.opts.proc_root, &view.pidns_initial,
 					       &view.pidns_inode) == 0;
-	if (a.json)
-		doctor_print_json(d, snap, &a, &view);
+	if (da->a.json)
+		doctor_print_json(run->d, run->snap, &da->a, &view);
 	else
-		doctor_print_text(d, snap, &a, &view);
+		doctor_print_text(run->d, run->snap, &da->a, &view);
 	if (fflush(stdout) != 0) {
 		cli_error("cannot write the output");
-		goto out;
+		return EXIT_ERROR;
 	}
 	rc = EXIT_OK;
-	if (cli_snapshot_incomplete(snap) || (later && cli_snapshot_incomplete(later)))
+	if (cli_snapshot_incomplete(run->snap) || (run->later && cli_snapshot_incomplete(run->later)))
 		rc = EXIT_ERROR; /* said on stderr; findings still win below */
-	if (ts_diagnosis_count_at_least(d, fail_on) > 0)
+	if (ts_diagnosis_count_at_least(run->d, da->fail_on) > 0)
 		rc = EXIT_FINDINGS;
-out:
-	ts_diagnosis_free(d);
-	free(sysctls);
-	free(netstat);
-	ts_listener_facts_clear(&listeners);
-	ts_diag_procs_clear(&procs);
-	ts_diag_procs_clear(&procs_later);
-	ts_snapshot_free(later);
-	ts_snapshot_free(snap);
+	return rc;
+}
+
+int cmd_doctor(int argc, char **argv)
+{
+	struct doctor_args da;
+	struct doctor_result run = { 0 };
+	int rc = doctor_parse(&da, argc, argv);
+
+	if (rc != CLI_PARSE_RUN)
+		return rc;
+	rc = doctor_run(&da, &run) < 0 ? EXIT_ERROR : doctor_render(&da, &run);
+	doctor_result_clear(&run);
 	return rc;
 }

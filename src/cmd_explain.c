@@ -5,7 +5,7 @@
  * A page per state from the table of lib/core/state_info.c, with the current
  * values of the settings that bound it, read in the target namespace; or the
  * story of live sockets: who holds them, what the kernel says about them, and
- * what that means. This file: options, arguments, settings and the flow; see
+ * what that means. This file: parse -> run -> render, and the flow; see
  * explain.h for the rest.
  */
 #include <arpa/inet.h>
@@ -18,7 +18,7 @@
 #include <json-c/json.h>
 
 #include "cli.h"
-#include "cli_filter.h"
+#include "cli_snapshot.h"
 #include "explain.h"
 #include "term_safe.h"
 #include "tcpstate/util.h"
@@ -65,183 +65,6 @@ static unsigned terminal_width(void)
 	if (ws.ws_col < 60)
 		return 60;
 	return ws.ws_col > 100 ? 100 : ws.ws_col;
-}
-
-/* ---- argument parsing ---- */
-
-/*
- * Returns 1 when tok is a socket query (filled in), 0 when it does not look
- * like one (it may be a state), -1 when it looks like one but is malformed
- * (reported).
- */
-static int query_parse(const char *tok, struct explain_query *q)
-{
-	char addr[INET6_ADDRSTRLEN + 1];
-	const char *port;
-	size_t alen;
-
-	memset(q, 0, sizeof(*q));
-	q->text = tok;
-	if (ts_str_is_digits(tok)) {
-		q->kind = EXPLAIN_QUERY_INODE;
-		if (ts_parse_u64(tok, 1, UINT64_MAX, &q->inode) < 0) {
-			cli_error("bad socket inode '%s' (a number from 1 up)", tok);
-			return -1;
-		}
-		return 1;
-	}
-	if (tok[0] == '[') {
-		const char *end = strchr(tok, ']');
-
-		if (!end || end[1] != ':') {
-			cli_error("bad socket '%s' (write an IPv6 one as [ADDR]:PORT)", tok);
-			return -1;
-		}
-		alen = (size_t)(end - tok - 1);
-		port = end + 2;
-		if (alen == 0 || alen >= sizeof(addr)) {
-			cli_error("bad IPv6 address in '%s'", tok);
-			return -1;
-		}
-		memcpy(addr, tok + 1, alen);
-		addr[alen] = '\0';
-		if (inet_pton(AF_INET6, addr, &q->addr) != 1) {
-			cli_error("bad IPv6 address in '%s'", tok);
-			return -1;
-		}
-		q->family = AF_INET6;
-		q->kind = EXPLAIN_QUERY_ENDPOINT;
-	} else if (tok[0] == ':') {
-		if (strchr(tok + 1, ':')) {
-			cli_error("bad socket '%s' (write an IPv6 one in brackets: [ADDR]:PORT)", tok);
-			return -1;
-		}
-		port = tok + 1;
-		q->kind = EXPLAIN_QUERY_PORT;
-	} else {
-		const char *colon = strrchr(tok, ':');
-
-		if (!colon)
-			return 0; /* a word: a state, or nothing */
-		if (strchr(tok, ':') != colon) {
-			cli_error("bad socket '%s' (write an IPv6 one in brackets: [ADDR]:PORT)", tok);
-			return -1;
-		}
-		alen = (size_t)(colon - tok);
-		port = colon + 1;
-		if (alen == 0 || alen >= sizeof(addr)) {
-			cli_error("bad socket '%s' (ADDR:PORT)", tok);
-			return -1;
-		}
-		memcpy(addr, tok, alen);
-		addr[alen] = '\0';
-		if (inet_pton(AF_INET, addr, &q->addr) != 1) {
-			cli_error("bad IPv4 address in '%s'", tok);
-			return -1;
-		}
-		q->family = AF_INET;
-		q->kind = EXPLAIN_QUERY_ENDPOINT;
-	}
-	if (ts_parse_port(port, &q->port) < 0) {
-		cli_error("bad port in '%s' (a number from 1 to 65535)", tok);
-		return -1;
-	}
-	return 1;
-}
-
-/* ---- settings ---- */
-
-const struct explain_setting *explain_setting_get(struct explain_ctx *c, const char *name)
-{
-	struct explain_setting *s;
-
-	for (size_t i = 0; i < c->n_settings; i++)
-		if (strcmp(c->settings[i].name, name) == 0)
-			return &c->settings[i];
-	if (c->n_settings >= EXPLAIN_MAX_SETTINGS) {
-		static struct explain_setting overflow;
-
-		overflow.name = name;
-		overflow.err = -ENOBUFS;
-		return &overflow;
-	}
-	s = &c->settings[c->n_settings++];
-	s->name = name;
-	if (!c->sysctl)
-		s->err = c->sysctl_err;
-	else
-		s->err = ts_sysctl_read(c->sysctl, name, s->value, sizeof(s->value));
-	if (s->err == 0)
-		for (char *p = s->value; *p; p++)
-			if (*p == '\t')
-				*p = ' ';
-	return s;
-}
-
-/* The value as text, or "unavailable" for use inside a sentence. */
-const char *explain_setting_value(struct explain_ctx *c, const char *name)
-{
-	const struct explain_setting *s = explain_setting_get(c, name);
-
-	return s->err ? "unavailable" : s->value;
-}
-
-/* ---- facts read on demand ---- */
-
-const struct ts_netstat *explain_netstat(struct explain_ctx *c)
-{
-	if (!c->netstat_read) {
-		c->netstat_read = true;
-		c->netstat_err = ts_netstat_read(c->netns, &c->netstat);
-	}
-	return c->netstat_err ? NULL : &c->netstat;
-}
-
-static void listener_facts(struct explain_listener *x, const struct ts_snapshot *snap,
-			   const struct ts_socket *l)
-{
-	x->found = true;
-	x->recv_q = l->recv_q;
-	x->send_q = l->send_q;
-	x->defer_err = ts_listener_defer_accept(snap, l, &x->defer_s);
-}
-
-const struct explain_listener *explain_listener(struct explain_ctx *c, const struct ts_snapshot *snap,
-					      const struct ts_socket *s)
-{
-	const struct ts_netns *ns = ts_snapshot_netns(snap, s->netns_index);
-	uint64_t ino = ns ? ns->inode : 0;
-	const struct ts_socket *l;
-	struct cli_snapshot_args a;
-	struct ts_snapshot *ls;
-
-	if (c->listener_read && c->listener_netns == ino && c->listener_port == s->local_port)
-		return &c->listener;
-	c->listener_read = true;
-	c->listener_netns = ino;
-	c->listener_port = s->local_port;
-	c->listener = (struct explain_listener){ .defer_err = -ENOENT };
-	l = ts_listener_of(snap, s, NULL);
-	if (l) {
-		listener_facts(&c->listener, snap, l);
-		return &c->listener;
-	}
-	/* A query by the client's port leaves the listener out of snap: look at its port. */
-	cli_snapshot_args_init(&a);
-	a.opts.netns = c->netns;
-	a.opts.owners = TS_OWNERS_PROC;
-	a.filter.sports[0] = s->local_port;
-	a.filter.n_sports = 1;
-	a.filter.states = TS_STATE_BIT(TS_STATE_LISTEN) | TS_STATE_BIT(TS_STATE_SYN_RECEIVED);
-	a.opts.filter = &a.filter;
-	if (ts_snapshot_collect(&a.opts, &ls) < 0)
-		return &c->listener;
-	/* One namespace (c's) in both snapshots: the same netns_index. */
-	l = ts_listener_of(ls, s, NULL);
-	if (l)
-		listener_facts(&c->listener, ls, l);
-	ts_snapshot_free(ls);
-	return &c->listener;
 }
 
 /* ---- queries ---- */
@@ -330,7 +153,63 @@ static int run_query(struct explain_ctx *c, const struct explain_query *q, FILE 
 	return found;
 }
 
-int cmd_explain(int argc, char **argv)
+/* ---- parse ---- */
+
+/* What the words after the options ask for: state pages and socket queries. */
+struct explain_args {
+	ts_state_mask_t states;
+	struct explain_query *queries;
+	size_t n_queries;
+};
+
+/* The words after the options: states, or sockets. EXIT_USAGE (reported) or CLI_PARSE_RUN. */
+static int explain_parse_words(struct explain_args *ea, int argc, char **argv)
+{
+	ea->queries = calloc((size_t)(argc > 0 ? argc : 1), sizeof(*ea->queries));
+	if (!ea->queries) {
+		cli_error("out of memory");
+		return EXIT_ERROR;
+	}
+	for (int i = optind; i < argc; i++) {
+		ts_state_mask_t m;
+		int r = explain_query_parse(argv[i], &ea->queries[ea->n_queries]);
+
+		if (r < 0)
+			return EXIT_USAGE;
+		if (r > 0) {
+			ea->n_queries++;
+			continue;
+		}
+		if (ts_state_token_parse(argv[i], &m) < 0) {
+			cli_error("unknown state or socket '%s' (a state such as close-wait, a group "
+				  "such as closing, ADDR:PORT, [ADDR]:PORT, :PORT or an inode number)",
+				  argv[i]);
+			return EXIT_USAGE;
+		}
+		ea->states |= m;
+	}
+	if (optind >= argc)
+		ea->states = TS_STATE_MASK_ALL;
+	return CLI_PARSE_RUN;
+}
+
+static int explain_option(void *ctx, int opt, const char *arg)
+{
+	struct explain_ctx *c = ctx;
+
+	switch (opt) {
+	case 'N':
+		c->netns = arg;
+		return 1;
+	case 'j':
+		c->json = true;
+		return 1;
+	}
+	return 0;
+}
+
+/* Options into c, words into ea: CLI_PARSE_RUN, or the exit status. */
+static int explain_parse(struct explain_ctx *c, struct explain_args *ea, int argc, char **argv)
 {
 	static const struct option long_opts[] = {
 		{ "netns", required_argument, NULL, 'N' },
@@ -338,136 +217,134 @@ int cmd_explain(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	struct explain_ctx c = { .width = 80 };
-	ts_state_mask_t states = 0;
-	struct explain_query *queries = NULL;
-	size_t n_queries = 0;
-	json_object *doc = NULL, *pages = NULL, *stories = NULL, *unmatched = NULL;
-	bool printed = false;
-	int opt, r, status = EXIT_OK;
+	const struct cli_verb_options v = { "explain", "N:jh", long_opts, explain_help, explain_option, c };
+	int r = cli_verb_parse(&v, argc, argv);
 
-	optind = 1;
-	while ((opt = cli_getopt_long(argc, argv, "N:jh", long_opts, "explain")) != -1) {
-		switch (opt) {
-		case 'N':
-			c.netns = optarg;
-			break;
-		case 'j':
-			c.json = true;
-			break;
-		case 'h':
-			explain_help(stdout);
-			return EXIT_OK;
-		default:
-			fprintf(stderr, "Try 'tcpstate explain --help'.\n");
-			return EXIT_USAGE;
-		}
-	}
+	return r != CLI_PARSE_RUN ? r : explain_parse_words(ea, argc, argv);
+}
 
-	queries = calloc((size_t)(argc > 0 ? argc : 1), sizeof(*queries));
-	if (!queries) {
-		cli_error("out of memory");
-		return EXIT_ERROR;
-	}
-	for (int i = optind; i < argc; i++) {
-		ts_state_mask_t m;
+/* ---- run ---- */
 
-		r = query_parse(argv[i], &queries[n_queries]);
-		if (r < 0) {
-			status = EXIT_USAGE;
-			goto out;
-		}
-		if (r > 0) {
-			n_queries++;
-			continue;
-		}
-		if (ts_state_token_parse(argv[i], &m) < 0) {
-			cli_error("unknown state or socket '%s' (a state such as close-wait, a group "
-				  "such as closing, ADDR:PORT, [ADDR]:PORT, :PORT or an inode number)",
-				  argv[i]);
-			status = EXIT_USAGE;
-			goto out;
-		}
-		states |= m;
-	}
-	if (optind >= argc)
-		states = TS_STATE_MASK_ALL;
-	if (!c.json)
-		c.width = terminal_width();
+/* The width, the namespace's name and its settings: CLI_PARSE_RUN, or the exit status. */
+static int explain_open(struct explain_ctx *c)
+{
+	int r;
 
-	if (c.netns) {
+	if (!c->json)
+		c->width = terminal_width();
+	if (c->netns) {
 		struct ts_netns_ref ref;
 
-		term_safe(c.netns_shown, sizeof(c.netns_shown), c.netns);
-		r = cli_netns_check(c.netns, &ref);
-		if (r < 0) {
-			status = EXIT_USAGE;
-			goto out;
-		}
+		term_safe(c->netns_shown, sizeof(c->netns_shown), c->netns);
+		r = cli_netns_check(c->netns, &ref);
+		if (r < 0)
+			return EXIT_USAGE;
 		if (r == 0)
-			netns_shown(&ref, c.netns, c.netns_shown, sizeof(c.netns_shown));
+			netns_shown(&ref, c->netns, c->netns_shown, sizeof(c->netns_shown));
 	}
-	r = ts_sysctl_open(c.netns, NULL, &c.sysctl);
+	r = ts_sysctl_open(c->netns, NULL, &c->sysctl);
 	if (r < 0) {
-		if (c.netns) {
-			cli_netns_error(c.netns, r);
-			status = cli_netns_usage_error(r) ? EXIT_USAGE : EXIT_ERROR;
-			goto out;
+		if (c->netns) {
+			cli_netns_error(c->netns, r);
+			return cli_netns_usage_error(r) ? EXIT_USAGE : EXIT_ERROR;
 		}
-		c.sysctl = NULL;
-		c.sysctl_err = r;
+		c->sysctl = NULL;
+		c->sysctl_err = r;
 	}
+	return CLI_PARSE_RUN;
+}
 
-	if (c.json) {
-		doc = json_object_new_object();
-		pages = json_object_new_array();
-		stories = json_object_new_array();
-		unmatched = json_object_new_array();
-		json_object_object_add(doc, "netns", c.netns ? json_object_new_string(c.netns) : NULL);
-	}
+/* The JSON document's arrays (all NULL for text). */
+struct explain_doc {
+	json_object *doc, *pages, *stories, *unmatched;
+};
 
+/* A page per state asked for, in the order a connection lives them. */
+static void explain_pages(struct explain_ctx *c, ts_state_mask_t states, struct explain_doc *j,
+			  bool *printed)
+{
 	for (unsigned i = 0; i < TS_STATE_COUNT; i++) {
 		const struct ts_state_info *info = ts_state_info(ts_state_lifecycle_order(i));
 
 		if (!info || !(states & TS_STATE_BIT(info->state)))
 			continue;
-		if (c.json) {
-			json_object_array_add(pages, explain_page_json(&c, info));
+		if (c->json) {
+			json_object_array_add(j->pages, explain_page_json(c, info));
 			continue;
 		}
-		separate(&c, &printed);
-		explain_page_text(stdout, &c, info);
+		separate(c, printed);
+		explain_page_text(stdout, c, info);
 	}
+}
 
-	for (size_t i = 0; i < n_queries; i++) {
-		r = run_query(&c, &queries[i], stdout, stories, &printed);
-		if (r < 0) {
-			status = EXIT_ERROR;
-			break;
-		}
+/* The story of each socket a query matches: EXIT_OK, or EXIT_ERROR when one failed or matched none. */
+static int explain_stories(struct explain_ctx *c, const struct explain_args *ea,
+			   struct explain_doc *j, bool *printed)
+{
+	int status = EXIT_OK;
+
+	for (size_t i = 0; i < ea->n_queries; i++) {
+		int r = run_query(c, &ea->queries[i], stdout, j->stories, printed);
+
+		if (r < 0)
+			return EXIT_ERROR;
 		if (r == 0) {
-			query_not_found(&c, &queries[i]);
-			if (unmatched)
-				json_object_array_add(unmatched, json_object_new_string(queries[i].text));
+			query_not_found(c, &ea->queries[i]);
+			if (j->unmatched)
+				json_object_array_add(j->unmatched,
+						      json_object_new_string(ea->queries[i].text));
 			status = EXIT_ERROR;
 		}
 	}
+	return status;
+}
 
-	if (doc) {
-		json_object_object_add(doc, "states", pages);
-		json_object_object_add(doc, "sockets", stories);
-		json_object_object_add(doc, "unmatched", unmatched);
-		term_safe_json_puts(json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY |
-									JSON_C_TO_STRING_NOSLASHESCAPE),
-				    stdout);
-	}
+/* ---- render ---- */
+
+static void explain_doc_start(const struct explain_ctx *c, struct explain_doc *j)
+{
+	j->doc = json_object_new_object();
+	j->pages = json_object_new_array();
+	j->stories = json_object_new_array();
+	j->unmatched = json_object_new_array();
+	json_object_object_add(j->doc, "netns", c->netns ? json_object_new_string(c->netns) : NULL);
+}
+
+static void explain_doc_print(struct explain_doc *j)
+{
+	json_object_object_add(j->doc, "states", j->pages);
+	json_object_object_add(j->doc, "sockets", j->stories);
+	json_object_object_add(j->doc, "unmatched", j->unmatched);
+	term_safe_json_puts(json_object_to_json_string_ext(j->doc, JSON_C_TO_STRING_PRETTY |
+									  JSON_C_TO_STRING_NOSLASHESCAPE),
+			    stdout);
+}
+
+int cmd_explain(int argc, char **argv)
+{
+	struct explain_ctx c = { .width = 80 };
+	struct explain_args ea = { 0 };
+	struct explain_doc j = { 0 };
+	bool printed = false;
+	int status = explain_parse(&c, &ea, argc, argv);
+
+	if (status == CLI_PARSE_RUN)
+		status = explain_open(&c);
+	if (status != CLI_PARSE_RUN)
+		goto out;
+	if (c.json)
+		explain_doc_start(&c, &j);
+	explain_pages(&c, ea.states, &j, &printed);
+	status = explain_stories(&c, &ea, &j, &printed);
+	if (j.doc)
+		explain_doc_print(&j);
 	if (fflush(stdout) != 0) {
 		cli_error("cannot write the output");
 		status = EXIT_ERROR;
 	}
 out:
-	json_object_put(doc);
+	json_object_put(j.doc);
 	ts_sysctl_free(c.sysctl);
-	free(queries);
+	free(ea.queries);
 	return status;
 }

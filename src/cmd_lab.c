@@ -17,7 +17,7 @@
 #include <json-c/json.h>
 
 #include "cli.h"
-#include "cli_filter.h"
+#include "cli_snapshot.h"
 #include "term_safe.h"
 #include "tcpstate/lab.h"
 #include "tcpstate/state.h"
@@ -142,48 +142,50 @@ static void text_socket(const char *prefix, const struct ts_lab_socket *k)
 	printf("%s%-12s how: %s; lasts: %s\n", prefix, "", k->how, k->lasts);
 }
 
-static void print_event(const struct lab_cli *cli, const struct ts_lab_event *ev)
+/* An event as a line on the terminal. */
+static void print_event_text(const struct lab_cli *cli, const struct ts_lab_event *ev)
+{
+	switch (ev->type) {
+	case TS_LAB_EVENT_SOCKET:
+		text_socket("  ", &ev->sock);
+		break;
+	case TS_LAB_EVENT_EXPIRED:
+		printf("expired: %s on port %u is now %s; building it again\n",
+		       ts_state_name(ev->sock.state), ev->sock.local_port,
+		       ev->now_state == TS_STATE_UNKNOWN ? "gone" : ts_state_name(ev->now_state));
+		break;
+	case TS_LAB_EVENT_RECREATED:
+		text_socket("recreated: ", &ev->sock);
+		break;
+	case TS_LAB_EVENT_NOTE:
+		printf("note: %s\n", TERM_SAFE(ev->message));
+		break;
+	case TS_LAB_EVENT_WARNING:
+		cli_warn("%s", ev->message);
+		break;
+	case TS_LAB_EVENT_ERROR:
+		cli_error("%s", ev->message);
+		break;
+	case TS_LAB_EVENT_LEAK:
+		printf("leak: server pid %d on 127.0.0.1:%u never closes; client pid %d connects and "
+		       "closes %u times a second; CLOSE_WAIT grows until %u sockets\n",
+		       (int)ev->pid, ev->port, (int)ev->pid2, ev->rate, ev->limit);
+		break;
+	case TS_LAB_EVENT_LEAK_STOPPED:
+		printf("leak: %s\n", TERM_SAFE(ev->message));
+		break;
+	case TS_LAB_EVENT_READY:
+		printf("\nReady. Inspect from another terminal:\n  tcpstate list --netns %s\n"
+		       "Press Ctrl-C to tear the lab down.\n", cli->netns);
+		break;
+	}
+	fflush(stdout);
+}
+
+/* An event as one JSON line. */
+static void print_event_json(const struct lab_cli *cli, const struct ts_lab_event *ev)
 {
 	json_object *o;
-
-	if (!cli->json) {
-		switch (ev->type) {
-		case TS_LAB_EVENT_SOCKET:
-			text_socket("  ", &ev->sock);
-			break;
-		case TS_LAB_EVENT_EXPIRED:
-			printf("expired: %s on port %u is now %s; building it again\n",
-			       ts_state_name(ev->sock.state), ev->sock.local_port,
-			       ev->now_state == TS_STATE_UNKNOWN ? "gone" : ts_state_name(ev->now_state));
-			break;
-		case TS_LAB_EVENT_RECREATED:
-			text_socket("recreated: ", &ev->sock);
-			break;
-		case TS_LAB_EVENT_NOTE:
-			printf("note: %s\n", TERM_SAFE(ev->message));
-			break;
-		case TS_LAB_EVENT_WARNING:
-			cli_warn("%s", ev->message);
-			break;
-		case TS_LAB_EVENT_ERROR:
-			cli_error("%s", ev->message);
-			break;
-		case TS_LAB_EVENT_LEAK:
-			printf("leak: server pid %d on 127.0.0.1:%u never closes; client pid %d connects and "
-			       "closes %u times a second; CLOSE_WAIT grows until %u sockets\n",
-			       (int)ev->pid, ev->port, (int)ev->pid2, ev->rate, ev->limit);
-			break;
-		case TS_LAB_EVENT_LEAK_STOPPED:
-			printf("leak: %s\n", TERM_SAFE(ev->message));
-			break;
-		case TS_LAB_EVENT_READY:
-			printf("\nReady. Inspect from another terminal:\n  tcpstate list --netns %s\n"
-			       "Press Ctrl-C to tear the lab down.\n", cli->netns);
-			break;
-		}
-		fflush(stdout);
-		return;
-	}
 
 	o = json_event(event_name(ev->type));
 	switch (ev->type) {
@@ -229,6 +231,14 @@ static void print_event(const struct lab_cli *cli, const struct ts_lab_event *ev
 	}
 	}
 	json_emit(o);
+}
+
+static void print_event(const struct lab_cli *cli, const struct ts_lab_event *ev)
+{
+	if (cli->json)
+		print_event_json(cli, ev);
+	else
+		print_event_text(cli, ev);
 }
 
 static uint64_t now_ms(void)
@@ -386,7 +396,7 @@ static void supervise(const struct lab_cli *cli, struct ts_lab *lab, int sfd, st
 
 static int parse_args(int argc, char **argv, struct lab_cli *cli, struct ts_lab_opts *opts)
 {
-	enum { OPT_HOLD = 256, OPT_LEAK, OPT_CLEANUP };
+	enum { OPT_HOLD = CLI_OPT_VERB, OPT_LEAK, OPT_CLEANUP };
 	static const struct option longopts[] = {
 		{ "cleanup", no_argument, NULL, OPT_CLEANUP },
 		{ "count", required_argument, NULL, 'c' },

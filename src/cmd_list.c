@@ -3,7 +3,7 @@
 #include <stdlib.h>
 
 #include "cli.h"
-#include "cli_filter.h"
+#include "cli_snapshot.h"
 #include "list_order.h"
 #include "output.h"
 
@@ -41,71 +41,75 @@ static void list_help(FILE *f)
 		CLI_SNAPSHOT_HELP);
 }
 
+/* The verb's own options; the shared ones are in cli_snapshot.h. */
+enum { OPT_SORT = CLI_OPT_VERB };
+
+struct list_args {
+	struct cli_snapshot_args a;
+	enum list_sort_key sort;
+	bool header;
+};
+
+static int list_option(void *ctx, int opt, const char *arg)
+{
+	struct list_args *l = ctx;
+
+	switch (opt) {
+	case 'i':
+		l->a.info = true;
+		return 1;
+	case 'H':
+		l->header = false;
+		return 1;
+	case OPT_SORT:
+		if (list_sort_key_parse(arg, &l->sort) < 0) {
+			cli_error("--sort: unknown key '%s' (state, port, pid, age or queue)", arg);
+			return -1;
+		}
+		return 1;
+	}
+	return 0;
+}
+
 int cmd_list(int argc, char **argv)
 {
 	static const struct option long_opts[] = {
-		CLI_SNAPSHOT_LONG_OPTIONS,
 		{ "info", no_argument, NULL, 'i' },
 		{ "no-header", no_argument, NULL, 'H' },
-		{ "sort", required_argument, NULL, 0x200 },
+		{ "sort", required_argument, NULL, OPT_SORT },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	struct cli_snapshot_args a;
+	struct list_args l = { .sort = LIST_SORT_DEFAULT, .header = true };
+	const struct cli_verb_options v = { "list", "iHh", long_opts, list_help, list_option, &l };
+	struct cli_snapshot_args *a = &l.a;
 	struct ts_snapshot *snap;
-	enum list_sort_key sort = LIST_SORT_DEFAULT;
-	bool incomplete, header = true;
+	bool incomplete;
 	uint32_t *order;
 	static char outbuf[1 << 20];
-	int opt, r;
+	int r;
 
 	setvbuf(stdout, outbuf, _IOFBF, sizeof(outbuf));
-	cli_snapshot_args_init(&a);
-	optind = 1;
-	while ((opt = cli_getopt_long(argc, argv, CLI_SNAPSHOT_SHORT_OPTIONS "iHh", long_opts, "list")) != -1) {
-		r = cli_snapshot_option(&a, opt, optarg);
-		if (r < 0)
-			return EXIT_USAGE;
-		if (r > 0)
-			continue;
-		switch (opt) {
-		case 'i':
-			a.info = true;
-			break;
-		case 'H':
-			header = false;
-			break;
-		case 0x200:
-			if (list_sort_key_parse(optarg, &sort) < 0) {
-				cli_error("--sort: unknown key '%s' (state, port, pid, age or queue)",
-					  optarg);
-				return EXIT_USAGE;
-			}
-			break;
-		case 'h':
-			list_help(stdout);
-			return EXIT_OK;
-		default:
-			fprintf(stderr, "Try 'tcpstate list --help'.\n");
-			return EXIT_USAGE;
-		}
-	}
-	if (cli_snapshot_args_finish(&a, argc, argv, "list") < 0)
+	cli_snapshot_args_init(a);
+	r = cli_snapshot_parse(a, &v, argc, argv);
+	if (r != CLI_PARSE_RUN)
+		return r;
+	if (cli_snapshot_args_check(a) < 0)
 		return EXIT_USAGE;
-	a.opts.want_info = a.json || a.info;
+	a->opts.want_info = a->json || a->info;
 
-	if (cli_snapshot_take(&a, &snap) < 0)
+	if (cli_snapshot_take(a, &snap) < 0)
 		return EXIT_ERROR;
 
-	if (list_order(snap, sort, &order) < 0) {
+	if (list_order(snap, l.sort, &order) < 0) {
 		ts_snapshot_free(snap);
 		cli_error("out of memory");
 		return EXIT_ERROR;
 	}
-	if (a.json)
+	if (a->json)
 		r = output_json_list(stdout, snap, true, order);
 	else
-		r = output_table_list(stdout, snap, a.opts.all_netns, header, order);
+		r = output_table_list(stdout, snap, a->opts.all_netns, l.header, order);
 	free(order);
 	incomplete = cli_snapshot_incomplete(snap);
 	ts_snapshot_free(snap);

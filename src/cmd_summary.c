@@ -5,7 +5,7 @@
 #include <json-c/json.h>
 
 #include "cli.h"
-#include "cli_filter.h"
+#include "cli_snapshot.h"
 #include "output.h"
 #include "term_safe.h"
 
@@ -250,33 +250,22 @@ static void print_table(const struct ts_snapshot *snap, const struct holder *h, 
 int cmd_summary(int argc, char **argv)
 {
 	static const struct option long_opts[] = {
-		CLI_SNAPSHOT_LONG_OPTIONS,
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
+	const struct cli_verb_options v = { "summary", "h", long_opts, summary_help, NULL, NULL };
 	struct cli_snapshot_args a;
 	struct ts_snapshot *snap;
 	struct holder *h = NULL;
 	size_t nh = 0;
 	bool owners, incomplete;
-	int opt, r;
+	int r;
 
 	cli_snapshot_args_init(&a);
-	optind = 1;
-	while ((opt = cli_getopt_long(argc, argv, CLI_SNAPSHOT_SHORT_OPTIONS "h", long_opts, "summary")) != -1) {
-		r = cli_snapshot_option(&a, opt, optarg);
-		if (r < 0)
-			return EXIT_USAGE;
-		if (r > 0)
-			continue;
-		if (opt == 'h') {
-			summary_help(stdout);
-			return EXIT_OK;
-		}
-		fprintf(stderr, "Try 'tcpstate summary --help'.\n");
-		return EXIT_USAGE;
-	}
-	if (cli_snapshot_args_finish(&a, argc, argv, "summary") < 0)
+	r = cli_snapshot_parse(&a, &v, argc, argv);
+	if (r != CLI_PARSE_RUN)
+		return r;
+	if (cli_snapshot_args_check(&a) < 0)
 		return EXIT_USAGE;
 
 	if (cli_snapshot_take(&a, &snap) < 0)

@@ -10,12 +10,12 @@
 #include <json-c/json.h>
 
 #include "cli.h"
-#include "cli_filter.h"
+#include "cli_snapshot.h"
 #include "term_safe.h"
 #include "tune.h"
 
 enum {
-	OPT_WRITE = 0x200,
+	OPT_WRITE = CLI_OPT_VERB,
 	OPT_APPLY,
 	OPT_SAVE,
 	OPT_REVERT,
@@ -64,22 +64,6 @@ static void tune_help(FILE *f)
 		"Exit status: 0 success, 1 error, 2 usage error.\n");
 }
 
-const char *tune_errno_text(int r)
-{
-	return strerror(r < 0 ? -r : r);
-}
-
-int tune_open_sysctl(const char *netns, struct ts_sysctl **ret)
-{
-	int r = ts_sysctl_open(netns, NULL, ret);
-
-	if (r < 0 && netns)
-		cli_netns_error(netns, r);
-	else if (r < 0)
-		cli_error("cannot open the settings: %s", tune_errno_text(r));
-	return r;
-}
-
 /* ---- the audit ---- */
 
 static void audit_free(struct tune_audit *a)
@@ -92,11 +76,70 @@ static void audit_free(struct tune_audit *a)
 	free(a->host_skipped);
 }
 
+/* What --write and --apply would change: the rows to change, less the
+ * host-wide ones for a namespace target. 0, or -1 (reported). */
+static int audit_changes(const struct tune_args *ta, struct tune_audit *a)
+{
+	a->changes = calloc(a->n_rows, sizeof(*a->changes));
+	a->host_skipped = calloc(a->n_rows, sizeof(*a->host_skipped));
+	if (!a->changes || !a->host_skipped) {
+		cli_error("out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < a->n_rows; i++) {
+		const struct ts_tune_row *row = &a->rows[i];
+		struct tune_change *c;
+
+		if (row->action != TS_TUNE_CHANGE)
+			continue;
+		if (!row->info->per_netns && ta->netns) {
+			a->host_skipped[a->n_host_skipped++] = row->info->name;
+			continue;
+		}
+		c = &a->changes[a->n_changes++];
+		c->name = row->info->name;
+		snprintf(c->from, sizeof(c->from), "%s", row->current);
+		snprintf(c->to, sizeof(c->to), "%s", row->recommended);
+		c->reason = row->reason;
+	}
+	return 0;
+}
+
+/* The configuration files against the live values. 0, or -1 (reported). */
+static int audit_lint(const struct tune_args *ta, struct tune_audit *a)
+{
+	struct ts_sysctl *live = NULL;
+	int r;
+
+	/* The files apply where systemd-sysctl runs: the caller's namespace. */
+	r = ts_sysctl_conf_load(ta->config_root, &a->conf);
+	if (r < 0) {
+		char root[PATH_MAX];
+
+		tune_sanitize(root, sizeof(root), ta->config_root ? ta->config_root : "/");
+		if (r == -EOPNOTSUPP)
+			cli_error("--config-root needs openat2() (Linux 5.6 or later) to keep symbolic "
+				  "links inside %s", root);
+		else
+			cli_error("cannot read the sysctl configuration under %s: %s", root,
+				  tune_errno_text(r));
+		return -1;
+	}
+	r = ts_sysctl_open(NULL, NULL, &live);
+	if (r == 0)
+		r = ts_sysctl_conf_lint(a->conf, live, &a->findings, &a->n_findings);
+	ts_sysctl_free(live);
+	if (r < 0) {
+		cli_error("cannot lint the sysctl configuration: %s", tune_errno_text(r));
+		return -1;
+	}
+	return 0;
+}
+
 static int audit_run(const struct tune_args *ta, struct ts_sysctl *s, struct tune_audit *a)
 {
 	struct cli_snapshot_args sa;
 	const struct ts_netns *ns;
-	struct ts_sysctl *live = NULL;
 	char range[128];
 	uint32_t lo = 32768, hi = 60999;
 	int64_t somaxconn = 0;
@@ -131,57 +174,47 @@ static int audit_run(const struct tune_args *ta, struct ts_sysctl *s, struct tun
 		return -1;
 	}
 
-	a->changes = calloc(a->n_rows, sizeof(*a->changes));
-	a->host_skipped = calloc(a->n_rows, sizeof(*a->host_skipped));
-	if (!a->changes || !a->host_skipped) {
-		cli_error("out of memory");
+	if (audit_changes(ta, a) < 0)
 		return -1;
-	}
-	for (size_t i = 0; i < a->n_rows; i++) {
-		const struct ts_tune_row *row = &a->rows[i];
-		struct tune_change *c;
-
-		if (row->action != TS_TUNE_CHANGE)
-			continue;
-		if (!row->info->per_netns && ta->netns) {
-			a->host_skipped[a->n_host_skipped++] = row->info->name;
-			continue;
-		}
-		c = &a->changes[a->n_changes++];
-		c->name = row->info->name;
-		snprintf(c->from, sizeof(c->from), "%s", row->current);
-		snprintf(c->to, sizeof(c->to), "%s", row->recommended);
-		c->reason = row->reason;
-	}
-
-	/* The files apply where systemd-sysctl runs: the caller's namespace. */
-	r = ts_sysctl_conf_load(ta->config_root, &a->conf);
-	if (r < 0) {
-		char root[PATH_MAX];
-
-		tune_sanitize(root, sizeof(root), ta->config_root ? ta->config_root : "/");
-		if (r == -EOPNOTSUPP)
-			cli_error("--config-root needs openat2() (Linux 5.6 or later) to keep symbolic "
-				  "links inside %s", root);
-		else
-			cli_error("cannot read the sysctl configuration under %s: %s", root,
-				  tune_errno_text(r));
-		return -1;
-	}
-	r = ts_sysctl_open(NULL, NULL, &live);
-	if (r == 0)
-		r = ts_sysctl_conf_lint(a->conf, live, &a->findings, &a->n_findings);
-	ts_sysctl_free(live);
-	if (r < 0) {
-		cli_error("cannot lint the sysctl configuration: %s", tune_errno_text(r));
-		return -1;
-	}
-	return 0;
+	return audit_lint(ta, a);
 }
 
 /* ---- the verb ---- */
 
-int cmd_tune(int argc, char **argv)
+/* ---- parse ---- */
+
+static int tune_option(void *ctx, int opt, const char *arg)
+{
+	struct tune_args *ta = ctx;
+
+	switch (opt) {
+	case 'N':
+		ta->netns = arg;
+		return 1;
+	case 'j':
+		ta->json = true;
+		return 1;
+	case OPT_WRITE:
+		ta->write = arg;
+		return 1;
+	case OPT_APPLY:
+		ta->apply = true;
+		return 1;
+	case OPT_SAVE:
+		ta->save = arg;
+		return 1;
+	case OPT_REVERT:
+		ta->revert = arg;
+		return 1;
+	case OPT_CONFIG_ROOT:
+		ta->config_root = arg;
+		return 1;
+	}
+	return 0;
+}
+
+/* The option loop: CLI_PARSE_RUN, or the exit status after --help or a usage error. */
+static int tune_parse_options(struct tune_args *ta, int argc, char **argv)
 {
 	static const struct option long_opts[] = {
 		{ "netns", required_argument, NULL, 'N' },
@@ -194,103 +227,97 @@ int cmd_tune(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	struct tune_args ta = { 0 };
-	struct tune_audit a = { 0 };
-	struct ts_sysctl *s = NULL;
-	json_object *root = NULL;
-	char backup[PATH_MAX] = "";
-	int opt, rc = EXIT_ERROR;
+	const struct cli_verb_options v = { "tune", "N:jh", long_opts, tune_help, tune_option, ta };
 
-	optind = 1;
-	while ((opt = cli_getopt_long(argc, argv, "N:jh", long_opts, "tune")) != -1) {
-		switch (opt) {
-		case 'N':
-			ta.netns = optarg;
-			break;
-		case 'j':
-			ta.json = true;
-			break;
-		case OPT_WRITE:
-			ta.write = optarg;
-			break;
-		case OPT_APPLY:
-			ta.apply = true;
-			break;
-		case OPT_SAVE:
-			ta.save = optarg;
-			break;
-		case OPT_REVERT:
-			ta.revert = optarg;
-			break;
-		case OPT_CONFIG_ROOT:
-			ta.config_root = optarg;
-			break;
-		case 'h':
-			tune_help(stdout);
-			return EXIT_OK;
-		default:
-			fprintf(stderr, "Try 'tcpstate tune --help'.\n");
-			return EXIT_USAGE;
-		}
-	}
+	return cli_verb_parse(&v, argc, argv);
+}
+
+/* Options, then their combinations: CLI_PARSE_RUN, or the exit status. */
+static int tune_parse(struct tune_args *ta, int argc, char **argv)
+{
+	int r = tune_parse_options(ta, argc, argv);
+
+	if (r != CLI_PARSE_RUN)
+		return r;
 	if (optind < argc) {
 		cli_error("unexpected argument '%s' (try 'tcpstate tune --help')", argv[optind]);
 		return EXIT_USAGE;
 	}
-	if (ta.revert && (ta.apply || ta.write || ta.save || ta.config_root)) {
+	if (ta->revert && (ta->apply || ta->write || ta->save || ta->config_root)) {
 		cli_error("--revert excludes --apply, --write, --save and --config-root");
 		return EXIT_USAGE;
 	}
-	if (ta.save && !ta.apply) {
+	if (ta->save && !ta->apply) {
 		cli_error("--save goes with --apply");
 		return EXIT_USAGE;
 	}
-	if ((ta.write && !*ta.write) || (ta.save && !*ta.save) || (ta.revert && !*ta.revert) ||
-	    (ta.config_root && !*ta.config_root)) {
+	if ((ta->write && !*ta->write) || (ta->save && !*ta->save) || (ta->revert && !*ta->revert) ||
+	    (ta->config_root && !*ta->config_root)) {
 		cli_error("empty file name");
 		return EXIT_USAGE;
 	}
-	if (cli_netns_check(ta.netns, NULL) < 0)
+	if (cli_netns_check(ta->netns, NULL) < 0)
 		return EXIT_USAGE;
+	return CLI_PARSE_RUN;
+}
+
+/* ---- run: the changes asked for ---- */
+
+/* --write, then --apply, each recorded in root (NULL for text): 0, or -1 (reported). */
+static int tune_act(const struct tune_args *ta, struct ts_sysctl *s, const struct tune_audit *a,
+		    json_object *root)
+{
+	char backup[PATH_MAX] = "";
+	json_object *applied;
+	int r;
+
+	if (ta->write) {
+		if (!ta->json)
+			putchar('\n');
+		if (tune_write_dropin(ta, a) < 0)
+			return -1;
+		if (root)
+			json_object_object_add(root, "written", json_object_new_string(ta->write));
+	}
+	if (!ta->apply)
+		return 0;
+	applied = json_object_new_array();
+	if (!ta->json)
+		putchar('\n');
+	r = tune_apply(ta, s, a, applied, backup, sizeof(backup));
+	if (root) {
+		json_object_object_add(root, "applied", applied);
+		json_object_object_add(root, "backup", backup[0] ? json_object_new_string(backup) : NULL);
+	} else {
+		json_object_put(applied);
+	}
+	return r < 0 ? -1 : 0;
+}
+
+int cmd_tune(int argc, char **argv)
+{
+	struct tune_args ta = { 0 };
+	struct tune_audit a = { 0 };
+	struct ts_sysctl *s = NULL;
+	json_object *root = NULL;
+	int rc = tune_parse(&ta, argc, argv);
+
+	if (rc != CLI_PARSE_RUN)
+		return rc;
 	if (ta.revert)
 		return tune_revert(&ta);
-
 	if (tune_open_sysctl(ta.netns, &s) < 0)
 		return EXIT_ERROR;
+	rc = EXIT_ERROR;
 	if (audit_run(&ta, s, &a) < 0)
 		goto out;
-
+	/* render the audit, act, then the JSON document that records both */
 	if (ta.json)
 		root = tune_audit_json(&ta, &a);
 	else
 		tune_print_audit(&ta, &a);
-
-	if (ta.write) {
-		if (!ta.json)
-			putchar('\n');
-		if (tune_write_dropin(&ta, &a) < 0)
-			goto print;
-		if (root)
-			json_object_object_add(root, "written", json_object_new_string(ta.write));
-	}
-	if (ta.apply) {
-		json_object *applied = json_object_new_array();
-		int r;
-
-		if (!ta.json)
-			putchar('\n');
-		r = tune_apply(&ta, s, &a, applied, backup, sizeof(backup));
-		if (root) {
-			json_object_object_add(root, "applied", applied);
-			json_object_object_add(root, "backup", backup[0] ? json_object_new_string(backup) : NULL);
-		} else {
-			json_object_put(applied);
-		}
-		if (r < 0)
-			goto print;
-	}
-	rc = EXIT_OK;
-print:
+	if (tune_act(&ta, s, &a, root) == 0)
+		rc = EXIT_OK;
 	if (root)
 		term_safe_json_puts(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PLAIN), stdout);
 	if (fflush(stdout) != 0) {

@@ -389,10 +389,260 @@ static void print_counters(const struct ts_finding *f)
 		printf("            (nstat -az NAME; counted since the namespace was created)\n");
 }
 
+/* ---- a finding as text: the lines after its title, by kind ---- */
+
+static void evidence_close_wait(const struct ts_diagnosis *d, const struct ts_finding *f,
+				const struct ts_snapshot *snap, const struct doctor_view *v)
+{
+	char buf[512], d1[32];
+
+	if (f->pid) {
+		print_process(f, "process");
+		print_holders(f, snap);
+	} else {
+		snprintf(buf, sizeof(buf), "unknown: %s.", unknown_process_text(d, v));
+		print_wrapped("process", buf);
+	}
+	fds_text(f->fds, f->n_fds, buf, sizeof(buf));
+	printf("  evidence  %llu socket%s in CLOSE_WAIT for %u s or more%s%s; %llu bytes unread\n",
+	       (unsigned long long)f->count, f->count == 1 ? "" : "s", f->min_age_s,
+	       f->n_fds ? " on fds " : "", buf, (unsigned long long)f->unread_bytes);
+	if (f->young) {
+		snprintf(buf, sizeof(buf), "(and %llu younger than %u s, not counted: a program may "
+			 "be closing them right now)", (unsigned long long)f->young, f->min_age_s);
+		print_wrapped("", buf);
+	}
+	if (f->unknown_age)
+		printf("            %llu of them without tcp_info: their age is unknown\n",
+		       (unsigned long long)f->unknown_age);
+	if (f->eof_read)
+		printf("            %llu of them: the program already read end-of-file (Recv-Q 0) "
+		       "and still did not close\n", (unsigned long long)f->eof_read);
+	if (f->has_age) {
+		ts_duration_text(f->age_min_ms, d1, sizeof(d1));
+		printf("            the oldest has been in CLOSE_WAIT for at least %s "
+		       "(the peer last sent anything that long ago)\n", d1);
+	} else {
+		printf("            age: unavailable (no tcp_info with this backend)\n");
+	}
+	print_groups(f, true);
+}
+
+static void evidence_leak(const struct ts_diagnosis *d, const struct ts_finding *f,
+			  const struct ts_snapshot *snap, const struct doctor_view *v)
+{
+	char d1[32];
+
+	print_process(f, "process");
+	print_holders(f, snap);
+	printf("  evidence  CLOSE_WAIT (%u s or older) %llu -> %llu: +%.1f/s", f->min_age_s,
+	       (unsigned long long)f->count_before, (unsigned long long)f->count, f->rate_per_s);
+	if (f->fd_rate_per_s != 0)
+		printf("; open files %+.1f/s", f->fd_rate_per_s);
+	putchar('\n');
+	if (f->count_before)
+		printf("            all %llu of the first look still held at the second (none closed)\n",
+		       (unsigned long long)f->kept);
+	if (f->has_eta) {
+		ts_duration_text((uint64_t)(f->seconds_to_limit * 1000), d1, sizeof(d1));
+		printf("            at this rate it reaches RLIMIT_NOFILE (%llu) in about %s\n",
+		       (unsigned long long)f->limit, d1);
+	} else {
+		print_limit("time to fd exhaustion", f);
+		if (!f->limit_err)
+			printf("            no finite RLIMIT_NOFILE: it grows until memory runs out\n");
+	}
+}
+
+static void evidence_dead_held(const struct ts_diagnosis *d, const struct ts_finding *f,
+			       const struct ts_snapshot *snap, const struct doctor_view *v)
+{
+	char buf[512];
+
+	print_process(f, "process");
+	print_holders(f, snap);
+	fds_text(f->fds, f->n_fds, buf, sizeof(buf));
+	printf("  evidence  %u CLOSED, %u IDLE socket fd%s: %s\n", f->state_counts[TS_STATE_CLOSED],
+	       f->state_counts[TS_STATE_IDLE], f->count == 1 ? "" : "s", buf);
+	print_dead_peers(f);
+}
+
+static void evidence_fin_wait_2_peer(const struct ts_diagnosis *d, const struct ts_finding *f,
+				     const struct ts_snapshot *snap, const struct doctor_view *v)
+{
+	char ep[80], d1[32];
+
+	printf("  culprit   the program at %s (remote side) has not closed\n",
+	       endpoint_text(f->family, &f->remote_addr, f->remote_port, ep, sizeof(ep)));
+	if (f->peer_pid)
+		printf("            that end is here: pid %d %s holds it (CLOSE_WAIT)\n",
+		       (int)f->peer_pid, TERM_SAFE(f->peer_comm));
+	printf("  evidence  %llu socket%s in FIN_WAIT_2\n", (unsigned long long)f->count,
+	       f->count == 1 ? "" : "s");
+	if (f->has_age) {
+		ts_duration_text(f->age_min_ms, d1, sizeof(d1));
+		printf("            the peer has sent nothing for at least %s\n", d1);
+	}
+	if (f->pid)
+		print_process(f, "held by");
+	print_groups(f, false);
+}
+
+static void evidence_fin_wait_2_orphan(const struct ts_diagnosis *d, const struct ts_finding *f,
+				       const struct ts_snapshot *snap, const struct doctor_view *v)
+{
+	char buf[512];
+
+	printf("  evidence  %llu orphaned socket%s in FIN_WAIT_2 (no program holds them)\n",
+	       (unsigned long long)f->count, f->count == 1 ? "" : "s");
+	if (f->limit_err)
+		print_limit("how long they last (tcp_fin_timeout)", f);
+	else
+		printf("            each lasts at most tcp_fin_timeout = %llu s\n",
+		       (unsigned long long)f->limit);
+	if (f->peer_linked) {
+		char peer[64] = "";
+
+		if (f->peer_pid)
+			snprintf(peer, sizeof(peer), ", held by pid %d %s", (int)f->peer_pid,
+				 TERM_SAFE(f->peer_comm));
+		snprintf(buf, sizeof(buf), "%llu of them: the other end is here, in CLOSE_WAIT%s "
+			 "(see its CLOSE_WAIT finding%s)", (unsigned long long)f->peer_linked, peer,
+			 f->peer_pid ? "" : "; its holder is not named");
+		print_wrapped("peer", buf);
+	}
+	print_groups(f, false);
+}
+
+static void evidence_unacked_close(const struct ts_diagnosis *d, const struct ts_finding *f,
+				   const struct ts_snapshot *snap, const struct doctor_view *v)
+{
+	char ep[80];
+
+	printf("  culprit   remote address %s is not acknowledging\n",
+	       addr_text(f->family, &f->remote_addr, ep, sizeof(ep)));
+	printf("  evidence  %llu socket%s: LAST_ACK %u, FIN_WAIT_1 %u, CLOSING %u; up to %u "
+	       "retransmission%s\n", (unsigned long long)f->count, f->count == 1 ? "" : "s",
+	       f->state_counts[TS_STATE_LAST_ACK], f->state_counts[TS_STATE_FIN_WAIT_1],
+	       f->state_counts[TS_STATE_CLOSING], f->max_retransmits,
+	       f->max_retransmits == 1 ? "" : "s");
+	if (f->pid)
+		print_process(f, "held by");
+	print_groups(f, false);
+}
+
+static void evidence_time_wait_buckets(const struct ts_diagnosis *d, const struct ts_finding *f,
+				       const struct ts_snapshot *snap, const struct doctor_view *v)
+{
+	printf("  evidence  %llu TIME_WAIT record%s", (unsigned long long)f->count,
+	       f->count == 1 ? "" : "s");
+	if (f->state_counts[TS_STATE_FIN_WAIT_2])
+		printf(" (%u of them orphaned FIN_WAIT_2)", f->state_counts[TS_STATE_FIN_WAIT_2]);
+	if (!f->limit_err)
+		printf(" of tcp_max_tw_buckets %llu (%.0f%%)\n", (unsigned long long)f->limit,
+		       f->limit ? 100.0 * (double)f->count / (double)f->limit : 0.0);
+	else
+		putchar('\n');
+	print_limit("tcp_max_tw_buckets", f);
+}
+
+static void evidence_time_wait_ports(const struct ts_diagnosis *d, const struct ts_finding *f,
+				     const struct ts_snapshot *snap, const struct doctor_view *v)
+{
+	char ep[80];
+
+	printf("  culprit   outgoing connections to %s\n",
+	       endpoint_text(f->family, &f->remote_addr, f->remote_port, ep, sizeof(ep)));
+	printf("  evidence  %llu local ports in TIME_WAIT", (unsigned long long)f->count);
+	if (!f->limit_err)
+		printf(" of %llu in ip_local_port_range (%.0f%%)\n", (unsigned long long)f->limit,
+		       100.0 * (double)f->count / (double)f->limit);
+	else
+		putchar('\n');
+	print_limit("ip_local_port_range", f);
+}
+
+static void evidence_accept_queue(const struct ts_diagnosis *d, const struct ts_finding *f,
+				  const struct ts_snapshot *snap, const struct doctor_view *v)
+{
+	if (f->pid)
+		print_process(f, "process");
+	print_holders(f, snap);
+	printf("  evidence  listener on port %u: %llu connection%s waiting for accept(), "
+	       "backlog %llu%s\n", f->local_port, (unsigned long long)f->count,
+	       f->count == 1 ? "" : "s", (unsigned long long)f->limit,
+	       f->count > f->limit ? " (over the backlog: the kernel drops new handshakes)"
+	       : f->count == f->limit ? " (at the backlog: one more handshake is queued, the "
+					"ones after it are dropped)" : "");
+}
+
+static void evidence_syn_backlog(const struct ts_diagnosis *d, const struct ts_finding *f,
+				 const struct ts_snapshot *snap, const struct doctor_view *v)
+{
+	char buf[512];
+
+	if (f->pid)
+		print_process(f, "process");
+	printf("  evidence  %llu half-open connection%s on port %u; limit %llu; up to %u SYN-ACK "
+	       "retransmission%s\n", (unsigned long long)f->count, f->count == 1 ? "" : "s",
+	       f->local_port, (unsigned long long)f->limit, f->max_retransmits,
+	       f->max_retransmits == 1 ? "" : "s");
+	print_limit("tcp_max_syn_backlog", f);
+	if (f->defer_accept_err)
+		printf("            whether the listener defers accept (TCP_DEFER_ACCEPT) is unknown "
+		       "(%s): if it does, these clients only have not sent data yet\n",
+		       cli_fd_copy_error(f->defer_accept_err, buf, sizeof(buf)));
+	print_groups(f, false);
+}
+
+static void evidence_defer_accept(const struct ts_diagnosis *d, const struct ts_finding *f,
+				  const struct ts_snapshot *snap, const struct doctor_view *v)
+{
+	if (f->pid)
+		print_process(f, "process");
+	printf("  evidence  %llu connection%s on port %u wait%s for the client's first data; the "
+	       "listener defers accept (TCP_DEFER_ACCEPT %u s); backlog %llu%s\n",
+	       (unsigned long long)f->count, f->count == 1 ? "" : "s", f->local_port,
+	       f->count == 1 ? "s" : "", f->defer_accept_s, (unsigned long long)f->limit,
+	       f->count > f->limit ? " (full: new clients get SYN cookies or are dropped)" : "");
+	print_groups(f, false);
+}
+
+static void evidence_syn_sent(const struct ts_diagnosis *d, const struct ts_finding *f,
+			      const struct ts_snapshot *snap, const struct doctor_view *v)
+{
+	char ep[80];
+
+	printf("  culprit   destination %s does not answer\n",
+	       endpoint_text(f->family, &f->remote_addr, f->remote_port, ep, sizeof(ep)));
+	printf("  evidence  %llu of %u connect()s retransmitting their SYN (up to %u times)\n",
+	       (unsigned long long)f->count, f->state_counts[TS_STATE_SYN_SENT], f->max_retransmits);
+	if (f->pid)
+		print_process(f, "held by");
+}
+
+/* Each kind's "culprit", "process" and "evidence" lines. */
+static void (*const finding_evidence[_TS_FINDING_MAX])(const struct ts_diagnosis *, const struct ts_finding *,
+						      const struct ts_snapshot *,
+						      const struct doctor_view *) = {
+	[TS_FINDING_CLOSE_WAIT] = evidence_close_wait,
+	[TS_FINDING_LEAK] = evidence_leak,
+	[TS_FINDING_DEAD_HELD] = evidence_dead_held,
+	[TS_FINDING_FIN_WAIT_2_PEER] = evidence_fin_wait_2_peer,
+	[TS_FINDING_FIN_WAIT_2_ORPHAN] = evidence_fin_wait_2_orphan,
+	[TS_FINDING_UNACKED_CLOSE] = evidence_unacked_close,
+	[TS_FINDING_TIME_WAIT_BUCKETS] = evidence_time_wait_buckets,
+	[TS_FINDING_TIME_WAIT_PORTS] = evidence_time_wait_ports,
+	[TS_FINDING_ACCEPT_QUEUE] = evidence_accept_queue,
+	[TS_FINDING_SYN_BACKLOG] = evidence_syn_backlog,
+	[TS_FINDING_DEFER_ACCEPT] = evidence_defer_accept,
+	[TS_FINDING_SYN_SENT] = evidence_syn_sent,
+};
+
 static void print_finding(const struct ts_diagnosis *d, const struct ts_finding *f,
 			  const struct ts_snapshot *snap, bool all_netns, const struct doctor_view *v)
 {
-	char sev[16], buf[512], ep[80], d1[32];
+	char sev[16];
 	const struct ts_netns *ns = ts_snapshot_netns(snap, f->netns_index);
 
 	snprintf(sev, sizeof(sev), "%s", ts_severity_name(f->severity));
@@ -403,186 +653,8 @@ static void print_finding(const struct ts_diagnosis *d, const struct ts_finding 
 		printf(" (netns %s)", TERM_SAFE(ns->name));
 	putchar('\n');
 
-	switch (f->kind) {
-	case TS_FINDING_CLOSE_WAIT:
-		if (f->pid) {
-			print_process(f, "process");
-			print_holders(f, snap);
-		} else {
-			snprintf(buf, sizeof(buf), "unknown: %s.", unknown_process_text(d, v));
-			print_wrapped("process", buf);
-		}
-		fds_text(f->fds, f->n_fds, buf, sizeof(buf));
-		printf("  evidence  %llu socket%s in CLOSE_WAIT for %u s or more%s%s; %llu bytes unread\n",
-		       (unsigned long long)f->count, f->count == 1 ? "" : "s", f->min_age_s,
-		       f->n_fds ? " on fds " : "", buf, (unsigned long long)f->unread_bytes);
-		if (f->young) {
-			snprintf(buf, sizeof(buf), "(and %llu younger than %u s, not counted: a program may "
-				 "be closing them right now)", (unsigned long long)f->young, f->min_age_s);
-			print_wrapped("", buf);
-		}
-		if (f->unknown_age)
-			printf("            %llu of them without tcp_info: their age is unknown\n",
-			       (unsigned long long)f->unknown_age);
-		if (f->eof_read)
-			printf("            %llu of them: the program already read end-of-file (Recv-Q 0) "
-			       "and still did not close\n", (unsigned long long)f->eof_read);
-		if (f->has_age) {
-			ts_duration_text(f->age_min_ms, d1, sizeof(d1));
-			printf("            the oldest has been in CLOSE_WAIT for at least %s "
-			       "(the peer last sent anything that long ago)\n", d1);
-		} else {
-			printf("            age: unavailable (no tcp_info with this backend)\n");
-		}
-		print_groups(f, true);
-		break;
-	case TS_FINDING_LEAK:
-		print_process(f, "process");
-		print_holders(f, snap);
-		printf("  evidence  CLOSE_WAIT (%u s or older) %llu -> %llu: +%.1f/s", f->min_age_s,
-		       (unsigned long long)f->count_before, (unsigned long long)f->count, f->rate_per_s);
-		if (f->fd_rate_per_s != 0)
-			printf("; open files %+.1f/s", f->fd_rate_per_s);
-		putchar('\n');
-		if (f->count_before)
-			printf("            all %llu of the first look still held at the second (none closed)\n",
-			       (unsigned long long)f->kept);
-		if (f->has_eta) {
-			ts_duration_text((uint64_t)(f->seconds_to_limit * 1000), d1, sizeof(d1));
-			printf("            at this rate it reaches RLIMIT_NOFILE (%llu) in about %s\n",
-			       (unsigned long long)f->limit, d1);
-		} else {
-			print_limit("time to fd exhaustion", f);
-			if (!f->limit_err)
-				printf("            no finite RLIMIT_NOFILE: it grows until memory runs out\n");
-		}
-		break;
-	case TS_FINDING_DEAD_HELD:
-		print_process(f, "process");
-		print_holders(f, snap);
-		fds_text(f->fds, f->n_fds, buf, sizeof(buf));
-		printf("  evidence  %u CLOSED, %u IDLE socket fd%s: %s\n", f->state_counts[TS_STATE_CLOSED],
-		       f->state_counts[TS_STATE_IDLE], f->count == 1 ? "" : "s", buf);
-		print_dead_peers(f);
-		break;
-	case TS_FINDING_FIN_WAIT_2_PEER:
-		printf("  culprit   the program at %s (remote side) has not closed\n",
-		       endpoint_text(f->family, &f->remote_addr, f->remote_port, ep, sizeof(ep)));
-		if (f->peer_pid)
-			printf("            that end is here: pid %d %s holds it (CLOSE_WAIT)\n",
-			       (int)f->peer_pid, TERM_SAFE(f->peer_comm));
-		printf("  evidence  %llu socket%s in FIN_WAIT_2\n", (unsigned long long)f->count,
-		       f->count == 1 ? "" : "s");
-		if (f->has_age) {
-			ts_duration_text(f->age_min_ms, d1, sizeof(d1));
-			printf("            the peer has sent nothing for at least %s\n", d1);
-		}
-		if (f->pid)
-			print_process(f, "held by");
-		print_groups(f, false);
-		break;
-	case TS_FINDING_FIN_WAIT_2_ORPHAN:
-		printf("  evidence  %llu orphaned socket%s in FIN_WAIT_2 (no program holds them)\n",
-		       (unsigned long long)f->count, f->count == 1 ? "" : "s");
-		if (f->limit_err)
-			print_limit("how long they last (tcp_fin_timeout)", f);
-		else
-			printf("            each lasts at most tcp_fin_timeout = %llu s\n",
-			       (unsigned long long)f->limit);
-		if (f->peer_linked) {
-			char peer[64] = "";
-
-			if (f->peer_pid)
-				snprintf(peer, sizeof(peer), ", held by pid %d %s", (int)f->peer_pid,
-					 TERM_SAFE(f->peer_comm));
-			snprintf(buf, sizeof(buf), "%llu of them: the other end is here, in CLOSE_WAIT%s "
-				 "(see its CLOSE_WAIT finding%s)", (unsigned long long)f->peer_linked, peer,
-				 f->peer_pid ? "" : "; its holder is not named");
-			print_wrapped("peer", buf);
-		}
-		print_groups(f, false);
-		break;
-	case TS_FINDING_UNACKED_CLOSE:
-		printf("  culprit   remote address %s is not acknowledging\n",
-		       addr_text(f->family, &f->remote_addr, ep, sizeof(ep)));
-		printf("  evidence  %llu socket%s: LAST_ACK %u, FIN_WAIT_1 %u, CLOSING %u; up to %u "
-		       "retransmission%s\n", (unsigned long long)f->count, f->count == 1 ? "" : "s",
-		       f->state_counts[TS_STATE_LAST_ACK], f->state_counts[TS_STATE_FIN_WAIT_1],
-		       f->state_counts[TS_STATE_CLOSING], f->max_retransmits,
-		       f->max_retransmits == 1 ? "" : "s");
-		if (f->pid)
-			print_process(f, "held by");
-		print_groups(f, false);
-		break;
-	case TS_FINDING_TIME_WAIT_BUCKETS:
-		printf("  evidence  %llu TIME_WAIT record%s", (unsigned long long)f->count,
-		       f->count == 1 ? "" : "s");
-		if (f->state_counts[TS_STATE_FIN_WAIT_2])
-			printf(" (%u of them orphaned FIN_WAIT_2)", f->state_counts[TS_STATE_FIN_WAIT_2]);
-		if (!f->limit_err)
-			printf(" of tcp_max_tw_buckets %llu (%.0f%%)\n", (unsigned long long)f->limit,
-			       f->limit ? 100.0 * (double)f->count / (double)f->limit : 0.0);
-		else
-			putchar('\n');
-		print_limit("tcp_max_tw_buckets", f);
-		break;
-	case TS_FINDING_TIME_WAIT_PORTS:
-		printf("  culprit   outgoing connections to %s\n",
-		       endpoint_text(f->family, &f->remote_addr, f->remote_port, ep, sizeof(ep)));
-		printf("  evidence  %llu local ports in TIME_WAIT", (unsigned long long)f->count);
-		if (!f->limit_err)
-			printf(" of %llu in ip_local_port_range (%.0f%%)\n", (unsigned long long)f->limit,
-			       100.0 * (double)f->count / (double)f->limit);
-		else
-			putchar('\n');
-		print_limit("ip_local_port_range", f);
-		break;
-	case TS_FINDING_ACCEPT_QUEUE:
-		if (f->pid)
-			print_process(f, "process");
-		print_holders(f, snap);
-		printf("  evidence  listener on port %u: %llu connection%s waiting for accept(), "
-		       "backlog %llu%s\n", f->local_port, (unsigned long long)f->count,
-		       f->count == 1 ? "" : "s", (unsigned long long)f->limit,
-		       f->count > f->limit ? " (over the backlog: the kernel drops new handshakes)"
-		       : f->count == f->limit ? " (at the backlog: one more handshake is queued, the "
-						"ones after it are dropped)" : "");
-		break;
-	case TS_FINDING_SYN_BACKLOG:
-		if (f->pid)
-			print_process(f, "process");
-		printf("  evidence  %llu half-open connection%s on port %u; limit %llu; up to %u SYN-ACK "
-		       "retransmission%s\n", (unsigned long long)f->count, f->count == 1 ? "" : "s",
-		       f->local_port, (unsigned long long)f->limit, f->max_retransmits,
-		       f->max_retransmits == 1 ? "" : "s");
-		print_limit("tcp_max_syn_backlog", f);
-		if (f->defer_accept_err)
-			printf("            whether the listener defers accept (TCP_DEFER_ACCEPT) is unknown "
-			       "(%s): if it does, these clients only have not sent data yet\n",
-			       cli_fd_copy_error(f->defer_accept_err, buf, sizeof(buf)));
-		print_groups(f, false);
-		break;
-	case TS_FINDING_DEFER_ACCEPT:
-		if (f->pid)
-			print_process(f, "process");
-		printf("  evidence  %llu connection%s on port %u wait%s for the client's first data; the "
-		       "listener defers accept (TCP_DEFER_ACCEPT %u s); backlog %llu%s\n",
-		       (unsigned long long)f->count, f->count == 1 ? "" : "s", f->local_port,
-		       f->count == 1 ? "s" : "", f->defer_accept_s, (unsigned long long)f->limit,
-		       f->count > f->limit ? " (full: new clients get SYN cookies or are dropped)" : "");
-		print_groups(f, false);
-		break;
-	case TS_FINDING_SYN_SENT:
-		printf("  culprit   destination %s does not answer\n",
-		       endpoint_text(f->family, &f->remote_addr, f->remote_port, ep, sizeof(ep)));
-		printf("  evidence  %llu of %u connect()s retransmitting their SYN (up to %u times)\n",
-		       (unsigned long long)f->count, f->state_counts[TS_STATE_SYN_SENT], f->max_retransmits);
-		if (f->pid)
-			print_process(f, "held by");
-		break;
-	default:
-		break;
-	}
+	if (f->kind < _TS_FINDING_MAX && finding_evidence[f->kind])
+		finding_evidence[f->kind](d, f, snap, v);
 	print_severity_reason(f);
 	print_wrapped("why", f->explanation);
 	print_wrapped("do", f->advice);
@@ -686,32 +758,21 @@ static const char *const severity_reason_ids[] = {
 	[TS_SEV_REASON_FD_ETA] = "fd-eta",
 };
 
-static json_object *finding_json(const struct ts_diagnosis *d, const struct ts_finding *f,
-				 const struct ts_snapshot *snap, const struct doctor_view *v)
+static json_object *severity_reason_json(const struct ts_finding *f)
 {
-	json_object *o = json_object_new_object(), *ev = json_object_new_object();
-	json_object *pids = json_object_new_array(), *groups = json_object_new_array();
-	json_object *sys = json_object_new_object();
-	const struct ts_netns *ns = ts_snapshot_netns(snap, f->netns_index);
-	char ab[INET6_ADDRSTRLEN], cmd[256];
+	json_object *why = json_object_new_object();
 
-	json_object_object_add(o, "severity", json_object_new_string(ts_severity_name(f->severity)));
-	json_object_object_add(o, "kind", json_object_new_string(ts_finding_kind_id(f->kind)));
-	json_object_object_add(o, "title", json_object_new_string(f->title));
-	json_object_object_add(o, "state", json_object_new_string(ts_state_name(f->state)));
-	json_object_object_add(o, "netns", ns ? json_object_new_string(ns->name) : NULL);
-	{
-		json_object *why = json_object_new_object();
+	json_object_object_add(why, "by", json_object_new_string(severity_reason_ids[f->severity_reason]));
+	if (f->severity_reason != TS_SEV_REASON_RULE)
+		json_object_object_add(why, "pid", json_object_new_int(f->severity_pid));
+	if (f->severity_reason == TS_SEV_REASON_HELD)
+		json_object_object_add(why, "held", json_object_new_int64((int64_t)f->held_stale));
+	return why;
+}
 
-		json_object_object_add(why, "by", json_object_new_string(severity_reason_ids[f->severity_reason]));
-		if (f->severity_reason != TS_SEV_REASON_RULE)
-			json_object_object_add(why, "pid", json_object_new_int(f->severity_pid));
-		if (f->severity_reason == TS_SEV_REASON_HELD)
-			json_object_object_add(why, "held", json_object_new_int64((int64_t)f->held_stale));
-		json_object_object_add(o, "severity_reason", why);
-	}
-
-	json_object_object_add(ev, "count", json_object_new_int64((int64_t)f->count));
+/* The evidence keys that belong to some kinds only. */
+static void evidence_kind_json(json_object *ev, const struct ts_finding *f)
+{
 	if (f->kind == TS_FINDING_CLOSE_WAIT) {
 		json_object_object_add(ev, "unread_bytes", json_object_new_int64((int64_t)f->unread_bytes));
 		json_object_object_add(ev, "eof_read", json_object_new_int64((int64_t)f->eof_read));
@@ -727,6 +788,37 @@ static json_object *finding_json(const struct ts_diagnosis *d, const struct ts_f
 		json_object_object_add(ev, "kept", json_object_new_int64((int64_t)f->kept));
 	if (f->kind == TS_FINDING_FIN_WAIT_2_ORPHAN)
 		json_object_object_add(ev, "peer_linked", json_object_new_int64((int64_t)f->peer_linked));
+}
+
+/* Rates of the second look, and the sockets per state. */
+static void evidence_counts_json(json_object *ev, const struct ts_finding *f)
+{
+	if (f->has_rate) {
+		json_object_object_add(ev, "count_before", json_object_new_int64((int64_t)f->count_before));
+		json_object_object_add(ev, "rate_per_s", json_object_new_double(f->rate_per_s));
+		json_object_object_add(ev, "fd_rate_per_s", json_object_new_double(f->fd_rate_per_s));
+		json_object_object_add(ev, "seconds_to_limit",
+				       f->has_eta ? json_object_new_double(f->seconds_to_limit) : NULL);
+	}
+	for (unsigned st = 0; st < _TS_STATE_MAX; st++)
+		if (f->state_counts[st]) {
+			json_object *sc;
+
+			if (!json_object_object_get_ex(ev, "states", &sc)) {
+				sc = json_object_new_object();
+				json_object_object_add(ev, "states", sc);
+			}
+			json_object_object_add(sc, ts_state_name((enum ts_state)st),
+					       json_object_new_int64(f->state_counts[st]));
+		}
+}
+
+static json_object *evidence_json(const struct ts_finding *f)
+{
+	json_object *ev = json_object_new_object();
+
+	json_object_object_add(ev, "count", json_object_new_int64((int64_t)f->count));
+	evidence_kind_json(ev, f);
 	json_object_object_add(ev, "age_min_ms", f->has_age ? json_object_new_int64((int64_t)f->age_min_ms) : NULL);
 	if (f->limit || f->limit_err)
 		json_object_object_add(ev, "limit", f->limit_err ? NULL : json_object_new_int64((int64_t)f->limit));
@@ -746,25 +838,16 @@ static json_object *finding_json(const struct ts_diagnosis *d, const struct ts_f
 						       json_object_new_int64((int64_t)f->netstat.value[k]));
 		json_object_object_add(ev, "counters", cnt);
 	}
-	if (f->has_rate) {
-		json_object_object_add(ev, "count_before", json_object_new_int64((int64_t)f->count_before));
-		json_object_object_add(ev, "rate_per_s", json_object_new_double(f->rate_per_s));
-		json_object_object_add(ev, "fd_rate_per_s", json_object_new_double(f->fd_rate_per_s));
-		json_object_object_add(ev, "seconds_to_limit",
-				       f->has_eta ? json_object_new_double(f->seconds_to_limit) : NULL);
-	}
-	for (unsigned st = 0; st < _TS_STATE_MAX; st++)
-		if (f->state_counts[st]) {
-			json_object *sc;
+	evidence_counts_json(ev, f);
+	return ev;
+}
 
-			if (!json_object_object_get_ex(ev, "states", &sc)) {
-				sc = json_object_new_object();
-				json_object_object_add(ev, "states", sc);
-			}
-			json_object_object_add(sc, ts_state_name((enum ts_state)st),
-					       json_object_new_int64(f->state_counts[st]));
-		}
-	json_object_object_add(o, "evidence", ev);
+/* Who: "process", "pids", ..., "remote", "peer_process". */
+static void who_json(json_object *o, const struct ts_diagnosis *d, const struct ts_finding *f,
+		     const struct doctor_view *v)
+{
+	json_object *pids = json_object_new_array();
+	char ab[INET6_ADDRSTRLEN];
 
 	json_object_object_add(o, "process", f->pid ? proc_json(f) : NULL);
 	for (size_t i = 0; i < f->n_pids; i++)
@@ -790,6 +873,13 @@ static json_object *finding_json(const struct ts_diagnosis *d, const struct ts_f
 		json_object_object_add(p, "comm", json_object_new_string(f->peer_comm));
 		json_object_object_add(o, "peer_process", p);
 	}
+}
+
+static json_object *groups_json(const struct ts_finding *f)
+{
+	json_object *groups = json_object_new_array();
+	char ab[INET6_ADDRSTRLEN];
+
 	for (size_t i = 0; i < f->n_groups; i++) {
 		const struct ts_finding_group *g = &f->groups[i];
 		json_object *e = json_object_new_object();
@@ -806,9 +896,13 @@ static json_object *finding_json(const struct ts_diagnosis *d, const struct ts_f
 			json_object_object_add(e, "resets", json_object_new_int64(g->resets));
 		json_object_array_add(groups, e);
 	}
-	json_object_object_add(o, "groups", groups);
-	json_object_object_add(o, "groups_capped", json_object_new_boolean(f->groups_capped));
-	json_object_object_add(o, "ungrouped", json_object_new_int64((int64_t)f->ungrouped));
+	return groups;
+}
+
+static json_object *sysctls_json(const struct ts_finding *f)
+{
+	json_object *sys = json_object_new_object();
+
 	for (unsigned id = 0; id < _TS_DS_MAX; id++) {
 		json_object *val;
 
@@ -826,18 +920,48 @@ static json_object *finding_json(const struct ts_diagnosis *d, const struct ts_f
 		}
 		json_object_object_add(sys, ts_diag_sysctl_name((enum ts_diag_sysctl)id), val);
 	}
-	json_object_object_add(o, "sysctls", sys);
+	return sys;
+}
+
+/* The close commands of a CLOSE_WAIT finding, or NULL. */
+static json_object *close_commands_json(const struct ts_finding *f, const struct ts_snapshot *snap)
+{
+	json_object *cmds;
+	char cmd[256];
+
+	if (!close_command(f, snap, "fin", cmd, sizeof(cmd)))
+		return NULL;
+	cmds = json_object_new_object();
+	json_object_object_add(cmds, "fin", json_object_new_string(cmd));
+	close_command(f, snap, "fd", cmd, sizeof(cmd));
+	json_object_object_add(cmds, "fd", json_object_new_string(cmd));
+	json_object_object_add(cmds, "fd_hazard", json_object_new_string(FD_HAZARD));
+	return cmds;
+}
+
+static json_object *finding_json(const struct ts_diagnosis *d, const struct ts_finding *f,
+				 const struct ts_snapshot *snap, const struct doctor_view *v)
+{
+	json_object *o = json_object_new_object(), *cmds;
+	const struct ts_netns *ns = ts_snapshot_netns(snap, f->netns_index);
+
+	json_object_object_add(o, "severity", json_object_new_string(ts_severity_name(f->severity)));
+	json_object_object_add(o, "kind", json_object_new_string(ts_finding_kind_id(f->kind)));
+	json_object_object_add(o, "title", json_object_new_string(f->title));
+	json_object_object_add(o, "state", json_object_new_string(ts_state_name(f->state)));
+	json_object_object_add(o, "netns", ns ? json_object_new_string(ns->name) : NULL);
+	json_object_object_add(o, "severity_reason", severity_reason_json(f));
+	json_object_object_add(o, "evidence", evidence_json(f));
+	who_json(o, d, f, v);
+	json_object_object_add(o, "groups", groups_json(f));
+	json_object_object_add(o, "groups_capped", json_object_new_boolean(f->groups_capped));
+	json_object_object_add(o, "ungrouped", json_object_new_int64((int64_t)f->ungrouped));
+	json_object_object_add(o, "sysctls", sysctls_json(f));
 	json_object_object_add(o, "explanation", json_object_new_string(f->explanation));
 	json_object_object_add(o, "advice", json_object_new_string(f->advice));
-	if (close_command(f, snap, "fin", cmd, sizeof(cmd))) {
-		json_object *cmds = json_object_new_object();
-
-		json_object_object_add(cmds, "fin", json_object_new_string(cmd));
-		close_command(f, snap, "fd", cmd, sizeof(cmd));
-		json_object_object_add(cmds, "fd", json_object_new_string(cmd));
-		json_object_object_add(cmds, "fd_hazard", json_object_new_string(FD_HAZARD));
+	cmds = close_commands_json(f, snap);
+	if (cmds)
 		json_object_object_add(o, "close_commands", cmds);
-	}
 	return o;
 }
 

@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "cli_filter.h"
+#include "cli_snapshot.h"
 #include "tcpstate/diagnose.h"
 
 /* How to render a diagnosis. */

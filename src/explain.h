@@ -3,9 +3,11 @@
 
 /*
  * Internal to `tcpstate explain`: cmd_explain.c (options, arguments, the
- * settings read in the target namespace, the flow), explain_text.c (sentences,
+ * flow), explain_facts.c (the settings, counters and listeners read in the
+ * target namespace, once each), explain_text.c (sentences,
  * wrapped fields, durations), explain_pages.c (a page per state),
- * explain_verdict.c (what a live socket's data means) and explain_story.c
+ * explain_query.c (a socket query: parsed, matched), explain_verdict.c
+ * (what a live socket's data means) and explain_story.c
  * (which sockets match a query, and the story of one as text and JSON).
  */
 
@@ -78,7 +80,7 @@ struct explain_text {
 	size_t len;
 };
 
-/* ---- cmd_explain.c ---- */
+/* ---- explain_facts.c ---- */
 
 /* The setting read once in c's namespace (err set when unreadable); never NULL. */
 const struct explain_setting *explain_setting_get(struct explain_ctx *c, const char *name);
@@ -117,9 +119,19 @@ bool explain_fin_window(const struct ts_socket *s, uint32_t *ret_min, uint32_t *
 void explain_verdict(struct explain_text *t, struct explain_ctx *c, const struct ts_snapshot *snap,
 		     const struct ts_socket *s);
 
+/* ---- explain_query.c ---- */
+
+/*
+ * 1 when tok is a socket query (q filled in), 0 when it does not look like
+ * one (it may be a state), -1 when it looks like one but is malformed
+ * (reported).
+ */
+int explain_query_parse(const char *tok, struct explain_query *q);
+/* Whether s answers q; a listener on a wildcard address answers every address. */
+bool explain_query_match(const struct explain_query *q, const struct ts_socket *s);
+
 /* ---- explain_story.c ---- */
 
-bool explain_query_match(const struct explain_query *q, const struct ts_socket *s);
 void explain_story_text(FILE *f, struct explain_ctx *c, const struct ts_snapshot *snap,
 			const struct ts_socket *s, const struct explain_query *q);
 json_object *explain_story_json(struct explain_ctx *c, const struct ts_snapshot *snap,

@@ -10,46 +10,6 @@
 #include "output.h"
 #include "tcpstate/socket_facts.h"
 
-static bool addr_is_any(int family, const struct in6_addr *a)
-{
-	static const struct in6_addr any;
-
-	return memcmp(a, &any, family == AF_INET ? 4 : 16) == 0;
-}
-
-/* Same address, counting an IPv4-mapped IPv6 address as its IPv4 one. */
-static bool addr_same(int sfamily, const struct in6_addr *sa, int qfamily, const struct in6_addr *qa)
-{
-	if (sfamily == qfamily)
-		return memcmp(sa, qa, sfamily == AF_INET ? 4 : 16) == 0;
-	if (sfamily == AF_INET6 && IN6_IS_ADDR_V4MAPPED(sa))
-		return memcmp(&sa->s6_addr[12], qa, 4) == 0;
-	if (qfamily == AF_INET6 && IN6_IS_ADDR_V4MAPPED(qa))
-		return memcmp(&qa->s6_addr[12], sa, 4) == 0;
-	return false;
-}
-
-bool explain_query_match(const struct explain_query *q, const struct ts_socket *s)
-{
-	bool remote = s->flags & TS_SOCK_REMOTE_VALID;
-
-	switch (q->kind) {
-	case EXPLAIN_QUERY_INODE:
-		return s->inode == q->inode;
-	case EXPLAIN_QUERY_PORT:
-		return s->local_port == q->port || (remote && s->remote_port == q->port);
-	case EXPLAIN_QUERY_ENDPOINT:
-		/* A wildcard local address (a listener on *:PORT) answers for every address. */
-		if (s->local_port == q->port &&
-		    (addr_is_any(s->family, &s->local_addr) ||
-		     addr_same(s->family, &s->local_addr, q->family, &q->addr)))
-			return true;
-		return remote && s->remote_port == q->port &&
-		       addr_same(s->family, &s->remote_addr, q->family, &q->addr);
-	}
-	return false;
-}
-
 static void timer_text(struct explain_text *t, const struct ts_socket *s)
 {
 	static const char *const what[_TS_TIMER_MAX] = {
@@ -98,14 +58,73 @@ static void holders_text(struct explain_text *t, const struct ts_snapshot *snap,
 	}
 }
 
+static void queues_text(struct explain_text *t, const struct ts_socket *s)
+{
+	if (s->state == TS_STATE_LISTEN)
+		explain_text_add(t, "%u waiting for accept(), backlog %u", s->recv_q, s->send_q);
+	else if (s->state == TS_STATE_CLOSE_WAIT && s->recv_q > 0)
+		explain_text_add(t, "Recv-Q %u (%u bytes of data the program has not read, plus the "
+				 "peer's FIN), Send-Q %u (bytes the peer has not acknowledged)",
+				 s->recv_q, s->recv_q - 1, s->send_q);
+	else
+		explain_text_add(t, "Recv-Q %u (bytes the program has not read), Send-Q %u (bytes "
+				 "the peer has not acknowledged)", s->recv_q, s->send_q);
+}
+
+static void last_traffic_text(struct explain_text *t, const struct ts_socket *s)
+{
+	char d1[32], d2[32], d3[32];
+
+	if (ts_socket_never_connected(s)) {
+		explain_text_add(t, "none: no connection has carried data in this state");
+	} else if (s->flags & TS_SOCK_HAS_INFO) {
+		bool sent = true, recv = true, known = ts_socket_data_moved(s, &sent, &recv) == 0;
+
+		explain_fmt_duration(d1, sizeof(d1), s->info.last_data_sent_ms);
+		explain_fmt_duration(d2, sizeof(d2), s->info.last_data_recv_ms);
+		explain_fmt_duration(d3, sizeof(d3), s->info.last_ack_recv_ms);
+		/* A direction that never carried data counts from the setup: that is the age. */
+		if (!sent && !recv)
+			explain_text_add(t, "no data either way since the connection was set up %s ago", d1);
+		else if (!sent)
+			explain_text_add(t, "no data sent, data received %s ago", d2);
+		else if (!recv)
+			explain_text_add(t, "data sent %s ago, no data received", d1);
+		else
+			explain_text_add(t, "data sent %s ago, data received %s ago", d1, d2);
+		explain_text_add(t, ", last ACK from the peer %s ago%s", d3,
+				 known ? "" : " (whether data ever moved is not known: a kernel before 4.6)");
+	} else {
+		explain_text_add(t, "not reported for this socket (the kernel gives no tcp_info here)");
+	}
+}
+
+/* CLOSE_WAIT: when the peer's FIN arrived, as a field; nothing for other states. */
+static void fin_field(FILE *f, const struct explain_ctx *c, const struct ts_socket *s)
+{
+	struct explain_text t = { .len = 0 };
+	char d1[32], d2[32];
+	uint32_t lo, hi;
+
+	if (!explain_fin_window(s, &lo, &hi))
+		return;
+	explain_fmt_duration(d1, sizeof(d1), lo);
+	explain_fmt_duration(d2, sizeof(d2), hi);
+	if (hi - lo < 1000)
+		explain_text_add(&t, "arrived at least %s ago (the last segment from the peer)", d1);
+	else
+		explain_text_add(&t, "arrived at least %s ago (the last segment from the peer) and at "
+				 "most %s ago (the last data from it)", d1, d2);
+	explain_field(f, c->width, "Peer's FIN", t.buf);
+}
+
 void explain_story_text(FILE *f, struct explain_ctx *c, const struct ts_snapshot *snap,
 			const struct ts_socket *s, const struct explain_query *q)
 {
 	const struct ts_state_info *info = ts_state_info((enum ts_state)s->state);
 	const struct ts_netns *ns = ts_snapshot_netns(snap, s->netns_index);
-	char local[64], peer[64], d1[32], d2[32], d3[32];
+	char local[64], peer[64];
 	struct explain_text t = { .len = 0 };
-	uint32_t lo, hi;
 
 	output_endpoint(local, sizeof(local), s->family, &s->local_addr, s->local_port,
 				(s->flags & TS_SOCK_V6ONLY) != 0);
@@ -133,51 +152,12 @@ void explain_story_text(FILE *f, struct explain_ctx *c, const struct ts_snapshot
 	timer_text(&t, s);
 	explain_field(f, c->width, "Timer", t.buf);
 	t.len = 0;
-	if (s->state == TS_STATE_LISTEN)
-		explain_text_add(&t, "%u waiting for accept(), backlog %u", s->recv_q, s->send_q);
-	else if (s->state == TS_STATE_CLOSE_WAIT && s->recv_q > 0)
-		explain_text_add(&t, "Recv-Q %u (%u bytes of data the program has not read, plus the "
-				 "peer's FIN), Send-Q %u (bytes the peer has not acknowledged)",
-				 s->recv_q, s->recv_q - 1, s->send_q);
-	else
-		explain_text_add(&t, "Recv-Q %u (bytes the program has not read), Send-Q %u (bytes "
-				 "the peer has not acknowledged)", s->recv_q, s->send_q);
+	queues_text(&t, s);
 	explain_field(f, c->width, "Queues", t.buf);
 	t.len = 0;
-	if (ts_socket_never_connected(s)) {
-		explain_text_add(&t, "none: no connection has carried data in this state");
-	} else if (s->flags & TS_SOCK_HAS_INFO) {
-		bool sent = true, recv = true, known = ts_socket_data_moved(s, &sent, &recv) == 0;
-
-		explain_fmt_duration(d1, sizeof(d1), s->info.last_data_sent_ms);
-		explain_fmt_duration(d2, sizeof(d2), s->info.last_data_recv_ms);
-		explain_fmt_duration(d3, sizeof(d3), s->info.last_ack_recv_ms);
-		/* A direction that never carried data counts from the setup: that is the age. */
-		if (!sent && !recv)
-			explain_text_add(&t, "no data either way since the connection was set up %s ago", d1);
-		else if (!sent)
-			explain_text_add(&t, "no data sent, data received %s ago", d2);
-		else if (!recv)
-			explain_text_add(&t, "data sent %s ago, no data received", d1);
-		else
-			explain_text_add(&t, "data sent %s ago, data received %s ago", d1, d2);
-		explain_text_add(&t, ", last ACK from the peer %s ago%s", d3,
-				 known ? "" : " (whether data ever moved is not known: a kernel before 4.6)");
-	} else {
-		explain_text_add(&t, "not reported for this socket (the kernel gives no tcp_info here)");
-	}
+	last_traffic_text(&t, s);
 	explain_field(f, c->width, "Last traffic", t.buf);
-	if (explain_fin_window(s, &lo, &hi)) {
-		t.len = 0;
-		explain_fmt_duration(d1, sizeof(d1), lo);
-		explain_fmt_duration(d2, sizeof(d2), hi);
-		if (hi - lo < 1000)
-			explain_text_add(&t, "arrived at least %s ago (the last segment from the peer)", d1);
-		else
-			explain_text_add(&t, "arrived at least %s ago (the last segment from the peer) and at "
-					 "most %s ago (the last data from it)", d1, d2);
-		explain_field(f, c->width, "Peer's FIN", t.buf);
-	}
+	fin_field(f, c, s);
 	t.len = 0;
 	explain_verdict(&t, c, snap, s);
 	explain_field(f, c->width, "In short", t.buf);

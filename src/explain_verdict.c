@@ -125,17 +125,191 @@ static bool beyond_limit(struct explain_ctx *c, const char *name, unsigned count
 	return s->err == 0 && ts_parse_u32(s->value, 0, UINT32_MAX, &v) == 0 && count > v;
 }
 
+static void verdict_listen(struct explain_text *t, struct explain_ctx *c, const struct ts_socket *s,
+			   const char *holders)
+{
+	if (ts_listener_queue_full(s)) {
+		explain_text_add(t, "The accept queue is full (%u waiting, backlog %u: Linux queues "
+				 "backlog + 1): %s is not calling accept() fast enough; new clients "
+				 "stall, or are reset when net.ipv4.tcp_abort_on_overflow is 1 (now "
+				 "%s).", s->recv_q, s->send_q, holders,
+				 explain_setting_value(c, "net.ipv4.tcp_abort_on_overflow"));
+		counters_text(t, c, (1u << TS_NSTAT_LISTEN_OVERFLOWS) | (1u << TS_NSTAT_LISTEN_DROPS));
+	} else if (s->recv_q > 0)
+		explain_text_add(t, "%u connection%s wait%s for accept() (backlog %u).", s->recv_q,
+				 s->recv_q == 1 ? "" : "s", s->recv_q == 1 ? "s" : "", s->send_q);
+	else
+		explain_text_add(t, "Nothing waits for accept() (backlog %u): a healthy listener.",
+				 s->send_q);
+}
+
+static void verdict_syn_sent(struct explain_text *t, struct explain_ctx *c, unsigned rt)
+{
+	explain_text_add(t, "The SYN has been retransmitted %u time%s without an answer. ", rt,
+			 rt == 1 ? "" : "s");
+	if (beyond_limit(c, "net.ipv4.tcp_syn_retries", rt))
+		explain_text_add(t, "That is more than net.ipv4.tcp_syn_retries = %s: this socket has "
+				 "its own limit (TCP_SYNCNT or TCP_USER_TIMEOUT).",
+				 explain_setting_value(c, "net.ipv4.tcp_syn_retries"));
+	else
+		explain_text_add(t, "connect() fails after net.ipv4.tcp_syn_retries = %s "
+				 "retransmissions, unless the program set TCP_SYNCNT or "
+				 "TCP_USER_TIMEOUT.",
+				 explain_setting_value(c, "net.ipv4.tcp_syn_retries"));
+}
+
+/* ESTABLISHED: what its timer says, how long it has been quiet, what waits to be read. */
+static void verdict_established(struct explain_text *t, struct explain_ctx *c,
+				const struct ts_socket *s, const char *holders, unsigned rt)
+{
+	char d[32];
+
+	if (ts_socket_awaiting_accept(s)) {
+		explain_text_add(t, "No program has accepted it yet: it waits in the accept queue of the "
+				 "listener on port %u, whose program must call accept().", s->local_port);
+		return;
+	}
+	switch ((enum ts_timer)s->timer) {
+	case TS_TIMER_RETRANS:
+		explain_text_add(t, "%u byte%s are unacknowledged and %u retransmission%s so far; the "
+				 "kernel gives up after net.ipv4.tcp_retries2 = %s unless "
+				 "TCP_USER_TIMEOUT is set.", s->send_q, s->send_q == 1 ? "" : "s", rt,
+				 rt == 1 ? "" : "s", explain_setting_value(c, "net.ipv4.tcp_retries2"));
+		break;
+	case TS_TIMER_PROBE:
+		explain_text_add(t, "The peer advertises a zero window (its program is not reading); "
+				 "%u byte%s wait to be sent.", s->send_q, s->send_q == 1 ? "" : "s");
+		break;
+	case TS_TIMER_KEEPALIVE:
+		explain_fmt_duration(d, sizeof(d), s->timer_expires_ms);
+		explain_text_add(t, "Keepalive is on: the next check is due in %s, so a vanished peer "
+				 "will be noticed.", d);
+		break;
+	default:
+		explain_text_add(t, "No timer runs: without keepalive, if the peer vanished nothing "
+				 "will notice.");
+		break;
+	}
+	if (s->flags & TS_SOCK_HAS_INFO) {
+		uint32_t quiet = s->info.last_data_sent_ms < s->info.last_data_recv_ms ?
+				 s->info.last_data_sent_ms : s->info.last_data_recv_ms;
+		bool sent, recv;
+
+		explain_fmt_duration(d, sizeof(d), quiet);
+		if (ts_socket_data_moved(s, &sent, &recv) == 0 && !sent && !recv)
+			explain_text_add(t, " It has carried no data either way since it was set up, "
+					 "%s ago.", d);
+		else
+			explain_text_add(t, " No data has moved either way for %s.", d);
+	}
+	if (s->recv_q > 0)
+		explain_text_add(t, " %u byte%s wait for %s to read them.", s->recv_q,
+				 s->recv_q == 1 ? "" : "s", holders);
+}
+
+static void verdict_fin_wait_2(struct explain_text *t, struct explain_ctx *c,
+			       const struct ts_socket *s, const char *holders, bool orphan)
+{
+	char d[32];
+
+	if (!orphan) {
+		explain_text_add(t, "%s still holds it after shutdown(SHUT_WR), so "
+				 "net.ipv4.tcp_fin_timeout (%s) does not apply. It ends when the peer's "
+				 "program closes its side (there the socket is in CLOSE_WAIT).", holders,
+				 explain_setting_value(c, "net.ipv4.tcp_fin_timeout"));
+		return;
+	}
+	explain_text_add(t, "Its program has closed it (an orphan): the kernel drops it "
+			 "net.ipv4.tcp_fin_timeout = %s s after it became an orphan in "
+			 "FIN_WAIT_2 (the close, or the ACK of its FIN if that came later) "
+			 "unless the peer sends its FIN first.",
+			 explain_setting_value(c, "net.ipv4.tcp_fin_timeout"));
+	if (s->timer) {
+		explain_fmt_duration(d, sizeof(d), s->timer_expires_ms);
+		explain_text_add(t, " %s left.", d);
+	}
+}
+
+/* CLOSE_WAIT: who must close, since when the peer is gone, what is left unread. */
+static void verdict_close_wait(struct explain_text *t, const struct ts_snapshot *snap,
+			       const struct ts_socket *s, const char *who)
+{
+	const struct ts_owner *o = ts_snapshot_owners(snap, s);
+	uint32_t lo, hi;
+	char d[32];
+
+	if (ts_socket_awaiting_accept(s)) {
+		explain_text_add(t, "The peer closed before any program accepted the connection: the "
+				 "program listening on port %u must accept() it and close it.",
+				 s->local_port);
+		return;
+	}
+	if (o && s->owner_count == 1) {
+		const struct ts_process *p = ts_snapshot_process(snap, o->process_index);
+
+		explain_text_add(t, "%s (pid %d) must close fd %d.", p ? p->comm : "The program",
+				 (int)o->pid, o->fd);
+	} else if (o)
+		explain_text_add(t, "%s must all close their descriptors.", who);
+	else
+		explain_text_add(t, "The program holding it must close it.");
+	if (explain_fin_window(s, &lo, &hi)) {
+		explain_fmt_duration(d, sizeof(d), lo);
+		explain_text_add(t, " The peer closed its side at least %s ago", d);
+	} else {
+		explain_text_add(t, " The peer has closed its side");
+	}
+	explain_text_add(t, ", and no kernel timer will ever end this socket.");
+	/* Recv-Q counts the peer's FIN until the program reads the end of file. */
+	if (s->recv_q > 1)
+		explain_text_add(t, " Bytes it has not read yet: %u.", s->recv_q - 1);
+	else if (s->recv_q == 0)
+		explain_text_add(t, " It has even read the end of file (read() returned 0).");
+}
+
+static void verdict_closed(struct explain_text *t, const struct ts_socket *s, const char *holders)
+{
+	if (s->flags & TS_SOCK_REMOTE_VALID) {
+		char peer[80];
+
+		output_endpoint(peer, sizeof(peer), s->family, &s->remote_addr, s->remote_port, false);
+		if (s->pending_error == ECONNRESET)
+			explain_text_add(t, "The connection is over: %s reset it, and the program "
+					 "has not been told yet (its next call on the socket "
+					 "fails with ECONNRESET). ", peer);
+		else
+			explain_text_add(t, "The connection to %s is over. ", peer);
+	} else {
+		explain_text_add(t, "The connection is over. ");
+	}
+	explain_text_add(t, "%s still holds the descriptor and must close it.", holders);
+}
+
+/* The retransmissions of a closing socket, after its verdict. */
+static void verdict_retransmissions(struct explain_text *t, const struct ts_socket *s, unsigned rt)
+{
+	char d[32];
+
+	if (!rt || s->state == TS_STATE_SYN_SENT || s->state == TS_STATE_SYN_RECEIVED ||
+	    s->state == TS_STATE_ESTABLISHED)
+		return;
+	explain_text_add(t, " %u retransmission%s so far", rt, rt == 1 ? "" : "s");
+	if (s->timer == TS_TIMER_RETRANS) {
+		explain_fmt_duration(d, sizeof(d), s->timer_expires_ms);
+		explain_text_add(t, "; next in %s", d);
+	}
+	explain_text_add(t, ".");
+}
+
 /* One or two sentences on this socket, from its live data and the settings. */
 void explain_verdict(struct explain_text *t, struct explain_ctx *c, const struct ts_snapshot *snap,
 		     const struct ts_socket *s)
 {
-	char who_buf[128], d[32], d2[32];
+	char who_buf[128], d[32];
 	const char *who = holder(who_buf, sizeof(who_buf), snap, s);
 	const char *holders = who ? who : "The program holding it";
-	const struct ts_owner *o = ts_snapshot_owners(snap, s);
 	bool orphan = ts_socket_is_orphan(s);
 	unsigned rt = ts_socket_retransmissions(s);
-	uint32_t lo, hi;
 
 	switch ((enum ts_state)s->state) {
 	case TS_STATE_IDLE:
@@ -147,78 +321,16 @@ void explain_verdict(struct explain_text *t, struct explain_ctx *c, const struct
 				 "SO_REUSEADDR or SO_REUSEPORT.", holders, s->local_port);
 		break;
 	case TS_STATE_LISTEN:
-		if (ts_listener_queue_full(s)) {
-			explain_text_add(t, "The accept queue is full (%u waiting, backlog %u: Linux queues "
-					 "backlog + 1): %s is not calling accept() fast enough; new clients "
-					 "stall, or are reset when net.ipv4.tcp_abort_on_overflow is 1 (now "
-					 "%s).", s->recv_q, s->send_q, holders,
-					 explain_setting_value(c, "net.ipv4.tcp_abort_on_overflow"));
-			counters_text(t, c, (1u << TS_NSTAT_LISTEN_OVERFLOWS) | (1u << TS_NSTAT_LISTEN_DROPS));
-		} else if (s->recv_q > 0)
-			explain_text_add(t, "%u connection%s wait%s for accept() (backlog %u).", s->recv_q,
-					 s->recv_q == 1 ? "" : "s", s->recv_q == 1 ? "s" : "", s->send_q);
-		else
-			explain_text_add(t, "Nothing waits for accept() (backlog %u): a healthy listener.",
-					 s->send_q);
+		verdict_listen(t, c, s, holders);
 		break;
 	case TS_STATE_SYN_SENT:
-		explain_text_add(t, "The SYN has been retransmitted %u time%s without an answer. ", rt,
-				 rt == 1 ? "" : "s");
-		if (beyond_limit(c, "net.ipv4.tcp_syn_retries", rt))
-			explain_text_add(t, "That is more than net.ipv4.tcp_syn_retries = %s: this socket has "
-					 "its own limit (TCP_SYNCNT or TCP_USER_TIMEOUT).",
-					 explain_setting_value(c, "net.ipv4.tcp_syn_retries"));
-		else
-			explain_text_add(t, "connect() fails after net.ipv4.tcp_syn_retries = %s "
-					 "retransmissions, unless the program set TCP_SYNCNT or "
-					 "TCP_USER_TIMEOUT.",
-					 explain_setting_value(c, "net.ipv4.tcp_syn_retries"));
+		verdict_syn_sent(t, c, rt);
 		break;
 	case TS_STATE_SYN_RECEIVED:
 		verdict_syn_received(t, c, snap, s, rt);
 		break;
 	case TS_STATE_ESTABLISHED:
-		if (ts_socket_awaiting_accept(s)) {
-			explain_text_add(t, "No program has accepted it yet: it waits in the accept queue of the "
-					 "listener on port %u, whose program must call accept().", s->local_port);
-			break;
-		}
-		switch ((enum ts_timer)s->timer) {
-		case TS_TIMER_RETRANS:
-			explain_text_add(t, "%u byte%s are unacknowledged and %u retransmission%s so far; the "
-					 "kernel gives up after net.ipv4.tcp_retries2 = %s unless "
-					 "TCP_USER_TIMEOUT is set.", s->send_q, s->send_q == 1 ? "" : "s", rt,
-					 rt == 1 ? "" : "s", explain_setting_value(c, "net.ipv4.tcp_retries2"));
-			break;
-		case TS_TIMER_PROBE:
-			explain_text_add(t, "The peer advertises a zero window (its program is not reading); "
-					 "%u byte%s wait to be sent.", s->send_q, s->send_q == 1 ? "" : "s");
-			break;
-		case TS_TIMER_KEEPALIVE:
-			explain_fmt_duration(d, sizeof(d), s->timer_expires_ms);
-			explain_text_add(t, "Keepalive is on: the next check is due in %s, so a vanished peer "
-					 "will be noticed.", d);
-			break;
-		default:
-			explain_text_add(t, "No timer runs: without keepalive, if the peer vanished nothing "
-					 "will notice.");
-			break;
-		}
-		if (s->flags & TS_SOCK_HAS_INFO) {
-			uint32_t quiet = s->info.last_data_sent_ms < s->info.last_data_recv_ms ?
-					 s->info.last_data_sent_ms : s->info.last_data_recv_ms;
-			bool sent, recv;
-
-			explain_fmt_duration(d, sizeof(d), quiet);
-			if (ts_socket_data_moved(s, &sent, &recv) == 0 && !sent && !recv)
-				explain_text_add(t, " It has carried no data either way since it was set up, "
-						 "%s ago.", d);
-			else
-				explain_text_add(t, " No data has moved either way for %s.", d);
-		}
-		if (s->recv_q > 0)
-			explain_text_add(t, " %u byte%s wait for %s to read them.", s->recv_q,
-					 s->recv_q == 1 ? "" : "s", holders);
+		verdict_established(t, c, s, holders, rt);
 		break;
 	case TS_STATE_FIN_WAIT_1:
 		if (s->send_q > 0)
@@ -228,55 +340,12 @@ void explain_verdict(struct explain_text *t, struct explain_ctx *c, const struct
 		verdict_orphan_or_held(t, c, who, orphan, "the ACK of its FIN");
 		break;
 	case TS_STATE_FIN_WAIT_2:
-		if (orphan) {
-			explain_text_add(t, "Its program has closed it (an orphan): the kernel drops it "
-					 "net.ipv4.tcp_fin_timeout = %s s after it became an orphan in "
-					 "FIN_WAIT_2 (the close, or the ACK of its FIN if that came later) "
-					 "unless the peer sends its FIN first.",
-					 explain_setting_value(c, "net.ipv4.tcp_fin_timeout"));
-			if (s->timer) {
-				explain_fmt_duration(d, sizeof(d), s->timer_expires_ms);
-				explain_text_add(t, " %s left.", d);
-			}
-		} else {
-			explain_text_add(t, "%s still holds it after shutdown(SHUT_WR), so "
-					 "net.ipv4.tcp_fin_timeout (%s) does not apply. It ends when the peer's "
-					 "program closes its side (there the socket is in CLOSE_WAIT).", holders,
-					 explain_setting_value(c, "net.ipv4.tcp_fin_timeout"));
-		}
+		verdict_fin_wait_2(t, c, s, holders, orphan);
 		break;
 	case TS_STATE_CLOSE_WAIT:
-		if (ts_socket_awaiting_accept(s)) {
-			explain_text_add(t, "The peer closed before any program accepted the connection: the "
-					 "program listening on port %u must accept() it and close it.",
-					 s->local_port);
-			break;
-		}
-		if (o && s->owner_count == 1) {
-			const struct ts_process *p = ts_snapshot_process(snap, o->process_index);
-
-			explain_text_add(t, "%s (pid %d) must close fd %d.", p ? p->comm : "The program",
-					 (int)o->pid, o->fd);
-		} else if (o)
-			explain_text_add(t, "%s must all close their descriptors.", who);
-		else
-			explain_text_add(t, "The program holding it must close it.");
-		if (explain_fin_window(s, &lo, &hi)) {
-			explain_fmt_duration(d, sizeof(d), lo);
-			explain_text_add(t, " The peer closed its side at least %s ago", d);
-		} else {
-			explain_text_add(t, " The peer has closed its side");
-		}
-		explain_text_add(t, ", and no kernel timer will ever end this socket.");
-		/* Recv-Q counts the peer's FIN until the program reads the end of file. */
-		if (s->recv_q > 1)
-			explain_text_add(t, " Bytes it has not read yet: %u.", s->recv_q - 1);
-		else if (s->recv_q == 0)
-			explain_text_add(t, " It has even read the end of file (read() returned 0).");
+		verdict_close_wait(t, snap, s, who);
 		break;
 	case TS_STATE_LAST_ACK:
-		verdict_orphan_or_held(t, c, who, orphan, "the ACK of its FIN");
-		break;
 	case TS_STATE_CLOSING:
 		verdict_orphan_or_held(t, c, who, orphan, "the ACK of its FIN");
 		break;
@@ -285,20 +354,7 @@ void explain_verdict(struct explain_text *t, struct explain_ctx *c, const struct
 		explain_text_add(t, "Nothing to do: the kernel removes it in %s (of a fixed 60 s).", d);
 		break;
 	case TS_STATE_CLOSED:
-		if (s->flags & TS_SOCK_REMOTE_VALID) {
-			char peer[80];
-
-			output_endpoint(peer, sizeof(peer), s->family, &s->remote_addr, s->remote_port, false);
-			if (s->pending_error == ECONNRESET)
-				explain_text_add(t, "The connection is over: %s reset it, and the program "
-						 "has not been told yet (its next call on the socket "
-						 "fails with ECONNRESET). ", peer);
-			else
-				explain_text_add(t, "The connection to %s is over. ", peer);
-		} else {
-			explain_text_add(t, "The connection is over. ");
-		}
-		explain_text_add(t, "%s still holds the descriptor and must close it.", holders);
+		verdict_closed(t, s, holders);
 		break;
 	default:
 		explain_text_add(t, "%s holds it; tcpstate could not copy the descriptor to tell IDLE, "
@@ -306,13 +362,5 @@ void explain_verdict(struct explain_text *t, struct explain_ctx *c, const struct
 				 "descriptor). Only close() ends it.", holders);
 		break;
 	}
-	if (rt && s->state != TS_STATE_SYN_SENT && s->state != TS_STATE_SYN_RECEIVED &&
-	    s->state != TS_STATE_ESTABLISHED) {
-		explain_text_add(t, " %u retransmission%s so far", rt, rt == 1 ? "" : "s");
-		if (s->timer == TS_TIMER_RETRANS) {
-			explain_fmt_duration(d2, sizeof(d2), s->timer_expires_ms);
-			explain_text_add(t, "; next in %s", d2);
-		}
-		explain_text_add(t, ".");
-	}
+	verdict_retransmissions(t, s, rt);
 }

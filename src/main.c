@@ -8,6 +8,7 @@
 #include <json-c/json.h>
 
 #include "cli.h"
+#include "cli_snapshot.h"
 #include "term_safe.h"
 #include "tcpstate/snapshot.h"
 #include "tcpstate/state.h"
@@ -82,6 +83,23 @@ static const struct verb *find_verb(const char *name)
 	return NULL;
 }
 
+/* Whether word is one of the shared selection options that takes an
+ * argument ("-N", "--netns"), by the table the verbs parse them with. */
+static bool takes_argument(const char *word)
+{
+	for (const struct option *o = cli_snapshot_long_options; o->name; o++) {
+		const char *s = o->val < 0x100 ? strchr(CLI_SNAPSHOT_SHORT_OPTIONS, o->val) : NULL;
+
+		if (o->has_arg != required_argument)
+			continue;
+		if (strncmp(word, "--", 2) == 0 && strcmp(word + 2, o->name) == 0)
+			return true;
+		if (s && s[1] == ':' && word[1] == o->val && word[2] == '\0')
+			return true;
+	}
+	return false;
+}
+
 /*
  * Options written before the verb ("tcpstate -v summary"): the leading
  * words that are options, and the argument of those that take one, up to a
@@ -90,19 +108,10 @@ static const struct verb *find_verb(const char *name)
  */
 static int options_before_verb(int argc, char **argv)
 {
-	static const char *const with_arg[] = { "-N", "--netns", "-s", "--state", "-p", "--port",
-						"--sport", "--dport", "-a", "--addr", "-P", "--pid",
-						"-c", "--comm", "--backend", "--owners" };
 	int i = 1;
 
-	while (i < argc && argv[i][0] == '-' && strcmp(argv[i], "--") != 0) {
-		bool takes = false;
-
-		for (size_t k = 0; k < sizeof(with_arg) / sizeof(with_arg[0]); k++)
-			if (strcmp(argv[i], with_arg[k]) == 0)
-				takes = true;
-		i += takes ? 2 : 1;
-	}
+	while (i < argc && argv[i][0] == '-' && strcmp(argv[i], "--") != 0)
+		i += takes_argument(argv[i]) ? 2 : 1;
 	return i > 1 && i < argc && find_verb(argv[i]) ? i - 1 : 0;
 }
 

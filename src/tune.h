@@ -3,7 +3,8 @@
 
 /*
  * Internal to `tcpstate tune`: cmd_tune.c (options, the audit), tune_output.c
- * (text and JSON), tune_apply.c (--write, --apply, --revert).
+ * (text and JSON), tune_apply.c (--write, --apply, --revert), tune_sysctl.c
+ * (opening the settings, errno as words).
  */
 
 #include <stdbool.h>
@@ -56,7 +57,7 @@ struct tune_audit {
 	size_t n_host_skipped;
 };
 
-/* ---- cmd_tune.c ---- */
+/* ---- tune_sysctl.c ---- */
 
 /* strerror() of an errno, negative or not. */
 const char *tune_errno_text(int r);

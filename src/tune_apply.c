@@ -335,48 +335,39 @@ static uint64_t path_inode(const char *path)
 	return stat(path, &st) == 0 ? (uint64_t)st.st_ino : 0;
 }
 
-int tune_revert(const struct tune_args *ta)
+/* The backup, checked to be one: header and settings. file is its name, sanitized. 0, or -1 (reported). */
+static int revert_read(const struct tune_args *ta, const char *file, struct backup_header *h,
+		       struct ts_sysctl_conf **ret_conf)
 {
 	struct ts_sysctl_conf *conf = NULL;
-	struct ts_sysctl *s = NULL;
-	struct backup_header h;
-	const char *target = ta->netns;
-	char pathbuf[PATH_MAX], cur[TS_SYSCTL_VALUE_MAX], shown[TS_SYSCTL_VALUE_MAX];
-	char file[PATH_MAX], key[256], val[256], hns[sizeof(h.netns)];
-	json_object *root = NULL, *arr = NULL;
 	struct stat st;
-	bool own;
-	int fd, r, rc = EXIT_ERROR;
+	int fd, r;
 
-	/* Everything from the file (and its name) is shown sanitized. */
-	tune_sanitize(file, sizeof(file), ta->revert);
 	fd = ts_sysctl_conf_open(ta->revert); /* never blocks on a FIFO */
 	if (fd == -EISDIR || fd == -EBADFD) {
 		cli_error("%s is not a regular file: not a tcpstate backup", file);
-		return EXIT_ERROR;
+		return -1;
 	}
 	if (fd < 0) {
 		cli_error("cannot read %s: %s", file, tune_errno_text(fd));
-		return EXIT_ERROR;
+		return -1;
 	}
+	r = -1;
 	if (fstat(fd, &st) == 0 && st.st_size > TUNE_BACKUP_SIZE_MAX) {
 		cli_error("%s is larger than any tcpstate backup (%lld bytes): not read", file,
 			  (long long)st.st_size);
 		goto out;
 	}
-	r = read_backup_header(fd, &h);
-	if (r < 0) {
-		cli_error("cannot read %s: %s", file, tune_errno_text(r));
-		goto out;
-	}
-	tune_sanitize(hns, sizeof(hns), h.netns);
-	r = ts_sysctl_conf_new(&conf);
+	r = read_backup_header(fd, h);
+	if (r == 0)
+		r = ts_sysctl_conf_new(&conf);
 	if (r == 0)
 		r = ts_sysctl_conf_parse_fd(conf, fd, ta->revert);
 	if (r < 0) {
 		cli_error("cannot read %s: %s", file, tune_errno_text(r));
 		goto out;
 	}
+	r = -1;
 	if (conf->n_bad) {
 		cli_error("%s:%u: %s: not a tcpstate backup", file, conf->bad[0].line, conf->bad[0].why);
 		goto out;
@@ -385,42 +376,57 @@ int tune_revert(const struct tune_args *ta)
 		cli_error("%s holds no setting: not a tcpstate backup", file);
 		goto out;
 	}
+	*ret_conf = conf;
+	conf = NULL;
+	r = 0;
+out:
+	ts_sysctl_conf_free(conf);
+	close(fd);
+	return r;
+}
 
-	if (!target) {
-		if (!h.has_inode) {
-			cli_error("%s records no namespace: pass --netns", file);
-			goto out;
-		}
-		if (h.inode == own_netns_inode()) {
-			target = NULL;
-		} else {
-			if (strcmp(h.netns, "init") == 0)
-				snprintf(pathbuf, sizeof(pathbuf), "/proc/1/ns/net");
-			else if (h.netns[0] && !strchr(h.netns, '/') && strncmp(h.netns, "net:[", 5) != 0)
-				snprintf(pathbuf, sizeof(pathbuf), "/run/netns/%s", h.netns);
-			else
-				pathbuf[0] = '\0';
-			if (!pathbuf[0] || path_inode(pathbuf) != h.inode) {
-				cli_error("the namespace of this backup (%s, net:[%llu]) is gone or renamed: "
-					  "pass --netns", hns, (unsigned long long)h.inode);
-				goto out;
-			}
-			target = pathbuf;
-		}
+/*
+ * Where to restore without --netns: the namespace the backup records, if it
+ * is ours or still found under its name. *ret_target: NULL for our own, else
+ * a path in pathbuf. 0, or -1 (reported).
+ */
+static int revert_target(const struct backup_header *h, const char *file, const char *hns,
+			 char *pathbuf, size_t size, const char **ret_target)
+{
+	if (!h->has_inode) {
+		cli_error("%s records no namespace: pass --netns", file);
+		return -1;
 	}
-	if (tune_open_sysctl(target, &s) < 0)
-		goto out;
-	own = !target || ts_sysctl_netns_inode(s) == own_netns_inode();
-	if (ta->netns && h.has_inode && ts_sysctl_netns_inode(s) != h.inode &&
-	    !(own && h.inode == own_netns_inode()))
-		cli_warn("restoring into %s; the backup was taken in %s (net:[%llu])", ta->netns,
-			 hns, (unsigned long long)h.inode);
+	if (h->inode == own_netns_inode()) {
+		*ret_target = NULL;
+		return 0;
+	}
+	if (strcmp(h->netns, "init") == 0)
+		snprintf(pathbuf, size, "/proc/1/ns/net");
+	else if (h->netns[0] && !strchr(h->netns, '/') && strncmp(h->netns, "net:[", 5) != 0)
+		snprintf(pathbuf, size, "/run/netns/%s", h->netns);
+	else
+		pathbuf[0] = '\0';
+	if (!pathbuf[0] || path_inode(pathbuf) != h->inode) {
+		cli_error("the namespace of this backup (%s, net:[%llu]) is gone or renamed: "
+			  "pass --netns", hns, (unsigned long long)h->inode);
+		return -1;
+	}
+	*ret_target = pathbuf;
+	return 0;
+}
 
-	/*
-	 * Check everything before changing anything: only the settings tune
-	 * manages (what --apply saves), never a host-wide one into another
-	 * namespace or under --netns, only values the kernel would take.
-	 */
+/*
+ * Check everything before changing anything: only the settings tune
+ * manages (what --apply saves), never a host-wide one into another
+ * namespace or under --netns, only values the kernel would take.
+ * own: the target is our own namespace. 0, or -1 (reported).
+ */
+static int revert_check(const struct tune_args *ta, const struct ts_sysctl_conf *conf,
+			const char *file, bool own)
+{
+	char key[256], val[256];
+
 	for (size_t i = 0; i < conf->n_entries; i++) {
 		const struct ts_sysctl_conf_entry *e = &conf->entries[i];
 		const struct ts_sysctl_info *info = ts_sysctl_lookup(e->key);
@@ -431,20 +437,55 @@ int tune_revert(const struct tune_args *ta)
 		if (!info) {
 			cli_error("%s:%u: %s is not a setting tcpstate tune manages: nothing restored",
 				  file, e->line, key);
-			goto out;
+			return -1;
 		}
 		if (!info->per_netns && (ta->netns || !own)) {
 			cli_error("%s:%u: %s is host-wide: not restored %s; nothing restored", file,
 				  e->line, key, ta->netns ? "with --netns (restore it without --netns, "
 				  "from the host)" : "into another namespace");
-			goto out;
+			return -1;
 		}
 		if (ts_sysctl_value_check(e->key, e->value, &why) < 0) {
 			cli_error("%s:%u: the kernel refuses %s = %s (%s): nothing restored", file,
 				  e->line, key, val, why);
-			goto out;
+			return -1;
 		}
 	}
+	return 0;
+}
+
+/* One setting: "  NAME: OLD -> NEW" or "(unchanged)", or an object in arr (JSON). */
+static void revert_show(const struct tune_args *ta, const struct ts_sysctl_conf_entry *e,
+			const char *cur, bool changed, json_object *arr)
+{
+	char shown[TS_SYSCTL_VALUE_MAX], val[256];
+	json_object *o;
+
+	tune_sanitize(shown, sizeof(shown), cur);
+	if (!ta->json) {
+		tune_sanitize(val, sizeof(val), e->value);
+		if (changed)
+			printf("  %s: %s -> %s\n", e->key, shown, val);
+		else
+			printf("  %s: %s (unchanged)\n", e->key, TERM_SAFE(shown));
+		return;
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "name", json_object_new_string(e->key));
+	json_object_object_add(o, "from", json_object_new_string(cur));
+	json_object_object_add(o, "to", json_object_new_string(e->value));
+	json_object_object_add(o, "changed", json_object_new_boolean(changed));
+	json_object_array_add(arr, o);
+}
+
+/* Writes the values that differ, showing each: EXIT_OK, or EXIT_ERROR (reported). */
+static int revert_restore(const struct tune_args *ta, struct ts_sysctl *s,
+			  const struct ts_sysctl_conf *conf, const char *file)
+{
+	char cur[TS_SYSCTL_VALUE_MAX], val[256];
+	json_object *root = NULL, *arr = NULL;
+	int r, rc = EXIT_ERROR;
+
 	if (ta->json) {
 		root = json_object_new_object();
 		arr = json_object_new_array();
@@ -455,7 +496,6 @@ int tune_revert(const struct tune_args *ta)
 	for (size_t i = 0; i < conf->n_entries; i++) {
 		const struct ts_sysctl_conf_entry *e = &conf->entries[i];
 		bool changed;
-		json_object *o;
 
 		r = ts_sysctl_read(s, e->key, cur, sizeof(cur));
 		if (r < 0) {
@@ -471,21 +511,7 @@ int tune_revert(const struct tune_args *ta)
 				goto out;
 			}
 		}
-		tune_sanitize(shown, sizeof(shown), cur);
-		if (!ta->json) {
-			tune_sanitize(val, sizeof(val), e->value);
-			if (changed)
-				printf("  %s: %s -> %s\n", e->key, shown, val);
-			else
-				printf("  %s: %s (unchanged)\n", e->key, TERM_SAFE(shown));
-		} else {
-			o = json_object_new_object();
-			json_object_object_add(o, "name", json_object_new_string(e->key));
-			json_object_object_add(o, "from", json_object_new_string(cur));
-			json_object_object_add(o, "to", json_object_new_string(e->value));
-			json_object_object_add(o, "changed", json_object_new_boolean(changed));
-			json_object_array_add(arr, o);
-		}
+		revert_show(ta, e, cur, changed, arr);
 	}
 	if (root) {
 		json_object_object_add(root, "reverted", arr);
@@ -497,9 +523,37 @@ int tune_revert(const struct tune_args *ta)
 out:
 	json_object_put(arr);
 	json_object_put(root);
-	ts_sysctl_free(s);
-	ts_sysctl_conf_free(conf);
-	close(fd);
 	return rc;
 }
 
+int tune_revert(const struct tune_args *ta)
+{
+	struct ts_sysctl_conf *conf = NULL;
+	struct ts_sysctl *s = NULL;
+	struct backup_header h;
+	const char *target = ta->netns;
+	char pathbuf[PATH_MAX], file[PATH_MAX], hns[sizeof(h.netns)];
+	bool own;
+	int rc = EXIT_ERROR;
+
+	/* Everything from the file (and its name) is shown sanitized. */
+	tune_sanitize(file, sizeof(file), ta->revert);
+	if (revert_read(ta, file, &h, &conf) < 0)
+		return EXIT_ERROR;
+	tune_sanitize(hns, sizeof(hns), h.netns);
+	if (!target && revert_target(&h, file, hns, pathbuf, sizeof(pathbuf), &target) < 0)
+		goto out;
+	if (tune_open_sysctl(target, &s) < 0)
+		goto out;
+	own = !target || ts_sysctl_netns_inode(s) == own_netns_inode();
+	if (ta->netns && h.has_inode && ts_sysctl_netns_inode(s) != h.inode &&
+	    !(own && h.inode == own_netns_inode()))
+		cli_warn("restoring into %s; the backup was taken in %s (net:[%llu])", ta->netns,
+			 hns, (unsigned long long)h.inode);
+	if (revert_check(ta, conf, file, own) == 0)
+		rc = revert_restore(ta, s, conf, file);
+out:
+	ts_sysctl_free(s);
+	ts_sysctl_conf_free(conf);
+	return rc;
+}

@@ -167,19 +167,9 @@ void tune_print_audit(const struct tune_args *ta, const struct tune_audit *a)
 		       a->host_skipped[i]);
 }
 
-json_object *tune_audit_json(const struct tune_args *ta, const struct tune_audit *a)
+static json_object *observed_json(const struct ts_tune_observed *o)
 {
-	const struct ts_tune_observed *o = &a->obs;
-	json_object *root = json_object_new_object(), *ns = json_object_new_object();
 	json_object *obs = json_object_new_object(), *states = json_object_new_object();
-	json_object *settings = json_object_new_array(), *cw = json_object_new_object();
-	json_object *conf = json_object_new_object(), *files = json_object_new_array();
-	json_object *findings = json_object_new_array(), *changes = json_object_new_array();
-	json_object *skipped = json_object_new_array();
-
-	json_object_object_add(ns, "name", json_object_new_string(a->netns_name));
-	json_object_object_add(ns, "inode", json_object_new_int64((int64_t)a->netns_inode));
-	json_object_object_add(root, "netns", ns);
 
 	for (unsigned i = 0; i < TS_STATE_COUNT; i++) {
 		enum ts_state st = ts_state_lifecycle_order(i);
@@ -206,7 +196,12 @@ json_object *tune_audit_json(const struct tune_args *ta, const struct tune_audit
 	json_object_object_add(obs, "listen_full", json_object_new_int64(o->listen_full));
 	json_object_object_add(obs, "listen_at_somaxconn", json_object_new_int64(o->listen_at_somaxconn));
 	json_object_object_add(obs, "syn_received_top", json_object_new_int64(o->syn_recv_top));
-	json_object_object_add(root, "observed", obs);
+	return obs;
+}
+
+static json_object *settings_json(const struct tune_audit *a)
+{
+	json_object *settings = json_object_new_array();
 
 	for (size_t i = 0; i < a->n_rows; i++) {
 		const struct ts_tune_row *row = &a->rows[i];
@@ -225,11 +220,14 @@ json_object *tune_audit_json(const struct tune_args *ta, const struct tune_audit
 		json_object_object_add(e, "reason", json_object_new_string(row->reason));
 		json_object_array_add(settings, e);
 	}
-	json_object_object_add(root, "settings", settings);
+	return settings;
+}
 
-	json_object_object_add(cw, "count", json_object_new_int64(o->count[TS_STATE_CLOSE_WAIT]));
-	json_object_object_add(cw, "note", json_object_new_string(TUNE_CLOSE_WAIT_NOTE));
-	json_object_object_add(root, "close_wait", cw);
+/* The configuration files read and what the lint found in them. */
+static json_object *config_json(const struct tune_args *ta, const struct tune_audit *a)
+{
+	json_object *conf = json_object_new_object(), *files = json_object_new_array();
+	json_object *findings = json_object_new_array();
 
 	json_object_object_add(conf, "root", json_object_new_string(ta->config_root ? ta->config_root : "/"));
 	for (size_t i = 0; i < a->conf->n_files; i++)
@@ -251,8 +249,25 @@ json_object *tune_audit_json(const struct tune_args *ta, const struct tune_audit
 		json_object_array_add(findings, e);
 	}
 	json_object_object_add(conf, "findings", findings);
-	json_object_object_add(root, "config", conf);
+	return conf;
+}
 
+json_object *tune_audit_json(const struct tune_args *ta, const struct tune_audit *a)
+{
+	const struct ts_tune_observed *o = &a->obs;
+	json_object *root = json_object_new_object(), *ns = json_object_new_object();
+	json_object *cw = json_object_new_object(), *changes = json_object_new_array();
+	json_object *skipped = json_object_new_array();
+
+	json_object_object_add(ns, "name", json_object_new_string(a->netns_name));
+	json_object_object_add(ns, "inode", json_object_new_int64((int64_t)a->netns_inode));
+	json_object_object_add(root, "netns", ns);
+	json_object_object_add(root, "observed", observed_json(o));
+	json_object_object_add(root, "settings", settings_json(a));
+	json_object_object_add(cw, "count", json_object_new_int64(o->count[TS_STATE_CLOSE_WAIT]));
+	json_object_object_add(cw, "note", json_object_new_string(TUNE_CLOSE_WAIT_NOTE));
+	json_object_object_add(root, "close_wait", cw);
+	json_object_object_add(root, "config", config_json(ta, a));
 	for (size_t i = 0; i < a->n_changes; i++) {
 		json_object *e = json_object_new_object();
 

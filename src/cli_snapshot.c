@@ -1,328 +1,18 @@
 /* SPDX-License-Identifier: MIT */
+/* The verbs that select sockets: one option loop, the checks after it, and
+ * the snapshot taken with its notes said once on stderr. */
 #include <errno.h>
 #include <linux/capability.h>
-#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
-#include "cli_filter.h"
+#include "cli_snapshot.h"
 #include "tcpstate/procinfo.h"
 #include "term_safe.h"
 #include "tcpstate/util.h"
-
-void cli_snapshot_args_init(struct cli_snapshot_args *a)
-{
-	const char *second = getenv("TCPSTATE_TEST_BPF_SECOND_PASS");
-
-	memset(a, 0, sizeof(*a));
-	a->opts.filter = &a->filter;
-	a->opts.backend = TS_BACKEND_AUTO;
-	a->opts.owners = TS_OWNERS_AUTO;
-	a->opts.test_bpf_second_pass_only = second && strcmp(second, "1") == 0;
-}
-
-/* Calls one() on each comma-separated token; -1 on the first bad token. */
-static int each_token(const char *arg, const char *what,
-		      int (*one)(struct cli_snapshot_args *, const char *), struct cli_snapshot_args *a)
-{
-	char *copy = strdup(arg), *save = NULL, *tok;
-	unsigned n = 0;
-	int r = 0;
-
-	if (!copy) {
-		cli_error("out of memory");
-		return -1;
-	}
-	for (tok = strtok_r(copy, ",", &save); tok && r == 0; tok = strtok_r(NULL, ",", &save), n++)
-		r = one(a, tok);
-	if (r == 0 && n == 0) {
-		cli_error("empty %s", what);
-		r = -1;
-	}
-	free(copy);
-	return r;
-}
-
-static int add_state(struct cli_snapshot_args *a, const char *tok)
-{
-	ts_state_mask_t m;
-
-	if (ts_state_token_parse(tok, &m) < 0) {
-		cli_error("unknown state '%s' (see 'tcpstate list --help')", tok);
-		return -1;
-	}
-	a->filter.states |= m;
-	return 0;
-}
-
-static int add_port_to(uint16_t *v, uint8_t *n, const char *tok)
-{
-	uint16_t port;
-
-	if (ts_parse_port(tok, &port) < 0) {
-		cli_error("bad port '%s' (a number from 1 to 65535)", tok);
-		return -1;
-	}
-	if (*n >= TS_FILTER_MAX_PORTS) {
-		cli_error("too many ports (at most %d per option)", TS_FILTER_MAX_PORTS);
-		return -1;
-	}
-	v[(*n)++] = port;
-	return 0;
-}
-
-static int add_port(struct cli_snapshot_args *a, const char *tok)
-{
-	return add_port_to(a->filter.ports, &a->filter.n_ports, tok);
-}
-
-static int add_sport(struct cli_snapshot_args *a, const char *tok)
-{
-	return add_port_to(a->filter.sports, &a->filter.n_sports, tok);
-}
-
-static int add_dport(struct cli_snapshot_args *a, const char *tok)
-{
-	return add_port_to(a->filter.dports, &a->filter.n_dports, tok);
-}
-
-static int add_addr(struct cli_snapshot_args *a, const char *tok)
-{
-	if (a->filter.n_addrs >= TS_FILTER_MAX_ADDRS) {
-		cli_error("too many addresses (at most %d)", TS_FILTER_MAX_ADDRS);
-		return -1;
-	}
-	if (ts_addr_match_parse(tok, &a->filter.addrs[a->filter.n_addrs]) < 0) {
-		/* "-anp": ss's flags, where -a here takes an address. */
-		if (tok[strspn(tok, "antlpuxeoimrs46HOZE")] == '\0')
-			cli_error("bad address '%s': -a takes an address here (-a/--addr ADDR); "
-				  "for ss's -anp: every state is listed by default, -p is --port "
-				  "PORT, owners are always shown (-n/--no-owners skips them)", tok);
-		else
-			cli_error("bad address '%s' (IPv4 or IPv6, optionally /PREFIX)", tok);
-		return -1;
-	}
-	a->filter.n_addrs++;
-	return 0;
-}
-
-static int add_pid(struct cli_snapshot_args *a, const char *tok)
-{
-	pid_t pid;
-
-	if (ts_parse_pid(tok, &pid) < 0) {
-		cli_error("bad pid '%s'", tok);
-		return -1;
-	}
-	if (a->filter.n_pids >= TS_FILTER_MAX_PIDS) {
-		cli_error("too many pids (at most %d)", TS_FILTER_MAX_PIDS);
-		return -1;
-	}
-	a->filter.pids[a->filter.n_pids++] = pid;
-	return 0;
-}
-
-static int add_comm(struct cli_snapshot_args *a, const char *tok)
-{
-	if (strlen(tok) >= TS_COMM_LEN) {
-		cli_error("command name '%s' is longer than the kernel keeps (%d characters)",
-			  tok, TS_COMM_LEN - 1);
-		return -1;
-	}
-	if (a->filter.n_comms >= TS_FILTER_MAX_COMMS) {
-		cli_error("too many command names (at most %d)", TS_FILTER_MAX_COMMS);
-		return -1;
-	}
-	snprintf(a->filter.comms[a->filter.n_comms++], TS_COMM_LEN, "%s", tok);
-	return 0;
-}
-
-int cli_snapshot_option(struct cli_snapshot_args *a, int opt, const char *arg)
-{
-	int r;
-
-	switch (opt) {
-	case 's':
-		r = each_token(arg, "state", add_state, a);
-		break;
-	case 'p':
-		r = each_token(arg, "port", add_port, a);
-		break;
-	case 0x100:
-		r = each_token(arg, "port", add_sport, a);
-		break;
-	case 0x101:
-		r = each_token(arg, "port", add_dport, a);
-		break;
-	case 'a':
-		r = each_token(arg, "address", add_addr, a);
-		break;
-	case 'P':
-		r = each_token(arg, "pid", add_pid, a);
-		break;
-	case 'c':
-		r = each_token(arg, "command name", add_comm, a);
-		break;
-	case 'N':
-		a->opts.netns = arg;
-		r = 0;
-		break;
-	case 'A':
-		a->opts.all_netns = true;
-		r = 0;
-		break;
-	case 'j':
-		a->json = true;
-		r = 0;
-		break;
-	case 'n':
-		a->opts.owners = TS_OWNERS_NONE;
-		r = 0;
-		break;
-	case 0x103:
-		if (strcmp(arg, "bpf") == 0)
-			a->opts.owner_source = TS_OWNER_SOURCE_BPF;
-		else if (strcmp(arg, "proc") == 0)
-			a->opts.owner_source = TS_OWNER_SOURCE_PROC;
-		else if (strcmp(arg, "auto") == 0)
-			a->opts.owner_source = TS_OWNER_SOURCE_AUTO;
-		else {
-			cli_error("unknown owner source '%s' (bpf, proc or auto)", arg);
-			return -1;
-		}
-		a->owners_explicit = true;
-		r = 0;
-		break;
-	case 'v':
-		a->verbose = true;
-		r = 0;
-		break;
-	case 0x102:
-		if (strcmp(arg, "netlink") == 0)
-			a->opts.backend = TS_BACKEND_NETLINK;
-		else if (strcmp(arg, "procfs") == 0)
-			a->opts.backend = TS_BACKEND_PROCFS;
-		else if (strcmp(arg, "auto") == 0)
-			a->opts.backend = TS_BACKEND_AUTO;
-		else {
-			cli_error("unknown backend '%s' (netlink, procfs or auto)", arg);
-			return -1;
-		}
-		r = 0;
-		break;
-	default:
-		return 0;
-	}
-	return r < 0 ? -1 : 1;
-}
-
-
-/* ---- --netns ---- */
-
-/*
- * An argument that can name no network namespace, whatever exists now, is
- * a usage error (exit 2); a well-formed one naming nothing that exists now
- * (ENOENT, ESRCH, ENOTDIR) or that we may not open is an error (exit 1).
- */
-bool cli_netns_usage_error(int err)
-{
-	switch (-err) {
-	case EINVAL:
-	case ENAMETOOLONG:
-	case ERANGE:
-	case ELOOP:
-	case ENOTTY:
-	case EMEDIUMTYPE:
-		return true;
-	default:
-		return false;
-	}
-}
-
-void cli_netns_error(const char *spec, int err)
-{
-	bool path = strchr(spec, '/') != NULL;
-
-	switch (-err) {
-	case EINVAL:
-		cli_error("bad --netns '%s': no network namespace has an empty name, '.' or '..'", spec);
-		break;
-	case ENAMETOOLONG:
-		cli_error("--netns '%.60s...' is too long (%zu bytes): a name in /run/netns has at "
-			  "most %d, a path fewer than %d", spec, strlen(spec), NAME_MAX, PATH_MAX);
-		break;
-	case ENOENT:
-		if (path)
-			cli_error("no network namespace '%s': no such file", spec);
-		else
-			cli_error("no network namespace '%s': no such name in /run/netns (a name, a "
-				  "path or a pid)", spec);
-		break;
-	case ESRCH:
-		cli_error("no network namespace '%s': no such name in /run/netns and no process "
-			  "with that pid", spec);
-		break;
-	case ERANGE:
-		cli_error("no network namespace '%s': no such name in /run/netns, and it is no valid "
-			  "pid", spec);
-		break;
-	case ELOOP:
-		cli_error("--netns '%s': too many levels of symbolic links (a loop?)", spec);
-		break;
-	case ENOTDIR:
-		cli_error("--netns '%s': a component of the path is not a directory", spec);
-		break;
-	case ENOTTY:
-		cli_error("--netns '%s' is not a namespace file (a name in /run/netns, "
-			  "/proc/PID/ns/net or a pid)", spec);
-		break;
-	case EMEDIUMTYPE:
-		cli_error("--netns '%s' is a namespace of another kind, not a network namespace "
-			  "(/proc/PID/ns/net is)", spec);
-		break;
-	case EPERM:
-	case EACCES:
-		{
-			char hint[256];
-
-			cli_error("not permitted to open network namespace '%s': %s (%s)", spec,
-				  strerror(-err), cli_privilege_hint("CAP_SYS_ADMIN",
-								     cli_has_cap(CAP_SYS_ADMIN),
-								     hint, sizeof(hint)));
-		}
-		break;
-	default:
-		cli_error("cannot open network namespace '%s': %s", spec, strerror(-err));
-		break;
-	}
-}
-
-int cli_netns_check(const char *spec, struct ts_netns_ref *ret)
-{
-	struct ts_netns_ref ref;
-	int r;
-
-	if (!spec)
-		return 1;
-	r = ts_netns_lookup(spec, NULL, &ref);
-	if (r < 0) {
-		if (!cli_netns_usage_error(r))
-			return 1; /* not the argument's fault: the verb reports it when it acts */
-		cli_netns_error(spec, r);
-		return -1;
-	}
-	if (ref.form == TS_NETNS_FORM_NAME && ref.shadows_pid)
-		cli_info("note: ", "--netns %s: used the network namespace named %s in /run/netns, "
-			 "not the one of process %s (a name wins over a pid; --netns /proc/%s/ns/net "
-			 "for that one)", TERM_SAFE(spec), TERM_SAFE(spec), TERM_SAFE(spec),
-			 TERM_SAFE(spec));
-	if (ret)
-		*ret = ref;
-	return 0;
-}
 
 int cli_snapshot_args_check(struct cli_snapshot_args *a)
 {
@@ -559,4 +249,51 @@ int cli_snapshot_take(struct cli_snapshot_args *a, struct ts_snapshot **ret)
 	report_notes(a, ts_snapshot_stats(*ret));
 	report_owner_source(a, ts_snapshot_stats(*ret));
 	return 0;
+}
+
+/* The verb's option callback first, then the shared options. */
+struct snapshot_parse {
+	struct cli_snapshot_args *a;
+	const struct cli_verb_options *v;
+};
+
+static int snapshot_option(void *ctx, int opt, const char *arg)
+{
+	const struct snapshot_parse *p = ctx;
+	int r = p->v->option ? p->v->option(p->v->ctx, opt, arg) : 0;
+
+	return r == 0 ? cli_snapshot_option(p->a, opt, arg) : r;
+}
+
+/* The verb's options after the shared ones, in one table for getopt_long. */
+#define CLI_OPTIONS_MAX 48
+
+int cli_snapshot_parse(struct cli_snapshot_args *a, const struct cli_verb_options *v, int argc,
+		       char **argv)
+{
+	struct option longopts[CLI_OPTIONS_MAX];
+	char shortopts[64];
+	struct snapshot_parse p = { a, v };
+	const struct cli_verb_options all = { v->verb, shortopts, longopts, v->help, snapshot_option, &p };
+	size_t n = 0;
+	int r;
+
+	for (const struct option *o = cli_snapshot_long_options; o->name; o++)
+		longopts[n++] = *o;
+	for (const struct option *o = v->longopts; o->name; o++) {
+		if (n + 1 >= CLI_OPTIONS_MAX) {
+			cli_error("internal error: %s has more than %d options", v->verb, CLI_OPTIONS_MAX - 1);
+			return EXIT_ERROR;
+		}
+		longopts[n++] = *o;
+	}
+	longopts[n] = (struct option){ 0 };
+	snprintf(shortopts, sizeof(shortopts), "%s%s", CLI_SNAPSHOT_SHORT_OPTIONS, v->shortopts);
+
+	r = cli_verb_parse(&all, argc, argv);
+	if (r != CLI_PARSE_RUN)
+		return r;
+	if (optind < argc && cli_ss_filter(a, argc - optind, argv + optind, v->verb) < 0)
+		return EXIT_USAGE;
+	return CLI_PARSE_RUN;
 }

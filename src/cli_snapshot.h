@@ -5,9 +5,11 @@
 
 #include <getopt.h>
 #include <stdbool.h>
+#include <stdio.h>
 
+#include "cli.h"
+#include "cli_netns.h"
 #include "tcpstate/filter.h"
-#include "tcpstate/netns.h"
 #include "tcpstate/snapshot.h"
 
 struct cli_snapshot_args {
@@ -19,12 +21,12 @@ struct cli_snapshot_args {
 	bool owners_explicit; /* --owners was given */
 };
 
-/* getopt_long entries for the shared options; end with CLI_SNAPSHOT_OPTIONS_END. */
+/* getopt_long entries for the shared options (the one table of them). */
 #define CLI_SNAPSHOT_LONG_OPTIONS                                         \
 	{ "state", required_argument, NULL, 's' },                        \
 	{ "port", required_argument, NULL, 'p' },                         \
-	{ "sport", required_argument, NULL, 0x100 },                      \
-	{ "dport", required_argument, NULL, 0x101 },                      \
+	{ "sport", required_argument, NULL, CLI_OPT_SPORT },              \
+	{ "dport", required_argument, NULL, CLI_OPT_DPORT },              \
 	{ "addr", required_argument, NULL, 'a' },                         \
 	{ "pid", required_argument, NULL, 'P' },                          \
 	{ "comm", required_argument, NULL, 'c' },                         \
@@ -32,8 +34,8 @@ struct cli_snapshot_args {
 	{ "all-netns", no_argument, NULL, 'A' },                          \
 	{ "json", no_argument, NULL, 'j' },                               \
 	{ "no-owners", no_argument, NULL, 'n' },                          \
-	{ "backend", required_argument, NULL, 0x102 },                   \
-	{ "owners", required_argument, NULL, 0x103 },                     \
+	{ "backend", required_argument, NULL, CLI_OPT_BACKEND },          \
+	{ "owners", required_argument, NULL, CLI_OPT_OWNERS },            \
 	{ "verbose", no_argument, NULL, 'v' }
 
 #define CLI_SNAPSHOT_SHORT_OPTIONS "s:p:a:P:c:N:Ajnv"
@@ -72,6 +74,12 @@ struct cli_snapshot_args {
 	"                         bpf, and /proc with a one-line note when it cannot run)\n" \
 	"  -v, --verbose          say on stderr which owner source ran, and why\n"
 
+/* The same, as an array ended by { 0 }: main.c reads it to tell which
+ * options before a verb take an argument. */
+extern const struct option cli_snapshot_long_options[];
+
+/* ---- cli_snapshot_args.c ---- */
+
 void cli_snapshot_args_init(struct cli_snapshot_args *a);
 
 /*
@@ -80,26 +88,21 @@ void cli_snapshot_args_init(struct cli_snapshot_args *a);
  */
 int cli_snapshot_option(struct cli_snapshot_args *a, int opt, const char *arg);
 
+/* ---- cli_snapshot.c ---- */
+
 /*
- * --netns NS before anything runs: -1 when NS can name no network namespace
- * (a usage error, reported, one message per bad form), 0 with *ret filled
- * (ret may be NULL). A note on stderr says so when a /run/netns name made
- * of digits wins over the pid of a live process. 1 (nothing filled) for
- * NULL, and for a well-formed NS that names nothing now or that we may not
- * open: the verb meets those again when it acts and reports them with
- * cli_netns_error() (exit 1).
+ * The one option loop of the verbs that select sockets (cli_verb_parse()
+ * over the shared options and v's): each option to v->option() first, those
+ * it leaves to the shared options into a, then ss's words after the options
+ * (cli_ss_filter()). The verb then checks its own combinations and calls
+ * cli_snapshot_args_check(). CLI_PARSE_RUN, or EXIT_OK after --help, or
+ * EXIT_USAGE after a usage error (reported).
  */
-int cli_netns_check(const char *spec, struct ts_netns_ref *ret);
-/* The message for a ts_netns_lookup() error; whether it is a usage error (exit 2, else 1). */
-bool cli_netns_usage_error(int err);
-void cli_netns_error(const char *spec, int err);
+int cli_snapshot_parse(struct cli_snapshot_args *a, const struct cli_verb_options *v, int argc,
+		       char **argv);
 
 /* Checks combinations (and --netns) after parsing; -1 on a usage error (reported). */
 int cli_snapshot_args_check(struct cli_snapshot_args *a);
-
-/* After getopt: no stray arguments left, then cli_snapshot_args_check().
- * -1 on a usage error (reported, naming the verb's --help). */
-int cli_snapshot_args_finish(struct cli_snapshot_args *a, int argc, char **argv, const char *verb);
 
 /* Collects, reports a failure on stderr, and the notes of the snapshot once. */
 int cli_snapshot_take(struct cli_snapshot_args *a, struct ts_snapshot **ret);
@@ -110,25 +113,9 @@ int cli_snapshot_take(struct cli_snapshot_args *a, struct ts_snapshot **ret);
 bool cli_snapshot_incomplete(const struct ts_snapshot *snap);
 
 /*
- * getopt_long, and: long options that change the system (tune --write,
- * --apply, --save, --revert, --config-root; close --how, --yes; lab
- * --cleanup) only by their whole name; ss's flag clusters (-tanp) answered
- * with the tcpstate options. '?' after a usage error it reported.
- */
-int cli_getopt_long(int argc, char **argv, const char *shortopts, const struct option *longopts,
-		    const char *verb);
-
-/*
  * ss's filter words left after the options: "state NAME", "exclude NAME",
  * "dport = :N", "sport = :N" ("=" or "==" optional, ':' optional), "(",
  * ")", "and". Anything else is a usage error naming the tcpstate option.
  * -1 on a usage error (reported).
  */
 int cli_ss_filter(struct cli_snapshot_args *a, int argc, char **argv, const char *verb);
-
-struct json_object;
-/* The first keys of summary's and doctor's JSON documents: "schema_version"
- * (CLI_JSON_SCHEMA_VERSION, raised when a key changes meaning or goes) and
- * "generated_at" (UTC, RFC 3339, when the document was written). */
-#define CLI_JSON_SCHEMA_VERSION 1
-void cli_json_header(struct json_object *root);
