@@ -25,42 +25,42 @@ static const struct threshold_opt {
 	uint32_t min, max;
 	const char *help;
 } threshold_opts[] = {
-	{ "min-age", offsetof(struct ts_diag_thresholds, min_age_s), 0, MAX_INTERVAL,
+	{ "min-age", offsetof(struct ts_diagnose_thresholds, min_age_s), 0, MAX_INTERVAL,
 	  "seconds a CLOSE_WAIT socket must have been in that state (its peer\n"
 	  "          silent that long, from tcp_info) to count as evidence; younger ones\n"
 	  "          are a program closing them now, named, never a finding (0: all)" },
-	{ "close-wait-min", offsetof(struct ts_diag_thresholds, close_wait_min), 1, UINT32_MAX,
+	{ "close-wait-min", offsetof(struct ts_diagnose_thresholds, close_wait_min), 1, UINT32_MAX,
 	  "CLOSE_WAIT sockets (at least --min-age old) per set of holding\n"
 	  "          processes for a warning" },
-	{ "close-wait-critical", offsetof(struct ts_diag_thresholds, close_wait_critical), 1, UINT32_MAX,
+	{ "close-wait-critical", offsetof(struct ts_diagnose_thresholds, close_wait_critical), 1, UINT32_MAX,
 	  "sockets one process holds in CLOSE_WAIT (--min-age old) and CLOSED\n"
 	  "          together for critical (see Severity)" },
-	{ "fd-critical-pct", offsetof(struct ts_diag_thresholds, fd_critical_pct), 1, 100,
+	{ "fd-critical-pct", offsetof(struct ts_diagnose_thresholds, fd_critical_pct), 1, 100,
 	  "open fds at this % of RLIMIT_NOFILE make it critical" },
-	{ "leak-critical", offsetof(struct ts_diag_thresholds, leak_critical_s), 1, UINT32_MAX,
+	{ "leak-critical", offsetof(struct ts_diagnose_thresholds, leak_critical_s), 1, UINT32_MAX,
 	  "a leak that exhausts the fd limit within this many seconds is critical" },
-	{ "dead-min", offsetof(struct ts_diag_thresholds, dead_min), 1, UINT32_MAX,
+	{ "dead-min", offsetof(struct ts_diagnose_thresholds, dead_min), 1, UINT32_MAX,
 	  "CLOSED fds held per process for a warning (IDLE ones: info)" },
-	{ "fin-wait-2-min", offsetof(struct ts_diag_thresholds, fin_wait_2_min), 1, UINT32_MAX,
+	{ "fin-wait-2-min", offsetof(struct ts_diagnose_thresholds, fin_wait_2_min), 1, UINT32_MAX,
 	  "held FIN_WAIT_2 sockets to one peer ip:port for a warning" },
-	{ "orphan-fin-wait-2-min", offsetof(struct ts_diag_thresholds, orphan_fin_wait_2_min), 1, UINT32_MAX,
+	{ "orphan-fin-wait-2-min", offsetof(struct ts_diagnose_thresholds, orphan_fin_wait_2_min), 1, UINT32_MAX,
 	  "orphaned FIN_WAIT_2 sockets for a warning (fewer: info); those whose\n"
 	  "          peer is a local CLOSE_WAIT are that leak's other half, not counted" },
-	{ "unacked-min", offsetof(struct ts_diag_thresholds, unacked_min), 1, UINT32_MAX,
+	{ "unacked-min", offsetof(struct ts_diagnose_thresholds, unacked_min), 1, UINT32_MAX,
 	  "LAST_ACK/FIN_WAIT_1/CLOSING to one address retransmitting their FIN\n"
 	  "          (or probing a zero window) for a warning (fewer: info)" },
-	{ "time-wait-pct", offsetof(struct ts_diag_thresholds, time_wait_pct), 1, 100,
+	{ "time-wait-pct", offsetof(struct ts_diagnose_thresholds, time_wait_pct), 1, 100,
 	  "TIME_WAIT at this % of tcp_max_tw_buckets: warning (100%: critical)" },
-	{ "port-pct", offsetof(struct ts_diag_thresholds, port_pct), 1, 100,
+	{ "port-pct", offsetof(struct ts_diagnose_thresholds, port_pct), 1, 100,
 	  "outgoing TIME_WAIT to one ip:port at this % of the local port range: warning (90%: critical)" },
-	{ "accept-pct", offsetof(struct ts_diag_thresholds, accept_pct), 1, 100,
+	{ "accept-pct", offsetof(struct ts_diagnose_thresholds, accept_pct), 1, 100,
 	  "accept queue at this % of the backlog: warning (full, above the backlog: critical)" },
-	{ "syn-backlog-pct", offsetof(struct ts_diag_thresholds, syn_backlog_pct), 1, 100,
+	{ "syn-backlog-pct", offsetof(struct ts_diagnose_thresholds, syn_backlog_pct), 1, 100,
 	  "without syncookies, SYN_RECEIVED at this % of tcp_max_syn_backlog: full (as is\n"
 	  "          more than the backlog); full is a warning, critical without syncookies" },
-	{ "syn-sent-min", offsetof(struct ts_diag_thresholds, syn_sent_min), 1, UINT32_MAX,
+	{ "syn-sent-min", offsetof(struct ts_diagnose_thresholds, syn_sent_min), 1, UINT32_MAX,
 	  "retransmitting SYN_SENT sockets to one ip:port for a warning" },
-	{ "close-min-idle", offsetof(struct ts_diag_thresholds, close_min_idle_s), 1, TS_MIN_IDLE_MAX_S,
+	{ "close-min-idle", offsetof(struct ts_diagnose_thresholds, close_min_idle_s), 1, TS_MIN_IDLE_MAX_S,
 	  "CLOSE_WAIT idle this long (seconds, nothing queued) gets close commands (their --min-idle)" },
 };
 #define N_THRESHOLDS (sizeof(threshold_opts) / sizeof(threshold_opts[0]))
@@ -74,9 +74,9 @@ enum {
 
 static void doctor_help(FILE *f)
 {
-	struct ts_diag_thresholds def;
+	struct ts_diagnose_thresholds def;
 
-	ts_diag_thresholds_default(&def);
+	ts_diagnose_thresholds_default(&def);
 	fprintf(f,
 		"Usage: tcpstate [doctor] [OPTIONS]\n"
 		"\n"
@@ -175,10 +175,10 @@ static int netns_spec(const struct cli_snapshot_args *a, const struct ts_netns *
 
 /* Settings and counters of each namespace of snap: the one named by --netns, or each by name. */
 static int read_netns_facts(const struct cli_snapshot_args *a, const struct ts_snapshot *snap,
-			    struct ts_diag_sysctls **ret, struct ts_netstat **ret_netstat, size_t *ret_n)
+			    struct ts_diagnose_sysctls **ret, struct ts_netstat **ret_netstat, size_t *ret_n)
 {
 	size_t n = ts_snapshot_netns_count(snap);
-	struct ts_diag_sysctls *v = calloc(n ? n : 1, sizeof(*v));
+	struct ts_diagnose_sysctls *v = calloc(n ? n : 1, sizeof(*v));
 	struct ts_netstat *ns_v = calloc(n ? n : 1, sizeof(*ns_v));
 
 	if (!v || !ns_v) {
@@ -194,17 +194,17 @@ static int read_netns_facts(const struct cli_snapshot_args *a, const struct ts_s
 		int r = netns_spec(a, ns, pidbuf, sizeof(pidbuf), &target);
 
 		if (r < 0) {
-			ts_diag_sysctls_unavailable(&v[i], r);
+			ts_diagnose_sysctls_unavailable(&v[i], r);
 			continue;
 		}
 		/* Counters that cannot be read are left out (have 0), not fatal. */
 		(void)ts_netstat_read(target, &ns_v[i]);
 		r = ts_sysctl_open(target, NULL, &s);
 		if (r < 0) {
-			ts_diag_sysctls_unavailable(&v[i], r);
+			ts_diagnose_sysctls_unavailable(&v[i], r);
 			continue;
 		}
-		ts_diag_sysctls_read(s, &v[i]);
+		ts_diagnose_sysctls_read(s, &v[i]);
 		ts_sysctl_free(s);
 	}
 	*ret = v;
@@ -226,7 +226,7 @@ static int parse_severity(const char *arg, const char *opt, enum ts_severity *re
 
 struct doctor_args {
 	struct cli_snapshot_args a;
-	struct ts_diag_thresholds th;
+	struct ts_diagnose_thresholds th;
 	enum ts_severity min, fail_on;
 	unsigned interval;
 };
@@ -278,7 +278,7 @@ static int doctor_parse(struct doctor_args *da, int argc, char **argv)
 		long_opts[nl++] = (struct option){ threshold_opts[i].name, required_argument, NULL,
 						   OPT_THRESHOLD + (int)i };
 	*da = (struct doctor_args){ .min = TS_SEVERITY_INFO, .fail_on = TS_SEVERITY_WARNING };
-	ts_diag_thresholds_default(&da->th);
+	ts_diagnose_thresholds_default(&da->th);
 	cli_snapshot_args_init(&da->a);
 	r = cli_snapshot_parse(&da->a, &v, argc, argv);
 	if (r != CLI_PARSE_RUN)
@@ -296,8 +296,8 @@ static int doctor_parse(struct doctor_args *da, int argc, char **argv)
 /* What doctor_run() collects and makes of it; doctor_result_clear() frees it. */
 struct doctor_result {
 	struct ts_snapshot *snap, *later;
-	struct ts_diag_procs procs, procs_later;
-	struct ts_diag_sysctls *sysctls;
+	struct ts_diagnose_procs procs, procs_later;
+	struct ts_diagnose_sysctls *sysctls;
 	struct ts_netstat *netstat;
 	size_t n_sysctls;
 	struct ts_listener_facts listeners;
@@ -310,8 +310,8 @@ static void doctor_result_clear(struct doctor_result *run)
 	free(run->sysctls);
 	free(run->netstat);
 	ts_listener_facts_clear(&run->listeners);
-	ts_diag_procs_clear(&run->procs);
-	ts_diag_procs_clear(&run->procs_later);
+	ts_diagnose_procs_clear(&run->procs);
+	ts_diagnose_procs_clear(&run->procs_later);
 	ts_snapshot_free(run->later);
 	ts_snapshot_free(run->snap);
 }
@@ -326,7 +326,7 @@ static int doctor_look_again(struct doctor_args *da, struct doctor_result *run)
 		;
 	if (cli_snapshot_take(&da->a, &run->later) < 0)
 		return -1;
-	r = ts_diag_procs_collect(run->later, da->a.opts.proc_root, &run->procs_later);
+	r = ts_diagnose_procs_collect(run->later, da->a.opts.proc_root, &run->procs_later);
 	if (r < 0) {
 		cli_error("cannot read process facts: %s", strerror(-r));
 		return -1;
@@ -342,7 +342,7 @@ static int doctor_run(struct doctor_args *da, struct doctor_result *run)
 
 	if (cli_snapshot_take(a, &run->snap) < 0)
 		return -1;
-	r = ts_diag_procs_collect(run->snap, a->opts.proc_root, &run->procs);
+	r = ts_diagnose_procs_collect(run->snap, a->opts.proc_root, &run->procs);
 	if (r == 0)
 		r = read_netns_facts(a, run->snap, &run->sysctls, &run->netstat, &run->n_sysctls);
 	if (r == 0)
@@ -353,7 +353,7 @@ static int doctor_run(struct doctor_args *da, struct doctor_result *run)
 	}
 	if (da->interval && doctor_look_again(da, run) < 0)
 		return -1;
-	r = ts_diagnose(&(struct ts_diag_input){
+	r = ts_diagnose(&(struct ts_diagnose_input){
 				.snap = run->snap, .procs = &run->procs, .sysctls = run->sysctls,
 				.n_sysctls = run->n_sysctls, .netstat = run->netstat,
 				.n_netstat = run->n_sysctls, .listeners = &run->listeners,

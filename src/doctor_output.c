@@ -196,9 +196,9 @@ static void print_close_advice(const struct ts_finding *f, const struct ts_snaps
 	print_wrapped("", "(closes the fds inside the program. " FD_HAZARD ")");
 }
 
-static void print_sysctl(const struct ts_finding *f, enum ts_diag_sysctl id)
+static void print_sysctl(const struct ts_finding *f, enum ts_diagnose_sysctl id)
 {
-	const char *name = ts_diag_sysctl_name(id);
+	const char *name = ts_diagnose_sysctl_name(id);
 
 	if (f->sysctls.err[id])
 		printf("            %s: unavailable (%s)\n", name, strerror(-f->sysctls.err[id]));
@@ -664,7 +664,7 @@ static void print_finding(const struct ts_diagnosis *d, const struct ts_finding 
 		printf("  settings\n");
 		for (unsigned id = 0; id < _TS_DS_MAX; id++)
 			if (f->sysctl_mask & (1u << id))
-				print_sysctl(f, (enum ts_diag_sysctl)id);
+				print_sysctl(f, (enum ts_diagnose_sysctl)id);
 	}
 	putchar('\n');
 }
@@ -918,7 +918,7 @@ static json_object *sysctls_json(const struct ts_finding *f)
 		} else {
 			val = json_object_new_int64(f->sysctls.value[id]);
 		}
-		json_object_object_add(sys, ts_diag_sysctl_name((enum ts_diag_sysctl)id), val);
+		json_object_object_add(sys, ts_diagnose_sysctl_name((enum ts_diagnose_sysctl)id), val);
 	}
 	return sys;
 }

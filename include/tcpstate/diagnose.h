@@ -37,9 +37,9 @@ int ts_severity_parse(const char *s, enum ts_severity *ret);
 /*
  * The settings the rules compare against: a subset of the registry
  * (tcpstate/sysctl_registry.h), in the order findings list them;
- * ts_diag_sysctl_id() maps one to its registry row.
+ * ts_diagnose_sysctl_id() maps one to its registry row.
  */
-enum ts_diag_sysctl {
+enum ts_diagnose_sysctl {
 	TS_DS_FIN_TIMEOUT,      /* TS_SYSCTL_TCP_FIN_TIMEOUT */
 	TS_DS_ORPHAN_RETRIES,   /* TS_SYSCTL_TCP_ORPHAN_RETRIES */
 	TS_DS_RETRIES2,         /* TS_SYSCTL_TCP_RETRIES2 */
@@ -55,31 +55,31 @@ enum ts_diag_sysctl {
 };
 
 /* The registry's id of a setting; _TS_SYSCTL_ID_MAX out of range. */
-enum ts_sysctl_id ts_diag_sysctl_id(enum ts_diag_sysctl id);
+enum ts_sysctl_id ts_diagnose_sysctl_id(enum ts_diagnose_sysctl id);
 /* Dotted name of a setting (the registry's); NULL out of range. */
-const char *ts_diag_sysctl_name(enum ts_diag_sysctl id);
+const char *ts_diagnose_sysctl_name(enum ts_diagnose_sysctl id);
 
 /* Values of the settings of one namespace; err[id] < 0 when it could not be read. */
-struct ts_diag_sysctls {
+struct ts_diagnose_sysctls {
 	int64_t value[_TS_DS_MAX];
 	int64_t value2[_TS_DS_MAX];
 	int err[_TS_DS_MAX];
 };
 
 /* Marks every setting unavailable with err (e.g. -ENOENT when the namespace could not be opened). */
-void ts_diag_sysctls_unavailable(struct ts_diag_sysctls *v, int err);
+void ts_diagnose_sysctls_unavailable(struct ts_diagnose_sysctls *v, int err);
 
 /*
  * Reads every setting through s (see tcpstate/sysctl.h). Never fails as a
  * whole: a setting that cannot be read has its err set.
  */
-void ts_diag_sysctls_read(struct ts_sysctl *s, struct ts_diag_sysctls *ret);
+void ts_diagnose_sysctls_read(struct ts_sysctl *s, struct ts_diagnose_sysctls *ret);
 
 /* The default minimum age of CLOSE_WAIT evidence: a healthy server closes within
  * milliseconds of reading end-of-file; one that has not after 2 s is not closing. */
 #define TS_DIAG_MIN_AGE_DEFAULT_S 2u
 
-struct ts_diag_thresholds {
+struct ts_diagnose_thresholds {
 	/* CLOSE_WAIT younger than this (seconds; tcp_info's lower bound of the time since the
 	 * peer's FIN) is a program in the middle of closing, not evidence of a leak (2; 0: any) */
 	uint32_t min_age_s;
@@ -102,10 +102,10 @@ struct ts_diag_thresholds {
 	uint32_t close_min_idle_s;
 };
 
-void ts_diag_thresholds_default(struct ts_diag_thresholds *t);
+void ts_diagnose_thresholds_default(struct ts_diagnose_thresholds *t);
 
 /* Process facts for the pids of a snapshot; sorted by pid. */
-struct ts_diag_procs {
+struct ts_diagnose_procs {
 	struct ts_procinfo *v;
 	size_t n;
 };
@@ -113,20 +113,20 @@ struct ts_diag_procs {
 /*
  * Reads ts_procinfo_read() for every process of snap (proc_root NULL: /proc).
  * Processes that vanished are left out. Returns 0 or -ENOMEM; free with
- * ts_diag_procs_clear().
+ * ts_diagnose_procs_clear().
  */
-int ts_diag_procs_collect(const struct ts_snapshot *snap, const char *proc_root,
-			  struct ts_diag_procs *ret);
-void ts_diag_procs_clear(struct ts_diag_procs *p);
+int ts_diagnose_procs_collect(const struct ts_snapshot *snap, const char *proc_root,
+			  struct ts_diagnose_procs *ret);
+void ts_diagnose_procs_clear(struct ts_diagnose_procs *p);
 /* The facts of pid, or NULL. */
-const struct ts_procinfo *ts_diag_procs_find(const struct ts_diag_procs *p, pid_t pid);
+const struct ts_procinfo *ts_diagnose_procs_find(const struct ts_diagnose_procs *p, pid_t pid);
 
-struct ts_diag_input {
+struct ts_diagnose_input {
 	const struct ts_snapshot *snap;
-	const struct ts_diag_procs *procs;    /* NULL: no process facts */
+	const struct ts_diagnose_procs *procs;    /* NULL: no process facts */
 	/* Settings per namespace of snap (index = netns_index); NULL or
 	 * fewer entries: unavailable. */
-	const struct ts_diag_sysctls *sysctls;
+	const struct ts_diagnose_sysctls *sysctls;
 	size_t n_sysctls;
 	/* The kernel's counters per namespace of snap (index = netns_index; an
 	 * entry with have 0 was not readable); NULL or fewer entries: none. */
@@ -136,9 +136,9 @@ struct ts_diag_input {
 	const struct ts_listener_facts *listeners;
 	/* Optional second look, interval_s seconds after snap. */
 	const struct ts_snapshot *later;
-	const struct ts_diag_procs *procs_later;
+	const struct ts_diagnose_procs *procs_later;
 	double interval_s;
-	const struct ts_diag_thresholds *thresholds; /* NULL: defaults */
+	const struct ts_diagnose_thresholds *thresholds; /* NULL: defaults */
 };
 
 enum ts_finding_kind {
@@ -256,8 +256,8 @@ struct ts_finding {
 	int defer_accept_err;
 	uint32_t netstat_mask;        /* bits (1u << enum ts_netstat_counter) cited as evidence */
 	struct ts_netstat netstat;    /* the namespace's counters (those in netstat_mask are valid) */
-	uint32_t sysctl_mask;         /* bits (1u << enum ts_diag_sysctl) that govern this finding */
-	struct ts_diag_sysctls sysctls; /* copy for the namespace */
+	uint32_t sysctl_mask;         /* bits (1u << enum ts_diagnose_sysctl) that govern this finding */
+	struct ts_diagnose_sysctls sysctls; /* copy for the namespace */
 };
 
 struct ts_diagnosis {
@@ -273,7 +273,7 @@ struct ts_diagnosis {
  * snapshot without a positive interval). *ret is set only on success;
  * free with ts_diagnosis_free().
  */
-int ts_diagnose(const struct ts_diag_input *in, struct ts_diagnosis **ret);
+int ts_diagnose(const struct ts_diagnose_input *in, struct ts_diagnosis **ret);
 
 /* Accepts NULL; returns NULL. */
 struct ts_diagnosis *ts_diagnosis_free(struct ts_diagnosis *d);

@@ -34,7 +34,7 @@ int ts_severity_parse(const char *s, enum ts_severity *ret)
 	return -EINVAL;
 }
 
-/* The settings of the rules, in the registry (the order of ts_diag_sysctl is the CLI's). */
+/* The settings of the rules, in the registry (the order of ts_diagnose_sysctl is the CLI's). */
 static const enum ts_sysctl_id ds_ids[_TS_DS_MAX] = {
 	[TS_DS_FIN_TIMEOUT] = TS_SYSCTL_TCP_FIN_TIMEOUT,
 	[TS_DS_ORPHAN_RETRIES] = TS_SYSCTL_TCP_ORPHAN_RETRIES,
@@ -49,19 +49,19 @@ static const enum ts_sysctl_id ds_ids[_TS_DS_MAX] = {
 	[TS_DS_SYNACK_RETRIES] = TS_SYSCTL_TCP_SYNACK_RETRIES,
 };
 
-enum ts_sysctl_id ts_diag_sysctl_id(enum ts_diag_sysctl id)
+enum ts_sysctl_id ts_diagnose_sysctl_id(enum ts_diagnose_sysctl id)
 {
 	return (unsigned)id < _TS_DS_MAX ? ds_ids[id] : _TS_SYSCTL_ID_MAX;
 }
 
-const char *ts_diag_sysctl_name(enum ts_diag_sysctl id)
+const char *ts_diagnose_sysctl_name(enum ts_diagnose_sysctl id)
 {
-	const struct ts_sysctl_info *info = ts_sysctl_info(ts_diag_sysctl_id(id));
+	const struct ts_sysctl_info *info = ts_sysctl_info(ts_diagnose_sysctl_id(id));
 
 	return info ? info->name : NULL;
 }
 
-void ts_diag_sysctls_unavailable(struct ts_diag_sysctls *v, int err)
+void ts_diagnose_sysctls_unavailable(struct ts_diagnose_sysctls *v, int err)
 {
 	memset(v, 0, sizeof(*v));
 	for (unsigned i = 0; i < _TS_DS_MAX; i++)
@@ -85,9 +85,9 @@ static int read_pair(struct ts_sysctl *s, const char *name, int64_t *lo, int64_t
 	return 0;
 }
 
-void ts_diag_sysctls_read(struct ts_sysctl *s, struct ts_diag_sysctls *ret)
+void ts_diagnose_sysctls_read(struct ts_sysctl *s, struct ts_diagnose_sysctls *ret)
 {
-	struct ts_diag_sysctls v;
+	struct ts_diagnose_sysctls v;
 
 	memset(&v, 0, sizeof(v));
 	for (unsigned i = 0; i < _TS_DS_MAX; i++) {
@@ -105,9 +105,9 @@ void ts_diag_sysctls_read(struct ts_sysctl *s, struct ts_diag_sysctls *ret)
 	*ret = v;
 }
 
-void ts_diag_thresholds_default(struct ts_diag_thresholds *t)
+void ts_diagnose_thresholds_default(struct ts_diagnose_thresholds *t)
 {
-	*t = (struct ts_diag_thresholds){
+	*t = (struct ts_diagnose_thresholds){
 		.min_age_s = TS_DIAG_MIN_AGE_DEFAULT_S,
 		.close_wait_min = 1,
 		.close_wait_critical = 100,
@@ -253,7 +253,7 @@ static const struct kind_text kind_texts[_TS_FINDING_MAX] = {
 		"turns clients away." },
 };
 
-const struct ts_diag_sysctls *diagnose_sysctls(const struct diagnose_ctx *c, uint32_t netns_index)
+const struct ts_diagnose_sysctls *diagnose_sysctls(const struct diagnose_ctx *c, uint32_t netns_index)
 {
 	if (c->in->sysctls && netns_index < c->in->n_sysctls)
 		return &c->in->sysctls[netns_index];
@@ -320,7 +320,7 @@ struct ts_diagnosis *ts_diagnosis_free(struct ts_diagnosis *d)
 	return NULL;
 }
 
-int ts_diagnose(const struct ts_diag_input *in, struct ts_diagnosis **ret)
+int ts_diagnose(const struct ts_diagnose_input *in, struct ts_diagnosis **ret)
 {
 	static int (*const rules[])(struct diagnose_ctx *) = {
 		diagnose_rule_close_wait, diagnose_rule_leak, diagnose_rule_dead_held, diagnose_rule_fin_wait_2,
@@ -335,11 +335,11 @@ int ts_diagnose(const struct ts_diag_input *in, struct ts_diagnosis **ret)
 	if (in->later && !(in->interval_s > 0))
 		return -EINVAL;
 	c.snap = in->snap;
-	ts_diag_sysctls_unavailable(&c.none, -ENODATA);
+	ts_diagnose_sysctls_unavailable(&c.none, -ENODATA);
 	if (in->thresholds)
 		c.th = *in->thresholds;
 	else
-		ts_diag_thresholds_default(&c.th);
+		ts_diagnose_thresholds_default(&c.th);
 	if (!c.th.close_min_idle_s) /* 0 would call sockets in use abandoned */
 		c.th.close_min_idle_s = TS_MIN_IDLE_DEFAULT_S;
 	c.d = calloc(1, sizeof(*c.d));

@@ -241,8 +241,8 @@ static int add_leak(struct diagnose_ctx *c, const struct pid_look *growing, size
 			a = &growing[k];
 	diagnose_set_culprit(c, f, c->in->later, c->in->procs_later, a->pid, a->process_index);
 	b = find_pid_look(before, n_before, a->pid);
-	p0 = ts_diag_procs_find(c->in->procs, a->pid);
-	p1 = ts_diag_procs_find(c->in->procs_later, a->pid);
+	p0 = ts_diagnose_procs_find(c->in->procs, a->pid);
+	p1 = ts_diagnose_procs_find(c->in->procs_later, a->pid);
 	f->count = a->count;
 	f->count_before = b ? b->count : 0;
 	f->kept = b ? b->kept : 0;
@@ -453,7 +453,7 @@ int diagnose_rule_fin_wait_2(struct diagnose_ctx *c)
 	for (size_t i = 0; r == 0 && i < e.n;) {
 		size_t end = i;
 		uint32_t ns = e.v[i].k_netns;
-		const struct ts_diag_sysctls *sy = diagnose_sysctls(c, ns);
+		const struct ts_diagnose_sysctls *sy = diagnose_sysctls(c, ns);
 		struct ts_finding *f;
 
 		while (end < e.n && e.v[end].k_netns == ns)

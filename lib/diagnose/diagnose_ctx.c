@@ -198,10 +198,10 @@ void diagnose_finish_lists(struct ts_finding *f)
 
 /* The culprit process: comm from the snapshot, facts from procs. */
 void diagnose_set_culprit(const struct diagnose_ctx *c, struct ts_finding *f, const struct ts_snapshot *snap,
-		      const struct ts_diag_procs *procs, pid_t pid, uint32_t process_index)
+		      const struct ts_diagnose_procs *procs, pid_t pid, uint32_t process_index)
 {
 	const struct ts_process *p = ts_snapshot_process(snap, process_index);
-	const struct ts_procinfo *pi = ts_diag_procs_find(procs, pid);
+	const struct ts_procinfo *pi = ts_diagnose_procs_find(procs, pid);
 
 	(void)c;
 	f->pid = pid;
@@ -449,7 +449,7 @@ static int rank_cmp(const void *a, const void *b)
 /* Orders pids parent first: ancestors before descendants (ppid), then the oldest
  * (start time: the same clock tick is common for a fork), then pid. Pids wrap:
  * a child may have the lower pid. 0 or -ENOMEM. */
-static int order_pids(const struct ts_diag_procs *procs, pid_t *pids, size_t n)
+static int order_pids(const struct ts_diagnose_procs *procs, pid_t *pids, size_t n)
 {
 	struct pid_rank *r;
 
@@ -459,7 +459,7 @@ static int order_pids(const struct ts_diag_procs *procs, pid_t *pids, size_t n)
 	if (!r)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
-		const struct ts_procinfo *p = ts_diag_procs_find(procs, pids[i]);
+		const struct ts_procinfo *p = ts_diagnose_procs_find(procs, pids[i]);
 
 		r[i].pid = pids[i];
 		r[i].known = p && !p->stat_err;
@@ -470,7 +470,7 @@ static int order_pids(const struct ts_diag_procs *procs, pid_t *pids, size_t n)
 
 			for (size_t k = 0; k < n && !up; k++)
 				if (pids[k] == p->ppid && pids[k] != p->pid)
-					up = ts_diag_procs_find(procs, pids[k]);
+					up = ts_diagnose_procs_find(procs, pids[k]);
 			if (!up)
 				break;
 			r[i].depth++;
@@ -485,7 +485,7 @@ static int order_pids(const struct ts_diag_procs *procs, pid_t *pids, size_t n)
 }
 
 int diagnose_set_holders(struct diagnose_ctx *c, struct ts_finding *f, const struct ts_snapshot *snap,
-		     const struct ts_diag_procs *procs, const struct ts_socket *s, const pid_t *pids,
+		     const struct ts_diagnose_procs *procs, const struct ts_socket *s, const pid_t *pids,
 		     size_t n)
 {
 	const struct ts_owner *o = s ? ts_snapshot_owners(snap, s) : NULL;
@@ -723,7 +723,7 @@ void diagnose_holders_severity(const struct diagnose_ctx *c, struct ts_finding *
 		}
 	}
 	for (size_t i = 0; i < f->n_pids; i++)
-		if (near_fd_limit(c, ts_diag_procs_find(c->in->procs, f->pids[i]))) {
+		if (near_fd_limit(c, ts_diagnose_procs_find(c->in->procs, f->pids[i]))) {
 			f->severity = TS_SEVERITY_CRITICAL;
 			f->severity_reason = TS_SEV_REASON_FD_LIMIT;
 			f->severity_pid = f->pids[i];

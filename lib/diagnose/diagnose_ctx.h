@@ -20,12 +20,12 @@ struct diagnose_tuple_index {
 };
 
 struct diagnose_ctx {
-	const struct ts_diag_input *in;
+	const struct ts_diagnose_input *in;
 	const struct ts_snapshot *snap;
-	struct ts_diag_thresholds th;
+	struct ts_diagnose_thresholds th;
 	struct ts_diagnosis *d;
 	size_t cap;
-	struct ts_diag_sysctls none; /* every setting unavailable */
+	struct ts_diagnose_sysctls none; /* every setting unavailable */
 	/* (netns << 16 | port) of every listener, sorted: a socket on such a port was accepted */
 	uint32_t *listen_keys;
 	size_t n_listen;
@@ -70,7 +70,7 @@ struct ts_finding *diagnose_add(struct diagnose_ctx *c, enum ts_finding_kind kin
 			    uint32_t netns_index);
 
 /* The settings of a namespace (all unavailable when the caller gave none). */
-const struct ts_diag_sysctls *diagnose_sysctls(const struct diagnose_ctx *c, uint32_t netns_index);
+const struct ts_diagnose_sysctls *diagnose_sysctls(const struct diagnose_ctx *c, uint32_t netns_index);
 
 /* Cites the namespace's counters (bits 1u << enum ts_netstat_counter) that the kernel reported. */
 void diagnose_cite(const struct diagnose_ctx *c, struct ts_finding *f, uint32_t counters);
@@ -129,7 +129,7 @@ void diagnose_holders_free(struct diagnose_holders *h);
 /* Sets f's pids to pids (n, any order; ordered parent first, bounded, the rest counted),
  * and the culprit: the first (oldest) with its facts. */
 int diagnose_set_holders(struct diagnose_ctx *c, struct ts_finding *f, const struct ts_snapshot *snap,
-		     const struct ts_diag_procs *procs, const struct ts_socket *s, const pid_t *pids,
+		     const struct ts_diagnose_procs *procs, const struct ts_socket *s, const pid_t *pids,
 		     size_t n);
 
 /* Per owner (pid 0 / fd -1 for sockets without one), keyed by pid, sorted. 0 or -ENOMEM. */
@@ -162,7 +162,7 @@ int diagnose_add_stable_group(const struct diagnose_ctx *c, struct ts_finding *f
 void diagnose_finish_lists(struct ts_finding *f);
 /* The culprit process: comm from the snapshot, facts from procs. */
 void diagnose_set_culprit(const struct diagnose_ctx *c, struct ts_finding *f, const struct ts_snapshot *snap,
-		      const struct ts_diag_procs *procs, pid_t pid, uint32_t process_index);
+		      const struct ts_diagnose_procs *procs, pid_t pid, uint32_t process_index);
 /* Pids (and, when a single process holds them all, its fds and facts) of e->v[i..end). */
 int diagnose_add_owners(struct diagnose_ctx *c, struct ts_finding *f, const struct diagnose_ents *e, size_t i,
 		    size_t end);

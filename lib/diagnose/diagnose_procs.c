@@ -21,8 +21,8 @@ static int pid_cmp(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-int ts_diag_procs_collect(const struct ts_snapshot *snap, const char *proc_root,
-			  struct ts_diag_procs *ret)
+int ts_diagnose_procs_collect(const struct ts_snapshot *snap, const char *proc_root,
+			  struct ts_diagnose_procs *ret)
 {
 	size_t n_pids = ts_snapshot_process_count(snap), n = 0;
 	struct ts_procinfo *v = NULL;
@@ -54,7 +54,7 @@ int ts_diag_procs_collect(const struct ts_snapshot *snap, const char *proc_root,
 		n++;
 	}
 	free(pids);
-	*ret = (struct ts_diag_procs){ v, n };
+	*ret = (struct ts_diagnose_procs){ v, n };
 	return 0;
 oom:
 	free(pids);
@@ -62,7 +62,7 @@ oom:
 	return -ENOMEM;
 }
 
-void ts_diag_procs_clear(struct ts_diag_procs *p)
+void ts_diagnose_procs_clear(struct ts_diagnose_procs *p)
 {
 	if (!p)
 		return;
@@ -71,7 +71,7 @@ void ts_diag_procs_clear(struct ts_diag_procs *p)
 	p->n = 0;
 }
 
-const struct ts_procinfo *ts_diag_procs_find(const struct ts_diag_procs *p, pid_t pid)
+const struct ts_procinfo *ts_diagnose_procs_find(const struct ts_diagnose_procs *p, pid_t pid)
 {
 	struct ts_procinfo key = { .pid = pid };
 

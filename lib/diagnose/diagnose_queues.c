@@ -17,7 +17,7 @@
 
 static bool in_port_range(const struct diagnose_ctx *c, const struct ts_socket *s)
 {
-	const struct ts_diag_sysctls *sy = diagnose_sysctls(c, s->netns_index);
+	const struct ts_diagnose_sysctls *sy = diagnose_sysctls(c, s->netns_index);
 
 	if (sy->err[TS_DS_PORT_RANGE])
 		return true; /* unknown range: every TIME_WAIT may be outgoing */
@@ -46,7 +46,7 @@ int diagnose_rule_time_wait(struct diagnose_ctx *c)
 	for (size_t i = 0; r == 0 && i < e.n;) {
 		size_t end = i;
 		uint32_t ns = e.v[i].k_netns;
-		const struct ts_diag_sysctls *sy = diagnose_sysctls(c, ns);
+		const struct ts_diagnose_sysctls *sy = diagnose_sysctls(c, ns);
 		uint64_t n, max = (uint64_t)sy->value[TS_DS_MAX_TW_BUCKETS];
 		uint32_t fw2 = 0;
 		enum ts_severity sev;
@@ -88,7 +88,7 @@ int diagnose_rule_time_wait(struct diagnose_ctx *c)
 	for (size_t i = 0; r == 0 && i < e.n;) {
 		size_t end = diagnose_run_end(&e, i);
 		const struct ts_socket *first = diagnose_sock_at(c, e.v[i].sock);
-		const struct ts_diag_sysctls *sy = diagnose_sysctls(c, first->netns_index);
+		const struct ts_diagnose_sysctls *sy = diagnose_sysctls(c, first->netns_index);
 		uint64_t n = end - i, size = 0;
 		enum ts_severity sev;
 		struct ts_finding *f;
@@ -226,7 +226,7 @@ int diagnose_rule_listen(struct diagnose_ctx *c)
 	for (size_t i = 0; r == 0 && i < e.n;) {
 		size_t end = diagnose_run_end(&e, i);
 		const struct ts_socket *first = diagnose_sock_at(c, e.v[i].sock);
-		const struct ts_diag_sysctls *sy = diagnose_sysctls(c, first->netns_index);
+		const struct ts_diagnose_sysctls *sy = diagnose_sysctls(c, first->netns_index);
 		const struct ts_socket *l = ts_listener_of(c->snap, first, NULL);
 		uint64_t cnt = end - i, msb = (uint64_t)sy->value[TS_DS_MAX_SYN_BACKLOG];
 		bool full = false, no_cookies = !sy->err[TS_DS_SYNCOOKIES] && sy->value[TS_DS_SYNCOOKIES] == 0;

@@ -97,33 +97,33 @@ static void finalize(struct ts_snapshot *snap)
 	assert_int_equal(snapshot_owners_finalize(snap), 0);
 }
 
-static struct ts_diag_sysctls fake_sysctls(void)
+static struct ts_diagnose_sysctls fake_sysctls(void)
 {
-	struct ts_diag_sysctls v;
+	struct ts_diagnose_sysctls v;
 	struct ts_sysctl *s;
 
 	assert_int_equal(ts_sysctl_open(NULL, PROC_SYS, &s), 0);
-	ts_diag_sysctls_read(s, &v);
+	ts_diagnose_sysctls_read(s, &v);
 	ts_sysctl_free(s);
 	return v;
 }
 
 /* Runs the rules with the fake trees; NULL th: defaults. */
-static struct ts_diagnosis *run(struct ts_snapshot *snap, const struct ts_diag_thresholds *th,
+static struct ts_diagnosis *run(struct ts_snapshot *snap, const struct ts_diagnose_thresholds *th,
 				bool with_sysctls)
 {
-	struct ts_diag_sysctls sy = fake_sysctls();
-	struct ts_diag_procs procs;
+	struct ts_diagnose_sysctls sy = fake_sysctls();
+	struct ts_diagnose_procs procs;
 	struct ts_diagnosis *d = NULL;
-	struct ts_diag_input in = {
+	struct ts_diagnose_input in = {
 		.snap = snap, .procs = &procs, .thresholds = th,
 		.sysctls = with_sysctls ? &sy : NULL, .n_sysctls = with_sysctls ? 1 : 0,
 	};
 
 	finalize(snap);
-	assert_int_equal(ts_diag_procs_collect(snap, PROC, &procs), 0);
+	assert_int_equal(ts_diagnose_procs_collect(snap, PROC, &procs), 0);
 	assert_int_equal(ts_diagnose(&in, &d), 0);
-	ts_diag_procs_clear(&procs);
+	ts_diagnose_procs_clear(&procs);
 	return d;
 }
 
@@ -148,7 +148,7 @@ static size_t count_kind(const struct ts_diagnosis *d, enum ts_finding_kind k)
 
 static void test_sysctls(void **state)
 {
-	struct ts_diag_sysctls v = fake_sysctls();
+	struct ts_diagnose_sysctls v = fake_sysctls();
 	struct ts_sysctl *s;
 
 	(void)state;
@@ -162,14 +162,14 @@ static void test_sysctls(void **state)
 	assert_int_equal(v.err[TS_DS_SYNACK_RETRIES], -EBADMSG); /* "not a number" */
 	/* A tree without the settings: every one unavailable, no crash. */
 	assert_int_equal(ts_sysctl_open(NULL, TEST_DATA_DIR "/no-such-sys", &s), 0);
-	ts_diag_sysctls_read(s, &v);
+	ts_diagnose_sysctls_read(s, &v);
 	ts_sysctl_free(s);
 	for (unsigned i = 0; i < _TS_DS_MAX; i++)
 		assert_true(v.err[i] < 0);
-	ts_diag_sysctls_read(NULL, &v);
+	ts_diagnose_sysctls_read(NULL, &v);
 	assert_int_equal(v.err[TS_DS_FIN_TIMEOUT], -ENODATA);
-	assert_string_equal(ts_diag_sysctl_name(TS_DS_SOMAXCONN), "net.core.somaxconn");
-	assert_null(ts_diag_sysctl_name(_TS_DS_MAX));
+	assert_string_equal(ts_diagnose_sysctl_name(TS_DS_SOMAXCONN), "net.core.somaxconn");
+	assert_null(ts_diagnose_sysctl_name(_TS_DS_MAX));
 }
 
 static void test_severity_names(void **state)
@@ -276,7 +276,7 @@ static void test_close_wait(void **state)
 /* The close commands doctor prints select only what close --min-idle would act on. */
 static void test_close_wait_closable(void **state)
 {
-	struct ts_diag_thresholds th;
+	struct ts_diagnose_thresholds th;
 	struct ts_snapshot *snap;
 	struct ts_diagnosis *d;
 	const struct ts_finding *f;
@@ -294,7 +294,7 @@ static void test_close_wait_closable(void **state)
 	ts_diagnosis_free(d);
 	ts_snapshot_free(snap);
 
-	ts_diag_thresholds_default(&th);
+	ts_diagnose_thresholds_default(&th);
 	th.close_min_idle_s = 4;
 	snap = close_wait_snap();
 	d = run(snap, &th, true);
@@ -318,12 +318,12 @@ static void test_close_wait_closable(void **state)
 
 static void test_close_wait_thresholds(void **state)
 {
-	struct ts_diag_thresholds th;
+	struct ts_diagnose_thresholds th;
 	struct ts_snapshot *snap;
 	struct ts_diagnosis *d;
 
 	(void)state;
-	ts_diag_thresholds_default(&th);
+	ts_diagnose_thresholds_default(&th);
 	th.close_wait_min = 4;
 	snap = close_wait_snap();
 	d = run(snap, &th, true);
@@ -331,7 +331,7 @@ static void test_close_wait_thresholds(void **state)
 	ts_diagnosis_free(d);
 	ts_snapshot_free(snap);
 
-	ts_diag_thresholds_default(&th);
+	ts_diagnose_thresholds_default(&th);
 	th.close_wait_critical = 3;
 	snap = close_wait_snap();
 	d = run(snap, &th, true);
@@ -340,7 +340,7 @@ static void test_close_wait_thresholds(void **state)
 	ts_snapshot_free(snap);
 
 	/* 6 open fds of 1024 stay below even a 1% threshold (600 < 1024): still a warning. */
-	ts_diag_thresholds_default(&th);
+	ts_diagnose_thresholds_default(&th);
 	th.fd_critical_pct = 1;
 	snap = close_wait_snap();
 	d = run(snap, &th, true);
@@ -353,7 +353,7 @@ static void test_close_wait_near_limit_and_vanished(void **state)
 {
 	struct ts_snapshot *snap = close_wait_snap();
 	struct ts_procinfo pi = { .pid = 4242, .nofile_soft = 1000, .nofile_hard = 4096, .fd_count = 900 };
-	struct ts_diag_procs procs = { &pi, 1 };
+	struct ts_diagnose_procs procs = { &pi, 1 };
 	struct ts_diagnosis *d;
 	size_t k;
 
@@ -363,7 +363,7 @@ static void test_close_wait_near_limit_and_vanished(void **state)
 					       .rport = 1, .inode = 200 });
 	add_owner(snap, k, 999999, "gone", 4);
 	finalize(snap);
-	assert_int_equal(ts_diagnose(&(struct ts_diag_input){ .snap = snap, .procs = &procs }, &d), 0);
+	assert_int_equal(ts_diagnose(&(struct ts_diagnose_input){ .snap = snap, .procs = &procs }, &d), 0);
 	assert_int_equal(d->n_findings, 2);
 	assert_int_equal(d->findings[0].severity, TS_SEVERITY_CRITICAL); /* 900/1000 >= 80% */
 	assert_int_equal(d->findings[0].pid, 4242);
@@ -420,8 +420,8 @@ static void test_leak(void **state)
 	struct ts_snapshot *a = leak_snap(2), *b = leak_snap(6);
 	struct ts_procinfo p0 = { .pid = 10, .nofile_soft = 1024, .nofile_hard = 4096, .fd_count = 100 };
 	struct ts_procinfo p1 = p0;
-	struct ts_diag_procs procs0 = { &p0, 1 }, procs1 = { &p1, 1 };
-	struct ts_diag_input in = { .snap = a, .procs = &procs0, .later = b, .procs_later = &procs1,
+	struct ts_diagnose_procs procs0 = { &p0, 1 }, procs1 = { &p1, 1 };
+	struct ts_diagnose_input in = { .snap = a, .procs = &procs0, .later = b, .procs_later = &procs1,
 				    .interval_s = 2 };
 	struct ts_diagnosis *d;
 	const struct ts_finding *f;
@@ -474,7 +474,7 @@ static void test_leak(void **state)
 	d = NULL;
 	assert_int_equal(ts_diagnose(&in, &d), -EINVAL);
 	assert_null(d);
-	assert_int_equal(ts_diagnose(&(struct ts_diag_input){ 0 }, &d), -EINVAL);
+	assert_int_equal(ts_diagnose(&(struct ts_diagnose_input){ 0 }, &d), -EINVAL);
 	ts_snapshot_free(a);
 	ts_snapshot_free(b);
 }
@@ -484,10 +484,10 @@ static void test_leak(void **state)
 static void test_leak_churn(void **state)
 {
 	struct ts_procinfo p0 = { .pid = 10, .nofile_soft = 1024, .nofile_hard = 4096, .fd_count = 100 };
-	struct ts_diag_procs procs = { &p0, 1 };
+	struct ts_diagnose_procs procs = { &p0, 1 };
 	struct ts_snapshot *a, *b;
 	struct ts_diagnosis *d;
-	struct ts_diag_input in = { .procs = &procs, .procs_later = &procs, .interval_s = 1 };
+	struct ts_diagnose_input in = { .procs = &procs, .procs_later = &procs, .interval_s = 1 };
 
 	(void)state;
 	/* 0 -> 2 sockets, 4 ms old: nothing (the "0 -> 2: +2.0/s"). */
@@ -544,13 +544,13 @@ static void test_leak_shared(void **state)
 		finalize(snap[look]);
 	}
 	{
-		struct ts_diag_procs procs;
-		struct ts_diag_input in = { .snap = snap[0], .later = snap[1], .interval_s = 1 };
+		struct ts_diagnose_procs procs;
+		struct ts_diagnose_input in = { .snap = snap[0], .later = snap[1], .interval_s = 1 };
 
-		assert_int_equal(ts_diag_procs_collect(snap[0], PROC, &procs), 0);
+		assert_int_equal(ts_diagnose_procs_collect(snap[0], PROC, &procs), 0);
 		in.procs = in.procs_later = &procs;
 		assert_int_equal(ts_diagnose(&in, &d), 0);
-		ts_diag_procs_clear(&procs);
+		ts_diagnose_procs_clear(&procs);
 	}
 	assert_int_equal(count_kind(d, TS_FINDING_LEAK), 1);
 	assert_int_equal(count_kind(d, TS_FINDING_CLOSE_WAIT), 1);
@@ -568,19 +568,19 @@ static void test_leak_shared(void **state)
 /* A CLOSE_WAIT finding rests on sockets at least --min-age old; younger ones are counted aside. */
 static void test_close_wait_min_age(void **state)
 {
-	struct ts_diag_thresholds th;
+	struct ts_diagnose_thresholds th;
 	struct ts_snapshot *snap;
 	struct ts_diagnosis *d;
 	const struct ts_finding *f;
 
 	(void)state;
 	snap = leak_snap_at(0, 2, 4); /* 4 ms: in the middle of closing */
-	assert_int_equal(ts_diagnose(&(struct ts_diag_input){ .snap = snap }, &d), 0);
+	assert_int_equal(ts_diagnose(&(struct ts_diagnose_input){ .snap = snap }, &d), 0);
 	assert_int_equal(d->n_findings, 0);
 	ts_diagnosis_free(d);
-	ts_diag_thresholds_default(&th);
+	ts_diagnose_thresholds_default(&th);
 	th.min_age_s = 0;
-	assert_int_equal(ts_diagnose(&(struct ts_diag_input){ .snap = snap, .thresholds = &th }, &d), 0);
+	assert_int_equal(ts_diagnose(&(struct ts_diagnose_input){ .snap = snap, .thresholds = &th }, &d), 0);
 	assert_int_equal(count_kind(d, TS_FINDING_CLOSE_WAIT), 1);
 	ts_diagnosis_free(d);
 	ts_snapshot_free(snap);
@@ -1063,20 +1063,20 @@ static void test_syn_backlog(void **state)
 }
 
 /* Runs the rules with these settings, counters and listener facts. */
-static struct ts_diagnosis *run_facts(struct ts_snapshot *snap, const struct ts_diag_sysctls *sy,
+static struct ts_diagnosis *run_facts(struct ts_snapshot *snap, const struct ts_diagnose_sysctls *sy,
 				      const struct ts_netstat *ns, const struct ts_listener_facts *lf)
 {
-	struct ts_diag_procs procs;
+	struct ts_diagnose_procs procs;
 	struct ts_diagnosis *d = NULL;
-	struct ts_diag_input in = {
+	struct ts_diagnose_input in = {
 		.snap = snap, .procs = &procs, .sysctls = sy, .n_sysctls = 1,
 		.netstat = ns, .n_netstat = ns ? 1 : 0, .listeners = lf,
 	};
 
 	finalize(snap);
-	assert_int_equal(ts_diag_procs_collect(snap, PROC, &procs), 0);
+	assert_int_equal(ts_diagnose_procs_collect(snap, PROC, &procs), 0);
 	assert_int_equal(ts_diagnose(&in, &d), 0);
-	ts_diag_procs_clear(&procs);
+	ts_diagnose_procs_clear(&procs);
 	return d;
 }
 
@@ -1084,7 +1084,7 @@ static struct ts_diagnosis *run_facts(struct ts_snapshot *snap, const struct ts_
 static void test_accept_queue_holds_backlog_plus_one(void **state)
 {
 	struct ts_snapshot *snap = snap_new();
-	struct ts_diag_sysctls sy = fake_sysctls();
+	struct ts_diagnose_sysctls sy = fake_sysctls();
 	struct ts_netstat ns = { .have = 1u << TS_NSTAT_LISTEN_OVERFLOWS };
 	struct ts_diagnosis *d;
 	const struct ts_finding *f;
@@ -1111,7 +1111,7 @@ static void test_accept_queue_holds_backlog_plus_one(void **state)
 static void test_syn_queue_full_is_more_than_backlog(void **state)
 {
 	struct ts_snapshot *snap = snap_new();
-	struct ts_diag_sysctls sy = fake_sysctls();
+	struct ts_diagnose_sysctls sy = fake_sysctls();
 	struct ts_diagnosis *d;
 	const struct ts_finding *f;
 
@@ -1139,7 +1139,7 @@ static void test_syn_queue_full_is_more_than_backlog(void **state)
 static void test_defer_accept(void **state)
 {
 	struct ts_snapshot *snap = snap_new();
-	struct ts_diag_sysctls sy = fake_sysctls();
+	struct ts_diagnose_sysctls sy = fake_sysctls();
 	struct ts_netstat ns = { .have = (1u << TS_NSTAT_DEFER_ACCEPT_DROP) | (1u << TS_NSTAT_LISTEN_DROPS) };
 	struct ts_listener_fact fact = { .defer_accept_s = 1 };
 	struct ts_listener_facts lf = { &fact, 1 };
@@ -1203,7 +1203,7 @@ static void test_defer_accept(void **state)
 static void test_time_wait_records_include_orphaned_fin_wait_2(void **state)
 {
 	struct ts_snapshot *snap = snap_new();
-	struct ts_diag_sysctls sy = fake_sysctls();
+	struct ts_diagnose_sysctls sy = fake_sysctls();
 	struct ts_netstat ns = { .have = 1u << TS_NSTAT_TIMEWAIT_OVERFLOW };
 	struct ts_diagnosis *d;
 	const struct ts_finding *f;

@@ -122,15 +122,15 @@ static void test_doctor_settings_are_registry_rows(void **state)
 {
 	(void)state;
 	for (unsigned ds = 0; ds < _TS_DS_MAX; ds++) {
-		enum ts_sysctl_id id = ts_diag_sysctl_id((enum ts_diag_sysctl)ds);
+		enum ts_sysctl_id id = ts_diagnose_sysctl_id((enum ts_diagnose_sysctl)ds);
 
 		assert_true((unsigned)id < _TS_SYSCTL_ID_MAX);
-		assert_string_equal(ts_diag_sysctl_name((enum ts_diag_sysctl)ds), row(id)->name);
+		assert_string_equal(ts_diagnose_sysctl_name((enum ts_diagnose_sysctl)ds), row(id)->name);
 		assert_int_equal(row(id)->shape == TS_SYSCTL_SHAPE_RANGE, ds == TS_DS_PORT_RANGE);
 		for (unsigned j = 0; j < ds; j++)
-			assert_int_not_equal(ts_diag_sysctl_id((enum ts_diag_sysctl)j), id);
+			assert_int_not_equal(ts_diagnose_sysctl_id((enum ts_diagnose_sysctl)j), id);
 	}
-	assert_int_equal(ts_diag_sysctl_id(_TS_DS_MAX), _TS_SYSCTL_ID_MAX);
+	assert_int_equal(ts_diagnose_sysctl_id(_TS_DS_MAX), _TS_SYSCTL_ID_MAX);
 }
 
 /* A setting explain lists for a state is in the registry, tune audits it, and it governs that state. */
