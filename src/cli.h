@@ -119,6 +119,14 @@ const char *cli_closest_word(const char *word, const char *const *words, size_t 
 
 /* ---- cli_message.c ---- */
 
+/*
+ * s as one word of a shell command line, for the commands tcpstate suggests:
+ * as it is when made of letters, digits and -_./:+ (and not starting with
+ * '-'), else in single quotes. Writes into buf; returns it (a result that
+ * does not fit is cut short: give PATH_MAX + 8 for paths).
+ */
+const char *cli_shell_word(const char *s, char *buf, size_t size);
+
 /* "tcpstate: " + message on stderr. */
 void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void cli_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -107,3 +107,32 @@ void cli_json_errors_start(int argc, char **argv)
 {
 	json_errors = wants_json(argc, argv);
 }
+
+const char *cli_shell_word(const char *s, char *buf, size_t size)
+{
+	bool plain = *s && *s != '-';
+	size_t n = 0;
+
+	for (const char *p = s; *p && plain; p++)
+		plain = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+			*p == '-' || *p == '_' || *p == '.' || *p == '/' || *p == ':' || *p == '+';
+	if (plain) {
+		snprintf(buf, size, "%s", s);
+		return buf;
+	}
+	/* 'it'\''s': single quotes, each ' written as '\'' */
+	if (size < 3)
+		return "''";
+	buf[n++] = '\'';
+	for (const char *p = s; *p && n + 5 < size; p++) {
+		if (*p == '\'') {
+			memcpy(buf + n, "'\\''", 4);
+			n += 4;
+		} else {
+			buf[n++] = *p;
+		}
+	}
+	buf[n++] = '\'';
+	buf[n] = '\0';
+	return buf;
+}

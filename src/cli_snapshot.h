@@ -49,7 +49,8 @@ struct cli_snapshot_args {
 	"                         connected, synchronized, closing (every closing state;\n"   \
 	"                         write CLOSING in capitals for that state alone),\n"         \
 	"                         bucket, big, unconnected\n"                                 \
-	"  -p, --port P[,P...]    local or remote port\n"                                     \
+	"  -p, --port P[,P...]    local or remote port (a number, or a service name of\n"    \
+	"                         /etc/services such as http)\n"                            \
 	"      --sport P[,P...]   local port\n"                                               \
 	"      --dport P[,P...]   remote port\n"                                              \
 	"  -a, --addr A[/LEN]     local or remote address (IPv4 or IPv6, with prefix)\n"      \

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The options shared by the verbs that select sockets, parsed into cli_snapshot_args. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,8 +63,16 @@ static int add_port_to(uint16_t *v, uint8_t *n, const char *tok)
 {
 	uint16_t port;
 
-	if (ts_parse_port(tok, &port) < 0) {
-		cli_error("bad port '%s' (a number from 1 to 65535)", tok);
+	int r = ts_parse_port_or_service(tok, &port);
+
+	if (r == -ENOENT) {
+		cli_error("no TCP service '%s' in the services database (/etc/services): give the "
+			  "port number", tok);
+		return -1;
+	}
+	if (r < 0) {
+		cli_error("bad port '%s' (a number from 1 to 65535, or a service name such as http)",
+			  tok);
 		return -1;
 	}
 	if (*n >= TS_FILTER_MAX_PORTS) {

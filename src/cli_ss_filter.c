@@ -99,7 +99,8 @@ static int ss_port_word(struct cli_snapshot_args *a, const struct ss_tokens *t, 
 		return -1;
 	}
 	v = t->tok[++*i];
-	if (*v != ':' && strchr("<>!nlg", *v))
+	if (strchr("<>!", *v) || !strcmp(v, "ne") || !strcmp(v, "neq") || !strcmp(v, "lt") ||
+	    !strcmp(v, "gt") || !strcmp(v, "le") || !strcmp(v, "ge"))
 		return ss_unsupported(v, verb);
 	if (*v == ':')
 		v++;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* tcpstate doctor: the state summary, then findings, worst first. */
 #include <errno.h>
+#include <limits.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -148,28 +149,23 @@ static void doctor_help(FILE *f)
 
 /*
  * What reopens namespace ns of snap (a --netns argument; NULL: our own) into
- * *ret: --netns's, or under --all-netns its name, "1" for init, or a process
- * seen in it. -ENOENT when nothing can reopen it.
+ * *ret: --netns's, or under --all-netns ts_netns_reopen_spec()'s (its name,
+ * /proc/1/ns/net for init, or through a process seen in it). -ENOENT when
+ * nothing can reopen it.
  */
-static int netns_spec(const struct cli_snapshot_args *a, const struct ts_netns *ns, char *pidbuf,
+static int netns_spec(const struct cli_snapshot_args *a, const struct ts_netns *ns, char *buf,
 		      size_t size, const char **ret)
 {
+	int r;
+
 	if (!a->opts.all_netns) {
 		*ret = a->opts.netns;
 		return 0;
 	}
-	/* Paths, not pids: a /run/netns name of digits would win over a pid. */
-	if (strcmp(ns->name, "init") == 0) {
-		*ret = "/proc/1/ns/net";
-	} else if (strncmp(ns->name, "net:[", 5) == 0) {
-		/* No name: reopen it through a process seen in it. */
-		if (ns->pid <= 0)
-			return -ENOENT;
-		snprintf(pidbuf, size, "/proc/%d/ns/net", (int)ns->pid);
-		*ret = pidbuf;
-	} else {
-		*ret = ns->name;
-	}
+	r = ts_netns_reopen_spec(ns, a->opts.proc_root, buf, size);
+	if (r < 0)
+		return r;
+	*ret = buf;
 	return 0;
 }
 
@@ -190,8 +186,8 @@ static int read_netns_facts(const struct cli_snapshot_args *a, const struct ts_s
 		const struct ts_netns *ns = ts_snapshot_netns(snap, (uint32_t)i);
 		struct ts_sysctl *s = NULL;
 		const char *target;
-		char pidbuf[64];
-		int r = netns_spec(a, ns, pidbuf, sizeof(pidbuf), &target);
+		char specbuf[PATH_MAX];
+		int r = netns_spec(a, ns, specbuf, sizeof(specbuf), &target);
 
 		if (r < 0) {
 			ts_diagnose_sysctls_unavailable(&v[i], r);

@@ -444,7 +444,7 @@ static int parse_args(int argc, char **argv, struct lab_cli *cli, struct ts_lab_
 			/* -c is --comm in every other verb: lab's count is --count only. */
 			if (optopt == 'c')
 				cli_error("lab takes the count as --count N (-c means --comm elsewhere)");
-			usage(stderr);
+			fprintf(stderr, "Try 'tcpstate lab --help'.\n");
 			return EXIT_USAGE;
 		}
 	}

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -197,18 +198,35 @@ static int print_json(const struct ts_snapshot *snap, const struct holder *h, si
 	return 0;
 }
 
+/*
+ * The `tcpstate list` that shows what a summary counted of one holder: in the
+ * namespaces the summary read (--all-netns, or the same --netns).
+ */
+static void list_hint(char *buf, size_t size, const struct cli_snapshot_args *a, pid_t pid)
+{
+	char word[PATH_MAX + 8];
+
+	if (a->opts.all_netns)
+		snprintf(buf, size, "tcpstate list --all-netns --state close-wait --pid %d", (int)pid);
+	else if (a->opts.netns)
+		snprintf(buf, size, "tcpstate list --netns %s --state close-wait --pid %d",
+			 cli_shell_word(a->opts.netns, word, sizeof(word)), (int)pid);
+	else
+		snprintf(buf, size, "tcpstate list --state close-wait --pid %d", (int)pid);
+}
+
 static void print_table(const struct ts_snapshot *snap, const struct holder *h, size_t nh,
-			bool all_netns, bool owners)
+			const struct cli_snapshot_args *a, bool owners)
 {
 	uint32_t counts[_TS_STATE_MAX];
 	char title[128];
 
-	if (all_netns) {
+	if (a->opts.all_netns) {
 		for (size_t i = 0; i < ts_snapshot_netns_count(snap); i++) {
 			const struct ts_netns *ns = ts_snapshot_netns(snap, (uint32_t)i);
 
 			count_states(snap, (long)i, counts);
-			if (strncmp(ns->name, "net:[", 5) == 0)
+			if (ns->kind == TS_NETNS_UNNAMED)
 				snprintf(title, sizeof(title), "Network namespace %s", ns->name);
 			else
 				snprintf(title, sizeof(title), "Network namespace %s (net:[%llu])",
@@ -241,10 +259,13 @@ static void print_table(const struct ts_snapshot *snap, const struct holder *h, 
 		printf("  %7d %-16s %10u %10u %10u %8u %7u %6u %6u\n", (int)h[i].pid, TERM_SAFE(h[i].comm),
 		       h[i].count[0], h[i].count[1], h[i].count[2], h[i].count[3], h[i].count[4],
 		       h[i].count[5], h[i].total);
-	if (h[0].count[0])
+	if (h[0].count[0]) {
+		char hint[PATH_MAX + 128];
+
+		list_hint(hint, sizeof(hint), a, h[0].pid);
 		printf("\nCLOSE_WAIT: the peer closed and the program has not called close();\n"
-		       "no timer or sysctl ends it. See 'tcpstate list --state close-wait --pid %d'.\n",
-		       (int)h[0].pid);
+		       "no timer or sysctl ends it. See '%s'.\n", TERM_SAFE(hint));
+	}
 }
 
 int cmd_summary(int argc, char **argv)
@@ -276,7 +297,7 @@ int cmd_summary(int argc, char **argv)
 	if (a.json)
 		print_json(snap, h, nh, owners);
 	else
-		print_table(snap, h, nh, a.opts.all_netns, owners);
+		print_table(snap, h, nh, &a, owners);
 	free(h);
 	incomplete = cli_snapshot_incomplete(snap);
 	ts_snapshot_free(snap);

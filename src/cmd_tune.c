@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "cli_snapshot.h"
 #include "term_safe.h"
+#include "tcpstate/util.h"
 #include "tune.h"
 
 enum {
@@ -154,6 +155,14 @@ static int audit_run(const struct tune_args *ta, struct ts_sysctl *s, struct tun
 	if (ns) {
 		/* a file name in /run/netns: shown, and written into files */
 		tune_sanitize(a->netns_name, sizeof(a->netns_name), ns->name);
+		a->netns_kind = ns->kind;
+		/* What opens it again: the path or pid the user gave, else the library's. */
+		if (ta->netns && strchr(ta->netns, '/'))
+			snprintf(a->netns_reopen, sizeof(a->netns_reopen), "%s", ta->netns);
+		else if (ta->netns && ts_str_is_digits(ta->netns))
+			snprintf(a->netns_reopen, sizeof(a->netns_reopen), "/proc/%s/ns/net", ta->netns);
+		else if (ts_netns_reopen_spec(ns, NULL, a->netns_reopen, sizeof(a->netns_reopen)) < 0)
+			a->netns_reopen[0] = '\0';
 		a->netns_inode = ns->inode;
 	}
 

@@ -121,8 +121,7 @@ static bool close_command(const struct ts_finding *f, const struct ts_snapshot *
 	if (f->kind != TS_FINDING_CLOSE_WAIT || !f->pid || !f->closable)
 		return false;
 	snprintf(nsarg, sizeof(nsarg), "/run/netns/%d", (int)f->pid);
-	if (ns && strcmp(ns->name, "init") != 0 && strncmp(ns->name, "net:[", 5) != 0 &&
-	    plain_name(ns->name))
+	if (ns && ns->kind == TS_NETNS_NAMED && plain_name(ns->name))
 		snprintf(nsarg, sizeof(nsarg), "%s", ns->name);
 	else if (access(nsarg, F_OK) == 0)
 		snprintf(nsarg, sizeof(nsarg), "/proc/%d/ns/net", (int)f->pid);

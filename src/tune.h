@@ -7,6 +7,7 @@
  * (opening the settings, errno as words).
  */
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -50,6 +51,8 @@ struct tune_audit {
 	struct ts_lint_finding *findings;
 	size_t n_findings;
 	char netns_name[64];
+	enum ts_netns_kind netns_kind;
+	char netns_reopen[PATH_MAX]; /* what opens it again (--netns's path, /proc/PID/ns/net); "": nothing */
 	uint64_t netns_inode;
 	struct tune_change *changes;  /* what --write and --apply do */
 	size_t n_changes;

@@ -135,14 +135,24 @@ static void timestamp(char *buf, size_t size, bool for_file)
 int tune_write_dropin(const struct tune_args *ta, const struct tune_audit *a)
 {
 	struct text t = { 0 };
-	char when[64], val[128];
+	char when[64], val[128], w1[PATH_MAX + 8], w2[PATH_MAX + 8];
 	int r;
 
 	timestamp(when, sizeof(when), false);
 	text_add(&t, "# Written by tcpstate tune on %s for network namespace %s.\n", when, a->netns_name);
-	if (ta->netns)
+	if (ta->netns && a->netns_kind == TS_NETNS_NAMED)
 		text_add(&t, "# These are per-namespace settings: apply inside it, e.g.\n"
-			     "#   ip netns exec %s sysctl -p %s\n", a->netns_name, ta->write);
+			     "#   ip netns exec %s sysctl -p %s\n",
+			     cli_shell_word(a->netns_name, w1, sizeof(w1)),
+			     cli_shell_word(ta->write, w2, sizeof(w2)));
+	else if (ta->netns && a->netns_reopen[0])
+		text_add(&t, "# These are per-namespace settings: apply inside it, e.g.\n"
+			     "#   nsenter --net=%s sysctl -p %s\n",
+			     cli_shell_word(a->netns_reopen, w1, sizeof(w1)),
+			     cli_shell_word(ta->write, w2, sizeof(w2)));
+	else if (ta->netns)
+		text_add(&t, "# These are per-namespace settings: apply them inside that namespace\n"
+			     "# (no process is known in it now to name it by).\n");
 	else
 		text_add(&t, "# Apply with: sysctl -p %s (or copy it to /etc/sysctl.d/)\n", ta->write);
 	text_add(&t, "# %s\n", TUNE_CLOSE_WAIT_NOTE);

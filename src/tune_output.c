@@ -94,7 +94,7 @@ void tune_print_audit(const struct tune_args *ta, const struct tune_audit *a)
 {
 	bool host_note = false;
 
-	if (strncmp(a->netns_name, "net:[", 5) == 0)
+	if (a->netns_kind == TS_NETNS_UNNAMED)
 		printf("TCP settings of network namespace %s\n", TERM_SAFE(a->netns_name));
 	else
 		printf("TCP settings of network namespace %s (net:[%llu])\n", TERM_SAFE(a->netns_name),

@@ -118,6 +118,27 @@ static void test_ss_port_words(void **state)
 	assert_int_equal(a.filter.states, 0); /* no state word: every state */
 }
 
+/* Service names as ss takes them (the services database), in options and ss words;
+ * a name that begins like one of ss's operators (ldap, nntp, gopher) is still a name. */
+static void test_service_names(void **state)
+{
+	struct cli_snapshot_args a = args();
+
+	(void)state;
+	assert_int_equal(cli_snapshot_option(&a, CLI_OPT_SPORT, "http,8080"), 1);
+	assert_int_equal(a.filter.n_sports, 2);
+	assert_int_equal(a.filter.sports[0], 80);
+	assert_int_equal(a.filter.sports[1], 8080);
+	assert_int_equal(cli_snapshot_option(&a, CLI_OPT_DPORT, "no-such-service-x"), -1);
+	a = args();
+	assert_int_equal(ss(&a, "dport = :ldap"), 0);
+	assert_int_equal(a.filter.n_dports, 1);
+	assert_int_equal(a.filter.dports[0], 389);
+	a = args();
+	assert_int_equal(ss(&a, "sport = nntp"), 0);
+	assert_int_equal(a.filter.sports[0], 119);
+}
+
 static void test_ss_words_tcpstate_cannot_do(void **state)
 {
 	static const char *const bad[] = {
@@ -266,6 +287,7 @@ int main(void)
 		cmocka_unit_test(test_shared_table_has_every_shared_option),
 		cmocka_unit_test(test_ss_state_words),
 		cmocka_unit_test(test_ss_port_words),
+		cmocka_unit_test(test_service_names),
 		cmocka_unit_test(test_ss_words_tcpstate_cannot_do),
 		cmocka_unit_test(test_closest_word),
 		cmocka_unit_test(test_getopt_guards),
