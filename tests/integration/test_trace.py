@@ -141,6 +141,8 @@ class Trace:
             self.p.wait()
         self.out.t.join(5)
         self.err.t.join(5)
+        check(self.p.returncode == 0, "trace exit %s after SIGINT or its end: %s" %
+              (self.p.returncode, "\n".join(self.err.snapshot())))
         return self.p.returncode
 
     def summary(self):
