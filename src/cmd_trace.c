@@ -219,23 +219,36 @@ static int trace_loop(struct ts_trace *t, struct run *run, uint64_t duration_ns)
 	return 0;
 }
 
+/* What is lost without hook h. */
+static const char *missing_means(enum ts_trace_hook h)
+{
+	return h == TS_TRACE_HOOK_DESTROY ? "sockets closed while IDLE, BOUND or CLOSED stay "
+					    "followed until the trace ends"
+					  : "those events are missing";
+}
+
 static void say_hooks(const struct ts_trace *t)
 {
 	for (int h = 0; h < _TS_TRACE_HOOK_MAX; h++) {
 		const char *where = ts_trace_hook_where(t, (enum ts_trace_hook)h);
 
-		cli_info("", "%s: %s", ts_trace_hook_name((enum ts_trace_hook)h),
-			 where ? where : "none loads on this kernel: those events are missing");
+		if (where)
+			cli_info("", "%s: %s", ts_trace_hook_name((enum ts_trace_hook)h), where);
+		else
+			cli_info("", "%s: none loads on this kernel: %s",
+				 ts_trace_hook_name((enum ts_trace_hook)h),
+				 missing_means((enum ts_trace_hook)h));
 	}
 }
 
-/* Hooks that did not load are said even without -v: their events are missing. */
+/* Hooks that did not load are said even without -v. */
 static void warn_missing_hooks(const struct ts_trace *t)
 {
 	for (int h = 0; h < _TS_TRACE_HOOK_MAX; h++)
 		if (!ts_trace_hook_where(t, (enum ts_trace_hook)h))
-			cli_warn("no hook for %s loads on this kernel: those events are missing",
-				 ts_trace_hook_name((enum ts_trace_hook)h));
+			cli_warn("no hook for %s loads on this kernel: %s",
+				 ts_trace_hook_name((enum ts_trace_hook)h),
+				 missing_means((enum ts_trace_hook)h));
 }
 
 int cmd_trace(int argc, char **argv)

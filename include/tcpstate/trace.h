@@ -29,6 +29,9 @@ enum ts_trace_hook {
 	TS_TRACE_HOOK_TW_END,   /* the end of a timewait socket */
 	TS_TRACE_HOOK_BIND,     /* bind(): IDLE -> BOUND */
 	TS_TRACE_HOOK_HOLD,     /* fd install: which process and fd hold a socket */
+	TS_TRACE_HOOK_DESTROY,  /* a socket's destruction: what was known of it is forgotten
+				 * (without it, sockets closed while IDLE, BOUND or CLOSED
+				 * stay followed, up to a bound) */
 	_TS_TRACE_HOOK_MAX,
 };
 

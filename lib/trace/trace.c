@@ -45,6 +45,7 @@ static const char *const hook_names[_TS_TRACE_HOOK_MAX] = {
 	[TS_TRACE_HOOK_TW_END] = "TIME_WAIT end",
 	[TS_TRACE_HOOK_BIND] = "bind (IDLE -> BOUND)",
 	[TS_TRACE_HOOK_HOLD] = "holders (fd install)",
+	[TS_TRACE_HOOK_DESTROY] = "socket destruction",
 };
 
 const char *ts_trace_hook_name(enum ts_trace_hook h)

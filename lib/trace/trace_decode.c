@@ -29,7 +29,7 @@ int trace_rec_decode(const void *data, size_t len, struct trace_rec *ret)
 	if (len != sizeof(e))
 		return -EBADMSG;
 	memcpy(&e, data, sizeof(e));
-	if (e.kind < TRACE_EV_STATE || e.kind > TRACE_EV_HOLD)
+	if (e.kind < TRACE_EV_STATE || e.kind > TRACE_EV_DESTROY)
 		return -EPROTO;
 	if (e.family != AF_INET && e.family != AF_INET6)
 		return -EPROTO;

@@ -15,6 +15,7 @@ enum trace_rec_kind {
 	TRACE_REC_TW_END = 3,
 	TRACE_REC_BIND = 4,
 	TRACE_REC_HOLD = 5,
+	TRACE_REC_DESTROY = 6,
 };
 
 struct trace_rec {

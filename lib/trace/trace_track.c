@@ -583,6 +583,18 @@ static int on_hold(struct trace_track *tt, const struct trace_rec *r, struct ts_
 	return 1;
 }
 
+/* The socket is gone: forget it and its holder. */
+static int on_destroy(struct trace_track *tt, const struct trace_rec *r)
+{
+	struct trace_sock *s = sock_find(tt, r->id);
+
+	if (s) {
+		holder_forget(tt, s->inode);
+		sock_remove(tt, s);
+	}
+	return 0;
+}
+
 int trace_track_rec(struct trace_track *tt, const struct trace_rec *r, struct ts_trace_event *ret)
 {
 	switch (r->kind) {
@@ -596,6 +608,8 @@ int trace_track_rec(struct trace_track *tt, const struct trace_rec *r, struct ts
 		return on_bind(tt, r, ret);
 	case TRACE_REC_HOLD:
 		return on_hold(tt, r, ret);
+	case TRACE_REC_DESTROY:
+		return on_destroy(tt, r);
 	default:
 		return 0;
 	}

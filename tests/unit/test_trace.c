@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <cmocka.h>
 
 #include "trace/trace_decode.h"
@@ -256,6 +257,43 @@ static void test_replay_summary(void **state)
 	trace_acc_done(&acc);
 }
 
+static void count_open(const struct ts_trace_open_sock *o, void *userdata)
+{
+	(void)o;
+	(*(size_t *)userdata)++;
+}
+
+/* A socket() closed while IDLE changes no state on the way out: its
+ * destruction is what makes the trace forget it (and its holder). */
+static void test_destroy_forgets_an_idle_socket(void **state)
+{
+	struct trace_rec hold = { .ts_ns = 1000, .id = 0x1000, .inode = 77, .family = AF_INET,
+				  .kind = TRACE_REC_HOLD, .oldstate = TS_TCP_CLOSE,
+				  .newstate = TS_TCP_CLOSE, .tgid = 42, .fd = 3, .comm = "srv" };
+	struct trace_rec gone = { .ts_ns = 2000, .id = 0x1000, .family = AF_INET,
+				  .kind = TRACE_REC_DESTROY, .oldstate = TS_TCP_CLOSE,
+				  .newstate = TS_TCP_CLOSE, .orphan = true };
+	struct ts_trace_event ev;
+	struct trace_track tt;
+	size_t open = 0;
+
+	(void)state;
+	trace_track_init(&tt);
+	assert_int_equal(trace_track_rec(&tt, &hold, &ev), 1);
+	assert_true(ev.born);
+	assert_int_equal(ev.new_state, TS_STATE_IDLE);
+	assert_int_equal(ev.sock.pid, 42);
+	assert_int_equal(ev.sock.fd, 3);
+	trace_track_each_open(&tt, 3000, count_open, &open);
+	assert_int_equal(open, 1);
+	assert_int_equal(trace_track_rec(&tt, &gone, &ev), 0);
+	open = 0;
+	trace_track_each_open(&tt, 3000, count_open, &open);
+	assert_int_equal(open, 0);
+	assert_int_equal(tt.holder_by_inode.n, 0);
+	trace_track_done(&tt);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -266,6 +304,7 @@ int main(void)
 		cmocka_unit_test(test_decode_checks_length_and_values),
 		cmocka_unit_test(test_replay_tells_states_holders_and_times),
 		cmocka_unit_test(test_replay_summary),
+		cmocka_unit_test(test_destroy_forgets_an_idle_socket),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

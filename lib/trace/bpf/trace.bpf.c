@@ -17,6 +17,7 @@
  *   bind           fexit/inet_csk_get_port (IDLE -> BOUND), else not seen
  *   holder         fentry/fd_install, else tp_btf/sys_exit of socket(),
  *                  accept() and accept4() (the fd they return)
+ *   destruction    tp_btf/tcp_destroy_sock (to forget the socket)
  *
  * The sockets are read only with CO-RE reads (BPF_CORE_READ): no helper
  * that wants a trusted socket pointer (whether a hook's argument is trusted
@@ -137,7 +138,9 @@ static __always_inline struct tstrace_rec *event_start(struct sock_common *skc, 
 	if (!sport && full)
 		sport = bpf_ntohs(BPF_CORE_READ((struct inet_sock *)skc, inet_sport));
 	dport = bpf_ntohs(BPF_CORE_READ(skc, skc_dport));
-	if (!selected(netns, sport, dport))
+	/* A destruction is for forgetting: every socket followed needs it. */
+	if (kind == TRACE_EV_DESTROY ? netns_only && netns != netns_only
+				     : !selected(netns, sport, dport))
 		return NULL;
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
@@ -317,6 +320,25 @@ int BPF_PROG(bind_exit, struct sock *sk, unsigned short snum, int ret)
 	e->oldstate = K_TCP_CLOSE;
 	e->newstate = K_TCP_CLOSE;
 	event_holder(e, sk);
+	bpf_ringbuf_submit(e, 0);
+	return 0;
+}
+
+/* The socket is destroyed (tcp_v4_destroy_sock(), also for IPv6): user
+ * space forgets it. Sockets closed while IDLE, BOUND or CLOSED change no
+ * state on the way out; this is how their end is known. */
+SEC("tp_btf/tcp_destroy_sock")
+int BPF_PROG(destroy_tp, struct sock *sk)
+{
+	struct tstrace_rec *e;
+
+	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+		return 0;
+	e = event_start(&sk->__sk_common, TRACE_EV_DESTROY, true);
+	if (!e)
+		return 0;
+	e->oldstate = BPF_CORE_READ(sk, __sk_common.skc_state);
+	e->newstate = e->oldstate;
 	bpf_ringbuf_submit(e, 0);
 	return 0;
 }

@@ -74,6 +74,7 @@ static const struct hook_alts {
 	[TS_TRACE_HOOK_TW_END] = { { "tw_end_destructor", "tw_end_free" },
 				   { "fentry/tcp_twsk_destructor", "fentry/inet_twsk_free" } },
 	[TS_TRACE_HOOK_BIND] = { { "bind_exit" }, { "fexit/inet_csk_get_port" } },
+	[TS_TRACE_HOOK_DESTROY] = { { "destroy_tp" }, { "tp_btf/tcp_destroy_sock" } },
 	[TS_TRACE_HOOK_HOLD] = { { "hold", "hold_sys_exit" },
 				 { "fentry/fd_install",
 				   "tp_btf/sys_exit (socket, accept, accept4)" } },

@@ -18,6 +18,8 @@ enum trace_event_kind {
 	TRACE_EV_TW_END = 3,    /* a timewait socket ended (id = tw) */
 	TRACE_EV_BIND = 4,      /* bind() gave the socket a port while it was TCP_CLOSE */
 	TRACE_EV_HOLD = 5,      /* a process installed an fd for the socket */
+	TRACE_EV_DESTROY = 6,   /* the full socket is being destroyed (nothing to report:
+				 * what is known of it can be forgotten) */
 };
 
 enum {
