@@ -41,8 +41,10 @@ const char *ts_trace_hook_name(enum ts_trace_hook h);
 enum ts_trace_holder {
 	TS_TRACE_HOLDER_PROCESS, /* pid, fd, comm are set */
 	TS_TRACE_HOLDER_ORPHAN,  /* no process holds it (closed, or a timewait socket) */
-	TS_TRACE_HOLDER_UNKNOWN, /* held, but by whom was not seen (fd got before the trace
-				  * and missed by the start snapshot) */
+	TS_TRACE_HOLDER_UNKNOWN, /* held, but by whom is not known: the fd was made by a
+				  * path the trace does not see (dup, fork, SCM_RIGHTS, io_uring
+				  * without fentry) and the owner scan that follows (at most
+				  * once per TS_TRACE_RESCAN_MS) had not run or did not find it */
 };
 
 /* How well the time in the old state is known. */
@@ -56,6 +58,7 @@ enum ts_trace_age {
 
 struct ts_trace_socket {
 	uint64_t cookie;         /* 0: not known */
+	uint64_t inode;          /* 0: none (orphan, timewait) or not known */
 	uint64_t netns_inode;
 	struct in6_addr local_addr; /* IPv4: first 4 bytes */
 	struct in6_addr remote_addr;
@@ -82,6 +85,10 @@ struct ts_trace_event {
 	enum ts_trace_age age;   /* of the time in old_state */
 	uint64_t in_old_ns;
 };
+
+/* At most how often the owners of every process are scanned again for a
+ * socket whose holder is not known. */
+#define TS_TRACE_RESCAN_MS 1000
 
 /* How often TIME_WAIT sockets are polled when no hook shows their end. */
 #define TS_TRACE_TW_POLL_MS 1000

@@ -11,6 +11,7 @@
 
 #include "tcpstate/netns.h"
 #include "tcpstate/trace.h"
+#include "snapshot/bpf/owners.h"
 #include "trace/bpf/trace_bpf.h"
 #include "trace/trace_decode.h"
 #include "trace/trace_summary.h"
@@ -31,6 +32,8 @@ struct ts_trace {
 	char netns_buf[64];
 	uint64_t start_ns;
 	uint64_t last_tw_poll_ns;
+	uint64_t last_rescan_ns;
+	uint64_t rescans;
 	char *netns_spec;              /* opts.netns, for the TIME_WAIT polls */
 	bool all_netns;
 	uint64_t malformed;            /* records that did not decode */
@@ -114,6 +117,33 @@ static bool event_selected(const struct ts_filter *f, const struct ts_trace_even
 	return socket_selected(f, &ev->sock, m);
 }
 
+static int learn_owner(const struct bpf_owner_rec *o, void *userdata)
+{
+	struct ts_trace *t = userdata;
+
+	return trace_track_holder_put(&t->track, o->inode, o->pid, o->fd, o->comm);
+}
+
+/*
+ * A held socket whose holder the trace did not see (its fd came by dup,
+ * fork, SCM_RIGHTS, or a path the hooks here miss): the owners of every
+ * process are scanned again (the BPF iterator), at most once per
+ * TS_TRACE_RESCAN_MS, and what it finds is kept.
+ */
+static void resolve_holder(struct ts_trace *t, struct ts_trace_socket *s)
+{
+	uint64_t now = mono_ns();
+
+	if (!s->inode || now - t->last_rescan_ns < TS_TRACE_RESCAN_MS * 1000000ull)
+		return;
+	t->last_rescan_ns = now;
+	t->rescans++;
+	/* Any state: an fd-held socket can be in all but TIME_WAIT. */
+	if (bpf_owners_collect(0, 0, learn_owner, t, NULL) < 0)
+		return;
+	trace_track_holder_fill(&t->track, s);
+}
+
 static int deliver(struct ts_trace *t, const struct trace_rec *rec)
 {
 	struct ts_trace_event ev;
@@ -121,6 +151,8 @@ static int deliver(struct ts_trace *t, const struct trace_rec *rec)
 
 	if (r <= 0)
 		return r;
+	if (ev.sock.holder == TS_TRACE_HOLDER_UNKNOWN)
+		resolve_holder(t, &ev.sock);
 	if (!event_selected(&t->filter, &ev))
 		return 0;
 	r = trace_acc_add(&t->acc, &ev);

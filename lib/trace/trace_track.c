@@ -132,6 +132,7 @@ static void holder_fill(const struct trace_track *tt, bool orphan, uint64_t inod
 	s->pid = 0;
 	s->fd = -1;
 	s->comm[0] = '\0';
+	s->inode = orphan ? 0 : inode;
 	if (orphan) {
 		s->holder = TS_TRACE_HOLDER_ORPHAN;
 	} else if (inode && trace_map_get(&tt->holder_by_inode, inode, &i)) {
@@ -194,6 +195,7 @@ static void sock_from_snapshot(const struct ts_snapshot *snap, const struct ts_s
 	out->local_port = s->local_port;
 	out->remote_port = s->remote_port;
 	out->family = s->family;
+	out->inode = s->inode;
 	out->fd = -1;
 	if (o) {
 		const struct ts_process *p = ts_snapshot_process(snap, o->process_index);
@@ -648,4 +650,20 @@ void trace_track_each_tw(const struct trace_track *tt,
 	for (size_t i = 0; i < tt->n_seeds; i++)
 		if (!tt->seeds[i].claimed && tt->seeds[i].tw)
 			cb(sock_tuple_key(&tt->seeds[i].sock), &tt->seeds[i], userdata);
+}
+
+int trace_track_holder_put(struct trace_track *tt, uint64_t inode, pid_t pid, int fd,
+			   const char *comm)
+{
+	return holder_put(tt, inode, pid, fd, comm);
+}
+
+bool trace_track_holder_fill(const struct trace_track *tt, struct ts_trace_socket *s)
+{
+	uint32_t i;
+
+	if (!s->inode || !trace_map_get(&tt->holder_by_inode, s->inode, &i))
+		return false;
+	holder_fill(tt, false, s->inode, s);
+	return true;
 }

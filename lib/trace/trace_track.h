@@ -68,6 +68,13 @@ int trace_track_seed(struct trace_track *tt, const struct ts_snapshot *snap, uin
  */
 int trace_track_rec(struct trace_track *tt, const struct trace_rec *r, struct ts_trace_event *ret);
 
+/* Learns that pid holds the socket of inode through fd. 0 or -ENOMEM. */
+int trace_track_holder_put(struct trace_track *tt, uint64_t inode, pid_t pid, int fd,
+			   const char *comm);
+
+/* Fills s's holder (PROCESS) when the holder of its inode is known: true then. */
+bool trace_track_holder_fill(const struct trace_track *tt, struct ts_trace_socket *s);
+
 /* A timewait socket's identity: its namespace and ends (never 0). */
 uint64_t trace_tuple_key(uint32_t netns, uint8_t family, const struct in6_addr *saddr,
 			 uint16_t sport, const struct in6_addr *daddr, uint16_t dport);
