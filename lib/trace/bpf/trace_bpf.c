@@ -92,6 +92,7 @@ struct trace_bpf {
 
 static __thread char first_warning[256];
 
+__attribute__((format(printf, 2, 0)))
 static int keep_first_warning(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
 	size_t len;
