@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "cli_snapshot.h"
+#include "tcpstate/sysctl_registry.h"
 #include "tcpstate/procinfo.h"
 #include "term_safe.h"
 #include "tcpstate/util.h"
@@ -170,7 +171,7 @@ static void report_notes(const struct cli_snapshot_args *a, const struct ts_snap
 			 "or held socket%s: owners, and IDLE, BOUND or CLOSED states, are missing",
 			 strerrorname_np(st->fd_exhausted_errno) ? strerrorname_np(st->fd_exhausted_errno) : "?",
 			 st->fd_exhausted_errno == ENFILE ?
-				"the system's file table is full, see fs.file-max and fs.file-nr" :
+				"the system's file table is full, see " TS_SYSCTL_NAME(FILE_MAX) " and fs.file-nr" :
 				"tcpstate's own RLIMIT_NOFILE is too low, see ulimit -n",
 			 st->fd_exhausted, st->fd_exhausted == 1 ? "" : "es",
 			 st->fd_exhausted == 1 ? "" : "s");

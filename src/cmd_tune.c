@@ -12,6 +12,7 @@
 #include "cli.h"
 #include "cli_snapshot.h"
 #include "term_safe.h"
+#include "tcpstate/diagnose.h"
 #include "tcpstate/util.h"
 #include "tune.h"
 
@@ -141,7 +142,7 @@ static int audit_run(const struct tune_args *ta, struct ts_sysctl *s, struct tun
 {
 	struct cli_snapshot_args sa;
 	const struct ts_netns *ns;
-	char range[128];
+	struct ts_diagnose_sysctls sys;
 	uint32_t lo = 32768, hi = 60999;
 	int64_t somaxconn = 0;
 	int r;
@@ -166,15 +167,16 @@ static int audit_run(const struct tune_args *ta, struct ts_sysctl *s, struct tun
 		a->netns_inode = ns->inode;
 	}
 
-	if (ts_sysctl_read(s, "net.ipv4.ip_local_port_range", range, sizeof(range)) == 0) {
-		unsigned l, h;
-
-		if (sscanf(range, "%u %u", &l, &h) == 2 && l <= h && h <= 65535) {
-			lo = l;
-			hi = h;
-		}
+	/* The port range and somaxconn as doctor reads them (one parser). */
+	ts_diagnose_sysctls_read(s, &sys);
+	if (sys.err[TS_DS_PORT_RANGE] == 0 && sys.value[TS_DS_PORT_RANGE] >= 0 &&
+	    sys.value[TS_DS_PORT_RANGE] <= sys.value2[TS_DS_PORT_RANGE] &&
+	    sys.value2[TS_DS_PORT_RANGE] <= 65535) {
+		lo = (uint32_t)sys.value[TS_DS_PORT_RANGE];
+		hi = (uint32_t)sys.value2[TS_DS_PORT_RANGE];
 	}
-	(void)ts_sysctl_read_int(s, "net.core.somaxconn", &somaxconn);
+	if (sys.err[TS_DS_SOMAXCONN] == 0)
+		somaxconn = sys.value[TS_DS_SOMAXCONN];
 	r = ts_tune_observe(a->snap, lo, hi, somaxconn, &a->obs);
 	if (r == 0)
 		r = ts_tune_advise(s, &a->obs, &a->rows, &a->n_rows);

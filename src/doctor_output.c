@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "doctor_output.h"
 #include "output.h"
+#include "tcpstate/sysctl_registry.h"
 #include "tcpstate/activity.h"
 #include "term_safe.h"
 
@@ -201,7 +202,7 @@ static void print_sysctl(const struct ts_finding *f, enum ts_diagnose_sysctl id)
 
 	if (f->sysctls.err[id])
 		printf("            %s: unavailable (%s)\n", name, strerror(-f->sysctls.err[id]));
-	else if (id == TS_DS_PORT_RANGE)
+	else if (ts_sysctl_info(ts_diagnose_sysctl_id(id))->shape == TS_SYSCTL_SHAPE_RANGE)
 		printf("            %s = %lld-%lld (%lld ports)\n", name, (long long)f->sysctls.value[id],
 		       (long long)f->sysctls.value2[id],
 		       (long long)(f->sysctls.value2[id] - f->sysctls.value[id] + 1));
@@ -910,7 +911,8 @@ static json_object *sysctls_json(const struct ts_finding *f)
 		if (f->sysctls.err[id]) {
 			val = json_object_new_object();
 			json_object_object_add(val, "unavailable", jerr(f->sysctls.err[id]));
-		} else if (id == TS_DS_PORT_RANGE) {
+		} else if (ts_sysctl_info(ts_diagnose_sysctl_id((enum ts_diagnose_sysctl)id))->shape ==
+			   TS_SYSCTL_SHAPE_RANGE) {
 			val = json_object_new_array();
 			json_object_array_add(val, json_object_new_int64(f->sysctls.value[id]));
 			json_object_array_add(val, json_object_new_int64(f->sysctls.value2[id]));

@@ -18,6 +18,7 @@
 #include <netinet/in.h>
 #include <json-c/json.h>
 
+#include "tcpstate/sysctl_registry.h"
 #include "tcpstate/listener.h"
 #include "tcpstate/netstat.h"
 #include "tcpstate/snapshot.h"
@@ -85,7 +86,7 @@ struct explain_text {
 /* The setting read once in c's namespace (err set when unreadable); never NULL. */
 const struct explain_setting *explain_setting_get(struct explain_ctx *c, const char *name);
 /* The value as text, or "unavailable" for use inside a sentence. */
-const char *explain_setting_value(struct explain_ctx *c, const char *name);
+const char *explain_setting_value(struct explain_ctx *c, enum ts_sysctl_id id);
 /* The counters of c's namespace, or NULL when they cannot be read. */
 const struct ts_netstat *explain_netstat(struct explain_ctx *c);
 /* The listener of s (SYN_RECEIVED): looked up in snap, else in a snapshot of its port. */

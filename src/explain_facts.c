@@ -40,9 +40,9 @@ const struct explain_setting *explain_setting_get(struct explain_ctx *c, const c
 }
 
 /* The value as text, or "unavailable" for use inside a sentence. */
-const char *explain_setting_value(struct explain_ctx *c, const char *name)
+const char *explain_setting_value(struct explain_ctx *c, enum ts_sysctl_id id)
 {
-	const struct explain_setting *s = explain_setting_get(c, name);
+	const struct explain_setting *s = explain_setting_get(c, ts_sysctl_info(id)->name);
 
 	return s->err ? "unavailable" : s->value;
 }

@@ -26,10 +26,12 @@ static void timer_text(struct explain_text *t, const struct ts_socket *s)
 	}
 	explain_fmt_duration(d, sizeof(d), s->timer_expires_ms);
 	explain_text_add(t, "%s, fires in %s", what[s->timer], d);
-	/* sock_diag's count is of retransmissions with that timer, of unanswered probes with the others. */
-	if (s->timer_retrans && s->timer == TS_TIMER_RETRANS)
-		explain_text_add(t, ", %u retransmission%s so far", s->timer_retrans,
-				 s->timer_retrans == 1 ? "" : "s");
+	/* With the retransmission timer, the one count of retransmissions the verdict
+	 * uses too (ts_socket_retransmissions()); with the others, sock_diag counts
+	 * unanswered probes. */
+	if (s->timer == TS_TIMER_RETRANS && ts_socket_retransmissions(s))
+		explain_text_add(t, ", %u retransmission%s so far", ts_socket_retransmissions(s),
+				 ts_socket_retransmissions(s) == 1 ? "" : "s");
 	else if (s->timer_retrans && (s->timer == TS_TIMER_KEEPALIVE || s->timer == TS_TIMER_PROBE))
 		explain_text_add(t, ", %u probe%s unanswered so far", s->timer_retrans,
 				 s->timer_retrans == 1 ? "" : "s");

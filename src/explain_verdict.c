@@ -47,14 +47,14 @@ static void verdict_orphan_or_held(struct explain_text *t, struct explain_ctx *c
 {
 	if (orphan)
 		explain_text_add(t, "Its program has closed it (an orphan); the kernel waits for %s and gives "
-				 "up after net.ipv4.tcp_orphan_retries = %s retransmissions (0 means 8, "
+				 "up after " TS_SYSCTL_NAME(TCP_ORPHAN_RETRIES) " = %s retransmissions (0 means 8, "
 				 "about 100 s).", waiting_for,
-				 explain_setting_value(c, "net.ipv4.tcp_orphan_retries"));
+				 explain_setting_value(c, TS_SYSCTL_TCP_ORPHAN_RETRIES));
 	else
 		explain_text_add(t, "%s still holds it (it called shutdown(), not close()); the kernel waits "
-				 "for %s and gives up after net.ipv4.tcp_retries2 = %s (about 15 minutes at "
+				 "for %s and gives up after " TS_SYSCTL_NAME(TCP_RETRIES2) " = %s (about 15 minutes at "
 				 "15), unless TCP_USER_TIMEOUT is set.", who ? who : "A program", waiting_for,
-				 explain_setting_value(c, "net.ipv4.tcp_retries2"));
+				 explain_setting_value(c, TS_SYSCTL_TCP_RETRIES2));
 }
 
 /* " (TcpExtX = 12, TcpExtY = 0 in this namespace)." for the counters the kernel reports. */
@@ -111,15 +111,15 @@ static void verdict_syn_received(struct explain_text *t, struct explain_ctx *c,
 				 "is unknown (%s).", l->found ? cli_fd_copy_error(l->defer_err, why, sizeof(why))
 								: "its listener was not found");
 	explain_text_add(t, " The SYN-ACK has been retransmitted %u time%s; the entry is dropped after "
-			 "net.ipv4.tcp_synack_retries = %s.", rt, rt == 1 ? "" : "s",
-			 explain_setting_value(c, "net.ipv4.tcp_synack_retries"));
+			 TS_SYSCTL_NAME(TCP_SYNACK_RETRIES) " = %s.", rt, rt == 1 ? "" : "s",
+			 explain_setting_value(c, TS_SYSCTL_TCP_SYNACK_RETRIES));
 	counters_text(t, c, (1u << TS_NSTAT_DEFER_ACCEPT_DROP) | (1u << TS_NSTAT_LISTEN_DROPS));
 }
 
 /* True when a retry count already exceeds the setting's value (a per-socket limit). */
-static bool beyond_limit(struct explain_ctx *c, const char *name, unsigned count)
+static bool beyond_limit(struct explain_ctx *c, enum ts_sysctl_id id, unsigned count)
 {
-	const struct explain_setting *s = explain_setting_get(c, name);
+	const struct explain_setting *s = explain_setting_get(c, ts_sysctl_info(id)->name);
 	uint32_t v;
 
 	return s->err == 0 && ts_parse_u32(s->value, 0, UINT32_MAX, &v) == 0 && count > v;
@@ -131,9 +131,9 @@ static void verdict_listen(struct explain_text *t, struct explain_ctx *c, const 
 	if (ts_listener_queue_full(s)) {
 		explain_text_add(t, "The accept queue is full (%u waiting, backlog %u: Linux queues "
 				 "backlog + 1): %s is not calling accept() fast enough; new clients "
-				 "stall, or are reset when net.ipv4.tcp_abort_on_overflow is 1 (now "
+				 "stall, or are reset when " TS_SYSCTL_NAME(TCP_ABORT_ON_OVERFLOW) " is 1 (now "
 				 "%s).", s->recv_q, s->send_q, holders,
-				 explain_setting_value(c, "net.ipv4.tcp_abort_on_overflow"));
+				 explain_setting_value(c, TS_SYSCTL_TCP_ABORT_ON_OVERFLOW));
 		counters_text(t, c, (1u << TS_NSTAT_LISTEN_OVERFLOWS) | (1u << TS_NSTAT_LISTEN_DROPS));
 	} else if (s->recv_q > 0)
 		explain_text_add(t, "%u connection%s wait%s for accept() (backlog %u).", s->recv_q,
@@ -147,15 +147,15 @@ static void verdict_syn_sent(struct explain_text *t, struct explain_ctx *c, unsi
 {
 	explain_text_add(t, "The SYN has been retransmitted %u time%s without an answer. ", rt,
 			 rt == 1 ? "" : "s");
-	if (beyond_limit(c, "net.ipv4.tcp_syn_retries", rt))
-		explain_text_add(t, "That is more than net.ipv4.tcp_syn_retries = %s: this socket has "
+	if (beyond_limit(c, TS_SYSCTL_TCP_SYN_RETRIES, rt))
+		explain_text_add(t, "That is more than " TS_SYSCTL_NAME(TCP_SYN_RETRIES) " = %s: this socket has "
 				 "its own limit (TCP_SYNCNT or TCP_USER_TIMEOUT).",
-				 explain_setting_value(c, "net.ipv4.tcp_syn_retries"));
+				 explain_setting_value(c, TS_SYSCTL_TCP_SYN_RETRIES));
 	else
-		explain_text_add(t, "connect() fails after net.ipv4.tcp_syn_retries = %s "
+		explain_text_add(t, "connect() fails after " TS_SYSCTL_NAME(TCP_SYN_RETRIES) " = %s "
 				 "retransmissions, unless the program set TCP_SYNCNT or "
 				 "TCP_USER_TIMEOUT.",
-				 explain_setting_value(c, "net.ipv4.tcp_syn_retries"));
+				 explain_setting_value(c, TS_SYSCTL_TCP_SYN_RETRIES));
 }
 
 /* ESTABLISHED: what its timer says, how long it has been quiet, what waits to be read. */
@@ -172,9 +172,9 @@ static void verdict_established(struct explain_text *t, struct explain_ctx *c,
 	switch ((enum ts_timer)s->timer) {
 	case TS_TIMER_RETRANS:
 		explain_text_add(t, "%u byte%s are unacknowledged and %u retransmission%s so far; the "
-				 "kernel gives up after net.ipv4.tcp_retries2 = %s unless "
+				 "kernel gives up after " TS_SYSCTL_NAME(TCP_RETRIES2) " = %s unless "
 				 "TCP_USER_TIMEOUT is set.", s->send_q, s->send_q == 1 ? "" : "s", rt,
-				 rt == 1 ? "" : "s", explain_setting_value(c, "net.ipv4.tcp_retries2"));
+				 rt == 1 ? "" : "s", explain_setting_value(c, TS_SYSCTL_TCP_RETRIES2));
 		break;
 	case TS_TIMER_PROBE:
 		explain_text_add(t, "The peer advertises a zero window (its program is not reading); "
@@ -214,16 +214,16 @@ static void verdict_fin_wait_2(struct explain_text *t, struct explain_ctx *c,
 
 	if (!orphan) {
 		explain_text_add(t, "%s still holds it after shutdown(SHUT_WR), so "
-				 "net.ipv4.tcp_fin_timeout (%s) does not apply. It ends when the peer's "
+				 TS_SYSCTL_NAME(TCP_FIN_TIMEOUT) " (%s) does not apply. It ends when the peer's "
 				 "program closes its side (there the socket is in CLOSE_WAIT).", holders,
-				 explain_setting_value(c, "net.ipv4.tcp_fin_timeout"));
+				 explain_setting_value(c, TS_SYSCTL_TCP_FIN_TIMEOUT));
 		return;
 	}
 	explain_text_add(t, "Its program has closed it (an orphan): the kernel drops it "
-			 "net.ipv4.tcp_fin_timeout = %s s after it became an orphan in "
+			 TS_SYSCTL_NAME(TCP_FIN_TIMEOUT) " = %s s after it became an orphan in "
 			 "FIN_WAIT_2 (the close, or the ACK of its FIN if that came later) "
 			 "unless the peer sends its FIN first.",
-			 explain_setting_value(c, "net.ipv4.tcp_fin_timeout"));
+			 explain_setting_value(c, TS_SYSCTL_TCP_FIN_TIMEOUT));
 	if (s->timer) {
 		explain_fmt_duration(d, sizeof(d), s->timer_expires_ms);
 		explain_text_add(t, " %s left.", d);
