@@ -221,27 +221,27 @@ bool cli_snapshot_incomplete(const struct ts_snapshot *snap)
 
 int cli_snapshot_take(struct cli_snapshot_args *a, struct ts_snapshot **ret)
 {
-	struct ts_netns_ref ref;
-	struct ts_bpf_status bpf;
+	struct ts_snapshot_status st;
+	const struct ts_bpf_status *bpf = &st.bpf;
 	char hint[256];
-	int r = ts_snapshot_collect_ex(&a->opts, ret, &bpf), nr = 0;
+	int r = ts_snapshot_collect_status(&a->opts, ret, &st);
 
 	if (r < 0) {
-		/* The namespace that does not resolve (any more) is the reason. */
-		if (a->opts.netns && bpf.failure == TS_BPF_FAILURE_NONE)
-			nr = ts_netns_lookup(a->opts.netns, a->opts.proc_root, &ref);
-		if (nr < 0)
-			cli_netns_error(a->opts.netns, nr);
-		else if (bpf.failure == TS_BPF_FAILURE_NOT_BUILT)
+		if (st.failed_stage == TS_SNAPSHOT_STAGE_NETNS && r != -EPERM && r != -EACCES &&
+		    a->opts.netns)
+			cli_netns_error(a->opts.netns, r);
+		else if (st.failed_stage == TS_SNAPSHOT_STAGE_NETNS && r != -EPERM && r != -EACCES)
+			cli_error("cannot read the network namespaces: %s", strerror(-r));
+		else if (bpf->failure == TS_BPF_FAILURE_NOT_BUILT)
 			cli_error("BPF owner source not built into this tcpstate (meson -Dbpf=enabled); "
 				  "use --owners proc or auto");
-		else if (bpf.failure != TS_BPF_FAILURE_NONE)
-			report_bpf_failure(&bpf, a->verbose, "", "; use --owners proc or auto");
-		else if (r == -EPERM || r == -EACCES)
+		else if (bpf->failure != TS_BPF_FAILURE_NONE)
+			report_bpf_failure(bpf, a->verbose, "", "; use --owners proc or auto");
+		else if (st.failed_stage == TS_SNAPSHOT_STAGE_NETNS)
 			cli_error("not permitted to inspect that namespace: %s (%s)", strerror(-r),
 				  cli_privilege_hint("CAP_SYS_ADMIN", cli_has_cap(CAP_SYS_ADMIN), hint,
 						     sizeof(hint)));
-		else if (r == -EAGAIN)
+		else if (r == -EAGAIN && st.failed_stage == TS_SNAPSHOT_STAGE_DUMP)
 			cli_error("the kernel kept interrupting the socket dump; try again");
 		else
 			cli_error("cannot take a snapshot: %s", strerror(-r));

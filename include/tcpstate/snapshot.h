@@ -112,6 +112,29 @@ int ts_snapshot_collect(const struct ts_snapshot_opts *opts, struct ts_snapshot 
 int ts_snapshot_collect_ex(const struct ts_snapshot_opts *opts, struct ts_snapshot **ret,
 			   struct ts_bpf_status *ret_bpf);
 
+/* Where a collection failed, so that the caller need not guess from the errno. */
+enum ts_snapshot_stage {
+	TS_SNAPSHOT_STAGE_NONE,    /* it did not fail */
+	TS_SNAPSHOT_STAGE_OPTIONS, /* opts contradict each other (-EINVAL) */
+	TS_SNAPSHOT_STAGE_NETNS,   /* resolving, opening or entering a namespace: the errors of
+				    * ts_netns_lookup(), -EPERM/-EACCES to enter it */
+	TS_SNAPSHOT_STAGE_DUMP,    /* reading the sockets (sock_diag or /proc/net): -EAGAIN when
+				    * the dump kept being interrupted */
+	TS_SNAPSHOT_STAGE_OWNERS,  /* the owner scan; bpf says why when the BPF source failed */
+};
+
+struct ts_snapshot_status {
+	enum ts_snapshot_stage failed_stage;
+	struct ts_bpf_status bpf; /* as ts_snapshot_collect_ex() fills it */
+};
+
+/*
+ * ts_snapshot_collect_ex() that also says at which stage it failed.
+ * *ret_status (may be NULL) is always filled.
+ */
+int ts_snapshot_collect_status(const struct ts_snapshot_opts *opts, struct ts_snapshot **ret,
+			       struct ts_snapshot_status *ret_status);
+
 /*
  * Loads the BPF owner program into the running kernel and unloads it,
  * without reading anything: whether this machine can use the BPF owner

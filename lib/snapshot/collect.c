@@ -34,7 +34,7 @@ static bool kernel_dumps_bound(void)
 }
 
 static int collect_procfs(struct ts_snapshot *snap, const struct netns_target *t,
-			  uint32_t netns_index, const struct ts_filter *f)
+			  uint32_t netns_index, const struct ts_filter *f, enum ts_snapshot_stage *stage)
 {
 	static const struct {
 		const char *path;
@@ -47,9 +47,11 @@ static int collect_procfs(struct ts_snapshot *snap, const struct netns_target *t
 	int saved, r;
 
 	/* /proc/thread-self/net is the namespace of the thread opening it. */
+	*stage = TS_SNAPSHOT_STAGE_NETNS;
 	r = netns_enter(t, &saved);
 	if (r < 0)
 		return r;
+	*stage = TS_SNAPSHOT_STAGE_DUMP;
 	for (size_t i = 0; i < 2; i++)
 		fp[i] = fopen(files[i].path, "re");
 	r = netns_leave(saved);
@@ -89,7 +91,8 @@ static int dump_family(int fd, struct ts_snapshot *snap, uint32_t netns_index,
 }
 
 static int collect_netlink(struct ts_snapshot *snap, const struct netns_target *t,
-			   uint32_t netns_index, const struct ts_filter *f, bool want_info)
+			   uint32_t netns_index, const struct ts_filter *f, bool want_info,
+			   enum ts_snapshot_stage *stage)
 {
 	uint32_t kstates = ts_state_mask_to_kernel(ts_filter_states(f));
 	unsigned char bc4[BYTECODE_MAX], bc6[BYTECODE_MAX];
@@ -105,9 +108,11 @@ static int collect_netlink(struct ts_snapshot *snap, const struct netns_target *
 	if (r < 0)
 		return r;
 
+	*stage = TS_SNAPSHOT_STAGE_NETNS;
 	r = netns_enter(t, &saved);
 	if (r < 0)
 		return r;
+	*stage = TS_SNAPSHOT_STAGE_DUMP;
 	fd = sock_diag_open();
 	r = netns_leave(saved);
 	if (fd < 0)
@@ -138,7 +143,8 @@ out_close:
 }
 
 static int collect_target(struct ts_snapshot *snap, const struct netns_target *t,
-			  const struct ts_snapshot_opts *o, const struct ts_filter *f)
+			  const struct ts_snapshot_opts *o, const struct ts_filter *f,
+			  enum ts_snapshot_stage *stage)
 {
 	struct ts_netns ns = { .inode = t->inode, .pid = t->pid, .kind = t->kind };
 	size_t first = snap->n_sockets;
@@ -151,7 +157,7 @@ static int collect_target(struct ts_snapshot *snap, const struct netns_target *t
 		return r;
 
 	if (o->backend != TS_BACKEND_PROCFS) {
-		r = collect_netlink(snap, t, idx, f, o->want_info);
+		r = collect_netlink(snap, t, idx, f, o->want_info, stage);
 		if (r == 0 || o->backend == TS_BACKEND_NETLINK)
 			return r;
 		/* No sock_diag (module missing or not built): use /proc/net/tcp. */
@@ -162,7 +168,7 @@ static int collect_target(struct ts_snapshot *snap, const struct netns_target *t
 		snap->n_sockets = first;
 	}
 	snap->stats.backend = TS_BACKEND_PROCFS;
-	return collect_procfs(snap, t, idx, f);
+	return collect_procfs(snap, t, idx, f, stage);
 }
 
 static bool need_candidates(const struct ts_filter *f, bool bound_dump)
@@ -347,6 +353,17 @@ static int owners_finish(struct owner_scan *scan, struct ts_snapshot *snap,
 int ts_snapshot_collect_ex(const struct ts_snapshot_opts *o, struct ts_snapshot **ret,
 			   struct ts_bpf_status *ret_bpf)
 {
+	struct ts_snapshot_status st;
+	int r = ts_snapshot_collect_status(o, ret, &st);
+
+	if (ret_bpf)
+		*ret_bpf = st.bpf;
+	return r;
+}
+
+int ts_snapshot_collect_status(const struct ts_snapshot_opts *o, struct ts_snapshot **ret,
+			       struct ts_snapshot_status *ret_status)
+{
 	static const struct ts_filter all = { 0 };
 	const struct ts_filter *f = o->filter ? o->filter : &all;
 	struct netns_target *targets = NULL;
@@ -355,10 +372,19 @@ int ts_snapshot_collect_ex(const struct ts_snapshot_opts *o, struct ts_snapshot 
 	struct ts_snapshot *snap;
 	int r;
 
-	if (ret_bpf)
-		memset(ret_bpf, 0, sizeof(*ret_bpf));
+	struct ts_snapshot_status unused;
+	struct ts_bpf_status *ret_bpf;
+	enum ts_snapshot_stage *stage;
+
+	if (!ret_status)
+		ret_status = &unused;
+	memset(ret_status, 0, sizeof(*ret_status));
+	ret_bpf = &ret_status->bpf;
+	stage = &ret_status->failed_stage;
+	*stage = TS_SNAPSHOT_STAGE_OPTIONS;
 	if (o->owners == TS_OWNERS_NONE && ts_filter_needs_owners(f))
 		return -EINVAL;
+	*stage = TS_SNAPSHOT_STAGE_NETNS;
 
 	snap = snapshot_new();
 	if (!snap)
@@ -369,13 +395,14 @@ int ts_snapshot_collect_ex(const struct ts_snapshot_opts *o, struct ts_snapshot 
 	r = collect_targets(o, snap, &targets, &n_targets);
 	if (r < 0)
 		goto out_free;
+	*stage = TS_SNAPSHOT_STAGE_OWNERS;
 	if (o->owners != TS_OWNERS_NONE) {
 		r = owners_start(o, f, &scan);
 		if (r < 0)
 			goto out_targets;
 	}
 	for (size_t i = 0; i < n_targets; i++) {
-		r = collect_target(snap, &targets[i], o, f);
+		r = collect_target(snap, &targets[i], o, f, stage);
 		if (r == -EPERM && o->all_netns) {
 			note_netns_denied(&snap->stats, targets[i].name); /* others may still be readable */
 			continue;
@@ -385,6 +412,7 @@ int ts_snapshot_collect_ex(const struct ts_snapshot_opts *o, struct ts_snapshot 
 	}
 	if (snap->stats.backend == TS_BACKEND_PROCFS)
 		snap->stats.bound_dump = false;
+	*stage = TS_SNAPSHOT_STAGE_OWNERS;
 	if (scan) {
 		r = owners_finish(scan, snap, f, o, ret_bpf);
 		scan = NULL;
@@ -393,6 +421,7 @@ int ts_snapshot_collect_ex(const struct ts_snapshot_opts *o, struct ts_snapshot 
 	}
 
 	netns_targets_free(targets, n_targets);
+	*stage = TS_SNAPSHOT_STAGE_NONE;
 	*ret = snap;
 	return 0;
 
