@@ -23,7 +23,6 @@
 
 #define DEFAULT_LISTEN ":9977"
 #define DEFAULT_MAX_CONNECTIONS 32u
-#define THREADS 4u                    /* scrapes served at once */
 #define CONNECTION_TIMEOUT_S 10u      /* idle or slow clients are dropped after this */
 #define CONNECTION_MEMORY 16384u      /* request line + headers must fit: else 414 or 431 */
 #define EXPOSITION_MAX (64u << 20)    /* bound of one exposition */
@@ -364,9 +363,12 @@ static int serve(struct exporter *e, int fd, unsigned max_conn, bool *fd_taken)
 	sigaddset(&stop, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &stop, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO, 0, NULL, NULL, on_request, e,
+	/* A thread per connection: the connection limit is one count (a thread pool splits
+	 * it between its threads, and leaves connections over a thread's share waiting). */
+	d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+				     MHD_USE_POLL,
+			     0, NULL, NULL, on_request, e,
 			     MHD_OPTION_LISTEN_SOCKET, fd,
-			     MHD_OPTION_THREAD_POOL_SIZE, THREADS,
 			     MHD_OPTION_CONNECTION_LIMIT, max_conn,
 			     MHD_OPTION_CONNECTION_TIMEOUT, CONNECTION_TIMEOUT_S,
 			     MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
