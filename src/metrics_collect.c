@@ -15,11 +15,6 @@
 #include "tcpstate/sysctl.h"
 #include "tcpstate/util.h"
 
-const enum ts_state metrics_closing_states[METRICS_N_CLOSING] = {
-	TS_STATE_CLOSE_WAIT, TS_STATE_FIN_WAIT_1, TS_STATE_FIN_WAIT_2,
-	TS_STATE_LAST_ACK,   TS_STATE_CLOSING,    TS_STATE_CLOSED,
-};
-
 struct metrics_cw {
 	pid_t pid;
 	uint64_t start_ticks;

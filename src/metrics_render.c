@@ -18,6 +18,11 @@
 
 #define LABEL_MAX 512
 
+const enum ts_state metrics_closing_states[METRICS_N_CLOSING] = {
+	TS_STATE_CLOSE_WAIT, TS_STATE_FIN_WAIT_1, TS_STATE_FIN_WAIT_2,
+	TS_STATE_LAST_ACK,   TS_STATE_CLOSING,    TS_STATE_CLOSED,
+};
+
 void metrics_buf_free(struct metrics_buf *b)
 {
 	free(b->data);
