@@ -8,6 +8,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -32,8 +33,10 @@
 struct exporter {
 	struct metrics_config cfg;
 	pthread_mutex_t lock;
-	pthread_cond_t done;
-	bool busy;                  /* a snapshot is being taken */
+	pthread_cond_t want;        /* to the collector: a scrape waits */
+	pthread_cond_t done;        /* from it: gen went up */
+	bool busy;                  /* a snapshot is asked for or being taken */
+	bool stop;
 	uint64_t gen;               /* snapshots finished */
 	struct metrics_model *cur;  /* the latest */
 	struct metrics_history hist;
@@ -183,19 +186,12 @@ static int listen_on(struct sockaddr_storage *sa, socklen_t len, bool any, char 
 
 /* ---- snapshots, shared ---- */
 
-/* Takes a snapshot, or waits for the one being taken. Called with lock held. */
-static void snapshot_shared(struct exporter *e, bool quiet)
+/* One snapshot, published as e->cur. Called with lock held; drops it meanwhile. */
+static void snapshot_take(struct exporter *e, bool quiet)
 {
 	struct metrics_model *m = NULL;
-	uint64_t gen = e->gen;
 	int r;
 
-	if (e->busy) {
-		while (e->gen == gen)
-			pthread_cond_wait(&e->done, &e->lock);
-		return;
-	}
-	e->busy = true;
 	pthread_mutex_unlock(&e->lock);
 	r = metrics_collect(&e->cfg, quiet, &e->hist, &m);
 	pthread_mutex_lock(&e->lock);
@@ -215,9 +211,51 @@ static void snapshot_shared(struct exporter *e, bool quiet)
 	} else if (e->cur) {
 		e->cur->ok = false; /* out of memory: the old data are not served as new */
 	}
-	e->busy = false;
 	e->gen++;
 	pthread_cond_broadcast(&e->done);
+}
+
+/*
+ * The collector thread: every snapshot is taken here, so that its memory is
+ * allocated and freed in one malloc arena (scrapes come on a new thread each,
+ * and glibc keeps freed memory per arena), and handed back to the system after
+ * each one.
+ */
+static void *collector(void *arg)
+{
+	struct exporter *e = arg;
+
+	pthread_mutex_lock(&e->lock);
+	for (;;) {
+		while (!e->busy && !e->stop)
+			pthread_cond_wait(&e->want, &e->lock);
+		if (e->stop)
+			break;
+		snapshot_take(e, true);
+		e->busy = false;
+		pthread_mutex_unlock(&e->lock);
+		malloc_trim(0);
+		pthread_mutex_lock(&e->lock);
+	}
+	pthread_mutex_unlock(&e->lock);
+	return NULL;
+}
+
+/*
+ * A snapshot for a scrape: one asked for now, or the one being taken when the
+ * scrape came (shared: concurrent scrapes take one snapshot). Called with lock
+ * held.
+ */
+static void snapshot_shared(struct exporter *e)
+{
+	uint64_t target = e->gen + 1;
+
+	if (!e->busy) {
+		e->busy = true;
+		pthread_cond_signal(&e->want);
+	}
+	while (e->gen < target)
+		pthread_cond_wait(&e->done, &e->lock);
 }
 
 /* ---- HTTP ---- */
@@ -260,7 +298,7 @@ static enum MHD_Result serve_metrics(struct exporter *e, struct MHD_Connection *
 	int r;
 
 	pthread_mutex_lock(&e->lock);
-	snapshot_shared(e, true);
+	snapshot_shared(e);
 	if (!e->cur) {
 		pthread_mutex_unlock(&e->lock);
 		return TEXT(c, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory\n");
@@ -353,8 +391,9 @@ static int parse(int argc, char **argv, struct metrics_config *cfg, const char *
 static int serve(struct exporter *e, int fd, unsigned max_conn, bool *fd_taken)
 {
 	struct MHD_Daemon *d;
+	pthread_t tid;
 	sigset_t stop;
-	int sig = 0;
+	int sig = 0, r;
 
 	/* Blocked here, before MHD's threads exist, so that only sigwait() takes them. */
 	sigemptyset(&stop);
@@ -363,6 +402,11 @@ static int serve(struct exporter *e, int fd, unsigned max_conn, bool *fd_taken)
 	sigaddset(&stop, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &stop, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	r = pthread_create(&tid, NULL, collector, e);
+	if (r != 0) {
+		cli_error("cannot start the collector thread: %s", strerror(r));
+		return EXIT_ERROR;
+	}
 	/* A thread per connection: the connection limit is one count (a thread pool splits
 	 * it between its threads, and leaves connections over a thread's share waiting). */
 	d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
@@ -373,20 +417,26 @@ static int serve(struct exporter *e, int fd, unsigned max_conn, bool *fd_taken)
 			     MHD_OPTION_CONNECTION_TIMEOUT, CONNECTION_TIMEOUT_S,
 			     MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
 			     MHD_OPTION_END);
-	if (!d) {
+	if (d) {
+		*fd_taken = true;
+		while (sigwait(&stop, &sig) != 0 || (sig != SIGINT && sig != SIGTERM))
+			; /* SIGHUP: nothing to reload */
+		MHD_stop_daemon(d); /* waits for the connections' threads: no scrape waits now */
+	} else {
 		cli_error("cannot start the HTTP server (libmicrohttpd)");
-		return EXIT_ERROR;
 	}
-	*fd_taken = true;
-	while (sigwait(&stop, &sig) != 0 || (sig != SIGINT && sig != SIGTERM))
-		; /* SIGHUP: nothing to reload */
-	MHD_stop_daemon(d);
-	return EXIT_OK;
+	pthread_mutex_lock(&e->lock);
+	e->stop = true;
+	pthread_cond_signal(&e->want);
+	pthread_mutex_unlock(&e->lock);
+	pthread_join(tid, NULL);
+	return d ? EXIT_OK : EXIT_ERROR;
 }
 
 int cmd_exporter(int argc, char **argv)
 {
-	struct exporter e = { .lock = PTHREAD_MUTEX_INITIALIZER, .done = PTHREAD_COND_INITIALIZER };
+	struct exporter e = { .lock = PTHREAD_MUTEX_INITIALIZER, .want = PTHREAD_COND_INITIALIZER,
+			      .done = PTHREAD_COND_INITIALIZER };
 	const char *listen_arg = DEFAULT_LISTEN;
 	unsigned max_conn = DEFAULT_MAX_CONNECTIONS;
 	struct sockaddr_storage sa;
@@ -409,7 +459,7 @@ int cmd_exporter(int argc, char **argv)
 	/* The first snapshot says on stderr what is missing (privilege, BPF, namespaces) and
 	 * fails the start when none can be taken: a wrong --netns shows at once. */
 	pthread_mutex_lock(&e.lock);
-	snapshot_shared(&e, false);
+	snapshot_take(&e, false);
 	rc = e.cur && e.cur->ok ? EXIT_OK : EXIT_ERROR;
 	pthread_mutex_unlock(&e.lock);
 	if (!e.cur)
