@@ -30,8 +30,9 @@ static void check_help(FILE *f)
 		"%s"
 		"  -h, --help             this text\n"
 		"\n"
-		"Exit status (the plugin API): 0 OK (no warning or critical finding), 1\n"
-		"WARNING, 2 CRITICAL, 3 UNKNOWN (the snapshot failed, or a usage error).\n",
+		"Exit status: 0 OK (no warning or critical finding), 1 WARNING, 2 CRITICAL,\n"
+		"3 UNKNOWN (the snapshot failed, or a usage error), as the Monitoring Plugins\n"
+		"API defines them.\n",
 		CLI_SNAPSHOT_HELP);
 }
 
