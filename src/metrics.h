@@ -30,6 +30,7 @@ struct metrics_ns {
 	char name[64];        /* "init", a /run/netns name or "net:[INODE]" */
 	uint64_t inode;
 	char container[80];   /* of a process seen in it, "" when none or unknown */
+	char unit[128];       /* its systemd unit (PrivateNetwork=, a scope), "" likewise */
 	uint32_t states[_TS_STATE_MAX];
 	bool have_sysctls;
 	struct ts_diag_sysctls sysctls;

@@ -343,8 +343,10 @@ static void read_ns_facts(const struct metrics_config *cfg, const struct ts_netn
 		ts_sysctl_free(s);
 	}
 	if (tn->kind != TS_NETNS_INIT && tn->pid > 0 &&
-	    ts_procinfo_read(cfg->args.opts.proc_root, tn->pid, &pi) == 0)
+	    ts_procinfo_read(cfg->args.opts.proc_root, tn->pid, &pi) == 0) {
 		snprintf(ns->container, sizeof(ns->container), "%s", pi.container);
+		snprintf(ns->unit, sizeof(ns->unit), "%s", pi.unit);
+	}
 }
 
 static int build_ns(struct metrics_model *m, const struct metrics_config *cfg,

@@ -163,8 +163,9 @@ static void states_per_ns(struct render *r, const struct metrics_model *m)
 		for (unsigned s = 0; s < _TS_STATE_MAX; s++) {
 			if (s == TS_STATE_UNKNOWN && !ns->states[s])
 				continue;
-			bprintf(r->b, "tcpstate_sockets{netns=\"%s\",netns_inode=\"%" PRIu64 "\",container=\"%s\",state=\"%s\"}",
-				LV(ns->name), ns->inode, LV(ns->container), ts_state_name((enum ts_state)s));
+			bprintf(r->b, "tcpstate_sockets{netns=\"%s\",netns_inode=\"%" PRIu64 "\",container=\"%s\",unit=\"%s\",state=\"%s\"}",
+				LV(ns->name), ns->inode, LV(ns->container), LV(ns->unit),
+				ts_state_name((enum ts_state)s));
 			value(r, ns->states[s]);
 		}
 	}

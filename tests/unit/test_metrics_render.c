@@ -132,8 +132,8 @@ static void test_text_format(void **state)
 	t = render(&m, &cfg, METRICS_TEXT_004);
 	assert_well_formed(t, false);
 	/* 13 states per namespace, zero included; no UNKNOWN when none */
-	assert_true(has_line(t, "tcpstate_sockets{netns=\"init\",netns_inode=\"4026531840\",container=\"\",state=\"CLOSE_WAIT\"} 7"));
-	assert_true(has_line(t, "tcpstate_sockets{netns=\"init\",netns_inode=\"4026531840\",container=\"\",state=\"SYN_SENT\"} 0"));
+	assert_true(has_line(t, "tcpstate_sockets{netns=\"init\",netns_inode=\"4026531840\",container=\"\",unit=\"\",state=\"CLOSE_WAIT\"} 7"));
+	assert_true(has_line(t, "tcpstate_sockets{netns=\"init\",netns_inode=\"4026531840\",container=\"\",unit=\"\",state=\"SYN_SENT\"} 0"));
 	assert_null(strstr(t, "UNKNOWN\"}"));
 	/* label values: '"' and '\\' escaped, controls shown as '?' */
 	assert_true(has_line(t, "tcpstate_process_sockets{netns=\"we\\\"b\\\\1\",pid=\"42\",comm=\"a?b?c\",unit=\"leaky.service\",container=\"\",state=\"CLOSE_WAIT\"} 5"));
