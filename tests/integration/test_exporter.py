@@ -154,14 +154,17 @@ def prom_query(netns, q):
     return doc["data"]["result"] if doc.get("status") == "success" else None
 
 
-def close_wait_of(netns):
-    return len(ss(netns, "state", "close-wait"))
+def close_wait_of(netns, port):
+    return len(ss(netns, "state", "close-wait", "sport", f"= :{port}"))
 
 
 def test_prometheus_scrapes_the_leak():
-    with Lab(states=["LISTEN"], leak=20) as lab, tempfile.TemporaryDirectory() as tmp:
+    # The leak grows; the lab's holder keeps 3 CLOSE_WAIT sockets: an exact count.
+    with Lab(states=["LISTEN", "CLOSE_WAIT"], count=3, leak=20) as lab, \
+            tempfile.TemporaryDirectory() as tmp:
         check(wait_until(lambda: lab.leak, 15) is not None, "the lab's leak started")
-        server = lab.leak["server_pid"]
+        server, port = lab.leak["server_pid"], lab.leak["port"]
+        holder = lab.targets("CLOSE_WAIT")[0]["pid"]
         with exporter(lab.netns, "--top-processes", "1000") as ex:
             wait_serving(lab.netns, ex, EXPORTER_PORT)
             st, hdrs, text = http(lab.netns, EXPORTER_PORT, "/metrics")
@@ -183,7 +186,7 @@ def test_prometheus_scrapes_the_leak():
                 f.write("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
                         "scrape_configs:\n  - job_name: tcpstate\n    static_configs:\n"
                         f"      - targets: ['127.0.0.1:{EXPORTER_PORT}']\n")
-            before = close_wait_of(lab.netns)
+            before = close_wait_of(lab.netns, port)
             with Daemon(lab.netns, ["prometheus", f"--config.file={config}",
                                     f"--storage.tsdb.path={tmp}/data",
                                     f"--web.listen-address=127.0.0.1:{PROMETHEUS_PORT}"],
@@ -191,7 +194,7 @@ def test_prometheus_scrapes_the_leak():
                 wait_serving(lab.netns, prom, PROMETHEUS_PORT, "/-/ready", 90)
                 q = f'tcpstate_process_sockets{{state="CLOSE_WAIT",pid="{server}"}}'
                 res = wait_until(lambda: prom_query(lab.netns, q), 60, 0.5)
-                after = close_wait_of(lab.netns)
+                after = close_wait_of(lab.netns, port)
                 if check(res and len(res) == 1, f"one series for {q}: {res}"):
                     labels, value = res[0]["metric"], int(float(res[0]["value"][1]))
                     check(labels.get("netns") == lab.netns, f"netns label {labels}")
@@ -200,6 +203,15 @@ def test_prometheus_scrapes_the_leak():
                     # The scrape happened between the two counts (the leak only grows).
                     check(before <= value <= after,
                           f"CLOSE_WAIT of the leaky pid: {before} <= {value} <= {after}")
+                res = prom_query(lab.netns, f'tcpstate_process_sockets{{state="CLOSE_WAIT",pid="{holder}"}}')
+                check(res and len(res) == 1 and res[0]["value"][1] == "3"
+                      and res[0]["metric"].get("comm") == "tslab-holder",
+                      f"the holder's 3 CLOSE_WAIT: {res}")
+                res = prom_query(lab.netns, f'tcpstate_port_sockets{{netns="{lab.netns}",port="{port}",'
+                                            'state="CLOSE_WAIT"}')
+                after = close_wait_of(lab.netns, port)
+                check(res and len(res) == 1 and before <= int(res[0]["value"][1]) <= after,
+                      f"the leak's port: {before} <= CLOSE_WAIT {res} <= {after}")
                 up = prom_query(lab.netns, 'up{job="tcpstate"}')
                 check(up and up[0]["value"][1] == "1", f"up == 1: {up}")
                 lst = prom_query(lab.netns, f'tcpstate_sockets{{netns="{lab.netns}",state="LISTEN"}}')
