@@ -199,8 +199,8 @@ static void snapshot_take(struct exporter *e, bool quiet)
 	if (r < 0 || !m->ok) {
 		e->errors++;
 		if (!e->failing && quiet)
-			cli_warn("snapshot failed%s%s (counted in tcpstate_scrape_errors_total; said once "
-				 "until one succeeds)", r < 0 ? ": " : "", r < 0 ? strerror(-r) : "");
+			cli_warn("snapshot failed: %s (counted in tcpstate_scrape_errors_total; said once "
+				 "until one succeeds)", strerror(r < 0 ? -r : -m->err));
 		e->failing = true;
 	} else {
 		e->failing = false;

@@ -65,6 +65,7 @@ struct metrics_port {
 /* What one collection saw; the renderer's only input. */
 struct metrics_model {
 	bool ok;                   /* false: the collection failed, only the self metrics hold */
+	int err;                   /* why (negative errno), when !ok */
 	double duration_s;         /* how long the collection took */
 	const char *owner_source;  /* "bpf", "proc" or "none" */
 	unsigned netns_denied;

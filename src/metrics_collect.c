@@ -467,10 +467,13 @@ int metrics_collect(struct metrics_config *cfg, bool quiet, struct metrics_histo
 		return -ENOMEM;
 	if (quiet) {
 		r = ts_snapshot_collect_ex(&cfg->args.opts, &snap, &bpf);
-		if (r < 0)
+		if (r < 0) {
 			snap = NULL;
+			m->err = r;
+		}
 	} else if (cli_snapshot_take(&cfg->args, &snap) < 0) {
-		snap = NULL;
+		snap = NULL; /* said on stderr */
+		m->err = -EIO;
 	}
 	if (snap) {
 		r = fill(m, cfg, snap);
