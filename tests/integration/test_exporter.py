@@ -52,9 +52,11 @@ print(json.dumps(base64.b64encode(out).decode()))
 
 
 def http_raw(netns, port, raw):
-    r = subprocess.run(["ip", "netns", "exec", netns, sys.executable, "-c", _HTTP_SNIPPET,
-                        str(port), base64.b64encode(raw).decode()],
-                       capture_output=True, text=True, timeout=60)
+    """Inside netns, or in ours for None."""
+    cmd = [sys.executable, "-c", _HTTP_SNIPPET, str(port), base64.b64encode(raw).decode()]
+    if netns:
+        cmd = ["ip", "netns", "exec", netns] + cmd
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     if r.returncode != 0:
         raise AssertionError(f"http helper failed: {r.stderr}")
     return base64.b64decode(json.loads(r.stdout))
@@ -90,7 +92,9 @@ class Daemon:
     def __init__(self, netns, argv, name):
         self.name = name
         self.log = tempfile.TemporaryFile()
-        self.p = subprocess.Popen(["ip", "netns", "exec", netns] + argv, stdin=subprocess.DEVNULL,
+        if netns:
+            argv = ["ip", "netns", "exec", netns] + argv
+        self.p = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
                                   stdout=self.log, stderr=subprocess.STDOUT,
                                   start_new_session=True)
 
@@ -316,6 +320,35 @@ def test_textfile_for_node_exporter():
                   f"node_exporter serves the holder's 3 CLOSE_WAIT: {rows}")
 
 
+def test_failed_snapshot_is_counted_and_serving_goes_on():
+    # In our own namespace on a free port of 127.0.0.1, over a namespace that goes away.
+    name = f"tsexp-{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", name], check=True, capture_output=True)
+    try:
+        with Daemon(None, [tcpstate_path(), "exporter", "--listen", "127.0.0.1:0", "--netns", name],
+                    "exporter") as ex:
+            m = wait_until(lambda: re.search(r"listening on http://127\.0\.0\.1:(\d+)/metrics",
+                                              ex.output()), 30, 0.1)
+            if not check(m, f"the exporter says its port: {ex.output()}"):
+                return
+            port = int(m.group(1))
+            st, _, body = http(None, port, "/metrics")
+            check(st == 200 and b"\ntcpstate_scrape_success 1\n" in body and
+                  f'tcpstate_sockets{{netns="{name}"'.encode() in body, "a snapshot of the namespace")
+            subprocess.run(["ip", "netns", "del", name], check=True, capture_output=True)
+            for n in (1, 2):
+                st, _, body = http(None, port, "/metrics")
+                check(st == 200 and b"\ntcpstate_scrape_success 0\n" in body and
+                      f"\ntcpstate_scrape_errors_total {n}\n".encode() in body and
+                      b"tcpstate_sockets{" not in body,
+                      f"failed snapshot {n}: success 0, errors {n}, no socket series: {body[-600:]!r}")
+            check(ex.output().count("snapshot failed") == 1,
+                  f"the failure said once on stderr: {ex.output()!r}")
+            check(ex.alive(), "the exporter goes on")
+    finally:
+        subprocess.run(["ip", "netns", "del", name], capture_output=True)
+
+
 def test_check_exit_codes():
     with Lab(states=["LISTEN", "ESTABLISHED"]) as lab:
         r = subprocess.run([tcpstate_path(), "check", "--netns", lab.netns], capture_output=True,
@@ -351,6 +384,8 @@ def main():
         ("prometheus_scrapes_the_leak", test_prometheus_scrapes_the_leak),
         ("bad_requests_get_4xx_and_serving_goes_on", test_bad_requests_get_4xx_and_serving_goes_on),
         ("textfile_for_node_exporter", test_textfile_for_node_exporter),
+        ("failed_snapshot_is_counted_and_serving_goes_on",
+         test_failed_snapshot_is_counted_and_serving_goes_on),
         ("check_exit_codes", test_check_exit_codes),
     ], "exporter", only=sys.argv[1:])
 
