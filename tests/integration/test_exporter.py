@@ -18,6 +18,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+from urllib.parse import quote
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tslab import (Lab, check, need_programs, run_named, run_tcpstate,  # noqa: E402
@@ -150,7 +151,6 @@ def wait_serving(netns, d, port, path="/metrics", timeout=60):
 
 
 def prom_query(netns, q):
-    from urllib.parse import quote
     st, _, body = http(netns, PROMETHEUS_PORT, f"/api/v1/query?query={quote(q)}")
     if st != 200:
         return None
@@ -312,11 +312,10 @@ def test_textfile_for_node_exporter():
             check("node_textfile_scrape_error 0" in text,
                   f"textfile collector read it without error: "
                   f"{[l for l in text.splitlines() if 'textfile' in l]} {ne.output()[-2000:]}")
-            m = re.search(r'^tcpstate_process_sockets\{([^}]*)\} (\S+)$', text, re.M)
             rows = [(ls, v) for ls, v in re.findall(r'^tcpstate_process_sockets\{([^}]*)\} (\S+)$',
                                                      text, re.M)
                     if f'pid="{holder}"' in ls and 'state="CLOSE_WAIT"' in ls]
-            check(m is not None and len(rows) == 1 and float(rows[0][1]) == 3,
+            check(len(rows) == 1 and float(rows[0][1]) == 3,
                   f"node_exporter serves the holder's 3 CLOSE_WAIT: {rows}")
 
 
