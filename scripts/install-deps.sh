@@ -10,12 +10,14 @@ apt-get install -y -qq --no-install-recommends \
 	clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev \
 	nginx-light apache2 haproxy redis-server redis-tools socat python3-requests \
 	libclang-rt-14-dev \
+	libmicrohttpd-dev prometheus prometheus-node-exporter \
 	scdoc man-db groff-base bash-completion zsh \
 	debhelper dpkg-dev fakeroot lintian mmdebstrap >/dev/null
-# The packages above are the real programs of tests/integration/test_doctor_real.py, which
-# runs them only in throwaway namespaces with its own configuration. Installing them must
-# not leave them running on the host: stop whatever their packages started.
-for svc in nginx apache2 apache-htcacheclean haproxy redis-server; do
+# The packages above are the real programs of tests/integration/test_doctor_real.py and
+# test_exporter.py (prometheus, prometheus-node-exporter), which run them only in throwaway
+# namespaces with their own configuration. Installing them must not leave them running on
+# the host: stop whatever their packages started.
+for svc in nginx apache2 apache-htcacheclean haproxy redis-server prometheus prometheus-node-exporter; do
 	if command -v systemctl >/dev/null && systemctl is-active --quiet "$svc" 2>/dev/null; then
 		systemctl disable --now --quiet "$svc" || true
 	fi

@@ -26,6 +26,9 @@ static const struct verb {
 	{ "close", cmd_close, "end selected sockets: RST (sock_diag), FIN (shutdown) or close the fd in its owner" },
 	{ "explain", cmd_explain, "what a state means, who must act, what ends it; or the story of one socket" },
 	{ "lab", cmd_lab, "build real sockets in chosen states inside a throwaway network namespace" },
+	{ "exporter", cmd_exporter, "serve Prometheus metrics of every namespace over HTTP (/metrics)" },
+	{ "metrics", cmd_metrics, "write those metrics once, for node_exporter's textfile collector" },
+	{ "check", cmd_check, "a Nagios/Icinga plugin: exit 0/1/2/3 from the doctor's findings" },
 	{ "demo", cmd_demo, "a CLOSE_WAIT leak among healthy traffic in a throwaway namespace, the doctor on it (root)" },
 };
 

@@ -10,7 +10,8 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tslab import check, finish, tcpstate_path  # noqa: E402
 
-VERBS = ["doctor", "summary", "list", "explain", "close", "tune", "lab", "demo", "trace"]
+VERBS = ["doctor", "summary", "list", "explain", "close", "tune", "lab", "demo", "trace",
+         "exporter", "metrics", "check"]
 
 
 def run(*args):
