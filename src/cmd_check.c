@@ -65,32 +65,23 @@ static void perfdata(const struct metrics_model *m)
 int cmd_check(int argc, char **argv)
 {
 	static const struct option long_opts[] = {
-		CLI_SNAPSHOT_LONG_OPTIONS,
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	static const char *const status[] = { "OK", "WARNING", "CRITICAL", "UNKNOWN" };
 	struct metrics_model *m = NULL;
 	struct metrics_config cfg;
+	const struct cli_verb_options v = { "check", "h", long_opts, check_help, NULL, NULL };
 	unsigned n[_TS_SEVERITY_MAX] = { 0 };
-	int opt, r, rc;
+	int r, rc;
 
 	metrics_config_init(&cfg);
-	optind = 1;
-	while ((opt = cli_getopt_long(argc, argv, CLI_SNAPSHOT_SHORT_OPTIONS "h", long_opts, "check")) != -1) {
-		r = cli_snapshot_option(&cfg.args, opt, optarg);
-		if (r < 0)
-			goto usage;
-		if (r > 0)
-			continue;
-		if (opt == 'h') {
-			check_help(stdout);
-			return CHECK_OK;
-		}
-		fprintf(stderr, "Try 'tcpstate check --help'.\n");
+	r = cli_snapshot_parse(&cfg.args, &v, argc, argv);
+	if (r == EXIT_OK)
+		return CHECK_OK; /* --help */
+	if (r != CLI_PARSE_RUN)
 		goto usage;
-	}
-	if (metrics_config_finish(&cfg, argc, argv, "check") < 0)
+	if (metrics_config_finish(&cfg, "check") < 0)
 		goto usage;
 
 	r = metrics_collect(&cfg, false, NULL, &m);

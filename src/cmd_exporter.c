@@ -27,8 +27,7 @@
 #define CONNECTION_TIMEOUT_S 10u      /* idle or slow clients are dropped after this */
 #define CONNECTION_MEMORY 16384u      /* request line + headers must fit: else 414 or 431 */
 #define EXPOSITION_MAX (64u << 20)    /* bound of one exposition */
-#define OPT_LISTEN 0x380
-#define OPT_MAX_CONNECTIONS 0x381
+enum { OPT_LISTEN = CLI_OPT_VERB, OPT_MAX_CONNECTIONS };
 
 struct exporter {
 	struct metrics_config cfg;
@@ -343,47 +342,53 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 
 /* ---- the verb ---- */
 
+struct exporter_args {
+	struct metrics_config *cfg;
+	const char *listen;
+	unsigned max_conn;
+};
+
+static int exporter_option(void *ctx, int opt, const char *arg)
+{
+	struct exporter_args *ea = ctx;
+	uint32_t v;
+
+	switch (opt) {
+	case OPT_LISTEN:
+		ea->listen = arg;
+		return 1;
+	case OPT_MAX_CONNECTIONS:
+		if (ts_parse_u32(arg, 1, 1024, &v) < 0) {
+			cli_error("bad --max-connections '%s' (a number from 1 to 1024)", arg);
+			return -1;
+		}
+		ea->max_conn = v;
+		return 1;
+	}
+	return metrics_option(ea->cfg, opt, arg);
+}
+
 static int parse(int argc, char **argv, struct metrics_config *cfg, const char **listen_arg,
 		 unsigned *max_conn)
 {
 	static const struct option long_opts[] = {
-		CLI_SNAPSHOT_LONG_OPTIONS,
 		METRICS_LONG_OPTIONS,
 		{ "listen", required_argument, NULL, OPT_LISTEN },
 		{ "max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	int opt, r;
-	uint32_t v;
+	struct exporter_args ea = { cfg, *listen_arg, *max_conn };
+	const struct cli_verb_options v = { "exporter", "h", long_opts, exporter_help,
+					    exporter_option, &ea };
+	int r = cli_snapshot_parse(&cfg->args, &v, argc, argv);
 
-	optind = 1;
-	while ((opt = cli_getopt_long(argc, argv, CLI_SNAPSHOT_SHORT_OPTIONS "h", long_opts, "exporter")) != -1) {
-		r = cli_snapshot_option(&cfg->args, opt, optarg);
-		if (r == 0)
-			r = metrics_option(cfg, opt, optarg);
-		if (r < 0)
-			return EXIT_USAGE;
-		if (r > 0)
-			continue;
-		if (opt == 'h') {
-			exporter_help(stdout);
-			return EXIT_OK;
-		} else if (opt == OPT_LISTEN) {
-			*listen_arg = optarg;
-		} else if (opt == OPT_MAX_CONNECTIONS) {
-			if (ts_parse_u32(optarg, 1, 1024, &v) < 0) {
-				cli_error("bad --max-connections '%s' (a number from 1 to 1024)", optarg);
-				return EXIT_USAGE;
-			}
-			*max_conn = v;
-		} else {
-			fprintf(stderr, "Try 'tcpstate exporter --help'.\n");
-			return EXIT_USAGE;
-		}
-	}
-	if (metrics_config_finish(cfg, argc, argv, "exporter") < 0)
+	if (r != CLI_PARSE_RUN)
+		return r;
+	if (metrics_config_finish(cfg, "exporter") < 0)
 		return EXIT_USAGE;
+	*listen_arg = ea.listen;
+	*max_conn = ea.max_conn;
 	return -1;
 }
 

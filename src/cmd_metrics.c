@@ -80,45 +80,48 @@ static int write_atomically(const char *path, const char *data, size_t len)
 	return r;
 }
 
+struct metrics_args {
+	struct metrics_config cfg;
+	const char *output;
+};
+
+static int metrics_verb_option(void *ctx, int opt, const char *arg)
+{
+	struct metrics_args *ma = ctx;
+
+	if (opt == OPT_OUTPUT) {
+		ma->output = arg;
+		return 1;
+	}
+	return metrics_option(&ma->cfg, opt, arg);
+}
+
 int cmd_metrics(int argc, char **argv)
 {
 	static const struct option long_opts[] = {
-		CLI_SNAPSHOT_LONG_OPTIONS,
 		METRICS_LONG_OPTIONS,
 		{ "output", required_argument, NULL, OPT_OUTPUT },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
+	struct metrics_args ma = { 0 };
+	const struct cli_verb_options v = { "metrics", "o:h", long_opts, metrics_help,
+					    metrics_verb_option, &ma };
 	struct metrics_buf b = { .max = 64u << 20 };
 	struct metrics_model *m = NULL;
-	struct metrics_config cfg;
-	const char *output = NULL;
-	int opt, r, rc = EXIT_ERROR;
+	struct metrics_config *cfg = &ma.cfg;
+	const char *output;
+	int r, rc = EXIT_ERROR;
 
-	metrics_config_init(&cfg);
-	optind = 1;
-	while ((opt = cli_getopt_long(argc, argv, CLI_SNAPSHOT_SHORT_OPTIONS "o:h", long_opts, "metrics")) != -1) {
-		r = cli_snapshot_option(&cfg.args, opt, optarg);
-		if (r == 0)
-			r = metrics_option(&cfg, opt, optarg);
-		if (r < 0)
-			return EXIT_USAGE;
-		if (r > 0)
-			continue;
-		if (opt == 'h') {
-			metrics_help(stdout);
-			return EXIT_OK;
-		} else if (opt == OPT_OUTPUT) {
-			output = optarg;
-		} else {
-			fprintf(stderr, "Try 'tcpstate metrics --help'.\n");
-			return EXIT_USAGE;
-		}
-	}
-	if (metrics_config_finish(&cfg, argc, argv, "metrics") < 0)
+	metrics_config_init(cfg);
+	r = cli_snapshot_parse(&cfg->args, &v, argc, argv);
+	if (r != CLI_PARSE_RUN)
+		return r;
+	if (metrics_config_finish(cfg, "metrics") < 0)
 		return EXIT_USAGE;
+	output = ma.output;
 
-	r = metrics_collect(&cfg, false, NULL, &m);
+	r = metrics_collect(cfg, false, NULL, &m);
 	if (r < 0) {
 		cli_error("cannot take a snapshot: %s", strerror(-r));
 		return EXIT_ERROR;
@@ -126,7 +129,7 @@ int cmd_metrics(int argc, char **argv)
 	if (!m->ok) /* said on stderr; the file is left as it was */
 		goto out;
 	m->collections = 1;
-	r = metrics_render(m, &cfg, METRICS_TEXT_004, &b);
+	r = metrics_render(m, cfg, METRICS_TEXT_004, &b);
 	if (r < 0) {
 		cli_error("cannot render the metrics: %s", strerror(-r));
 		goto out;

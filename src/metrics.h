@@ -143,8 +143,10 @@ void metrics_label_value(char *buf, size_t size, const char *s);
 
 /* The options the three verbs share: --top-processes, --top-ports and the
  * doctor's thresholds (their long option names). */
-#define METRICS_OPT_TOP_PROCESSES 0x300
-#define METRICS_OPT_TOP_PORTS 0x301
+enum {
+	METRICS_OPT_TOP_PROCESSES = CLI_OPT_VERB + 32, /* the verbs' own ids start at CLI_OPT_VERB */
+	METRICS_OPT_TOP_PORTS,
+};
 #define METRICS_LONG_OPTIONS                                                    \
 	{ "top-processes", required_argument, NULL, METRICS_OPT_TOP_PROCESSES }, \
 	{ "top-ports", required_argument, NULL, METRICS_OPT_TOP_PORTS }
@@ -152,8 +154,8 @@ void metrics_label_value(char *buf, size_t size, const char *s);
 void metrics_config_init(struct metrics_config *cfg);
 /* Like cli_snapshot_option(): 1 handled, 0 not ours, -1 usage error (reported). */
 int metrics_option(struct metrics_config *cfg, int opt, const char *arg);
-/* After getopt: stray arguments, --json refused, --all-netns unless --netns. -1: usage error. */
-int metrics_config_finish(struct metrics_config *cfg, int argc, char **argv, const char *verb);
+/* After cli_snapshot_parse(): --json refused, --all-netns unless --netns. -1: usage error. */
+int metrics_config_finish(struct metrics_config *cfg, const char *verb);
 
 #define METRICS_HELP                                                                    \
 	"Metrics:\n"                                                                    \

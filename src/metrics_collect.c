@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The metrics model from the library's data: one snapshot, ts_diagnose(), settings, processes. */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -69,7 +68,7 @@ int metrics_option(struct metrics_config *cfg, int opt, const char *arg)
 	return 1;
 }
 
-int metrics_config_finish(struct metrics_config *cfg, int argc, char **argv, const char *verb)
+int metrics_config_finish(struct metrics_config *cfg, const char *verb)
 {
 	struct cli_snapshot_args *a = &cfg->args;
 
@@ -77,7 +76,7 @@ int metrics_config_finish(struct metrics_config *cfg, int argc, char **argv, con
 		cli_error("%s has no --json (try 'tcpstate %s --help')", verb, verb);
 		return -1;
 	}
-	if (cli_ss_filter(a, argc - optind, argv + optind, verb) < 0 || cli_snapshot_args_check(a) < 0)
+	if (cli_snapshot_args_check(a) < 0)
 		return -1;
 	/* Every namespace of the host unless one was named: containers are where leaks live. */
 	if (!a->opts.netns)

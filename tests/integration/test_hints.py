@@ -28,7 +28,10 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tslab import check, finish, run_each, ALL_STATES, Lab, run_tcpstate, skip_unless_root, wait_until  # noqa: E402
 
-VERBS = ["list", "summary", "doctor", "explain", "tune", "close", "lab", "demo"]
+VERBS = ["list", "summary", "doctor", "explain", "tune", "close", "lab", "demo", "trace",
+         "exporter", "metrics", "check"]
+# A usage error exits 2, except in the Nagios plugin mode (3: UNKNOWN).
+USAGE_EXIT = {"check": 3}
 
 
 def run_hint(cmd, netns=None):
@@ -50,7 +53,8 @@ def test_try_help():
     for verb in VERBS:
         rc, out, err = run_tcpstate([verb, "--no-such-option"])
         m = re.search(r"[Tt]ry '(tcpstate [^']+)'", err)
-        if not check(rc == 2 and m, f"{verb}: usage error without a 'Try' hint: {rc} {err[:200]!r}"):
+        if not check(rc == USAGE_EXIT.get(verb, 2) and m,
+                     f"{verb}: usage error without a 'Try' hint: {rc} {err[:200]!r}"):
             continue
         rc, out, _ = run_hint(m.group(1))
         check(rc == 0 and re.match(rf"Usage: tcpstate (\[{verb}\]|{verb}\b)", out),
