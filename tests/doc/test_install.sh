@@ -1,6 +1,6 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# 'meson install --destdir' stages the binary, every man page and both
+# 'meson install --destdir' stages the binary, every man page of doc/ and both
 # completion files, and nothing outside the prefix.
 # Usage: test_install.sh BUILDDIR PREFIX MANDIR BASHCOMPDIR ZSHCOMPDIR MAN(true|false)
 set -uo pipefail
@@ -16,9 +16,10 @@ want=("$(abs bin)/tcpstate")
 [ "$bashdir" != no ] && want+=("$(abs "$bashdir")/tcpstate")
 [ "$zshdir" != no ] && want+=("$(abs "$zshdir")/_tcpstate")
 if [ "$man" = true ]; then
-	for p in tcpstate tcpstate-doctor tcpstate-summary tcpstate-list tcpstate-explain \
-		tcpstate-close tcpstate-tune tcpstate-lab tcpstate-demo tcpstate-exporter \
-		tcpstate-metrics tcpstate-check; do
+	# Every page written in doc/ (NAME.8.scd) is installed.
+	docdir=$(dirname "$0")/../../doc
+	for src in "$docdir"/*.8.scd; do
+		p=$(basename "$src" .8.scd)
 		want+=("$(abs "$mandir")/man8/$p.8")
 	done
 fi
