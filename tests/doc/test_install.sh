@@ -1,10 +1,12 @@
 #!/bin/bash
 # SPDX-License-Identifier: MIT
-# 'meson install --destdir' stages the binary, every man page of doc/ and both
-# completion files, and nothing outside the prefix.
+# 'meson install --destdir' stages the binary, every man page of doc/, both
+# completion files, the systemd units and the contrib files, and nothing
+# outside the prefix.
 # Usage: test_install.sh BUILDDIR PREFIX MANDIR BASHCOMPDIR ZSHCOMPDIR MAN(true|false)
+#        SYSTEMDUNITDIR DATADIR
 set -uo pipefail
-build=$1 prefix=$2 mandir=$3 bashdir=$4 zshdir=$5 man=$6
+build=$1 prefix=$2 mandir=$3 bashdir=$4 zshdir=$5 man=$6 unitdir=$7 datadir=$8
 dest=$(mktemp -d)
 trap 'rm -rf "$dest"' EXIT
 fails=0
@@ -22,6 +24,22 @@ if [ "$man" = true ]; then
 		p=$(basename "$src" .8.scd)
 		want+=("$(abs "$mandir")/man8/$p.8")
 	done
+fi
+# The systemd units of contrib/systemd, and the rules and dashboard of contrib/.
+srcroot=$(dirname "$0")/../..
+if [ "$unitdir" != no ]; then
+	for src in "$srcroot"/contrib/systemd/*.in; do
+		want+=("$(abs "$unitdir")/$(basename "$src" .in)")
+	done
+fi
+for src in "$srcroot"/contrib/prometheus/*.yml "$srcroot"/contrib/grafana/*.json; do
+	sub=$(basename "$(dirname "$src")")
+	want+=("$(abs "$datadir")/tcpstate/$sub/$(basename "$src")")
+done
+# A unit names the installed binary.
+if [ "$unitdir" != no ]; then
+	grep -q "^ExecStart=$(abs bin)/tcpstate " "$dest$(abs "$unitdir")/tcpstate-exporter.service" ||
+		fail "tcpstate-exporter.service does not run $(abs bin)/tcpstate"
 fi
 for f in "${want[@]}"; do
 	[ -f "$dest$f" ] || fail "not installed: $f"
