@@ -24,6 +24,7 @@ int cmd_doctor(int argc, char **argv);
 int cmd_demo(int argc, char **argv);
 int cmd_close(int argc, char **argv);
 int cmd_trace(int argc, char **argv);
+int cmd_top(int argc, char **argv);
 
 /*
  * For verbs that own child processes (lab, demo): blocks SIGINT, SIGTERM,
