@@ -479,17 +479,20 @@ static void where_text(const struct top_run *run, char *buf, size_t size)
 static bool bpf_denied(const struct top_run *run)
 {
 	const struct ts_snapshot_stats *st = ts_snapshot_stats(run->cur.snap);
+	bool have = (cli_has_cap(CAP_BPF) && cli_has_cap(CAP_PERFMON)) || cli_has_cap(CAP_SYS_ADMIN);
 	char hint[256];
 
-	if (st->bpf.failure != TS_BPF_FAILURE_PRIVILEGE)
+	/* Without the capabilities any failure of the load is theirs (the
+	 * loader's first step may fail otherwise, as on an unreadable /dev/null). */
+	if (st->bpf.failure != TS_BPF_FAILURE_PRIVILEGE &&
+	    (have || st->bpf.failure == TS_BPF_FAILURE_NONE ||
+	     st->bpf.failure == TS_BPF_FAILURE_NOT_BUILT || st->bpf.failure == TS_BPF_FAILURE_KERNEL))
 		return false;
 	cli_error("top keeps a BPF program loaded to find the sockets' holders at every "
 		  "refresh, which is not permitted (%s): %s, or use --owners proc (a /proc walk "
 		  "at every refresh)", strerror(st->bpf.err),
-		  cli_privilege_hint("CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN",
-				     (cli_has_cap(CAP_BPF) && cli_has_cap(CAP_PERFMON)) ||
-					     cli_has_cap(CAP_SYS_ADMIN),
-				     hint, sizeof(hint)));
+		  cli_privilege_hint("CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN", have, hint,
+				     sizeof(hint)));
 	return true;
 }
 
