@@ -17,7 +17,7 @@ want=("$(abs bin)/tcpstate")
 [ "$zshdir" != no ] && want+=("$(abs "$zshdir")/_tcpstate")
 if [ "$man" = true ]; then
 	for p in tcpstate tcpstate-doctor tcpstate-summary tcpstate-list tcpstate-explain \
-		tcpstate-close tcpstate-tune tcpstate-lab tcpstate-demo; do
+		tcpstate-close tcpstate-tune tcpstate-lab tcpstate-demo tcpstate-trace tcpstate-top; do
 		want+=("$(abs "$mandir")/man8/$p.8")
 	done
 fi

@@ -10,7 +10,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tslab import check, finish, tcpstate_path  # noqa: E402
 
-VERBS = ["doctor", "summary", "list", "explain", "close", "tune", "lab", "demo", "trace"]
+VERBS = ["doctor", "summary", "list", "explain", "close", "tune", "lab", "demo", "trace", "top"]
 
 
 def run(*args):
