@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #include <curses.h>
 #include <linux/capability.h>
@@ -403,16 +405,58 @@ static int key_handle(struct top_args *t, int ch)
 	return 0;
 }
 
+/*
+ * While the screen is up, stderr goes to a memory file: a message written
+ * then (a refresh that failed) would be drawn over and wiped. Shown after.
+ */
+static int stderr_hold(int *ret_saved)
+{
+	int mem = memfd_create("tcpstate-top-stderr", MFD_CLOEXEC), saved;
+
+	if (mem < 0)
+		return -errno;
+	saved = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3);
+	if (saved < 0 || dup2(mem, STDERR_FILENO) < 0) {
+		int r = -errno;
+
+		if (saved >= 0)
+			close(saved);
+		close(mem);
+		return r;
+	}
+	close(mem);
+	*ret_saved = saved;
+	return 0;
+}
+
+static void stderr_release(int saved)
+{
+	char buf[4096];
+	off_t off = 0;
+	ssize_t n;
+
+	fflush(stderr);
+	while ((n = pread(STDERR_FILENO, buf, sizeof(buf), off)) > 0) {
+		off += n;
+		if (write(saved, buf, (size_t)n) != n)
+			break;
+	}
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+}
+
 static int run_screen(struct top_run *run)
 {
 	SCREEN *scr = newterm(NULL, stdout, stdin);
-	int rc = EXIT_OK;
+	int rc = EXIT_OK, saved = -1;
 
 	if (!scr) {
 		cli_error("cannot drive this terminal (TERM=%s): use --batch",
 			  getenv("TERM") ? getenv("TERM") : "(unset)");
 		return EXIT_ERROR;
 	}
+	if (stderr_hold(&saved) < 0)
+		saved = -1; /* messages then go to the screen: still said */
 	cbreak();
 	noecho();
 	curs_set(0);
@@ -455,6 +499,8 @@ static int run_screen(struct top_run *run)
 out:
 	endwin();
 	delscreen(scr);
+	if (saved >= 0)
+		stderr_release(saved);
 	if (rc < 0) {
 		cli_error("out of memory");
 		rc = EXIT_ERROR;

@@ -10,6 +10,7 @@ import json
 import os
 import re
 import select
+import signal
 import struct
 import subprocess
 import sys
@@ -155,7 +156,10 @@ def pty_run(args, keys_after, timeout=30):
                 except OSError:
                     break
             if not sent and keys_after[0].encode() in out:
-                os.write(master, keys_after[1].encode())
+                if callable(keys_after[1]):
+                    keys_after[1](p)
+                else:
+                    os.write(master, keys_after[1].encode())
                 sent = True
                 mark = len(out)
             if p.poll() is not None and not r:
@@ -187,6 +191,10 @@ def test_screen_80x24_quits_on_q():
                                          ("q quit", "oq"))
         # ncurses sends only what changed: the ports table's own column names.
         check(rc == 0 and "C_WAIT" in after_keys, f"o switches to ports: {rc} {after_keys!r}")
+        # SIGTERM ends it as q does: exit 0, the terminal restored.
+        rc, out, before, after = pty_run(["top", "-d", "5", "--netns", lab.netns],
+                                         ("q quit", lambda p: p.send_signal(signal.SIGTERM)))
+        check(rc == 0 and before == after, f"SIGTERM: exit {rc}, terminal restored")
 
 
 def test_no_terminal_needs_batch():
