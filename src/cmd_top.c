@@ -310,7 +310,7 @@ static void batch_line(void *ctx, enum top_attr attr, const char *line)
 
 static void sleep_s(double s)
 {
-	struct timespec ts = { .tv_sec = (time_t)s, .tv_nsec = (long)((s - floor(s)) * 1e9) };
+	struct timespec ts = { .tv_sec = (time_t)s, .tv_nsec = (long)((s - (double)(time_t)s) * 1e9) };
 
 	while (!stop_signal && nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
@@ -477,7 +477,7 @@ static int run_screen(struct top_run *run)
 
 			if (left <= 0)
 				break;
-			timeout((int)ceil(left * 1000));
+			timeout((int)(left * 1000) + 1);
 			ch = getch();
 			if (ch == ERR)
 				continue;

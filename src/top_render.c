@@ -35,9 +35,9 @@ static const char *rate_text(char *buf, size_t size, bool have, double r)
 		snprintf(buf, size, "-");
 	else if (r == 0)
 		snprintf(buf, size, "0");
-	else if (fabs(r) < 100)
+	else if (r > -100 && r < 100)
 		snprintf(buf, size, "%+.1f", r);
-	else if (fabs(r) < 99999)
+	else if (r > -99999 && r < 99999)
 		snprintf(buf, size, "%+.0f", r);
 	else
 		snprintf(buf, size, "%s", r > 0 ? "+99999" : "-99999");
