@@ -142,12 +142,13 @@ static void render_groups(const struct top_frame *f, size_t max, top_line_fn emi
 	}
 }
 
+/* 80 columns with IPv4 ends: the holder by pid (its command is in the table above). */
 static void render_stuck(const struct top_frame *f, size_t max, top_line_fn emit, void *ctx)
 {
-	char idle[32], local[INET6_ADDRSTRLEN + 16], remote[INET6_ADDRSTRLEN + 16], who[40];
+	char idle[32], local[INET6_ADDRSTRLEN + 16], remote[INET6_ADDRSTRLEN + 16], who[16];
 
-	emitf(emit, ctx, TOP_ATTR_HEADER, "%-11s %7s %-21s %-21s %s", "STATE", "IDLE", "LOCAL",
-	      "REMOTE", "PID/COMMAND");
+	emitf(emit, ctx, TOP_ATTR_HEADER, "%-11s %6s %-21s %-21s %8s", "STATE", "IDLE", "LOCAL",
+	      "REMOTE", "PID");
 	for (size_t i = 0; i < f->n_stuck && i < max; i++) {
 		const struct top_stuck *t = &f->stuck[i];
 
@@ -156,10 +157,10 @@ static void render_stuck(const struct top_frame *f, size_t max, top_line_fn emit
 		output_endpoint(remote, sizeof(remote), t->s->family, &t->s->remote_addr,
 				t->s->remote_port, false);
 		if (t->pid)
-			snprintf(who, sizeof(who), "%d/%s", (int)t->pid, t->comm);
+			snprintf(who, sizeof(who), "%d", (int)t->pid);
 		else
 			snprintf(who, sizeof(who), "orphan");
-		emitf(emit, ctx, TOP_ATTR_NORMAL, "%-11s %7s %-21s %-21s %s",
+		emitf(emit, ctx, TOP_ATTR_NORMAL, "%-11s %6s %-21s %-21s %8s",
 		      ts_state_name((enum ts_state)t->s->state),
 		      duration_text(idle, sizeof(idle), (double)t->idle_ms / 1000.0), local, remote, who);
 	}
