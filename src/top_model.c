@@ -262,37 +262,40 @@ static int stuck_cmp(const void *a, const void *b)
 	return x->s->inode < y->s->inode ? -1 : x->s->inode > y->s->inode;
 }
 
-/* The closing sockets idle longest (ts_socket_activity()). */
-static int stuck_build(const struct ts_snapshot *snap, struct top_frame *f)
+/* The closing sockets idle longest (ts_socket_activity()): the first
+ * TOP_STUCK_MAX kept in order as the snapshot is read, no sort of them all. */
+static void stuck_build(const struct ts_snapshot *snap, struct top_frame *f)
 {
-	size_t n = ts_snapshot_socket_count(snap), k = 0;
-	struct top_stuck *all = malloc((n ? n : 1) * sizeof(*all));
+	size_t n = ts_snapshot_socket_count(snap);
 
-	if (!all)
-		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
 		const struct ts_socket *s = ts_snapshot_socket(snap, i);
-		const struct ts_owner *o = ts_snapshot_owners(snap, s);
+		const struct ts_owner *o;
 		struct ts_activity act;
+		struct top_stuck t;
+		size_t at;
 
 		if (closing_slot((enum ts_state)s->state) < 0 || ts_socket_activity(s, &act) < 0)
 			continue;
-		all[k] = (struct top_stuck){ .s = s, .idle_ms = act.idle_ms };
+		f->stuck_total++;
+		t = (struct top_stuck){ .s = s, .idle_ms = act.idle_ms };
+		at = f->n_stuck;
+		while (at > 0 && stuck_cmp(&t, &f->stuck[at - 1]) < 0)
+			at--;
+		if (at >= TOP_STUCK_MAX)
+			continue;
+		o = ts_snapshot_owners(snap, s);
 		if (o) {
 			const struct ts_process *p = ts_snapshot_process(snap, o[0].process_index);
 
-			all[k].pid = o[0].pid;
-			output_comm(all[k].comm, p ? p->comm : "?");
+			t.pid = o[0].pid;
+			output_comm(t.comm, p ? p->comm : "?");
 		}
-		k++;
+		if (f->n_stuck < TOP_STUCK_MAX)
+			f->n_stuck++;
+		memmove(&f->stuck[at + 1], &f->stuck[at], (f->n_stuck - 1 - at) * sizeof(t));
+		f->stuck[at] = t;
 	}
-	if (k)
-		qsort(all, k, sizeof(*all), stuck_cmp);
-	f->stuck_total = k;
-	f->n_stuck = k < TOP_STUCK_MAX ? k : TOP_STUCK_MAX;
-	memcpy(f->stuck, all, f->n_stuck * sizeof(*all));
-	free(all);
-	return 0;
 }
 
 int top_frame_build(const struct top_input *in, struct top_frame *ret)
@@ -317,11 +320,10 @@ int top_frame_build(const struct top_input *in, struct top_frame *ret)
 			ret->rate_per_s[s] = ((double)ret->counts[s] - prev[s]) / ret->interval_s;
 	}
 
+	stuck_build(in->snap, ret);
 	r = rows_build(in->snap, in->view, &now);
 	if (r == 0 && ret->interval_s > 0)
 		r = rows_build(in->prev, in->view, &before);
-	if (r == 0)
-		r = stuck_build(in->snap, ret);
 	if (r < 0)
 		goto out;
 	for (size_t i = 0; i < now.n; i++) {

@@ -123,7 +123,7 @@ static void render_groups(const struct top_frame *f, size_t max, top_line_fn emi
 {
 	char rate[16], key[80];
 
-	emitf(emit, ctx, TOP_ATTR_HEADER, "%-14s %7s %7s %7s %6s %7s %6s %6s %7s",
+	emitf(emit, ctx, TOP_ATTR_HEADER, "%-16s %7s %7s %7s %6s %7s %6s %6s %7s",
 	      f->view == TOP_VIEW_PORTS ? "PORT" : "NETNS", "C_WAIT", "FIN_W1", "FIN_W2", "L_ACK",
 	      "CLOSING", "CLOSED", "TOTAL", "GROW/s");
 	for (size_t i = 0; i < f->n_rows && i < max; i++) {
@@ -136,7 +136,7 @@ static void render_groups(const struct top_frame *f, size_t max, top_line_fn emi
 
 			snprintf(key, sizeof(key), "%s", ns ? ns->name : "?");
 		}
-		emitf(emit, ctx, TOP_ATTR_NORMAL, "%-14s %7u %7u %7u %6u %7u %6u %6u %7s", key,
+		emitf(emit, ctx, TOP_ATTR_NORMAL, "%-16s %7u %7u %7u %6u %7u %6u %6u %7s", key,
 		      r->count[0], r->count[1], r->count[2], r->count[3], r->count[4], r->count[5],
 		      r->total, rate_text(rate, sizeof(rate), r->has_growth, r->growth_per_s));
 	}

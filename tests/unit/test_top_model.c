@@ -183,6 +183,13 @@ static void test_fits_80x24(void **state)
 	assert_int_equal(top_frame_build(&(struct top_input){ .snap = snap }, &f), 0);
 	assert_int_equal(f.n_rows, TOP_ROWS_MAX);
 	assert_int_equal(f.rows_more, 10);
+	/* The ten idle longest of 465, in order. */
+	assert_int_equal(f.stuck_total, 465);
+	assert_int_equal(f.n_stuck, TOP_STUCK_MAX);
+	assert_int_equal(f.stuck[0].idle_ms, 29001);
+	for (size_t i = 1; i < f.n_stuck; i++)
+		assert_true(f.stuck[i - 1].idle_ms >= f.stuck[i].idle_ms);
+	assert_int_equal(f.stuck[TOP_STUCK_MAX - 1].idle_ms, 26001); /* 1 + 2 + 3 above it */
 	top_limits_for_screen(24, &lim);
 	top_render(&f, &h, &lim, count_line, &l);
 	assert_true(l.n <= 23); /* the 24th line is the keys' */
