@@ -5,7 +5,7 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
 	gcc libc6-dev meson ninja-build pkg-config \
-	libmnl-dev libjson-c-dev libcmocka-dev libnftables-dev \
+	libmnl-dev libjson-c-dev libcmocka-dev libnftables-dev libncurses-dev \
 	nftables iproute2 net-tools lsof procps python3 netcat-openbsd netbase \
 	clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev \
 	nginx-light apache2 haproxy redis-server redis-tools socat python3-requests \

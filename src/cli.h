@@ -27,6 +27,7 @@ int cmd_trace(int argc, char **argv);
 int cmd_exporter(int argc, char **argv);
 int cmd_metrics(int argc, char **argv);
 int cmd_check(int argc, char **argv);
+int cmd_top(int argc, char **argv);
 
 /*
  * For verbs that own child processes (lab, demo): blocks SIGINT, SIGTERM,

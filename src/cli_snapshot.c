@@ -219,36 +219,48 @@ bool cli_snapshot_incomplete(const struct ts_snapshot *snap)
 	return ts_snapshot_stats(snap)->fd_exhausted != 0;
 }
 
+void cli_snapshot_report_failure(const struct cli_snapshot_args *a, int r,
+				 const struct ts_snapshot_status *st)
+{
+	const struct ts_bpf_status *bpf = &st->bpf;
+	char hint[256];
+
+	if (st->failed_stage == TS_SNAPSHOT_STAGE_NETNS && r != -EPERM && r != -EACCES &&
+	    a->opts.netns)
+		cli_netns_error(a->opts.netns, r);
+	else if (st->failed_stage == TS_SNAPSHOT_STAGE_NETNS && r != -EPERM && r != -EACCES)
+		cli_error("cannot read the network namespaces: %s", strerror(-r));
+	else if (bpf->failure == TS_BPF_FAILURE_NOT_BUILT)
+		cli_error("BPF owner source not built into this tcpstate (meson -Dbpf=enabled); "
+			  "use --owners proc or auto");
+	else if (bpf->failure != TS_BPF_FAILURE_NONE)
+		report_bpf_failure(bpf, a->verbose, "", "; use --owners proc or auto");
+	else if (st->failed_stage == TS_SNAPSHOT_STAGE_NETNS)
+		cli_error("not permitted to inspect that namespace: %s (%s)", strerror(-r),
+			  cli_privilege_hint("CAP_SYS_ADMIN", cli_has_cap(CAP_SYS_ADMIN), hint,
+					     sizeof(hint)));
+	else if (r == -EAGAIN && st->failed_stage == TS_SNAPSHOT_STAGE_DUMP)
+		cli_error("the kernel kept interrupting the socket dump; try again");
+	else
+		cli_error("cannot take a snapshot: %s", strerror(-r));
+}
+
+void cli_snapshot_report_notes(const struct cli_snapshot_args *a, const struct ts_snapshot *snap)
+{
+	report_notes(a, ts_snapshot_stats(snap));
+	report_owner_source(a, ts_snapshot_stats(snap));
+}
+
 int cli_snapshot_take(struct cli_snapshot_args *a, struct ts_snapshot **ret)
 {
 	struct ts_snapshot_status st;
-	const struct ts_bpf_status *bpf = &st.bpf;
-	char hint[256];
 	int r = ts_snapshot_collect_status(&a->opts, ret, &st);
 
 	if (r < 0) {
-		if (st.failed_stage == TS_SNAPSHOT_STAGE_NETNS && r != -EPERM && r != -EACCES &&
-		    a->opts.netns)
-			cli_netns_error(a->opts.netns, r);
-		else if (st.failed_stage == TS_SNAPSHOT_STAGE_NETNS && r != -EPERM && r != -EACCES)
-			cli_error("cannot read the network namespaces: %s", strerror(-r));
-		else if (bpf->failure == TS_BPF_FAILURE_NOT_BUILT)
-			cli_error("BPF owner source not built into this tcpstate (meson -Dbpf=enabled); "
-				  "use --owners proc or auto");
-		else if (bpf->failure != TS_BPF_FAILURE_NONE)
-			report_bpf_failure(bpf, a->verbose, "", "; use --owners proc or auto");
-		else if (st.failed_stage == TS_SNAPSHOT_STAGE_NETNS)
-			cli_error("not permitted to inspect that namespace: %s (%s)", strerror(-r),
-				  cli_privilege_hint("CAP_SYS_ADMIN", cli_has_cap(CAP_SYS_ADMIN), hint,
-						     sizeof(hint)));
-		else if (r == -EAGAIN && st.failed_stage == TS_SNAPSHOT_STAGE_DUMP)
-			cli_error("the kernel kept interrupting the socket dump; try again");
-		else
-			cli_error("cannot take a snapshot: %s", strerror(-r));
+		cli_snapshot_report_failure(a, r, &st);
 		return -1;
 	}
-	report_notes(a, ts_snapshot_stats(*ret));
-	report_owner_source(a, ts_snapshot_stats(*ret));
+	cli_snapshot_report_notes(a, *ret);
 	return 0;
 }
 
@@ -289,7 +301,18 @@ int cli_snapshot_parse(struct cli_snapshot_args *a, const struct cli_verb_option
 		longopts[n++] = *o;
 	}
 	longopts[n] = (struct option){ 0 };
-	snprintf(shortopts, sizeof(shortopts), "%s%s", CLI_SNAPSHOT_SHORT_OPTIONS, v->shortopts);
+	/* A verb's own letter wins over a shared one (top's -n is --iterations). */
+	n = 0;
+	for (const char *c = CLI_SNAPSHOT_SHORT_OPTIONS; *c; c++) {
+		bool colon = c[1] == ':';
+
+		if (!strchr(v->shortopts, *c))
+			shortopts[n++] = *c;
+		if (colon && !strchr(v->shortopts, *c))
+			shortopts[n++] = ':';
+		c += colon;
+	}
+	snprintf(shortopts + n, sizeof(shortopts) - n, "%s", v->shortopts);
 
 	r = cli_verb_parse(&all, argc, argv);
 	if (r != CLI_PARSE_RUN)

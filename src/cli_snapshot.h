@@ -95,7 +95,8 @@ int cli_snapshot_option(struct cli_snapshot_args *a, int opt, const char *arg);
  * The one option loop of the verbs that select sockets (cli_verb_parse()
  * over the shared options and v's): each option to v->option() first, those
  * it leaves to the shared options into a, then ss's words after the options
- * (cli_ss_filter()). The verb then checks its own combinations and calls
+ * (cli_ss_filter()). A letter of v->shortopts replaces the shared option of
+ * that letter (its long name stays). The verb then checks its own combinations and calls
  * cli_snapshot_args_check(). CLI_PARSE_RUN, or EXIT_OK after --help, or
  * EXIT_USAGE after a usage error (reported).
  */
@@ -107,6 +108,14 @@ int cli_snapshot_args_check(struct cli_snapshot_args *a);
 
 /* Collects, reports a failure on stderr, and the notes of the snapshot once. */
 int cli_snapshot_take(struct cli_snapshot_args *a, struct ts_snapshot **ret);
+
+/* The two halves of cli_snapshot_take()'s reports, for verbs that collect
+ * otherwise (top's ts_collector): why collecting failed (r, *st), and the
+ * snapshot's notes. */
+struct ts_snapshot_status;
+void cli_snapshot_report_failure(const struct cli_snapshot_args *a, int r,
+				 const struct ts_snapshot_status *st);
+void cli_snapshot_report_notes(const struct cli_snapshot_args *a, const struct ts_snapshot *snap);
 
 /* The snapshot lacks owners or fd-only sockets because tcpstate ran out of
  * file descriptors (already said on stderr): the verb exits 1 after its

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "cli_diagnose.h"
 #include "cli_snapshot.h"
 #include "doctor_output.h"
 #include "tcpstate/activity.h"
@@ -147,68 +148,6 @@ static void doctor_help(FILE *f)
 
 /* ---- collection ---- */
 
-/*
- * What reopens namespace ns of snap (a --netns argument; NULL: our own) into
- * *ret: --netns's, or under --all-netns ts_netns_reopen_spec()'s (its name,
- * /proc/1/ns/net for init, or through a process seen in it). -ENOENT when
- * nothing can reopen it.
- */
-static int netns_spec(const struct cli_snapshot_args *a, const struct ts_netns *ns, char *buf,
-		      size_t size, const char **ret)
-{
-	int r;
-
-	if (!a->opts.all_netns) {
-		*ret = a->opts.netns;
-		return 0;
-	}
-	r = ts_netns_reopen_spec(ns, a->opts.proc_root, buf, size);
-	if (r < 0)
-		return r;
-	*ret = buf;
-	return 0;
-}
-
-/* Settings and counters of each namespace of snap: the one named by --netns, or each by name. */
-static int read_netns_facts(const struct cli_snapshot_args *a, const struct ts_snapshot *snap,
-			    struct ts_diagnose_sysctls **ret, struct ts_netstat **ret_netstat, size_t *ret_n)
-{
-	size_t n = ts_snapshot_netns_count(snap);
-	struct ts_diagnose_sysctls *v = calloc(n ? n : 1, sizeof(*v));
-	struct ts_netstat *ns_v = calloc(n ? n : 1, sizeof(*ns_v));
-
-	if (!v || !ns_v) {
-		free(v);
-		free(ns_v);
-		return -ENOMEM;
-	}
-	for (size_t i = 0; i < n; i++) {
-		const struct ts_netns *ns = ts_snapshot_netns(snap, (uint32_t)i);
-		struct ts_sysctl *s = NULL;
-		const char *target;
-		char specbuf[PATH_MAX];
-		int r = netns_spec(a, ns, specbuf, sizeof(specbuf), &target);
-
-		if (r < 0) {
-			ts_diagnose_sysctls_unavailable(&v[i], r);
-			continue;
-		}
-		/* Counters that cannot be read are left out (have 0), not fatal. */
-		(void)ts_netstat_read(target, &ns_v[i]);
-		r = ts_sysctl_open(target, NULL, &s);
-		if (r < 0) {
-			ts_diagnose_sysctls_unavailable(&v[i], r);
-			continue;
-		}
-		ts_diagnose_sysctls_read(s, &v[i]);
-		ts_sysctl_free(s);
-	}
-	*ret = v;
-	*ret_netstat = ns_v;
-	*ret_n = n;
-	return 0;
-}
-
 static int parse_severity(const char *arg, const char *opt, enum ts_severity *ret)
 {
 	if (ts_severity_parse(arg, ret) < 0) {
@@ -340,7 +279,7 @@ static int doctor_run(struct doctor_args *da, struct doctor_result *run)
 		return -1;
 	r = ts_diagnose_procs_collect(run->snap, a->opts.proc_root, &run->procs);
 	if (r == 0)
-		r = read_netns_facts(a, run->snap, &run->sysctls, &run->netstat, &run->n_sysctls);
+		r = cli_diagnose_netns_facts(a, run->snap, &run->sysctls, &run->netstat, &run->n_sysctls);
 	if (r == 0)
 		r = ts_listener_facts_collect(run->snap, &run->listeners);
 	if (r < 0) {

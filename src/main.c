@@ -22,6 +22,7 @@ static const struct verb {
 	{ "summary", cmd_summary, "count sockets per state, and the top holders of closing sockets" },
 	{ "list", cmd_list, "list TCP sockets in all 13 states with their owners" },
 	{ "tune", cmd_tune, "audit TCP sysctls against what the sockets show; write, apply or revert changes" },
+	{ "top", cmd_top, "a live view: state counts per second, growing holders, stuck sockets, findings" },
 	{ "trace", cmd_trace, "follow state changes as they happen, with holders and time in state (root)" },
 	{ "close", cmd_close, "end selected sockets: RST (sock_diag), FIN (shutdown) or close the fd in its owner" },
 	{ "explain", cmd_explain, "what a state means, who must act, what ends it; or the story of one socket" },

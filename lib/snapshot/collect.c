@@ -14,6 +14,7 @@
 #include "core/array.h"
 #include "core/netns.h"
 #include "snapshot/bpf/owners.h"
+#include "snapshot/collect.h"
 #include "snapshot/fdsock.h"
 #include "snapshot/owner_scan.h"
 #include "snapshot/procnet.h"
@@ -273,7 +274,7 @@ static int collect_targets(const struct ts_snapshot_opts *o, struct ts_snapshot 
 
 /* Starts the owner scan; the /proc walk runs on other threads while this one dumps. */
 static int owners_start(const struct ts_snapshot_opts *o, const struct ts_filter *f,
-			struct owner_scan **ret)
+			struct bpf_owners *bpf, struct owner_scan **ret)
 {
 	struct owner_scan_opts so = {
 		.proc_root = o->proc_root,
@@ -282,6 +283,7 @@ static int owners_start(const struct ts_snapshot_opts *o, const struct ts_filter
 		 * then BOUND sockets are found as fds like IDLE ones. */
 		.want_candidates = need_candidates(f, false),
 		.source = o->owner_source,
+		.bpf = bpf,
 	};
 
 	/* The BPF source skips sockets no dump can return: fd-only
@@ -364,6 +366,12 @@ int ts_snapshot_collect_ex(const struct ts_snapshot_opts *o, struct ts_snapshot 
 int ts_snapshot_collect_status(const struct ts_snapshot_opts *o, struct ts_snapshot **ret,
 			       struct ts_snapshot_status *ret_status)
 {
+	return snapshot_collect(o, NULL, ret, ret_status);
+}
+
+int snapshot_collect(const struct ts_snapshot_opts *o, struct bpf_owners *bpf,
+		     struct ts_snapshot **ret, struct ts_snapshot_status *ret_status)
+{
 	static const struct ts_filter all = { 0 };
 	const struct ts_filter *f = o->filter ? o->filter : &all;
 	struct netns_target *targets = NULL;
@@ -397,7 +405,7 @@ int ts_snapshot_collect_status(const struct ts_snapshot_opts *o, struct ts_snaps
 		goto out_free;
 	*stage = TS_SNAPSHOT_STAGE_OWNERS;
 	if (o->owners != TS_OWNERS_NONE) {
-		r = owners_start(o, f, &scan);
+		r = owners_start(o, f, bpf, &scan);
 		if (r < 0)
 			goto out_targets;
 	}

@@ -446,6 +446,15 @@ static int bpf_record(const struct bpf_owner_rec *rec, void *userdata)
 	return r;
 }
 
+/* One pass of the iterator: through the kept program when there is one. */
+static int bpf_pass(struct owner_scan *sc, pid_t only_pid, uint32_t kernel_states,
+		    struct bpf_collect *c, struct ts_bpf_status *st)
+{
+	if (sc->o.bpf)
+		return bpf_owners_read(sc->o.bpf, only_pid, kernel_states, bpf_record, c, st);
+	return bpf_owners_collect(only_pid, kernel_states, bpf_record, c, st);
+}
+
 static int bpf_collect_run(struct owner_scan *sc)
 {
 	const struct ts_filter *f = sc->o.filter;
@@ -457,8 +466,8 @@ static int bpf_collect_run(struct owner_scan *sc)
 	if (!sc->bpf.procs)
 		return -ENOMEM;
 	/* Bit 31 is no TCP state: a first pass that reports nothing. */
-	return bpf_owners_collect(only_pid, sc->o.test_second_pass_only ? 1u << 31 : sc->o.kernel_states,
-				  bpf_record, &c, &sc->bpf_status);
+	return bpf_pass(sc, only_pid, sc->o.test_second_pass_only ? 1u << 31 : sc->o.kernel_states,
+			&c, &sc->bpf_status);
 }
 
 static void *bpf_thread_run(void *arg)
@@ -666,8 +675,7 @@ static int bpf_second_pass(struct owner_scan *sc, struct ts_snapshot *snap,
 		return 0;
 	}
 	w.procs = snapshot_new();
-	r = w.procs ? bpf_owners_collect(only_pid, sc->o.kernel_states_retry, bpf_record, &c,
-					 &status) : -ENOMEM;
+	r = w.procs ? bpf_pass(sc, only_pid, sc->o.kernel_states_retry, &c, &status) : -ENOMEM;
 	if (r == 0)
 		r = join_worker(sc, &w, snap, idx, owned, NULL, NULL, NULL);
 	worker_release(&w);

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "snapshot/bpf/owners.h"
 #include "snapshot/snapshot.h"
 #include "tcpstate/filter.h"
 
@@ -45,6 +46,9 @@ struct owner_scan_opts {
 	/* AUTO: the BPF iterator, the /proc walk when it fails; a proc_root
 	 * (a fake tree) means /proc. BPF: the iterator or an error. */
 	enum ts_owner_source source;
+	/* A program kept loaded (ts_collector): the iterator passes read it
+	 * instead of loading their own. NULL: load per pass. */
+	struct bpf_owners *bpf;
 };
 
 struct owner_scan_result {

@@ -54,7 +54,7 @@ want() { # line-prefix expected-candidates
 	[ "${got#*|}" = "$2" ] || fail "bash: '$1' completes to '${got#*|}', want '$2'"
 }
 want "tcpstate cl" "close"
-want "tcpstate " "doctor summary list tune trace close explain lab exporter metrics check demo"
+want "tcpstate " "doctor summary list tune top trace close explain lab exporter metrics check demo"
 want "tcpstate list --state close-w" "close-wait"
 want "tcpstate list -s estab,fin-wait-" "estab,fin-wait-1 estab,fin-wait-2"
 want "tcpstate close --min-i" "--min-idle"

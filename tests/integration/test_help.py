@@ -11,7 +11,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tslab import check, finish, tcpstate_path  # noqa: E402
 
 VERBS = ["doctor", "summary", "list", "explain", "close", "tune", "lab", "demo", "trace",
-         "exporter", "metrics", "check"]
+         "top", "exporter", "metrics", "check"]
 
 
 def run(*args):

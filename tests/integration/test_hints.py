@@ -29,7 +29,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tslab import check, finish, run_each, ALL_STATES, Lab, run_tcpstate, skip_unless_root, wait_until  # noqa: E402
 
 VERBS = ["list", "summary", "doctor", "explain", "tune", "close", "lab", "demo", "trace",
-         "exporter", "metrics", "check"]
+         "top", "exporter", "metrics", "check"]
 # A usage error exits 2, except in the Nagios plugin mode (3: UNKNOWN).
 USAGE_EXIT = {"check": 3}
 

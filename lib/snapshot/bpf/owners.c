@@ -34,6 +34,23 @@ int bpf_owners_probe(struct ts_bpf_status *ret_status)
 	return not_built(ret_status);
 }
 
+int bpf_owners_open(struct bpf_owners **ret, struct ts_bpf_status *ret_status)
+{
+	return not_built(ret_status);
+}
+
+int bpf_owners_read(struct bpf_owners *h, pid_t only_pid, uint32_t kernel_states,
+		    int (*cb)(const struct bpf_owner_rec *r, void *userdata), void *userdata,
+		    struct ts_bpf_status *ret_status)
+{
+	return not_built(ret_status);
+}
+
+struct bpf_owners *bpf_owners_close(struct bpf_owners *h)
+{
+	return NULL;
+}
+
 int bpf_owners_built(void)
 {
 	return 0;
@@ -131,7 +148,7 @@ static void verifier_tail(const char *log, char *out, size_t size)
 	out[len - start] = '\0';
 }
 
-static int emit(const struct owners_event *e, pid_t only_pid,
+static int emit(const struct owners_event *e, pid_t only_pid, uint32_t kernel_states,
 		int (*cb)(const struct bpf_owner_rec *r, void *userdata), void *userdata)
 {
 	struct bpf_owner_rec r = {
@@ -151,6 +168,9 @@ static int emit(const struct owners_event *e, pid_t only_pid,
 	/* Also when the kernel ignored the link info (before 6.1). */
 	if (only_pid && r.pid != only_pid)
 		return 0;
+	/* The kernel-side mask is fixed at load: a kept program filters here. */
+	if (kernel_states && (r.state >= 32 || !(kernel_states & (1u << r.state))))
+		return 0;
 	memcpy(r.comm, e->comm, sizeof(r.comm));
 	r.comm[sizeof(r.comm) - 1] = '\0';
 	memcpy(&r.local_addr, e->local_addr, sizeof(r.local_addr));
@@ -160,7 +180,7 @@ static int emit(const struct owners_event *e, pid_t only_pid,
 
 /* Reads the iterator to its end; records never straddle reads, but a partial
  * tail is carried over anyway. */
-static int read_iter(int iter_fd, pid_t only_pid,
+static int read_iter(int iter_fd, pid_t only_pid, uint32_t kernel_states,
 		     int (*cb)(const struct bpf_owner_rec *r, void *userdata), void *userdata,
 		     struct ts_bpf_status *st)
 {
@@ -191,7 +211,7 @@ static int read_iter(int iter_fd, pid_t only_pid,
 
 			memcpy(&e, buf + off, sizeof(e));
 			off += sizeof(e);
-			r = emit(&e, only_pid, cb, userdata);
+			r = emit(&e, only_pid, kernel_states, cb, userdata);
 			if (r < 0)
 				goto out;
 		}
@@ -387,13 +407,78 @@ int bpf_owners_collect(pid_t only_pid, uint32_t kernel_states,
 		status_set(ret_status, TS_BPF_FAILURE_OTHER, -r, "creating the iterator failed");
 		goto out_link;
 	}
-	r = read_iter(iter_fd, only_pid, cb, userdata, ret_status);
+	/* The program already kept only kernel_states. */
+	r = read_iter(iter_fd, only_pid, 0, cb, userdata, ret_status);
 	close(iter_fd);
 out_link:
 	bpf_link__destroy(link);
 out_destroy:
 	owners_bpf__destroy(skel);
 	return r;
+}
+
+struct bpf_owners {
+	struct owners_bpf *skel;
+	struct bpf_link *link;
+};
+
+int bpf_owners_open(struct bpf_owners **ret, struct ts_bpf_status *ret_status)
+{
+	struct bpf_owners *h;
+	int r;
+
+	if (ret_status)
+		memset(ret_status, 0, sizeof(*ret_status));
+	h = calloc(1, sizeof(*h));
+	if (!h) {
+		status_set(ret_status, TS_BPF_FAILURE_OTHER, ENOMEM, NULL);
+		return -ENOMEM;
+	}
+	/* Every state: each read asks for its own. */
+	r = load(0, &h->skel, ret_status);
+	if (r < 0)
+		goto out_free;
+	h->link = bpf_program__attach_iter(h->skel->progs.owners, NULL);
+	if (!h->link) {
+		r = -errno;
+		status_set(ret_status, r == -EPERM ? TS_BPF_FAILURE_PRIVILEGE : TS_BPF_FAILURE_OTHER,
+			   -r, "attaching the iterator failed");
+		owners_bpf__destroy(h->skel);
+		goto out_free;
+	}
+	*ret = h;
+	return 0;
+out_free:
+	free(h);
+	return r;
+}
+
+int bpf_owners_read(struct bpf_owners *h, pid_t only_pid, uint32_t kernel_states,
+		    int (*cb)(const struct bpf_owner_rec *r, void *userdata), void *userdata,
+		    struct ts_bpf_status *ret_status)
+{
+	int iter_fd, r;
+
+	iter_fd = bpf_iter_create(bpf_link__fd(h->link));
+	if (iter_fd < 0) {
+		r = -errno;
+		status_set(ret_status, r == -EPERM ? TS_BPF_FAILURE_PRIVILEGE : TS_BPF_FAILURE_OTHER,
+			   -r, "creating the iterator failed");
+		return r;
+	}
+	r = read_iter(iter_fd, only_pid, kernel_states, cb, userdata, ret_status);
+	close(iter_fd);
+	return r;
+}
+
+struct bpf_owners *bpf_owners_close(struct bpf_owners *h)
+{
+	if (!h)
+		return NULL;
+	bpf_link__destroy(h->link);
+	owners_bpf__destroy(h->skel);
+	free(h);
+	return NULL;
 }
 
 #endif

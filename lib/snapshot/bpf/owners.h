@@ -47,6 +47,22 @@ int bpf_owners_collect(pid_t only_pid, uint32_t kernel_states,
 		       int (*cb)(const struct bpf_owner_rec *r, void *userdata),
 		       void *userdata, struct ts_bpf_status *ret_status);
 
+/*
+ * The same program kept loaded: bpf_owners_open() loads it and attaches an
+ * iterator over every task (what bpf_owners_collect() costs once, mostly
+ * libbpf's load); each bpf_owners_read() makes a new iterator from that
+ * link and reads it, keeping the records whose sk_state is in
+ * kernel_states (0: every state) and whose pid is only_pid (0: every
+ * process). Errors and *ret_status as bpf_owners_collect(). One read at a
+ * time per handle; bpf_owners_close() accepts NULL and returns NULL.
+ */
+struct bpf_owners;
+int bpf_owners_open(struct bpf_owners **ret, struct ts_bpf_status *ret_status);
+int bpf_owners_read(struct bpf_owners *h, pid_t only_pid, uint32_t kernel_states,
+		    int (*cb)(const struct bpf_owner_rec *r, void *userdata), void *userdata,
+		    struct ts_bpf_status *ret_status);
+struct bpf_owners *bpf_owners_close(struct bpf_owners *h);
+
 /* Loads and unloads the program: 0, or the errno of bpf_owners_collect()
  * with *ret_status filled (always: failure NONE on success). */
 int bpf_owners_probe(struct ts_bpf_status *ret_status);
