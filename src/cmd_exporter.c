@@ -461,6 +461,17 @@ int cmd_exporter(int argc, char **argv)
 		cli_error("cannot listen on %s: %s", listen_arg, strerror(-fd));
 		return EXIT_ERROR;
 	}
+	/* The owner program stays loaded from one scrape to the next. */
+	{
+		struct ts_snapshot_status st;
+		int r = ts_collector_new(&e.cfg.args.opts, &e.cfg.collector, &st);
+
+		if (r < 0) {
+			cli_snapshot_report_failure(&e.cfg.args, r, &st);
+			close(fd);
+			return EXIT_ERROR;
+		}
+	}
 	/* The first snapshot says on stderr what is missing (privilege, BPF, namespaces) and
 	 * fails the start when none can be taken: a wrong --netns shows at once. */
 	pthread_mutex_lock(&e.lock);
@@ -477,5 +488,6 @@ int cmd_exporter(int argc, char **argv)
 		close(fd);
 	metrics_model_free(e.cur);
 	metrics_history_clear(&e.hist);
+	ts_collector_free(e.cfg.collector);
 	return rc;
 }

@@ -15,6 +15,7 @@
 #include <sys/types.h>
 
 #include "cli_snapshot.h"
+#include "tcpstate/collector.h"
 #include "tcpstate/diagnose.h"
 #include "tcpstate/state.h"
 
@@ -91,6 +92,9 @@ struct metrics_config {
 	struct ts_diagnose_thresholds thresholds;
 	unsigned top_processes;
 	unsigned top_ports;
+	/* The exporter's: kept between collections, so that the BPF owner program
+	 * is loaded once (tcpstate/collector.h). NULL: each collection on its own. */
+	struct ts_collector *collector;
 };
 
 /* Per process CLOSE_WAIT counts of a collection, for the next one's growth. */

@@ -459,14 +459,24 @@ int metrics_collect(struct metrics_config *cfg, bool quiet, struct metrics_histo
 {
 	struct metrics_model *m = calloc(1, sizeof(*m));
 	struct ts_snapshot *snap = NULL;
-	struct ts_bpf_status bpf;
+	struct ts_snapshot_status st;
 	double start = now_s();
 	int r;
 
 	if (!m)
 		return -ENOMEM;
-	if (quiet) {
-		r = ts_snapshot_collect_ex(&cfg->args.opts, &snap, &bpf);
+	if (cfg->collector) {
+		r = ts_collector_take(cfg->collector, &snap, &st);
+		if (r < 0) {
+			snap = NULL;
+			m->err = r;
+			if (!quiet)
+				cli_snapshot_report_failure(&cfg->args, r, &st);
+		} else if (!quiet) {
+			cli_snapshot_report_notes(&cfg->args, snap);
+		}
+	} else if (quiet) {
+		r = ts_snapshot_collect_status(&cfg->args.opts, &snap, &st);
 		if (r < 0) {
 			snap = NULL;
 			m->err = r;
