@@ -307,25 +307,31 @@ def netns_del(name):
     subprocess.run(["ip", "netns", "del", name], stderr=subprocess.DEVNULL)
 
 
-def run_once(args, churn_argv, workdir):
-    """One churn under both tracers; returns the raw numbers."""
+def run_once(args, churn_argv, workdir, which=("tcpstate", "tcpstates")):
+    """One churn under the tracers named in which (side by side); returns the raw numbers."""
     ns = netns_add()
     tracers = []
+    tr = ts = None
     try:
-        tr = Tracer("tcpstate trace", [args.tcpstate, "trace", "--json", "-v", "--netns", ns],
-                    workdir)
-        tracers.append(tr)
-        ts = Tracer("tcpstates", [args.tcpstates], workdir)
-        tracers.append(ts)
+        if "tcpstate" in which:
+            tr = Tracer("tcpstate trace", [args.tcpstate, "trace", "--json", "-v", "--netns", ns],
+                        workdir)
+            tracers.append(tr)
+        if "tcpstates" in which:
+            ts = Tracer("tcpstates", [args.tcpstates], workdir)
+            tracers.append(ts)
         # tcpstate -v names its hooks once attached and the start snapshot taken;
         # tcpstates opens its perf buffer's epoll instance after attaching.
-        wait_until("tcpstate trace to attach", lambda: "state changes:" in tr.stderr_text(),
-                   60, tracers)
+        if tr:
+            wait_until("tcpstate trace to attach",
+                       lambda: "state changes:" in tr.stderr_text(), 60, tracers)
         # libbpf opens the perf buffer's per-CPU events after the epoll instance: until the
         # last one is in the map, that CPU's events are dropped without a loss record.
-        wait_until("tcpstates to attach", lambda: perf_buffer_ready(ts.proc.pid), 60, tracers)
+        if ts:
+            wait_until("tcpstates to attach", lambda: perf_buffer_ready(ts.proc.pid), 60,
+                       tracers)
         time.sleep(args.settle)
-        base = probe_tcpstate(args, ns, tr, tracers)
+        base = probe_tcpstate(args, ns, tr, tracers) if tr else 0
         for t in tracers:
             t.cpu_start = proc_cpu_s(t.proc.pid)
         bpf_start = [bpf_run_time_s(t.proc.pid) for t in tracers]
@@ -344,31 +350,32 @@ def run_once(args, churn_argv, workdir):
         conns, failed, closed, secs = int(m.group(1)), int(m.group(2)), int(m.group(3)), \
             float(m.group(4))
         wait_quiet(tracers, args.quiet, 120)
-        bpf = [bpf_run_time_s(t.proc.pid) - b for t, b in zip(tracers, bpf_start)]
+        bpf = {t.name: bpf_run_time_s(t.proc.pid) - b for t, b in zip(tracers, bpf_start)}
         for t in tracers:
             t.stop()
         for t in tracers:
             if t.status not in (0, 130, -signal.SIGINT):
                 log("%s exited %s: %s" % (t.name, t.status, t.stderr_text()[-1000:]))
-        tr_events, tr_lost, tr_lines, tr_lost_lines, tr_polled = count_tcpstate(tr.out_path)
-        tr_events -= base
-        tr_lines -= base
-        if tr_events != tr_lines:
-            log("tcpstate: the summary counts %d events, the output has %d" % (tr_events,
-                                                                                tr_lines))
-        ts_ours, ts_others, ts_lost = count_tcpstates(ts.out_path, ts.err_path, args.port)
-        return {
-            "connections": conns, "failed": failed, "server_closed": closed,
-            "churn_seconds": secs, "churn_wall_s": wall,
-            "tcpstate": {"events": tr_events - tr_polled, "polled_tw_ends": tr_polled,
-                         "probe_events": base, "lost": tr_lost, "event_lines": tr_lines,
-                         "lost_records": tr_lost_lines,
-                         "cpu_s": tr.cpu_total_s() - tr.cpu_start, "bpf_s": bpf[0],
-                         "exit": tr.status},
-            "tcpstates": {"events": ts_ours, "other_events": ts_others, "lost": ts_lost,
-                          "cpu_s": ts.cpu_total_s() - ts.cpu_start, "bpf_s": bpf[1],
-                          "exit": ts.status},
-        }
+        out = {"connections": conns, "failed": failed, "server_closed": closed,
+               "churn_seconds": secs, "churn_wall_s": wall, "tcpstate": None, "tcpstates": None}
+        if tr:
+            events, lost, lines, lost_lines, polled = count_tcpstate(tr.out_path)
+            events -= base
+            lines -= base
+            if events != lines:
+                log("tcpstate: the summary counts %d events, the output has %d" % (events, lines))
+            out["tcpstate"] = {
+                "events": events - polled, "polled_tw_ends": polled, "probe_events": base,
+                "lost": lost, "event_lines": lines, "lost_records": lost_lines,
+                "cpu_s": tr.cpu_total_s() - tr.cpu_start, "bpf_s": bpf[tr.name],
+                "exit": tr.status}
+        if ts:
+            ours, others, lost = count_tcpstates(ts.out_path, ts.err_path, args.port)
+            out["tcpstates"] = {
+                "events": ours, "other_events": others, "lost": lost,
+                "cpu_s": ts.cpu_total_s() - ts.cpu_start, "bpf_s": bpf[ts.name],
+                "exit": ts.status}
+        return out
     finally:
         for t in tracers:
             try:
@@ -440,6 +447,9 @@ def row_for(rate, cal, r):
     row = {"rate": rate, "achieved": conns / r["churn_seconds"] if r["churn_seconds"] else 0,
            "connections": conns, "transitions": transitions, "raw": r}
     for name in ("tcpstate", "tcpstates"):
+        if r[name] is None:
+            row[name] = None
+            continue
         exp = cal[name]["fixed"] + cal[name]["per_connection"] * conns
         got = r[name]["events"]
         cpu = r[name]["cpu_s"] + r[name]["bpf_s"]
@@ -453,27 +463,20 @@ def fmt_int(n):
     return "{:,}".format(n)
 
 
-def print_table(rows, markdown):
-    head = ["target conn/s", "achieved conn/s", "connections", "state changes",
-            "tcpstate expected / delivered / lost", "tcpstates expected / delivered / lost",
-            "tcpstate µs/change (proc+BPF)", "tcpstates µs/change (proc+BPF)",
-            "CPU tcpstate / tcpstates"]
-    body = []
-    for r in rows:
-        a, b = r["tcpstate"], r["tcpstates"]
-        ratio = a["us_per_transition"] / b["us_per_transition"] if b["us_per_transition"] else 0
-        body.append([
-            fmt_int(r["rate"]), fmt_int(round(r["achieved"])), fmt_int(r["connections"]),
-            fmt_int(r["transitions"]),
-            "%s / %s / %s" % (fmt_int(a["expected"]), fmt_int(a["delivered"]), fmt_int(a["lost"])),
-            "%s / %s / %s" % (fmt_int(b["expected"]), fmt_int(b["delivered"]), fmt_int(b["lost"])),
-            "%.2f (%.2f+%.2f)" % (a["us_per_transition"],
-                                  a["cpu_s"] * 1e6 / r["transitions"] if r["transitions"] else 0,
-                                  a["bpf_s"] * 1e6 / r["transitions"] if r["transitions"] else 0),
-            "%.2f (%.2f+%.2f)" % (b["us_per_transition"],
-                                  b["cpu_s"] * 1e6 / r["transitions"] if r["transitions"] else 0,
-                                  b["bpf_s"] * 1e6 / r["transitions"] if r["transitions"] else 0),
-            "%.2fx" % ratio])
+def fmt_counts(t):
+    return "%s / %s (%.1f%% missing) / %s" % (
+        fmt_int(t["expected"]), fmt_int(t["delivered"]), 100.0 * t["missing"] / t["expected"],
+        fmt_int(t["lost"]))
+
+
+def fmt_cpu(t, transitions):
+    if not transitions:
+        return "-"
+    return "%.2f (%.2f+%.2f)" % (t["us_per_transition"], t["cpu_s"] * 1e6 / transitions,
+                                 t["bpf_s"] * 1e6 / transitions)
+
+
+def print_rows(head, body, markdown):
     if markdown:
         print("| " + " | ".join(head) + " |")
         print("|" + "|".join("---:" for _ in head) + "|")
@@ -484,6 +487,35 @@ def print_table(rows, markdown):
         print("  ".join(h.rjust(w) for h, w in zip(head, widths)))
         for b in body:
             print("  ".join(c.rjust(w) for c, w in zip(b, widths)))
+
+
+def print_alone(rows, markdown):
+    head = ["target conn/s", "tracer", "achieved conn/s", "connections",
+            "expected / delivered / lost", "µs/change (proc+BPF)"]
+    body = []
+    for r in rows:
+        name = "tcpstate" if r["tcpstate"] else "tcpstates"
+        t = r[name]
+        body.append([fmt_int(r["rate"]), name + (" trace" if name == "tcpstate" else ""),
+                     fmt_int(round(r["achieved"])), fmt_int(r["connections"]), fmt_counts(t),
+                     fmt_cpu(t, r["transitions"])])
+    print_rows(head, body, markdown)
+
+
+def print_table(rows, markdown):
+    head = ["target conn/s", "achieved conn/s", "connections", "state changes",
+            "tcpstate trace: expected / delivered / lost", "tcpstates: expected / delivered / lost",
+            "tcpstate trace µs/change (proc+BPF)", "tcpstates µs/change (proc+BPF)",
+            "CPU tcpstate / tcpstates"]
+    body = []
+    for r in rows:
+        a, b = r["tcpstate"], r["tcpstates"]
+        ratio = a["us_per_transition"] / b["us_per_transition"] if b["us_per_transition"] else 0
+        body.append([
+            fmt_int(r["rate"]), fmt_int(round(r["achieved"])), fmt_int(r["connections"]),
+            fmt_int(r["transitions"]), fmt_counts(a), fmt_counts(b),
+            fmt_cpu(a, r["transitions"]), fmt_cpu(b, r["transitions"]), "%.2fx" % ratio])
+    print_rows(head, body, markdown)
 
 
 def verdicts(rows):
@@ -503,10 +535,13 @@ def verdicts(rows):
             loss = "tcpstates lost nothing; tcpstate %s" % (
                 "lost nothing" if a_ok else "lost %s (%s missing)" % (fmt_int(a["lost"]),
                                                                      fmt_int(a["missing"])))
-        cpu_ok = a["us_per_transition"] <= b["us_per_transition"]
-        out.append("- %s conn/s: %s; CPU per change %.2f µs vs %.2f µs: %s" % (
-            fmt_int(r["rate"]), loss, a["us_per_transition"], b["us_per_transition"],
-            "met" if cpu_ok else "NOT met"))
+        n = r["transitions"] or 1
+        pa, pb = a["cpu_s"] * 1e6 / n, b["cpu_s"] * 1e6 / n
+        out.append("- %s conn/s: %s; CPU per change with BPF %.2f µs vs %.2f µs: %s; "
+                   "process alone %.2f µs vs %.2f µs: %s" % (
+                       fmt_int(r["rate"]), loss, a["us_per_transition"], b["us_per_transition"],
+                       "met" if a["us_per_transition"] <= b["us_per_transition"] else "NOT met",
+                       pa, pb, "met" if pa <= pb else "NOT met"))
         if r["raw"]["tcpstate"]["polled_tw_ends"]:
             out.append("  (tcpstate also reported %s TIME_WAIT ends noticed by polling, of "
                        "sockets still in TIME_WAIT: not counted above)" % fmt_int(
@@ -532,6 +567,8 @@ def main():
                     help="connections of the calibration run (default 100)")
     ap.add_argument("--quiet", type=float, default=1.5,
                     help="seconds without output growth before the tracers are stopped")
+    ap.add_argument("--alone", action="store_true",
+                    help="also run each tracer alone on the same churn, for reference")
     ap.add_argument("--settle", type=float, default=0.5,
                     help="seconds to wait after both tracers are attached (default 0.5)")
     ap.add_argument("--keep", metavar="DIR", help="keep the tracers' outputs there")
@@ -552,6 +589,7 @@ def main():
     with open(BPF_STATS) as f:
         stats_before = f.read().strip()
     rows = []
+    alone = []
     workdir = tempfile.mkdtemp(prefix="tschurn-")
     try:
         with open(BPF_STATS, "w") as f:
@@ -573,6 +611,12 @@ def main():
                     fmt_int(row["tcpstates"]["delivered"]),
                     fmt_int(row["tcpstates"]["expected"]), fmt_int(row["tcpstates"]["lost"]),
                     fmt_int(r["tcpstates"]["other_events"])))
+            if args.alone:
+                for name in ("tcpstate", "tcpstates"):
+                    log("  %s alone ..." % name)
+                    r = run_once(args, ["--rate", str(rate), "--duration", str(args.duration)],
+                                 workdir, which=(name,))
+                    alone.append(row_for(rate, cal, r))
     except Stop as e:
         log("stopped by %s" % e)
         return 1
@@ -595,9 +639,14 @@ def main():
     print()
     for line in verdicts(rows):
         print(line)
+    if alone:
+        print()
+        print("Each tracer alone on the same churn (a separate run per tracer and rate):")
+        print()
+        print_alone(alone, args.markdown)
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"calibration": cal, "rows": rows, "machine": machine_info(args)}, f,
+            json.dump({"calibration": cal, "rows": rows, "alone": alone, "machine": machine_info(args)}, f,
                       indent=1)
     return 0
 
