@@ -42,6 +42,7 @@
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -368,11 +369,18 @@ int main(int argc, char **argv)
 	struct epoll_event ev = { .events = EPOLLIN };
 	uint64_t start, end, ok = 0, failed = 0, wait_until;
 	struct config cfg;
+	struct rlimit nofile;
 	int r, first_errno = 0;
 	double secs;
 
 	if (parse_args(argc, argv, &cfg) < 0)
 		return 2;
+	/* Accepted sockets wait for the client's FIN: at tens of thousands a second, more
+	 * than the usual 1024 can be open at once. */
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+		nofile.rlim_cur = nofile.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &nofile);
+	}
 	r = enter_netns(cfg.netns);
 	if (r < 0) {
 		fprintf(stderr, "churn: namespace %s: %s\n", cfg.netns, strerror(-r));

@@ -202,8 +202,10 @@ def wait_until(what, predicate, deadline_s, tracers=()):
         time.sleep(0.05)
 
 
-def count_event_lines(path):
+def count_event_lines(path, text):
     with open(path, "rb") as f:
+        if text:
+            return sum(1 for line in f if b" -> " in line)
         return sum(1 for line in f if line.startswith(b'{"type":"event"'))
 
 
@@ -214,7 +216,7 @@ def probe_tcpstate(args, ns, tr, tracers):
     tenths of a second are neither delivered nor counted as lost (seen with 6.18 and
     tcpstate 0.1.0; see bench/README.md). So the churn starts only once a probe's events
     came through, and the events before it (the probes') are subtracted."""
-    marker = b'"local_port":%d,' % (args.port + 1)
+    marker = b"127.77.0.1:%d" % (args.port + 1)
     end = time.monotonic() + 60
     while True:
         subprocess.run([args.churn, "--netns", ns, "--rate", "100", "--connections", "1",
@@ -230,7 +232,7 @@ def probe_tcpstate(args, ns, tr, tracers):
         if time.monotonic() > end:
             raise RuntimeError("tcpstate trace showed no probe connection in 60 s")
     wait_quiet([tr], 0.5, 10)
-    return count_event_lines(tr.out_path)
+    return count_event_lines(tr.out_path, args.tcpstate_text)
 
 
 def wait_quiet(tracers, quiet_s, deadline_s):
@@ -248,8 +250,8 @@ def wait_quiet(tracers, quiet_s, deadline_s):
             sizes, since = now, time.monotonic()
 
 
-def count_tcpstate(path):
-    """(events, lost, event lines, lost lines, polled ends) from tcpstate trace --json output.
+def count_tcpstate(path, text):
+    """(events, lost, event lines, lost lines, polled ends) from tcpstate trace's output.
 
     Polled ends are TIME_WAIT -> CLOSED events noticed by the sock_diag poll: a churn run is
     shorter than TIME_WAIT's 60 s, so none is a real end (see bench/README.md)."""
@@ -257,6 +259,18 @@ def count_tcpstate(path):
     lines = lost_lines = polled = 0
     with open(path, "rb") as f:
         for line in f:
+            if text:
+                if b" -> " in line:
+                    lines += 1
+                    if line.endswith(b"(end noticed by polling)\n"):
+                        polled += 1
+                elif line.startswith(b"-- ") and b" lost" in line:
+                    lost_lines += 1
+                else:
+                    m = re.match(rb"Summary: (\d+) events? in .*, (\d+) lost", line)
+                    if m:
+                        summary = {"events": int(m.group(1)), "lost": int(m.group(2))}
+                continue
             if line.startswith(b'{"type":"event"'):
                 lines += 1
                 if b'"noticed_by_polling":true' in line:
@@ -266,7 +280,7 @@ def count_tcpstate(path):
             elif line.startswith(b'{"type":"summary"'):
                 summary = json.loads(line)
     if summary is None:
-        raise RuntimeError("tcpstate trace printed no summary object (%s)" % path)
+        raise RuntimeError("tcpstate trace printed no summary (%s)" % path)
     return summary["events"], summary["lost"], lines, lost_lines, polled
 
 
@@ -314,7 +328,8 @@ def run_once(args, churn_argv, workdir, which=("tcpstate", "tcpstates")):
     tr = ts = None
     try:
         if "tcpstate" in which:
-            tr = Tracer("tcpstate trace", [args.tcpstate, "trace", "--json", "-v", "--netns", ns],
+            fmt = [] if args.tcpstate_text else ["--json"]
+            tr = Tracer("tcpstate trace", [args.tcpstate, "trace"] + fmt + ["-v", "--netns", ns],
                         workdir)
             tracers.append(tr)
         if "tcpstates" in which:
@@ -359,7 +374,8 @@ def run_once(args, churn_argv, workdir, which=("tcpstate", "tcpstates")):
         out = {"connections": conns, "failed": failed, "server_closed": closed,
                "churn_seconds": secs, "churn_wall_s": wall, "tcpstate": None, "tcpstates": None}
         if tr:
-            events, lost, lines, lost_lines, polled = count_tcpstate(tr.out_path)
+            events, lost, lines, lost_lines, polled = count_tcpstate(tr.out_path,
+                                                                     args.tcpstate_text)
             events -= base
             lines -= base
             if events != lines:
@@ -567,6 +583,8 @@ def main():
                     help="connections of the calibration run (default 100)")
     ap.add_argument("--quiet", type=float, default=1.5,
                     help="seconds without output growth before the tracers are stopped")
+    ap.add_argument("--tcpstate-text", action="store_true",
+                    help="run tcpstate trace with its text output (default: --json)")
     ap.add_argument("--alone", action="store_true",
                     help="also run each tracer alone on the same churn, for reference")
     ap.add_argument("--settle", type=float, default=0.5,
@@ -628,6 +646,8 @@ def main():
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
     print("Machine: " + machine_info(args) + ".")
+    print("tcpstate trace output: %s; tcpstates: its text output." % (
+        "text" if args.tcpstate_text else "--json"))
     print("Churn: bench/churn, %d client threads, %g s per rate, client closes first; "
           "%d state changes per connection (tcpstate also reports the client socket's "
           "birth: %d events per connection); CPU = tracer process user+system time from "
