@@ -443,6 +443,7 @@ def machine_info(args):
     try:
         ver = subprocess.run([args.tcpstate, "--version"], stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True).stdout.strip()
+        ver = "; ".join(line.strip() for line in ver.splitlines() if line.strip())
     except OSError:
         ver = "?"
     try:
