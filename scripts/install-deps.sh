@@ -7,7 +7,7 @@ apt-get install -y -qq --no-install-recommends \
 	gcc libc6-dev meson ninja-build pkg-config \
 	libmnl-dev libjson-c-dev libcmocka-dev libnftables-dev libncurses-dev \
 	nftables iproute2 net-tools lsof procps python3 netcat-openbsd netbase \
-	clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev \
+	clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libbpf-tools \
 	nginx-light apache2 haproxy redis-server redis-tools socat python3-requests \
 	libclang-rt-14-dev \
 	libmicrohttpd-dev prometheus prometheus-node-exporter \
