@@ -352,7 +352,8 @@ int top_frame_build(const struct top_input *in, struct top_frame *ret)
 		qsort(now.v, now.n, sizeof(*now.v), row_cmp);
 	ret->n_rows = now.n < TOP_ROWS_MAX ? now.n : TOP_ROWS_MAX;
 	ret->rows_more = now.n - ret->n_rows;
-	memcpy(ret->rows, now.v, ret->n_rows * sizeof(*now.v));
+	if (ret->n_rows) /* now.v is NULL when no process holds a closing socket */
+		memcpy(ret->rows, now.v, ret->n_rows * sizeof(*now.v));
 out:
 	rows_clear(&now);
 	rows_clear(&before);
