@@ -71,6 +71,7 @@ int bpf_owners_built(void)
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
+#include "snapshot/bpf/bpf_load.h"
 #include "snapshot/bpf/owners_event.h"
 #include "owners.skel.h"
 
@@ -97,55 +98,6 @@ static bool kernel_at_least(unsigned want_major, unsigned want_minor)
 	if (uname(&u) < 0 || sscanf(u.release, "%u.%u", &major, &minor) != 2)
 		return false;
 	return major > want_major || (major == want_major && minor >= want_minor);
-}
-
-/*
- * libbpf prints its warnings through this: nothing reaches stderr (the
- * library never prints); the first warning of a load is kept, as it names
- * the cause when the errno alone misleads (a vmlinux BTF that could not be
- * read for want of memory ends in ESRCH).
- */
-static __thread char first_warning[256];
-
-static int keep_first_warning(enum libbpf_print_level level, const char *fmt, va_list ap)
-{
-	size_t len;
-
-	if (level != LIBBPF_WARN || first_warning[0])
-		return 0;
-	vsnprintf(first_warning, sizeof(first_warning), fmt, ap);
-	len = strlen(first_warning);
-	while (len > 0 && (first_warning[len - 1] == '\n' || first_warning[len - 1] == ' '))
-		first_warning[--len] = '\0';
-	return 0;
-}
-
-static void status_set(struct ts_bpf_status *st, enum ts_bpf_failure failure, int err,
-		       const char *detail)
-{
-	if (!st)
-		return;
-	st->failure = failure;
-	st->err = err;
-	snprintf(st->detail, sizeof(st->detail), "%s", detail ? detail : "");
-}
-
-/* The end of the verifier's log, whole lines: the verdict is there, just
- * before the statistics ("verification time", "processed N insns"). */
-static void verifier_tail(const char *log, char *out, size_t size)
-{
-	size_t len = strlen(log), start;
-
-	while (len > 0 && (log[len - 1] == '\n' || log[len - 1] == ' '))
-		len--;
-	start = len > size - 1 ? len - (size - 1) : 0;
-	if (start > 0) {
-		const char *nl = memchr(log + start, '\n', len - start);
-
-		start = nl ? (size_t)(nl + 1 - log) : len;
-	}
-	memcpy(out, log + start, len - start);
-	out[len - start] = '\0';
 }
 
 static int emit(const struct owners_event *e, pid_t only_pid, uint32_t kernel_states,
@@ -189,7 +141,7 @@ static int read_iter(int iter_fd, pid_t only_pid, uint32_t kernel_states,
 	int r = 0;
 
 	if (!buf) {
-		status_set(st, TS_BPF_FAILURE_OTHER, ENOMEM, NULL);
+		bpf_status_set(st, TS_BPF_FAILURE_OTHER, ENOMEM, NULL);
 		return -ENOMEM;
 	}
 	for (;;) {
@@ -200,7 +152,7 @@ static int read_iter(int iter_fd, pid_t only_pid, uint32_t kernel_states,
 			if (errno == EINTR)
 				continue;
 			r = -errno;
-			status_set(st, TS_BPF_FAILURE_OTHER, -r, "reading the iterator failed");
+			bpf_status_set(st, TS_BPF_FAILURE_OTHER, -r, "reading the iterator failed");
 			break;
 		}
 		if (n == 0)
@@ -220,7 +172,7 @@ static int read_iter(int iter_fd, pid_t only_pid, uint32_t kernel_states,
 	}
 	if (r == 0 && have) {
 		r = -EPROTO;
-		status_set(st, TS_BPF_FAILURE_OTHER, EPROTO,
+		bpf_status_set(st, TS_BPF_FAILURE_OTHER, EPROTO,
 			   "a truncated record: the program and its loader disagree");
 	}
 out:
@@ -250,11 +202,11 @@ static int fds_available(struct ts_bpf_status *st)
 	while (n > 0)
 		close(fds[--n]);
 	if (r == -EMFILE || r == -ENFILE)
-		status_set(st, TS_BPF_FAILURE_OTHER, -r,
+		bpf_status_set(st, TS_BPF_FAILURE_OTHER, -r,
 			   r == -EMFILE ? "too few free file descriptors to load it (RLIMIT_NOFILE)"
 					: "the system's file table is full (fs.file-max)");
 	else if (r < 0)
-		status_set(st, TS_BPF_FAILURE_OTHER, -r, "cannot open /dev/null");
+		bpf_status_set(st, TS_BPF_FAILURE_OTHER, -r, "cannot open /dev/null");
 	return r;
 }
 
@@ -270,11 +222,11 @@ static int kernel_check(struct ts_bpf_status *st)
 			snprintf(u.release, sizeof(u.release), "?");
 		snprintf(why, sizeof(why), "kernel %.64s is older than 5.11 (no bpf_sock_from_file)",
 			 u.release);
-		status_set(st, TS_BPF_FAILURE_KERNEL, EOPNOTSUPP, why);
+		bpf_status_set(st, TS_BPF_FAILURE_KERNEL, EOPNOTSUPP, why);
 		return -EOPNOTSUPP;
 	}
 	if (access("/sys/kernel/btf/vmlinux", R_OK) < 0) {
-		status_set(st, TS_BPF_FAILURE_KERNEL, EOPNOTSUPP,
+		bpf_status_set(st, TS_BPF_FAILURE_KERNEL, EOPNOTSUPP,
 			   errno == ENOENT ? "the kernel has no BTF (/sys/kernel/btf/vmlinux is "
 					     "missing: CONFIG_DEBUG_INFO_BTF)"
 					   : "/sys/kernel/btf/vmlinux cannot be read");
@@ -298,14 +250,13 @@ static int load(uint32_t kernel_states, struct owners_bpf **ret, struct ts_bpf_s
 		r = fds_available(st);
 	if (r < 0)
 		return r;
-	libbpf_set_print(keep_first_warning);
-	first_warning[0] = '\0';
+	bpf_load_quiet();
 	errno = 0;
 	skel = owners_bpf__open();
 	if (!skel) {
 		r = errno > 0 ? -errno : -ENOMEM;
-		status_set(st, r == -EPERM ? TS_BPF_FAILURE_PRIVILEGE : TS_BPF_FAILURE_OTHER, -r,
-			   first_warning[0] ? first_warning : "opening the BPF object failed");
+		bpf_status_set(st, r == -EPERM ? TS_BPF_FAILURE_PRIVILEGE : TS_BPF_FAILURE_OTHER, -r,
+			   bpf_load_warning_or("opening the BPF object failed"));
 		return r;
 	}
 	/* Read-only data: the verifier prunes what the mask rules out. */
@@ -313,7 +264,7 @@ static int load(uint32_t kernel_states, struct owners_bpf **ret, struct ts_bpf_s
 	log = calloc(1, VERIFIER_LOG_SIZE);
 	if (!log) {
 		owners_bpf__destroy(skel);
-		status_set(st, TS_BPF_FAILURE_OTHER, ENOMEM, NULL);
+		bpf_status_set(st, TS_BPF_FAILURE_OTHER, ENOMEM, NULL);
 		return -ENOMEM;
 	}
 	/* libbpf loads without a log first and, only when that fails, again
@@ -323,28 +274,28 @@ static int load(uint32_t kernel_states, struct owners_bpf **ret, struct ts_bpf_s
 	bpf_program__set_log_buf(skel->progs.owners, NULL, 0);
 	if (r < 0) {
 		if (r == -EPERM) {
-			status_set(st, TS_BPF_FAILURE_PRIVILEGE, EPERM, NULL);
+			bpf_status_set(st, TS_BPF_FAILURE_PRIVILEGE, EPERM, NULL);
 		} else if (strstr(log, "wasn't created")) {
 			/* libbpf's own note: a map it could not create (a feature
 			 * probe failed), not the verifier's judgement. */
-			status_set(st, TS_BPF_FAILURE_OTHER, -r, "libbpf could not create the "
+			bpf_status_set(st, TS_BPF_FAILURE_OTHER, -r, "libbpf could not create the "
 				   "program's maps");
 		} else if (log[0]) {
-			status_set(st, TS_BPF_FAILURE_VERIFIER, -r, NULL);
+			bpf_status_set(st, TS_BPF_FAILURE_VERIFIER, -r, NULL);
 			if (st)
-				verifier_tail(log, st->detail, sizeof(st->detail));
-		} else if (r == -ESRCH && strstr(first_warning, "kernel BTF")) {
+				bpf_verifier_tail(log, st->detail, sizeof(st->detail));
+		} else if (r == -ESRCH && strstr(bpf_load_first_warning(), "kernel BTF")) {
 			/* libbpf says ESRCH for any failure to read the kernel's BTF;
 			 * read it once more to learn the errno (ENOMEM under ulimit -v). */
 			struct btf *btf = btf__parse("/sys/kernel/btf/vmlinux", NULL);
 			long e = libbpf_get_error(btf);
 
 			btf__free(e ? NULL : btf);
-			status_set(st, TS_BPF_FAILURE_OTHER, e ? (int)-e : -r,
+			bpf_status_set(st, TS_BPF_FAILURE_OTHER, e ? (int)-e : -r,
 				   "libbpf could not read the kernel's BTF (/sys/kernel/btf/vmlinux)");
 		} else {
-			status_set(st, TS_BPF_FAILURE_OTHER, -r,
-				   first_warning[0] ? first_warning : "loading the BPF object failed");
+			bpf_status_set(st, TS_BPF_FAILURE_OTHER, -r,
+				   bpf_load_warning_or("loading the BPF object failed"));
 		}
 		owners_bpf__destroy(skel);
 		free(log);
@@ -396,7 +347,7 @@ int bpf_owners_collect(pid_t only_pid, uint32_t kernel_states,
 		if (only_pid && (r == -ESRCH || r == -ENOENT))
 			r = 0; /* no such process: it holds nothing */
 		else
-			status_set(ret_status, r == -EPERM ? TS_BPF_FAILURE_PRIVILEGE
+			bpf_status_set(ret_status, r == -EPERM ? TS_BPF_FAILURE_PRIVILEGE
 							   : TS_BPF_FAILURE_OTHER, -r,
 				   "attaching the iterator failed");
 		goto out_destroy;
@@ -404,7 +355,7 @@ int bpf_owners_collect(pid_t only_pid, uint32_t kernel_states,
 	iter_fd = bpf_iter_create(bpf_link__fd(link));
 	if (iter_fd < 0) {
 		r = -errno;
-		status_set(ret_status, TS_BPF_FAILURE_OTHER, -r, "creating the iterator failed");
+		bpf_status_set(ret_status, TS_BPF_FAILURE_OTHER, -r, "creating the iterator failed");
 		goto out_link;
 	}
 	/* The program already kept only kernel_states. */
@@ -431,7 +382,7 @@ int bpf_owners_open(struct bpf_owners **ret, struct ts_bpf_status *ret_status)
 		memset(ret_status, 0, sizeof(*ret_status));
 	h = calloc(1, sizeof(*h));
 	if (!h) {
-		status_set(ret_status, TS_BPF_FAILURE_OTHER, ENOMEM, NULL);
+		bpf_status_set(ret_status, TS_BPF_FAILURE_OTHER, ENOMEM, NULL);
 		return -ENOMEM;
 	}
 	/* Every state: each read asks for its own. */
@@ -441,7 +392,7 @@ int bpf_owners_open(struct bpf_owners **ret, struct ts_bpf_status *ret_status)
 	h->link = bpf_program__attach_iter(h->skel->progs.owners, NULL);
 	if (!h->link) {
 		r = -errno;
-		status_set(ret_status, r == -EPERM ? TS_BPF_FAILURE_PRIVILEGE : TS_BPF_FAILURE_OTHER,
+		bpf_status_set(ret_status, r == -EPERM ? TS_BPF_FAILURE_PRIVILEGE : TS_BPF_FAILURE_OTHER,
 			   -r, "attaching the iterator failed");
 		owners_bpf__destroy(h->skel);
 		goto out_free;
@@ -462,7 +413,7 @@ int bpf_owners_read(struct bpf_owners *h, pid_t only_pid, uint32_t kernel_states
 	iter_fd = bpf_iter_create(bpf_link__fd(h->link));
 	if (iter_fd < 0) {
 		r = -errno;
-		status_set(ret_status, r == -EPERM ? TS_BPF_FAILURE_PRIVILEGE : TS_BPF_FAILURE_OTHER,
+		bpf_status_set(ret_status, r == -EPERM ? TS_BPF_FAILURE_PRIVILEGE : TS_BPF_FAILURE_OTHER,
 			   -r, "creating the iterator failed");
 		return r;
 	}

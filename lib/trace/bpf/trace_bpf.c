@@ -43,7 +43,6 @@ bool trace_bpf_built(void)
 #else
 
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +51,7 @@ bool trace_bpf_built(void)
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "snapshot/bpf/bpf_load.h"
 #include "trace/bpf/tstrace_rec.h"
 #include "trace.skel.h"
 
@@ -89,47 +89,6 @@ struct trace_bpf {
 	void *userdata;
 	int cb_error;
 };
-
-static __thread char first_warning[256];
-
-__attribute__((format(printf, 2, 0)))
-static int keep_first_warning(enum libbpf_print_level level, const char *fmt, va_list ap)
-{
-	size_t len;
-
-	if (level != LIBBPF_WARN || first_warning[0])
-		return 0;
-	vsnprintf(first_warning, sizeof(first_warning), fmt, ap);
-	len = strlen(first_warning);
-	while (len > 0 && (first_warning[len - 1] == '\n' || first_warning[len - 1] == ' '))
-		first_warning[--len] = '\0';
-	return 0;
-}
-
-static void status_set(struct ts_bpf_status *st, enum ts_bpf_failure failure, int err,
-		       const char *detail)
-{
-	st->failure = failure;
-	st->err = err;
-	snprintf(st->detail, sizeof(st->detail), "%s", detail ? detail : "");
-}
-
-/* The end of the verifier's log, whole lines. */
-static void log_tail(const char *log, char *out, size_t size)
-{
-	size_t len = strlen(log), start;
-
-	while (len > 0 && (log[len - 1] == '\n' || log[len - 1] == ' '))
-		len--;
-	start = len > size - 1 ? len - (size - 1) : 0;
-	if (start > 0) {
-		const char *nl = memchr(log + start, '\n', len - start);
-
-		start = nl ? (size_t)(nl + 1 - log) : len;
-	}
-	memcpy(out, log + start, len - start);
-	out[len - start] = '\0';
-}
 
 static void set_filter(struct trace_bpf_skel *skel, const struct trace_bpf_filter *f)
 {
@@ -174,13 +133,13 @@ static int load_attach(struct trace_bpf *t, const struct trace_bpf_filter *f, co
 	char *log;
 	int r;
 
-	first_warning[0] = '\0';
+	bpf_load_quiet();
 	errno = 0;
 	t->skel = trace_bpf_skel__open();
 	if (!t->skel) {
 		r = errno > 0 ? -errno : -ENOMEM;
-		status_set(st, r == -EPERM ? TS_BPF_FAILURE_PRIVILEGE : TS_BPF_FAILURE_OTHER, -r,
-			   first_warning[0] ? first_warning : "opening the BPF object failed");
+		bpf_status_set(st, r == -EPERM ? TS_BPF_FAILURE_PRIVILEGE : TS_BPF_FAILURE_OTHER, -r,
+			   bpf_load_warning_or("opening the BPF object failed"));
 		return r;
 	}
 	set_filter(t->skel, f);
@@ -196,7 +155,7 @@ static int load_attach(struct trace_bpf *t, const struct trace_bpf_filter *f, co
 	}
 	log = calloc(1, VERIFIER_LOG_SIZE);
 	if (!log) {
-		status_set(st, TS_BPF_FAILURE_OTHER, ENOMEM, NULL);
+		bpf_status_set(st, TS_BPF_FAILURE_OTHER, ENOMEM, NULL);
 		r = -ENOMEM;
 		goto out_destroy;
 	}
@@ -206,11 +165,11 @@ static int load_attach(struct trace_bpf *t, const struct trace_bpf_filter *f, co
 	r = trace_bpf_skel__load(t->skel);
 	if (r < 0) {
 		if (log[0]) {
-			status_set(st, TS_BPF_FAILURE_VERIFIER, -r, NULL);
-			log_tail(log, st->detail, sizeof(st->detail));
+			bpf_status_set(st, TS_BPF_FAILURE_VERIFIER, -r, NULL);
+			bpf_verifier_tail(log, st->detail, sizeof(st->detail));
 		} else {
-			status_set(st, r == -EPERM ? TS_BPF_FAILURE_PRIVILEGE : TS_BPF_FAILURE_OTHER,
-				   -r, first_warning[0] ? first_warning : "loading the BPF object failed");
+			bpf_status_set(st, r == -EPERM ? TS_BPF_FAILURE_PRIVILEGE : TS_BPF_FAILURE_OTHER,
+				   -r, bpf_load_warning_or("loading the BPF object failed"));
 		}
 		free(log);
 		goto out_destroy;
@@ -225,7 +184,7 @@ static int load_attach(struct trace_bpf *t, const struct trace_bpf_filter *f, co
 
 			r = -errno;
 			snprintf(why, sizeof(why), "attaching %s failed", hooks[h].where[want[h]]);
-			status_set(st, r == -EPERM ? TS_BPF_FAILURE_PRIVILEGE : TS_BPF_FAILURE_OTHER,
+			bpf_status_set(st, r == -EPERM ? TS_BPF_FAILURE_PRIVILEGE : TS_BPF_FAILURE_OTHER,
 				   -r, why);
 			goto out_destroy;
 		}
@@ -258,19 +217,18 @@ int trace_bpf_open(const struct trace_bpf_filter *f, trace_bpf_cb cb, void *user
 
 	memset(ret_status, 0, sizeof(*ret_status));
 	if (access("/sys/kernel/btf/vmlinux", R_OK) < 0) {
-		status_set(ret_status, TS_BPF_FAILURE_KERNEL, EOPNOTSUPP,
+		bpf_status_set(ret_status, TS_BPF_FAILURE_KERNEL, EOPNOTSUPP,
 			   "the kernel has no BTF (/sys/kernel/btf/vmlinux is missing: "
 			   "CONFIG_DEBUG_INFO_BTF)");
 		return -EOPNOTSUPP;
 	}
 	t = calloc(1, sizeof(*t));
 	if (!t) {
-		status_set(ret_status, TS_BPF_FAILURE_OTHER, ENOMEM, NULL);
+		bpf_status_set(ret_status, TS_BPF_FAILURE_OTHER, ENOMEM, NULL);
 		return -ENOMEM;
 	}
 	t->cb = cb;
 	t->userdata = userdata;
-	libbpf_set_print(keep_first_warning);
 
 	/* Each hook alone, alternatives in order: the first that loads and
 	 * attaches here serves it. The state change hook is required. */
@@ -309,7 +267,7 @@ int trace_bpf_open(const struct trace_bpf_filter *f, trace_bpf_cb cb, void *user
 	t->rb = ring_buffer__new(bpf_map__fd(t->skel->maps.events), on_record, t, NULL);
 	if (!t->rb) {
 		r = -errno;
-		status_set(ret_status, TS_BPF_FAILURE_OTHER, -r, "opening the ring buffer failed");
+		bpf_status_set(ret_status, TS_BPF_FAILURE_OTHER, -r, "opening the ring buffer failed");
 		trace_bpf_free(t);
 		return r;
 	}
