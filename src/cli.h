@@ -47,6 +47,9 @@ int cli_teardown_signals_open(sigset_t *old);
 /* Whether tcpstate has capability cap (CAP_*) in its effective set. */
 bool cli_has_cap(unsigned cap);
 
+/* What loading a BPF program takes: CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN. */
+bool cli_has_bpf_caps(void);
+
 /*
  * The words after a permission error: "it needs NEEDS; run as root" (or
  * "which this process lacks" when it is root without them), or, when the
@@ -71,6 +74,14 @@ const char *cli_fd_copy_error(int err, char *buf, size_t size);
  * number, or 0.
  */
 void cli_stop_signals_block(sigset_t *set, sigset_t *old);
+
+/*
+ * For verbs that run until stopped (trace, top): SIGINT, SIGTERM and SIGHUP
+ * set cli_stop_signal (their number) without SA_RESTART, so that a blocking
+ * wait returns at once; SIGPIPE is ignored.
+ */
+extern volatile sig_atomic_t cli_stop_signal;
+void cli_stop_on_signals(void);
 bool cli_stop_signal_pending(void *set);
 int cli_stop_signal_take(const sigset_t *set);
 

@@ -52,3 +52,8 @@ const char *cli_fd_copy_error(int err, char *buf, size_t size)
 		snprintf(buf, size, "%s", strerror(-err));
 	return buf;
 }
+
+bool cli_has_bpf_caps(void)
+{
+	return (cli_has_cap(CAP_BPF) && cli_has_cap(CAP_PERFMON)) || cli_has_cap(CAP_SYS_ADMIN);
+}

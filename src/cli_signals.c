@@ -77,3 +77,21 @@ int cli_stop_signal_take(const sigset_t *set)
 			first = sig;
 	}
 }
+
+volatile sig_atomic_t cli_stop_signal;
+
+static void on_stop(int sig)
+{
+	cli_stop_signal = sig;
+}
+
+void cli_stop_on_signals(void)
+{
+	struct sigaction sa = { .sa_handler = on_stop };
+	int sigs[] = { SIGINT, SIGTERM, SIGHUP };
+
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaction(sigs[i], &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}

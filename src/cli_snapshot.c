@@ -48,11 +48,6 @@ int cli_snapshot_args_check(struct cli_snapshot_args *a)
 
 
 
-static bool have_bpf_caps(void)
-{
-	return (cli_has_cap(CAP_BPF) && cli_has_cap(CAP_PERFMON)) || cli_has_cap(CAP_SYS_ADMIN);
-}
-
 /* The verifier's verdict: the last line of its log that is not a statistic. */
 static void verifier_verdict(const char *log, char *out, size_t size)
 {
@@ -98,7 +93,7 @@ static void report_bpf_failure(const struct ts_bpf_status *st, bool verbose, con
 	case TS_BPF_FAILURE_PRIVILEGE:
 		cli_info(prefix, "BPF owner source not permitted (%s): %s%s", strerror(st->err),
 			 cli_privilege_hint("CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN",
-					    have_bpf_caps(), hint, sizeof(hint)), then);
+					    cli_has_bpf_caps(), hint, sizeof(hint)), then);
 		break;
 	case TS_BPF_FAILURE_VERIFIER:
 		verifier_verdict(st->detail, verdict, sizeof(verdict));

@@ -280,25 +280,6 @@ static void header_fill(const struct top_run *run, struct top_header *h)
 	};
 }
 
-static volatile sig_atomic_t stop_signal;
-
-static void on_stop(int sig)
-{
-	stop_signal = sig;
-}
-
-/* SIGINT, SIGTERM, SIGHUP end top (the terminal restored); no SA_RESTART. */
-static void stop_signals_install(void)
-{
-	struct sigaction sa = { .sa_handler = on_stop };
-	int sigs[] = { SIGINT, SIGTERM, SIGHUP };
-
-	sigemptyset(&sa.sa_mask);
-	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-		sigaction(sigs[i], &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
-}
-
 /* ---- batch ---- */
 
 static void batch_line(void *ctx, enum top_attr attr, const char *line)
@@ -312,7 +293,7 @@ static void sleep_s(double s)
 {
 	struct timespec ts = { .tv_sec = (time_t)s, .tv_nsec = (long)((s - (double)(time_t)s) * 1e9) };
 
-	while (!stop_signal && nanosleep(&ts, &ts) < 0 && errno == EINTR)
+	while (!cli_stop_signal && nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
 }
 
@@ -339,7 +320,7 @@ static int run_batch(struct top_run *run)
 		if (run->t->iterations && run->refreshes >= run->t->iterations)
 			return EXIT_OK;
 		sleep_s(run->t->delay_s);
-		if (stop_signal)
+		if (cli_stop_signal)
 			return EXIT_OK;
 		if (look_again(run) < 0)
 			return EXIT_ERROR;
@@ -471,7 +452,7 @@ static int run_screen(struct top_run *run)
 		}
 		if (run->t->iterations && run->refreshes >= run->t->iterations)
 			break;
-		while (!stop_signal && !again) {
+		while (!cli_stop_signal && !again) {
 			double left = next - mono_s();
 			int ch, k;
 
@@ -489,7 +470,7 @@ static int run_screen(struct top_run *run)
 			else if (k == 1 && draw(run) < 0)
 				goto out;
 		}
-		if (stop_signal)
+		if (cli_stop_signal)
 			break;
 		if (look_again(run) < 0) {
 			rc = EXIT_ERROR;
@@ -525,7 +506,7 @@ static void where_text(const struct top_run *run, char *buf, size_t size)
 static bool bpf_denied(const struct top_run *run)
 {
 	const struct ts_snapshot_stats *st = ts_snapshot_stats(run->cur.snap);
-	bool have = (cli_has_cap(CAP_BPF) && cli_has_cap(CAP_PERFMON)) || cli_has_cap(CAP_SYS_ADMIN);
+	bool have = cli_has_bpf_caps();
 	char hint[256];
 
 	/* Without the capabilities any failure of the load is theirs (the
@@ -561,7 +542,7 @@ int cmd_top(int argc, char **argv)
 		cli_snapshot_report_failure(&t.a, r, &st);
 		return EXIT_ERROR;
 	}
-	stop_signals_install();
+	cli_stop_on_signals();
 	rc = EXIT_ERROR;
 	if (look_again(&run) < 0)
 		goto out;

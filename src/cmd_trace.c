@@ -71,26 +71,6 @@ static void trace_help(FILE *f)
 		"  tcpstate trace --all-netns --count 100\n");
 }
 
-static volatile sig_atomic_t stop_signal;
-
-static void on_stop(int sig)
-{
-	stop_signal = sig;
-}
-
-/* SIGINT, SIGTERM, SIGHUP end the trace (then the summary); no SA_RESTART,
- * so the wait for events returns at once. */
-static void stop_signals_install(void)
-{
-	struct sigaction sa = { .sa_handler = on_stop };
-	int sigs[] = { SIGINT, SIGTERM, SIGHUP };
-
-	sigemptyset(&sa.sa_mask);
-	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
-		sigaction(sigs[i], &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
-}
-
 static uint64_t mono_ns(void)
 {
 	struct timespec ts;
@@ -122,11 +102,6 @@ static int parse_duration(const char *s, uint64_t *ret_ns)
 	return 0;
 }
 
-static bool have_caps(void)
-{
-	return (cli_has_cap(CAP_BPF) && cli_has_cap(CAP_PERFMON)) || cli_has_cap(CAP_SYS_ADMIN);
-}
-
 static void report_open_error(int r, const struct ts_bpf_status *st, const char *netns)
 {
 	char hint[256];
@@ -145,7 +120,7 @@ static void report_open_error(int r, const struct ts_bpf_status *st, const char 
 		break;
 	case TS_BPF_FAILURE_PRIVILEGE:
 		cli_error("not permitted to load the trace program (%s)",
-			  cli_privilege_hint("CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN)", have_caps(),
+			  cli_privilege_hint("CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN)", cli_has_bpf_caps(),
 					     hint, sizeof(hint)));
 		break;
 	case TS_BPF_FAILURE_VERIFIER:
@@ -193,7 +168,7 @@ static int trace_loop(struct ts_trace *t, struct run *run, uint64_t duration_ns)
 {
 	uint64_t deadline = duration_ns ? mono_ns() + duration_ns : 0, lost_seen = 0;
 
-	while (!stop_signal) {
+	while (!cli_stop_signal) {
 		uint64_t now = mono_ns(), lost;
 		int timeout = 200, r;
 
@@ -322,7 +297,7 @@ int cmd_trace(int argc, char **argv)
 		return EXIT_USAGE;
 	duration_ns = ta.duration_ns;
 	run.count_max = ta.count_max;
-	if (!have_caps()) {
+	if (!cli_has_bpf_caps()) {
 		char hint[256];
 
 		cli_error("tracing needs to load a BPF program: %s",
@@ -333,7 +308,7 @@ int cmd_trace(int argc, char **argv)
 	topts.filter = &ap->filter;
 	topts.netns = ap->opts.netns;
 	topts.all_netns = ap->opts.all_netns;
-	stop_signals_install();
+	cli_stop_on_signals();
 	r = ts_trace_open(&topts, &t, &st);
 	if (r < 0) {
 		report_open_error(r, &st, ap->opts.netns);
