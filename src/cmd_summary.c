@@ -12,12 +12,7 @@
 
 #define TOP_N 10
 
-/* The states where a socket is on its way out. */
-static const enum ts_state closing_states[] = {
-	TS_STATE_CLOSE_WAIT, TS_STATE_FIN_WAIT_1, TS_STATE_FIN_WAIT_2,
-	TS_STATE_LAST_ACK,   TS_STATE_CLOSING,    TS_STATE_CLOSED,
-};
-#define N_CLOSING (sizeof(closing_states) / sizeof(closing_states[0]))
+#define N_CLOSING TS_HELD_CLOSING_COUNT
 
 struct holder {
 	pid_t pid;
@@ -46,14 +41,6 @@ static void summary_help(FILE *f)
 		CLI_SNAPSHOT_HELP);
 }
 
-static int closing_slot(enum ts_state s)
-{
-	for (size_t i = 0; i < N_CLOSING; i++)
-		if (closing_states[i] == s)
-			return (int)i;
-	return -1;
-}
-
 static int holder_cmp(const void *a, const void *b)
 {
 	const struct holder *x = a, *y = b;
@@ -76,7 +63,7 @@ static struct holder *holders_build(const struct ts_snapshot *snap, size_t *ret_
 	for (size_t i = 0; i < n_sock; i++) {
 		const struct ts_socket *s = ts_snapshot_socket(snap, i);
 		const struct ts_owner *o = ts_snapshot_owners(snap, s);
-		int slot = closing_slot((enum ts_state)s->state);
+		int slot = ts_held_closing_index((enum ts_state)s->state);
 
 		if (slot < 0 || !o)
 			continue;
@@ -176,7 +163,7 @@ static int print_json(const struct ts_snapshot *snap, const struct holder *h, si
 			json_object_object_add(e, "pid", json_object_new_int(h[i].pid));
 			json_object_object_add(e, "comm", json_object_new_string(h[i].comm));
 			for (size_t k = 0; k < N_CLOSING; k++)
-				json_object_object_add(e, ts_state_name(closing_states[k]),
+				json_object_object_add(e, ts_state_name(ts_held_closing_states[k]),
 						       json_object_new_int64(h[i].count[k]));
 			json_object_object_add(e, "total", json_object_new_int64(h[i].total));
 			json_object *ns = json_object_new_array();

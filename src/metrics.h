@@ -20,8 +20,7 @@
 #include "tcpstate/state.h"
 
 /* Closing states counted per process: CLOSE_WAIT first (the program's bug). */
-#define METRICS_N_CLOSING 6
-extern const enum ts_state metrics_closing_states[METRICS_N_CLOSING];
+#define METRICS_N_CLOSING TS_HELD_CLOSING_COUNT /* in ts_held_closing_states order */
 
 #define METRICS_TOP_PROCESSES_DEFAULT 20u
 #define METRICS_TOP_PORTS_DEFAULT 20u

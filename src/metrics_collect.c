@@ -30,14 +30,6 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static int closing_slot(enum ts_state s)
-{
-	for (int i = 0; i < METRICS_N_CLOSING; i++)
-		if (metrics_closing_states[i] == s)
-			return i;
-	return -1;
-}
-
 /* ---- options ---- */
 
 void metrics_config_init(struct metrics_config *cfg)
@@ -209,7 +201,7 @@ static int build_procs(struct metrics_model *m, const struct ts_snapshot *snap,
 	for (size_t i = 0; i < n; i++) {
 		const struct ts_socket *s = ts_snapshot_socket(snap, i);
 		const struct ts_owner *o = ts_snapshot_owners(snap, s);
-		int slot = closing_slot((enum ts_state)s->state);
+		int slot = ts_held_closing_index((enum ts_state)s->state);
 
 		if (slot < 0 || !o)
 			continue;

@@ -18,11 +18,6 @@
 
 #define LABEL_MAX 512
 
-const enum ts_state metrics_closing_states[METRICS_N_CLOSING] = {
-	TS_STATE_CLOSE_WAIT, TS_STATE_FIN_WAIT_1, TS_STATE_FIN_WAIT_2,
-	TS_STATE_LAST_ACK,   TS_STATE_CLOSING,    TS_STATE_CLOSED,
-};
-
 void metrics_buf_free(struct metrics_buf *b)
 {
 	free(b->data);
@@ -200,13 +195,13 @@ static void processes(struct render *r, const struct metrics_model *m, const str
 				continue;
 			}
 			proc_labels(r, "tcpstate_process_sockets", m, p);
-			bprintf(r->b, ",state=\"%s\"}", ts_state_name(metrics_closing_states[k]));
+			bprintf(r->b, ",state=\"%s\"}", ts_state_name(ts_held_closing_states[k]));
 			value(r, p->closing[k]);
 		}
 	}
 	for (int k = 0; k < METRICS_N_CLOSING; k++) {
 		bprintf(r->b, "tcpstate_process_sockets{netns=\"\",pid=\"other\",comm=\"\",unit=\"\",container=\"\",state=\"%s\"}",
-			ts_state_name(metrics_closing_states[k]));
+			ts_state_name(ts_held_closing_states[k]));
 		value(r, other[k]);
 	}
 	family(r, "tcpstate_processes_folded", "gauge",

@@ -9,11 +9,6 @@
 #include "tcpstate/activity.h"
 #include "top_model.h"
 
-const enum ts_state top_closing_states[TOP_N_CLOSING] = {
-	TS_STATE_CLOSE_WAIT, TS_STATE_FIN_WAIT_1, TS_STATE_FIN_WAIT_2,
-	TS_STATE_LAST_ACK,   TS_STATE_CLOSING,    TS_STATE_CLOSED,
-};
-
 static const char *const view_names[_TOP_VIEW_MAX] = { "processes", "ports", "netns" };
 static const char *const sort_names[_TOP_SORT_MAX] = { "close-wait", "total", "growth" };
 
@@ -45,14 +40,6 @@ int top_sort_parse(const char *s, enum top_sort *ret)
 			return 0;
 		}
 	return -EINVAL;
-}
-
-static int closing_slot(enum ts_state s)
-{
-	for (int i = 0; i < TOP_N_CLOSING; i++)
-		if (top_closing_states[i] == s)
-			return i;
-	return -1;
 }
 
 /* Rows of every key, unbounded (a snapshot is bounded by the kernel's sockets). */
@@ -206,7 +193,7 @@ static int rows_build(const struct ts_snapshot *snap, enum top_view view, struct
 	}
 	for (size_t i = 0; i < n && err == 0; i++) {
 		const struct ts_socket *s = ts_snapshot_socket(snap, i);
-		int slot = closing_slot((enum ts_state)s->state);
+		int slot = ts_held_closing_index((enum ts_state)s->state);
 
 		if (slot >= 0)
 			err = add_socket(&r, snap, s, slot, view, lp, n_listened);
@@ -275,7 +262,7 @@ static void stuck_build(const struct ts_snapshot *snap, struct top_frame *f)
 		struct top_stuck t;
 		size_t at;
 
-		if (closing_slot((enum ts_state)s->state) < 0 || ts_socket_activity(s, &act) < 0)
+		if (ts_held_closing_index((enum ts_state)s->state) < 0 || ts_socket_activity(s, &act) < 0)
 			continue;
 		f->stuck_total++;
 		t = (struct top_stuck){ .s = s, .idle_ms = act.idle_ms };

@@ -16,8 +16,7 @@
 #include "tcpstate/snapshot.h"
 
 /* The closing states, in the columns' order: CLOSE_WAIT first (the program's bug). */
-#define TOP_N_CLOSING 6
-extern const enum ts_state top_closing_states[TOP_N_CLOSING];
+#define TOP_N_CLOSING TS_HELD_CLOSING_COUNT /* in ts_held_closing_states order */
 
 /* What the middle table groups closing sockets by. */
 enum top_view {

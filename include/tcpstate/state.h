@@ -98,3 +98,15 @@ const char *ts_state_group_name(unsigned i);
 
 /* Lifecycle order for display: i-th state in the life of a connection. */
 enum ts_state ts_state_lifecycle_order(unsigned i);
+
+/*
+ * The states of a closing connection that a process can hold (no process
+ * holds TIME_WAIT), for counts per holder (summary, top, the exporter):
+ * CLOSE_WAIT first (the program's bug), FIN_WAIT_1, FIN_WAIT_2, LAST_ACK,
+ * CLOSING, CLOSED.
+ */
+#define TS_HELD_CLOSING_COUNT 6
+extern const enum ts_state ts_held_closing_states[TS_HELD_CLOSING_COUNT];
+
+/* The index of s in ts_held_closing_states, -1 when it is not one of them. */
+int ts_held_closing_index(enum ts_state s);

@@ -214,3 +214,16 @@ const char *ts_timer_name(enum ts_timer timer)
 		return NULL;
 	return names[timer];
 }
+
+const enum ts_state ts_held_closing_states[TS_HELD_CLOSING_COUNT] = {
+	TS_STATE_CLOSE_WAIT, TS_STATE_FIN_WAIT_1, TS_STATE_FIN_WAIT_2,
+	TS_STATE_LAST_ACK,   TS_STATE_CLOSING,    TS_STATE_CLOSED,
+};
+
+int ts_held_closing_index(enum ts_state s)
+{
+	for (int i = 0; i < TS_HELD_CLOSING_COUNT; i++)
+		if (ts_held_closing_states[i] == s)
+			return i;
+	return -1;
+}
