@@ -11,6 +11,7 @@
  * we cannot handle (32-bit, SME streaming). tid is a ptrace-stopped thread.
  */
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -81,6 +82,18 @@ int ptrace_arch_set_call(pid_t tid, const struct ptrace_arch_state *saved, uint6
  * so that the interrupted syscall's restart survives. */
 int ptrace_arch_fix_entry(pid_t tid, uint64_t nr, int fd, struct ptrace_arch_state *saved);
 
+/*
+ * A thread our stop took out of a wait that Linux does not restart by itself
+ * after a stop (signal(7): epoll_wait, epoll_pwait, epoll_pwait2 return EINTR
+ * then, even with no signal handler): when the wait had no timeout, makes
+ * its return value -ERESTARTNOHAND in *s, so that once the thread leaves
+ * get_signal() the kernel restarts the call if no handler runs, and returns
+ * EINTR if one does, as for any interrupted call. A wait with a timeout is
+ * left as it is (a restart would wait its whole timeout again). Returns
+ * whether *s changed (write it back with ptrace_arch_restore()). s must be
+ * taken at a stop inside get_signal().
+ */
+bool ptrace_arch_restart_wait(struct ptrace_arch_state *s);
 /* State a syscall does not preserve but a thread stopped in user space needs back. On success *x
  * must be released with ptrace_arch_free_extra(); on failure it is left empty (safe to free). */
 int ptrace_arch_save_extra(pid_t tid, struct ptrace_arch_extra *x);

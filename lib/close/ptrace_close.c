@@ -9,7 +9,10 @@
  * put every register back and make it stop once more inside get_signal()
  * before detaching, so that the kernel's own restart logic for the syscall
  * we interrupted (accept, read, epoll_wait, nanosleep...) runs on the
- * original registers, exactly as after any ptrace stop. Signals are blocked
+ * original registers, exactly as after any ptrace stop, with one mend: an
+ * epoll wait without a timeout, which Linux ends with EINTR after any stop,
+ * is made to restart unless a handler runs (ptrace_arch_restart_wait(), for
+ * every thread we stopped). Signals are blocked
  * (PTRACE_SETSIGMASK) while our call runs and restored after, so none is
  * taken with our registers in place; one that was being delivered when we
  * stopped the tracee is let through before we start.
@@ -747,6 +750,17 @@ static int stop_all(pid_t tgid, struct threads *ts, const char **detail)
 	return -ESRCH;
 }
 
+/* A thread stopped inside get_signal() that our stop took out of an epoll
+ * wait without a timeout: the wait is restarted once we let go, instead of
+ * returning EINTR with no signal behind it (ptrace_arch_restart_wait()). */
+static void restart_wait(pid_t tid)
+{
+	struct ptrace_arch_state s;
+
+	if (ptrace_arch_save(tid, &s) == 0 && ptrace_arch_restart_wait(&s))
+		ptrace_arch_restore(tid, &s); /* fails only if it died meanwhile */
+}
+
 /*
  * Detaches every thread stop_all() stopped, but skip (inject_close() has
  * dealt with it). One that had not stopped by the deadline gets a last look:
@@ -771,6 +785,7 @@ static void release_all(struct threads *ts, pid_t skip)
 			if (!is_event_stop(st))
 				sig = WSTOPSIG(st); /* a signal-delivery stop: let it through */
 		}
+		restart_wait(t->tid);
 		if (pt(PTRACE_DETACH, t->tid, NULL, (void *)(long)sig) == -ESRCH)
 			waitpid(t->tid, NULL, __WALL | WNOHANG); /* killed meanwhile */
 		t->state = T_GONE;
@@ -799,11 +814,14 @@ static int inject_close(pid_t tgid, pid_t tid, int fd, struct outcome *out, cons
 	struct call call = { .cut = CUT_NONE };
 	uint64_t mask, all = ~0ull; /* the kernel's sigset_t, not glibc's */
 	uint64_t insn;
+	bool rewait = false;
 	int r, r2;
 
 	r = ptrace_arch_save(tid, &saved);
 	if (r == 0)
 		r = ptrace_arch_save_extra(tid, &extra);
+	if (r == 0)
+		rewait = ptrace_arch_restart_wait(&saved); /* put back with saved */
 	if (r == -EOPNOTSUPP)
 		*detail = "unsupported process mode (32-bit, or SME streaming)";
 	if (r < 0)
@@ -890,6 +908,8 @@ out_restore:
 	ptrace_arch_restore_extra(tid, &extra);
 	pt(PTRACE_SETSIGMASK, tid, (void *)sizeof(mask), &mask);
 out_detach:
+	if (rewait)
+		ptrace_arch_restore(tid, &saved);
 	pt(PTRACE_DETACH, tid, NULL, NULL);
 out_free:
 	ptrace_arch_free_extra(&extra);

@@ -62,6 +62,19 @@ size_t ptrace_arch_pc_candidates(const struct ptrace_arch_state *s,
 	return 2;
 }
 
+/*
+ * Not done here: arm64 takes its restart decision before get_signal(), and
+ * by our stop x0 already holds -EINTR in place of the wait's first argument
+ * (orig_x0 is not visible to ptrace), so the call cannot be set up again.
+ * An epoll wait cut short by the stop returns EINTR, as after SIGSTOP and
+ * SIGCONT (signal(7)).
+ */
+bool ptrace_arch_restart_wait(struct ptrace_arch_state *s)
+{
+	(void)s;
+	return false;
+}
+
 int ptrace_arch_set_call(pid_t tid, const struct ptrace_arch_state *saved, uint64_t insn, int fd)
 {
 	struct ptrace_arch_state s = *saved;

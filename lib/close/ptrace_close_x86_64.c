@@ -63,6 +63,35 @@ int ptrace_arch_fix_entry(pid_t tid, uint64_t nr, int fd, struct ptrace_arch_sta
 	return ptrace_arch_restore(tid, &s);
 }
 
+/* The kernel's own code for "restart unless a handler runs" (include/linux/errno.h). */
+#define ERESTARTNOHAND 514
+
+bool ptrace_arch_restart_wait(struct ptrace_arch_state *s)
+{
+	struct user_regs_struct *r = &s->regs;
+	bool no_timeout;
+
+	if ((long long)r->rax != -EINTR)
+		return false;
+	switch ((long long)r->orig_rax) {
+	case __NR_epoll_wait:
+	case __NR_epoll_pwait:
+		no_timeout = (int)r->r10 < 0; /* any negative timeout: wait forever */
+		break;
+#ifdef __NR_epoll_pwait2
+	case __NR_epoll_pwait2:
+		no_timeout = r->r10 == 0; /* a NULL struct timespec */
+		break;
+#endif
+	default:
+		return false;
+	}
+	if (!no_timeout)
+		return false;
+	r->rax = (unsigned long long)-ERESTARTNOHAND;
+	return true;
+}
+
 /* Nothing beyond the general registers: see struct ptrace_arch_extra. */
 int ptrace_arch_save_extra(pid_t tid, struct ptrace_arch_extra *x)
 {
