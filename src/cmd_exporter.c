@@ -19,6 +19,7 @@
 #include <microhttpd.h>
 
 #include "cli.h"
+#include "exporter_web.h"
 #include "metrics.h"
 #include "tcpstate/util.h"
 
@@ -27,7 +28,7 @@
 #define CONNECTION_TIMEOUT_S 10u      /* idle or slow clients are dropped after this */
 #define CONNECTION_MEMORY 16384u      /* request line + headers must fit: else 414 or 431 */
 #define EXPOSITION_MAX (64u << 20)    /* bound of one exposition */
-enum { OPT_LISTEN = CLI_OPT_VERB, OPT_MAX_CONNECTIONS };
+enum { OPT_LISTEN = CLI_OPT_VERB, OPT_MAX_CONNECTIONS, OPT_WEB_CONFIG_FILE };
 
 struct exporter {
 	struct metrics_config cfg;
@@ -71,13 +72,18 @@ static void exporter_help(FILE *f)
 		"      --max-connections N  connections at once (default %u, 1-1024); more\n"
 		"                         are refused. Requests whose line and headers exceed\n"
 		"                         %u bytes get 414 or 431; a client idle %u s is dropped\n"
+		"      --web.config.file FILE  TLS, client certificates, basic authentication\n"
+		"                         and response headers, in the Prometheus\n"
+		"                         exporter-toolkit's web configuration format (YAML;\n"
+		"                         see tcpstate-exporter(8)); read at start, a bad file\n"
+		"                         exits 2\n"
 		"  -h, --help             this text\n"
 		"\n"
-		"TLS and basic authentication are not supported yet: listen on an address only\n"
-		"the Prometheus server reaches.\n"
+		"Without --web.config.file: plain HTTP, no authentication; listen on an address\n"
+		"only the Prometheus server reaches.\n"
 		"\n"
 		"Exit status: 0 after SIGINT or SIGTERM, 1 error (cannot listen, or the first\n"
-		"snapshot failed), 2 usage error.\n",
+		"snapshot failed), 2 usage error or a web config that cannot be used.\n",
 		CLI_SNAPSHOT_HELP, METRICS_HELP, DEFAULT_MAX_CONNECTIONS, CONNECTION_MEMORY,
 		CONNECTION_TIMEOUT_S);
 }
@@ -279,6 +285,7 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const ch
 		return MHD_NO;
 	}
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	web_server_add_headers(c, resp);
 	if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
 	r = MHD_queue_response(c, status, resp);
@@ -346,6 +353,7 @@ struct exporter_args {
 	struct metrics_config *cfg;
 	const char *listen;
 	unsigned max_conn;
+	const char *web_config;
 };
 
 static int exporter_option(void *ctx, int opt, const char *arg)
@@ -364,21 +372,25 @@ static int exporter_option(void *ctx, int opt, const char *arg)
 		}
 		ea->max_conn = v;
 		return 1;
+	case OPT_WEB_CONFIG_FILE:
+		ea->web_config = arg;
+		return 1;
 	}
 	return metrics_option(ea->cfg, opt, arg);
 }
 
 static int parse(int argc, char **argv, struct metrics_config *cfg, const char **listen_arg,
-		 unsigned *max_conn)
+		 unsigned *max_conn, const char **web_config)
 {
 	static const struct option long_opts[] = {
 		METRICS_LONG_OPTIONS,
 		{ "listen", required_argument, NULL, OPT_LISTEN },
 		{ "max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS },
+		{ "web.config.file", required_argument, NULL, OPT_WEB_CONFIG_FILE },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	struct exporter_args ea = { cfg, *listen_arg, *max_conn };
+	struct exporter_args ea = { cfg, *listen_arg, *max_conn, NULL };
 	const struct cli_verb_options v = { "exporter", "h", long_opts, exporter_help,
 					    exporter_option, &ea };
 	int r = cli_snapshot_parse(&cfg->args, &v, argc, argv);
@@ -389,11 +401,12 @@ static int parse(int argc, char **argv, struct metrics_config *cfg, const char *
 		return EXIT_USAGE;
 	*listen_arg = ea.listen;
 	*max_conn = ea.max_conn;
+	*web_config = ea.web_config;
 	return -1;
 }
 
 /* Serves until SIGINT or SIGTERM. *fd_taken: libmicrohttpd took the socket (it closes it). */
-static int serve(struct exporter *e, int fd, unsigned max_conn, bool *fd_taken)
+static int serve(struct exporter *e, struct web_server *web, int fd, unsigned max_conn, bool *fd_taken)
 {
 	struct MHD_Daemon *d;
 	pthread_t tid;
@@ -415,8 +428,9 @@ static int serve(struct exporter *e, int fd, unsigned max_conn, bool *fd_taken)
 	/* A thread per connection: the connection limit is one count (a thread pool splits
 	 * it between its threads, and leaves connections over a thread's share waiting). */
 	d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-				     MHD_USE_POLL,
-			     0, NULL, NULL, on_request, e,
+				     MHD_USE_POLL | web_server_mhd_flags(web),
+			     0, NULL, NULL, web_server_on_request, web,
+			     MHD_OPTION_ARRAY, web_server_mhd_options(web),
 			     MHD_OPTION_LISTEN_SOCKET, fd,
 			     MHD_OPTION_CONNECTION_LIMIT, max_conn,
 			     MHD_OPTION_CONNECTION_TIMEOUT, CONNECTION_TIMEOUT_S,
@@ -442,7 +456,8 @@ int cmd_exporter(int argc, char **argv)
 {
 	struct exporter e = { .lock = PTHREAD_MUTEX_INITIALIZER, .want = PTHREAD_COND_INITIALIZER,
 			      .done = PTHREAD_COND_INITIALIZER };
-	const char *listen_arg = DEFAULT_LISTEN;
+	const char *listen_arg = DEFAULT_LISTEN, *web_config = NULL;
+	struct web_server *web = NULL;
 	unsigned max_conn = DEFAULT_MAX_CONNECTIONS;
 	struct sockaddr_storage sa;
 	socklen_t len;
@@ -451,14 +466,18 @@ int cmd_exporter(int argc, char **argv)
 	int fd, rc;
 
 	metrics_config_init(&e.cfg);
-	rc = parse(argc, argv, &e.cfg, &listen_arg, &max_conn);
+	rc = parse(argc, argv, &e.cfg, &listen_arg, &max_conn, &web_config);
 	if (rc >= 0)
 		return rc;
 	if (parse_listen(listen_arg, &sa, &len, &any) < 0)
 		return EXIT_USAGE;
+	/* The web config is read and checked before anything else is set up: a bad one fails fast. */
+	if (web_server_new(web_config, on_request, &e, &web) < 0)
+		return EXIT_USAGE;
 	fd = listen_on(&sa, len, any, name, sizeof(name));
 	if (fd < 0) {
 		cli_error("cannot listen on %s: %s", listen_arg, strerror(-fd));
+		web_server_free(web);
 		return EXIT_ERROR;
 	}
 	/* The owner program stays loaded from one scrape to the next. */
@@ -469,6 +488,7 @@ int cmd_exporter(int argc, char **argv)
 		if (r < 0) {
 			cli_snapshot_report_failure(&e.cfg.args, r, &st);
 			close(fd);
+			web_server_free(web);
 			return EXIT_ERROR;
 		}
 	}
@@ -481,13 +501,14 @@ int cmd_exporter(int argc, char **argv)
 	if (!e.cur)
 		cli_error("cannot take a snapshot: %s", strerror(ENOMEM));
 	if (rc == EXIT_OK) {
-		cli_info("", "exporter listening on http://%s/metrics", name);
-		rc = serve(&e, fd, max_conn, &fd_taken);
+		cli_info("", "exporter listening on %s://%s/metrics", web_server_scheme(web), name);
+		rc = serve(&e, web, fd, max_conn, &fd_taken);
 	}
 	if (!fd_taken)
 		close(fd);
 	metrics_model_free(e.cur);
 	metrics_history_clear(&e.hist);
 	ts_collector_free(e.cfg.collector);
+	web_server_free(web);
 	return rc;
 }
