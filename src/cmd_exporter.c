@@ -7,6 +7,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <malloc.h>
 #include <pthread.h>
@@ -405,8 +406,57 @@ static int parse(int argc, char **argv, struct metrics_config *cfg, const char *
 	return -1;
 }
 
+/*
+ * A thread per connection: the connection limit is one count (a thread pool splits it
+ * between its threads, and leaves connections over a thread's share waiting). ITC: a
+ * SIGHUP's new server takes over the socket from the old one (MHD_quiesce_daemon).
+ */
+static struct MHD_Daemon *start_daemon(struct web_server *web, int fd, unsigned max_conn)
+{
+	return MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+					MHD_USE_POLL | MHD_USE_ITC | web_server_mhd_flags(web),
+				0, NULL, NULL, web_server_on_request, web,
+				MHD_OPTION_ARRAY, web_server_mhd_options(web),
+				MHD_OPTION_LISTEN_SOCKET, fd,
+				MHD_OPTION_CONNECTION_LIMIT, max_conn,
+				MHD_OPTION_CONNECTION_TIMEOUT, CONNECTION_TIMEOUT_S,
+				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
+				MHD_OPTION_END);
+}
+
+/*
+ * SIGHUP: the web config read again. A valid one gets a new server on the same
+ * socket, for the connections from now on; the old server stops accepting and
+ * ends once its connections are answered. An invalid one changes nothing.
+ */
+static struct MHD_Daemon *reload_web(struct MHD_Daemon *d, struct web_server **web, const char *path,
+				     struct exporter *e, int fd, unsigned max_conn)
+{
+	struct web_server *nw;
+	struct MHD_Daemon *nd;
+
+	if (web_server_new(path, on_request, e, &nw) < 0) {
+		cli_warn("SIGHUP: the web config in use is kept (the error above)");
+		return d;
+	}
+	nd = start_daemon(nw, fd, max_conn);
+	if (!nd) {
+		cli_warn("SIGHUP: cannot start the HTTP server with the new web config; the one in "
+			 "use is kept");
+		web_server_free(nw);
+		return d;
+	}
+	MHD_quiesce_daemon(d); /* the socket stays open: nd listens on it */
+	MHD_stop_daemon(d);
+	web_server_free(*web);
+	*web = nw;
+	cli_info("", "SIGHUP: web config %s read again (%s)", path, web_server_scheme(nw));
+	return nd;
+}
+
 /* Serves until SIGINT or SIGTERM. *fd_taken: libmicrohttpd took the socket (it closes it). */
-static int serve(struct exporter *e, struct web_server *web, int fd, unsigned max_conn, bool *fd_taken)
+static int serve(struct exporter *e, struct web_server **web, const char *web_config, int fd,
+		 unsigned max_conn, bool *fd_taken)
 {
 	struct MHD_Daemon *d;
 	pthread_t tid;
@@ -425,21 +475,19 @@ static int serve(struct exporter *e, struct web_server *web, int fd, unsigned ma
 		cli_error("cannot start the collector thread: %s", strerror(r));
 		return EXIT_ERROR;
 	}
-	/* A thread per connection: the connection limit is one count (a thread pool splits
-	 * it between its threads, and leaves connections over a thread's share waiting). */
-	d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-				     MHD_USE_POLL | web_server_mhd_flags(web),
-			     0, NULL, NULL, web_server_on_request, web,
-			     MHD_OPTION_ARRAY, web_server_mhd_options(web),
-			     MHD_OPTION_LISTEN_SOCKET, fd,
-			     MHD_OPTION_CONNECTION_LIMIT, max_conn,
-			     MHD_OPTION_CONNECTION_TIMEOUT, CONNECTION_TIMEOUT_S,
-			     MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
-			     MHD_OPTION_END);
+	/* Non-blocking: for a moment after a SIGHUP two servers poll it. */
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	d = start_daemon(*web, fd, max_conn);
 	if (d) {
 		*fd_taken = true;
-		while (sigwait(&stop, &sig) != 0 || (sig != SIGINT && sig != SIGTERM))
-			; /* SIGHUP: nothing to reload */
+		for (;;) {
+			if (sigwait(&stop, &sig) != 0)
+				continue;
+			if (sig == SIGINT || sig == SIGTERM)
+				break;
+			if (web_config) /* SIGHUP; without a web config, nothing to read again */
+				d = reload_web(d, web, web_config, e, fd, max_conn);
+		}
 		MHD_stop_daemon(d); /* waits for the connections' threads: no scrape waits now */
 	} else {
 		cli_error("cannot start the HTTP server (libmicrohttpd)");
@@ -502,7 +550,7 @@ int cmd_exporter(int argc, char **argv)
 		cli_error("cannot take a snapshot: %s", strerror(ENOMEM));
 	if (rc == EXIT_OK) {
 		cli_info("", "exporter listening on %s://%s/metrics", web_server_scheme(web), name);
-		rc = serve(&e, web, fd, max_conn, &fd_taken);
+		rc = serve(&e, &web, web_config, fd, max_conn, &fd_taken);
 	}
 	if (!fd_taken)
 		close(fd);
