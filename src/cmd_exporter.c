@@ -373,8 +373,8 @@ static int exporter_option(void *ctx, int opt, const char *arg)
 		}
 		ea->max_conn = v;
 		return 1;
-	case OPT_WEB_CONFIG_FILE:
-		ea->web_config = arg;
+	case OPT_WEB_CONFIG_FILE: /* empty: none, as for exporter-toolkit */
+		ea->web_config = *arg ? arg : NULL;
 		return 1;
 	}
 	return metrics_option(ea->cfg, opt, arg);
@@ -446,8 +446,14 @@ static struct MHD_Daemon *reload_web(struct MHD_Daemon *d, struct web_server **w
 		web_server_free(nw);
 		return d;
 	}
-	MHD_quiesce_daemon(d); /* the socket stays open: nd listens on it */
-	MHD_stop_daemon(d);
+	if (MHD_quiesce_daemon(d) == MHD_INVALID_SOCKET) {
+		/* Not with MHD_USE_ITC; stopping d now would close nd's socket: d stays. */
+		cli_warn("SIGHUP: the previous web config still serves the connections the old "
+			 "server accepts (libmicrohttpd could not stop it accepting)");
+		*web = nw;
+		return nd;
+	}
+	MHD_stop_daemon(d); /* the socket stays open (quiesced): nd listens on it */
 	web_server_free(*web);
 	*web = nw;
 	cli_info("", "SIGHUP: web config %s read again (%s)", path, web_server_scheme(nw));

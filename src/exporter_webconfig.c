@@ -700,8 +700,9 @@ int webconfig_load(const char *path, struct webconfig **ret_wc, char *err, size_
 		snprintf(err, errlen, "%s", perr);
 		return r;
 	}
-	if (wc->n_users)
-		add_warning(warn, warnlen, "the web config, with password hashes", path, &st);
+	if (wc->n_users || (wc->tls && !wc->key_file))
+		add_warning(warn, warnlen, wc->n_users ? "the web config, with password hashes"
+						       : "the web config, with the TLS private key", path, &st);
 	if (wc->tls) {
 		if (wc->cert_file && (r = read_pem("cert_file", wc->cert_file, &wc->cert_pem, &st, err, errlen)) < 0)
 			goto fail;

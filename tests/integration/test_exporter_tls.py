@@ -22,7 +22,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tslab import (Lab, check, need_programs, run_named,  # noqa: E402
                    skip_unless_root, tcpstate_path, wait_until)
 from test_exporter import (EXPORTER_PORT, PROMETHEUS_PORT, Daemon,  # noqa: E402
-                           http_raw, parse_response, prom_query, wait_serving)
+                           http, http_raw, parse_response, prom_query, wait_serving)
 
 USER, PASSWORD = "prometheus", "s3cret pass:word"
 
@@ -277,13 +277,17 @@ def test_sighup_reads_the_config_again(pki):
 def test_no_tls_no_users_is_plain_http(pki):
     cfg = pki.config("webplain.yml", "http_server_config:\n  http2: false\n")
     with Lab(states=["LISTEN"]) as lab, exporter(lab.netns, cfg) as ex:
-        from test_exporter import http
         wait_serving(lab.netns, ex, EXPORTER_PORT)
         st, _, body = http(lab.netns, EXPORTER_PORT, "/metrics")
         check(st == 200 and b"tcpstate_sockets{" in body, f"plain HTTP, no auth: {st}")
         st, _, body = http(lab.netns, EXPORTER_PORT, "/")
         check(st == 200 and b'href="/metrics"' in body, "the landing page as without a config")
         check("listening on http://" in ex.output(), ex.output())
+    # An empty FILE is no web config, as for exporter-toolkit (a unit's empty variable).
+    with Lab(states=["LISTEN"]) as lab, exporter(lab.netns, "") as ex:
+        wait_serving(lab.netns, ex, EXPORTER_PORT)
+        st, _, _ = http(lab.netns, EXPORTER_PORT, "/metrics")
+        check(st == 200 and "listening on http://" in ex.output(), f"--web.config.file '': {st}")
 
 
 def test_bad_configs_exit_2(pki):
