@@ -20,7 +20,7 @@
 #include <microhttpd.h>
 
 #include "cli.h"
-#include "exporter_web.h"
+#include "web_server.h"
 #include "metrics.h"
 #include "tcpstate/util.h"
 

@@ -1,14 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * libFuzzer target: a --web.config.file text through the YAML parser and its
- * checks (src/exporter_webconfig.c; no file is read): never a crash, and a
+ * checks (src/webconfig.c; no file is read): never a crash, and a
  * refusal always says why.
  */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "exporter_webconfig.h"
+#include "webconfig.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * src/exporter_webconfig.c and src/exporter_auth.c: the exporter-toolkit web
+ * src/webconfig.c and src/web_auth.c: the exporter-toolkit web
  * config parsed from good and malformed YAML, and basic authentication
  * against its bcrypt hashes (cost 4: fast enough for a unit test).
  */
@@ -18,8 +18,8 @@
 #include <cmocka.h>
 #include <crypt.h>
 
-#include "exporter_auth.h"
-#include "exporter_webconfig.h"
+#include "web_auth.h"
+#include "webconfig.h"
 
 /* htpasswd -nbBC 4 prom s3cret; htpasswd -nbBC 4 ops 'pa:ss wörd' */
 #define PROM_HASH "$2y$04$1zmSmJ38YGf.X49eH1WevOOGoOX6AiBERXZHSGnyMO7uiHLhVaZm."

@@ -13,9 +13,9 @@
 #include <microhttpd.h>
 
 #include "cli.h"
-#include "exporter_auth.h"
-#include "exporter_web.h"
-#include "exporter_webconfig.h"
+#include "web_auth.h"
+#include "web_server.h"
+#include "webconfig.h"
 
 #define REALM "tcpstate exporter"
 #define WEB_OPTIONS_MAX 8

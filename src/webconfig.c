@@ -17,7 +17,7 @@
 #include <gnutls/gnutls.h>
 #include <yaml.h>
 
-#include "exporter_webconfig.h"
+#include "webconfig.h"
 
 struct parse {
 	yaml_document_t *doc;

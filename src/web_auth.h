@@ -12,7 +12,7 @@
  */
 #include <stdbool.h>
 
-#include "exporter_webconfig.h"
+#include "webconfig.h"
 
 #define WEB_AUTH_CACHE_SIZE 16u  /* remembered successes; the oldest is replaced */
 

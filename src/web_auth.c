@@ -11,7 +11,7 @@
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
 
-#include "exporter_auth.h"
+#include "web_auth.h"
 
 #define TAG_SIZE 32u /* SHA-256 */
 
