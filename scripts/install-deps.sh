@@ -11,10 +11,12 @@ apt-get install -y -qq --no-install-recommends \
 	nginx-light apache2 haproxy redis-server redis-tools socat python3-requests \
 	libclang-rt-14-dev \
 	libmicrohttpd-dev prometheus prometheus-node-exporter \
+	libyaml-dev libgnutls28-dev libcrypt-dev openssl apache2-utils \
 	scdoc man-db groff-base bash-completion zsh \
 	debhelper dpkg-dev fakeroot lintian mmdebstrap >/dev/null
 # The packages above are the real programs of tests/integration/test_doctor_real.py and
-# test_exporter.py (prometheus, prometheus-node-exporter), which run them only in throwaway
+# test_exporter.py (prometheus, prometheus-node-exporter; test_exporter_tls.py also openssl and
+# htpasswd from apache2-utils, for its certificates and bcrypt hashes), which run them only in throwaway
 # namespaces with their own configuration. Installing them must not leave them running on
 # the host: stop whatever their packages started.
 for svc in nginx apache2 apache-htcacheclean haproxy redis-server prometheus prometheus-node-exporter; do

@@ -7,6 +7,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <malloc.h>
 #include <pthread.h>
@@ -19,6 +20,7 @@
 #include <microhttpd.h>
 
 #include "cli.h"
+#include "web_server.h"
 #include "metrics.h"
 #include "tcpstate/util.h"
 
@@ -27,7 +29,7 @@
 #define CONNECTION_TIMEOUT_S 10u      /* idle or slow clients are dropped after this */
 #define CONNECTION_MEMORY 16384u      /* request line + headers must fit: else 414 or 431 */
 #define EXPOSITION_MAX (64u << 20)    /* bound of one exposition */
-enum { OPT_LISTEN = CLI_OPT_VERB, OPT_MAX_CONNECTIONS };
+enum { OPT_LISTEN = CLI_OPT_VERB, OPT_MAX_CONNECTIONS, OPT_WEB_CONFIG_FILE };
 
 struct exporter {
 	struct metrics_config cfg;
@@ -71,13 +73,18 @@ static void exporter_help(FILE *f)
 		"      --max-connections N  connections at once (default %u, 1-1024); more\n"
 		"                         are refused. Requests whose line and headers exceed\n"
 		"                         %u bytes get 414 or 431; a client idle %u s is dropped\n"
+		"      --web.config.file FILE  TLS, client certificates, basic authentication\n"
+		"                         and response headers, in the Prometheus\n"
+		"                         exporter-toolkit's web configuration format (YAML;\n"
+		"                         see tcpstate-exporter(8)); read at start (a bad file\n"
+		"                         exits 2) and on SIGHUP (a bad file is not applied)\n"
 		"  -h, --help             this text\n"
 		"\n"
-		"TLS and basic authentication are not supported yet: listen on an address only\n"
-		"the Prometheus server reaches.\n"
+		"Without --web.config.file: plain HTTP, no authentication; listen on an address\n"
+		"only the Prometheus server reaches.\n"
 		"\n"
 		"Exit status: 0 after SIGINT or SIGTERM, 1 error (cannot listen, or the first\n"
-		"snapshot failed), 2 usage error.\n",
+		"snapshot failed), 2 usage error or a web config that cannot be used.\n",
 		CLI_SNAPSHOT_HELP, METRICS_HELP, DEFAULT_MAX_CONNECTIONS, CONNECTION_MEMORY,
 		CONNECTION_TIMEOUT_S);
 }
@@ -279,6 +286,7 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const ch
 		return MHD_NO;
 	}
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	web_server_add_headers(c, resp);
 	if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
 	r = MHD_queue_response(c, status, resp);
@@ -346,6 +354,7 @@ struct exporter_args {
 	struct metrics_config *cfg;
 	const char *listen;
 	unsigned max_conn;
+	const char *web_config;
 };
 
 static int exporter_option(void *ctx, int opt, const char *arg)
@@ -364,21 +373,25 @@ static int exporter_option(void *ctx, int opt, const char *arg)
 		}
 		ea->max_conn = v;
 		return 1;
+	case OPT_WEB_CONFIG_FILE: /* empty: none, as for exporter-toolkit */
+		ea->web_config = *arg ? arg : NULL;
+		return 1;
 	}
 	return metrics_option(ea->cfg, opt, arg);
 }
 
 static int parse(int argc, char **argv, struct metrics_config *cfg, const char **listen_arg,
-		 unsigned *max_conn)
+		 unsigned *max_conn, const char **web_config)
 {
 	static const struct option long_opts[] = {
 		METRICS_LONG_OPTIONS,
 		{ "listen", required_argument, NULL, OPT_LISTEN },
 		{ "max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS },
+		{ "web.config.file", required_argument, NULL, OPT_WEB_CONFIG_FILE },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	struct exporter_args ea = { cfg, *listen_arg, *max_conn };
+	struct exporter_args ea = { cfg, *listen_arg, *max_conn, NULL };
 	const struct cli_verb_options v = { "exporter", "h", long_opts, exporter_help,
 					    exporter_option, &ea };
 	int r = cli_snapshot_parse(&cfg->args, &v, argc, argv);
@@ -389,11 +402,67 @@ static int parse(int argc, char **argv, struct metrics_config *cfg, const char *
 		return EXIT_USAGE;
 	*listen_arg = ea.listen;
 	*max_conn = ea.max_conn;
+	*web_config = ea.web_config;
 	return -1;
 }
 
+/*
+ * A thread per connection: the connection limit is one count (a thread pool splits it
+ * between its threads, and leaves connections over a thread's share waiting). ITC: a
+ * SIGHUP's new server takes over the socket from the old one (MHD_quiesce_daemon).
+ */
+static struct MHD_Daemon *start_daemon(struct web_server *web, int fd, unsigned max_conn)
+{
+	return MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+					MHD_USE_POLL | MHD_USE_ITC | web_server_mhd_flags(web),
+				0, NULL, NULL, web_server_on_request, web,
+				MHD_OPTION_ARRAY, web_server_mhd_options(web),
+				MHD_OPTION_LISTEN_SOCKET, fd,
+				MHD_OPTION_CONNECTION_LIMIT, max_conn,
+				MHD_OPTION_CONNECTION_TIMEOUT, CONNECTION_TIMEOUT_S,
+				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
+				MHD_OPTION_END);
+}
+
+/*
+ * SIGHUP: the web config read again. A valid one gets a new server on the same
+ * socket, for the connections from now on; the old server stops accepting and
+ * ends once its connections are answered. An invalid one changes nothing.
+ */
+static struct MHD_Daemon *reload_web(struct MHD_Daemon *d, struct web_server **web, const char *path,
+				     struct exporter *e, int fd, unsigned max_conn)
+{
+	struct web_server *nw;
+	struct MHD_Daemon *nd;
+
+	if (web_server_new(path, on_request, e, &nw) < 0) {
+		cli_warn("SIGHUP: the web config in use is kept (the error above)");
+		return d;
+	}
+	nd = start_daemon(nw, fd, max_conn);
+	if (!nd) {
+		cli_warn("SIGHUP: cannot start the HTTP server with the new web config; the one in "
+			 "use is kept");
+		web_server_free(nw);
+		return d;
+	}
+	if (MHD_quiesce_daemon(d) == MHD_INVALID_SOCKET) {
+		/* Not with MHD_USE_ITC; stopping d now would close nd's socket: d stays. */
+		cli_warn("SIGHUP: the previous web config still serves the connections the old "
+			 "server accepts (libmicrohttpd could not stop it accepting)");
+		*web = nw;
+		return nd;
+	}
+	MHD_stop_daemon(d); /* the socket stays open (quiesced): nd listens on it */
+	web_server_free(*web);
+	*web = nw;
+	cli_info("", "SIGHUP: web config %s read again (%s)", path, web_server_scheme(nw));
+	return nd;
+}
+
 /* Serves until SIGINT or SIGTERM. *fd_taken: libmicrohttpd took the socket (it closes it). */
-static int serve(struct exporter *e, int fd, unsigned max_conn, bool *fd_taken)
+static int serve(struct exporter *e, struct web_server **web, const char *web_config, int fd,
+		 unsigned max_conn, bool *fd_taken)
 {
 	struct MHD_Daemon *d;
 	pthread_t tid;
@@ -412,20 +481,19 @@ static int serve(struct exporter *e, int fd, unsigned max_conn, bool *fd_taken)
 		cli_error("cannot start the collector thread: %s", strerror(r));
 		return EXIT_ERROR;
 	}
-	/* A thread per connection: the connection limit is one count (a thread pool splits
-	 * it between its threads, and leaves connections over a thread's share waiting). */
-	d = MHD_start_daemon(MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-				     MHD_USE_POLL,
-			     0, NULL, NULL, on_request, e,
-			     MHD_OPTION_LISTEN_SOCKET, fd,
-			     MHD_OPTION_CONNECTION_LIMIT, max_conn,
-			     MHD_OPTION_CONNECTION_TIMEOUT, CONNECTION_TIMEOUT_S,
-			     MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
-			     MHD_OPTION_END);
+	/* Non-blocking: for a moment after a SIGHUP two servers poll it. */
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+	d = start_daemon(*web, fd, max_conn);
 	if (d) {
 		*fd_taken = true;
-		while (sigwait(&stop, &sig) != 0 || (sig != SIGINT && sig != SIGTERM))
-			; /* SIGHUP: nothing to reload */
+		for (;;) {
+			if (sigwait(&stop, &sig) != 0)
+				continue;
+			if (sig == SIGINT || sig == SIGTERM)
+				break;
+			if (web_config) /* SIGHUP; without a web config, nothing to read again */
+				d = reload_web(d, web, web_config, e, fd, max_conn);
+		}
 		MHD_stop_daemon(d); /* waits for the connections' threads: no scrape waits now */
 	} else {
 		cli_error("cannot start the HTTP server (libmicrohttpd)");
@@ -442,7 +510,8 @@ int cmd_exporter(int argc, char **argv)
 {
 	struct exporter e = { .lock = PTHREAD_MUTEX_INITIALIZER, .want = PTHREAD_COND_INITIALIZER,
 			      .done = PTHREAD_COND_INITIALIZER };
-	const char *listen_arg = DEFAULT_LISTEN;
+	const char *listen_arg = DEFAULT_LISTEN, *web_config = NULL;
+	struct web_server *web = NULL;
 	unsigned max_conn = DEFAULT_MAX_CONNECTIONS;
 	struct sockaddr_storage sa;
 	socklen_t len;
@@ -451,14 +520,18 @@ int cmd_exporter(int argc, char **argv)
 	int fd, rc;
 
 	metrics_config_init(&e.cfg);
-	rc = parse(argc, argv, &e.cfg, &listen_arg, &max_conn);
+	rc = parse(argc, argv, &e.cfg, &listen_arg, &max_conn, &web_config);
 	if (rc >= 0)
 		return rc;
 	if (parse_listen(listen_arg, &sa, &len, &any) < 0)
 		return EXIT_USAGE;
+	/* The web config is read and checked before anything else is set up: a bad one fails fast. */
+	if (web_server_new(web_config, on_request, &e, &web) < 0)
+		return EXIT_USAGE;
 	fd = listen_on(&sa, len, any, name, sizeof(name));
 	if (fd < 0) {
 		cli_error("cannot listen on %s: %s", listen_arg, strerror(-fd));
+		web_server_free(web);
 		return EXIT_ERROR;
 	}
 	/* The owner program stays loaded from one scrape to the next. */
@@ -469,6 +542,7 @@ int cmd_exporter(int argc, char **argv)
 		if (r < 0) {
 			cli_snapshot_report_failure(&e.cfg.args, r, &st);
 			close(fd);
+			web_server_free(web);
 			return EXIT_ERROR;
 		}
 	}
@@ -481,13 +555,14 @@ int cmd_exporter(int argc, char **argv)
 	if (!e.cur)
 		cli_error("cannot take a snapshot: %s", strerror(ENOMEM));
 	if (rc == EXIT_OK) {
-		cli_info("", "exporter listening on http://%s/metrics", name);
-		rc = serve(&e, fd, max_conn, &fd_taken);
+		cli_info("", "exporter listening on %s://%s/metrics", web_server_scheme(web), name);
+		rc = serve(&e, &web, web_config, fd, max_conn, &fd_taken);
 	}
 	if (!fd_taken)
 		close(fd);
 	metrics_model_free(e.cur);
 	metrics_history_clear(&e.hist);
 	ts_collector_free(e.cfg.collector);
+	web_server_free(web);
 	return rc;
 }

@@ -42,6 +42,7 @@ out=$(PATH=$bindir:$PATH NS=$ns bash --norc --noprofile -c '
 	t tcpstate close --how ""
 	t tcpstate explain time
 	t tcpstate lab --cl
+	t tcpstate exporter --web
 	[ -n "$NS" ] && t tcpstate list --netns "${NS%?}"
 	exit 0
 ' 2>&1)
@@ -61,6 +62,7 @@ want "tcpstate close --min-i" "--min-idle"
 want "tcpstate close --how " "rst fin fd"
 want "tcpstate explain time" "time-wait"
 want "tcpstate lab --cl" "--cleanup"
+want "tcpstate exporter --web" "--web.config.file"
 [ -n "$ns" ] && want "tcpstate list --netns ${ns%?}" "$ns"
 printf '%s\n' "$out" | grep -q "bash: " && fail "bash printed an error: $out"
 
@@ -72,7 +74,7 @@ if command -v zsh >/dev/null; then
 		zmodload zsh/zpty || exit 3
 		zpty z zsh -f -i
 		zpty -w z "PS1=\"> \"; fpath=('"$comp"' \$fpath); autoload -U compinit; compinit -u; bindkey -e"
-		for line in "tcpstate cl" "tcpstate list --state close-w" "tcpstate explain time"; do
+		for line in "tcpstate cl" "tcpstate list --state close-w" "tcpstate explain time" "tcpstate exporter --web"; do
 			zpty -w -n z "$line"$'"'"'\t'"'"'
 			zpty -w z $'"'"'\C-aprint -r -- RESULT:'"'"'
 		done
@@ -81,7 +83,8 @@ if command -v zsh >/dev/null; then
 		zpty -d z
 	' 2>&1 | tr -d '\r' | grep -a '^RESULT:')
 	echo "$zout"
-	for w in "tcpstate close" "tcpstate list --state close-wait" "tcpstate explain time-wait"; do
+	for w in "tcpstate close" "tcpstate list --state close-wait" "tcpstate explain time-wait" \
+		"tcpstate exporter --web.config.file"; do
 		printf '%s\n' "$zout" | grep -qx "RESULT:$w *" || fail "zsh: no completion to '$w': $zout"
 	done
 else

@@ -63,7 +63,7 @@ def main():
     check(len(shared) >= 10, f"tcpstate(8) documents the selection options: {sorted(shared)}")
     for verb in verbs:
         h = subprocess.run([tcpstate, verb, "--help"], capture_output=True, text=True).stdout
-        opts = set(re.findall(r"^ {1,8}(?:-[a-zA-Z], )?(--[a-z][a-z0-9-]+)", h, re.M)) - {"--help"}
+        opts = set(re.findall(r"^ {1,8}(?:-[a-zA-Z], )?(--[a-z][a-z0-9.-]+)", h, re.M)) - {"--help"}
         page = text.get(verb, "")
         missing = sorted(o for o in opts if o not in page and o not in shared)
         check(not missing, f"tcpstate-{verb}(8) documents every option of '{verb} --help': missing {missing}")
