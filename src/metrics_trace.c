@@ -46,9 +46,9 @@ static void *consume(void *arg)
 
 		metrics_transitions_set_lost(mt->tbl, ts_trace_lost(mt->trace));
 		if (r < 0 && r != -EINTR) {
-			cli_warn("transitions stopped: reading the trace failed: %s "
-				 "(tcpstate_transitions_source{source=\"failed\"} is 1; the other series are "
-				 "served)", strerror(-r));
+			cli_warn("transitions stopped: reading the trace failed: %s; "
+				 "tcpstate_transitions_source{source=\"failed\"} is 1 and the other series "
+				 "are served", strerror(-r));
 			metrics_transitions_set_source(mt->tbl, METRICS_TRANSITIONS_FAILED);
 			break;
 		}
@@ -59,33 +59,33 @@ static void *consume(void *arg)
 /* Why the trace did not start, said once. */
 static void say_open_failure(int r, const struct ts_bpf_status *st)
 {
-	static const char tail[] = "tcpstate_transitions_source{source=\"failed\"} is 1; the other "
-				   "series are served";
+	static const char tail[] = "tcpstate_transitions_source{source=\"failed\"} is 1 and the "
+				   "other series are served";
 	char hint[256];
 
 	switch (st->failure) {
 	case TS_BPF_FAILURE_NOT_BUILT:
-		cli_warn("transitions are off: this tcpstate was built without BPF (%s)", tail);
+		cli_warn("transitions are off: this tcpstate was built without BPF; %s", tail);
 		break;
 	case TS_BPF_FAILURE_KERNEL:
-		cli_warn("transitions are off: cannot trace on this kernel: %s (%s)", st->detail, tail);
+		cli_warn("transitions are off: cannot trace on this kernel: %s; %s", st->detail, tail);
 		break;
 	case TS_BPF_FAILURE_PRIVILEGE:
-		cli_warn("transitions are off: not permitted to load the trace program (%s) (%s)",
+		cli_warn("transitions are off: not permitted to load the trace program: %s; %s",
 			 cli_privilege_hint("CAP_BPF and CAP_PERFMON (or CAP_SYS_ADMIN)",
 					    cli_has_bpf_caps(), hint, sizeof(hint)), tail);
 		break;
 	case TS_BPF_FAILURE_VERIFIER:
 		cli_warn("transitions are off: the kernel refused the trace program: %s; "
-			 "'tcpstate trace --duration 1' shows the verifier's log (%s)",
+			 "'tcpstate trace --duration 1' shows the verifier's log; %s",
 			 strerror(st->err), tail);
 		break;
 	case TS_BPF_FAILURE_OTHER:
-		cli_warn("transitions are off: cannot attach the trace program: %s%s%s (%s)",
+		cli_warn("transitions are off: cannot attach the trace program: %s%s%s; %s",
 			 strerror(st->err), st->detail[0] ? ": " : "", st->detail, tail);
 		break;
 	default:
-		cli_warn("transitions are off: cannot start the trace: %s (%s)", strerror(-r), tail);
+		cli_warn("transitions are off: cannot start the trace: %s; %s", strerror(-r), tail);
 	}
 }
 
