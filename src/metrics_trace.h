@@ -18,9 +18,9 @@
 	"      --no-transitions   no tcpstate_transitions_total, no time-in-state\n"            \
 	"                         histograms (tcpstate_state_duration_seconds), no\n"           \
 	"                         trace program loaded. Without CAP_BPF and CAP_PERFMON\n"      \
-	"                         (or CAP_SYS_ADMIN) or kernel BTF they are off too, said\n"    \
-	"                         once on stderr, and tcpstate_transitions_source says why;\n" \
-	"                         the other series are served either way\n"
+	"                         (or CAP_SYS_ADMIN) or kernel BTF they are off too: said\n"    \
+	"                         once on stderr, tcpstate_transitions_source{source=\n"       \
+	"                         \"failed\"} is 1; the other series are served either way\n"
 
 /*
  * Makes cfg->transitions and, unless cfg->no_transitions, opens the trace
