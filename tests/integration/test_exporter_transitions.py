@@ -124,6 +124,12 @@ def samples(text, name, netns=None):
     return out
 
 
+def buckets(text, netns, state):
+    return {dict(k)["le"]: v for k, v in
+            samples(text, "tcpstate_state_duration_seconds_bucket", netns).items()
+            if dict(k)["state"] == state}
+
+
 def pairs_of(text, netns):
     return {(dict(k)["from"], dict(k)["to"]): v
             for k, v in samples(text, "tcpstate_transitions_total", netns).items()}
@@ -183,7 +189,7 @@ def test_counts_histogram_and_lower_bound():
                       one(text, "tcpstate_state_duration_seconds_bucket", le="2.5", **cw) == N and
                       one(text, "tcpstate_state_duration_seconds_bucket", le="+Inf", **cw) == N,
                       f"held {HOLD_S} s: in le=2.5, not in le=1.0: "
-                      f"{samples(text, 'tcpstate_state_duration_seconds_bucket', ns.name)}")
+                      f"{buckets(text, ns.name, 'CLOSE_WAIT')}")
                 total = one(text, "tcpstate_state_duration_seconds_sum", **cw)
                 check(total is not None and sum(held["lo"]) <= total <= sum(held["hi"]),
                       f"_sum {total} within the bounds the peer measured: {held}")
