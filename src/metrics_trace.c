@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /* The exporter's trace consumer: ts_trace events folded into the transition metrics. */
 #include <errno.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
 #include "metrics_trace.h"
@@ -13,6 +15,15 @@
 #include "tcpstate/trace.h"
 
 #define POLL_MS 200 /* how long the thread may take to see a stop */
+#define TRIM_EVERY_NS (10 * 1000000000ull)
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
 
 struct metrics_trace {
 	struct ts_trace *trace;
@@ -41,8 +52,19 @@ static void *consume(void *arg)
 {
 	struct metrics_trace *mt = arg;
 
+	uint64_t trimmed = mono_ns();
+
 	while (!atomic_load(&mt->stop)) {
 		int r = ts_trace_poll(mt->trace, POLL_MS, on_event, mt);
+		uint64_t now = mono_ns();
+
+		/* The trace frees what it followed (TIME_WAIT ends, each poll's sock_diag
+		 * dump) in this thread's malloc arena: handed back, else RSS stays at
+		 * its peak. */
+		if (now - trimmed >= TRIM_EVERY_NS) {
+			malloc_trim(0);
+			trimmed = now;
+		}
 
 		metrics_transitions_set_lost(mt->tbl, ts_trace_lost(mt->trace));
 		if (r < 0 && r != -EINTR) {
