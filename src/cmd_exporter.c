@@ -22,6 +22,7 @@
 #include "cli.h"
 #include "web_server.h"
 #include "metrics.h"
+#include "metrics_trace.h"
 #include "tcpstate/util.h"
 
 #define DEFAULT_LISTEN ":9977"
@@ -63,7 +64,11 @@ static void exporter_help(FILE *f)
 		"per second since the previous snapshot; sockets per listening port and\n"
 		"state; doctor's findings by severity and kind; the settings that govern\n"
 		"the states, per namespace; scrape duration, errors and owner source.\n"
+		"From the trace program, kept loaded: state changes per namespace and\n"
+		"(from, to) state since the start, and histograms of the time spent in the\n"
+		"state left (only exact times: states entered while the exporter runs).\n"
 		"\n"
+		"%s"
 		"%s"
 		"%s"
 		"Exporter:\n"
@@ -85,7 +90,7 @@ static void exporter_help(FILE *f)
 		"\n"
 		"Exit status: 0 after SIGINT or SIGTERM, 1 error (cannot listen, or the first\n"
 		"snapshot failed), 2 usage error or a web config that cannot be used.\n",
-		CLI_SNAPSHOT_HELP, METRICS_HELP, DEFAULT_MAX_CONNECTIONS, CONNECTION_MEMORY,
+		CLI_SNAPSHOT_HELP, METRICS_HELP, METRICS_TRACE_HELP, DEFAULT_MAX_CONNECTIONS, CONNECTION_MEMORY,
 		CONNECTION_TIMEOUT_S);
 }
 
@@ -385,6 +390,7 @@ static int parse(int argc, char **argv, struct metrics_config *cfg, const char *
 {
 	static const struct option long_opts[] = {
 		METRICS_LONG_OPTIONS,
+		METRICS_TRACE_LONG_OPTIONS,
 		{ "listen", required_argument, NULL, OPT_LISTEN },
 		{ "max-connections", required_argument, NULL, OPT_MAX_CONNECTIONS },
 		{ "web.config.file", required_argument, NULL, OPT_WEB_CONFIG_FILE },
@@ -555,11 +561,20 @@ int cmd_exporter(int argc, char **argv)
 	if (!e.cur)
 		cli_error("cannot take a snapshot: %s", strerror(ENOMEM));
 	if (rc == EXIT_OK) {
+		int r = metrics_trace_start(&e.cfg); /* the trace's failing to load is said, not fatal */
+
+		if (r < 0) {
+			cli_error("cannot start the transitions: %s", strerror(-r));
+			rc = EXIT_ERROR;
+		}
+	}
+	if (rc == EXIT_OK) {
 		cli_info("", "exporter listening on %s://%s/metrics", web_server_scheme(web), name);
 		rc = serve(&e, &web, web_config, fd, max_conn, &fd_taken);
 	}
 	if (!fd_taken)
 		close(fd);
+	metrics_trace_stop(&e.cfg);
 	metrics_model_free(e.cur);
 	metrics_history_clear(&e.hist);
 	ts_collector_free(e.cfg.collector);

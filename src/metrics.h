@@ -86,6 +86,9 @@ struct metrics_model {
 	uint64_t collections;      /* collections taken, since start */
 };
 
+struct metrics_trace;
+struct metrics_transitions;
+
 struct metrics_config {
 	struct cli_snapshot_args args;
 	struct ts_diagnose_thresholds thresholds;
@@ -94,6 +97,11 @@ struct metrics_config {
 	/* The exporter's: kept between collections, so that the BPF owner program
 	 * is loaded once (tcpstate/collector.h). NULL: each collection on its own. */
 	struct ts_collector *collector;
+	/* The exporter's transitions (metrics_trace.h): NULL for metrics and check,
+	 * which have no time dimension. */
+	bool no_transitions;
+	struct metrics_trace *trace;
+	struct metrics_transitions *transitions;
 };
 
 /* Per process CLOSE_WAIT counts of a collection, for the next one's growth. */
@@ -140,6 +148,14 @@ bool metrics_accept_openmetrics(const char *accept);
 int metrics_render(const struct metrics_model *m, const struct metrics_config *cfg,
 		   enum metrics_format f, struct metrics_buf *b);
 
+/* The pieces of an exposition, for the renderers of other files: a line
+ * (printf), a family's HELP and TYPE (a counter named with "_total", dropped
+ * in OpenMetrics' HELP and TYPE) and a sample's value with its newline. */
+void metrics_printf(struct metrics_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void metrics_family(struct metrics_buf *b, enum metrics_format f, const char *name, const char *type,
+		    const char *help);
+void metrics_value(struct metrics_buf *b, double v);
+
 /* A label value as the exposition writes it: term_safe() (controls and
  * bytes that are not UTF-8 become '?'), then '\\' and '"' escaped. */
 void metrics_label_value(char *buf, size_t size, const char *s);
@@ -149,6 +165,7 @@ void metrics_label_value(char *buf, size_t size, const char *s);
 enum {
 	METRICS_OPT_TOP_PROCESSES = CLI_OPT_VERB + 32, /* the verbs' own ids start at CLI_OPT_VERB */
 	METRICS_OPT_TOP_PORTS,
+	METRICS_OPT_NO_TRANSITIONS, /* the exporter's only */
 };
 #define METRICS_LONG_OPTIONS                                                    \
 	{ "top-processes", required_argument, NULL, METRICS_OPT_TOP_PROCESSES }, \

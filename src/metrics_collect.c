@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "metrics.h"
+#include "metrics_trace.h"
 #include "tcpstate/activity.h"
 #include "tcpstate/netstat.h"
 #include "tcpstate/procinfo.h"
@@ -45,6 +46,10 @@ int metrics_option(struct metrics_config *cfg, int opt, const char *arg)
 {
 	uint32_t v;
 
+	if (opt == METRICS_OPT_NO_TRANSITIONS) {
+		cfg->no_transitions = true;
+		return 1;
+	}
 	if (opt != METRICS_OPT_TOP_PROCESSES && opt != METRICS_OPT_TOP_PORTS)
 		return 0;
 	if (ts_parse_u32(arg, 0, METRICS_TOP_MAX, &v) < 0) {
@@ -485,6 +490,7 @@ int metrics_collect(struct metrics_config *cfg, bool quiet, struct metrics_histo
 			return r;
 		}
 		m->ok = true;
+		metrics_trace_sync(cfg, m, start);
 		if (hist) {
 			r = history_update(hist, m, now_s());
 			if (r < 0) {

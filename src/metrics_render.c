@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "metrics.h"
+#include "metrics_transitions.h"
 #include "term_safe.h"
 #include "tcpstate/procinfo.h"
 
@@ -25,8 +26,7 @@ void metrics_buf_free(struct metrics_buf *b)
 	b->len = b->cap = 0;
 }
 
-static void bprintf(struct metrics_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void bprintf(struct metrics_buf *b, const char *fmt, ...)
+static void bvprintf(struct metrics_buf *b, const char *fmt, va_list args)
 {
 	va_list ap;
 	int n;
@@ -36,7 +36,7 @@ static void bprintf(struct metrics_buf *b, const char *fmt, ...)
 	for (;;) {
 		size_t room = b->cap - b->len;
 
-		va_start(ap, fmt);
+		va_copy(ap, args);
 		n = vsnprintf(b->data ? b->data + b->len : NULL, room, fmt, ap);
 		va_end(ap);
 		if (n < 0) {
@@ -66,6 +66,25 @@ static void bprintf(struct metrics_buf *b, const char *fmt, ...)
 		b->data = v;
 		b->cap = nc;
 	}
+}
+
+static void bprintf(struct metrics_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void bprintf(struct metrics_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	bvprintf(b, fmt, ap);
+	va_end(ap);
+}
+
+void metrics_printf(struct metrics_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	bvprintf(b, fmt, ap);
+	va_end(ap);
 }
 
 void metrics_label_value(char *buf, size_t size, const char *s)
@@ -121,22 +140,33 @@ struct render {
 };
 
 /* HELP and TYPE of a family; a counter's name ends in "_total" (OpenMetrics drops it here). */
-static void family(struct render *r, const char *name, const char *type, const char *help)
+void metrics_family(struct metrics_buf *b, enum metrics_format f, const char *name, const char *type,
+		    const char *help)
 {
 	size_t len = strlen(name);
 
-	if (r->f == METRICS_OPENMETRICS && strcmp(type, "counter") == 0 && len > 6 &&
+	if (f == METRICS_OPENMETRICS && strcmp(type, "counter") == 0 && len > 6 &&
 	    strcmp(name + len - 6, "_total") == 0)
 		len -= 6;
-	bprintf(r->b, "# HELP %.*s %s\n# TYPE %.*s %s\n", (int)len, name, help, (int)len, name, type);
+	bprintf(b, "# HELP %.*s %s\n# TYPE %.*s %s\n", (int)len, name, help, (int)len, name, type);
+}
+
+void metrics_value(struct metrics_buf *b, double v)
+{
+	if (v == (double)(int64_t)v && v < 9.0e15 && v > -9.0e15)
+		bprintf(b, " %" PRId64 "\n", (int64_t)v);
+	else
+		bprintf(b, " %.15g\n", v);
+}
+
+static void family(struct render *r, const char *name, const char *type, const char *help)
+{
+	metrics_family(r->b, r->f, name, type, help);
 }
 
 static void value(struct render *r, double v)
 {
-	if (v == (double)(int64_t)v && v < 9.0e15 && v > -9.0e15)
-		bprintf(r->b, " %" PRId64 "\n", (int64_t)v);
-	else
-		bprintf(r->b, " %.15g\n", v);
+	metrics_value(r->b, v);
 }
 
 /* metrics_label_value() returning its buffer, for printf arguments. */
@@ -376,6 +406,8 @@ int metrics_render(const struct metrics_model *m, const struct metrics_config *c
 		ports(&r, m, cfg);
 		findings(&r, m);
 		sysctls(&r, m);
+		if (cfg->transitions)
+			metrics_transitions_render(cfg->transitions, f, b);
 	}
 	self(&r, m);
 	if (f == METRICS_OPENMETRICS)

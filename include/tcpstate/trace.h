@@ -99,6 +99,9 @@ struct ts_trace_opts {
 					 * --comm (the holder) when events are read */
 	const char *netns;              /* NULL: the caller's */
 	bool all_netns;
+	bool no_summary;                /* nothing is kept for ts_trace_summary_get() (which
+					 * then fails with -ENODATA): a daemon that only
+					 * reads events keeps its memory flat */
 };
 
 struct ts_trace;
@@ -187,7 +190,8 @@ struct ts_trace_summary {
 	size_t n_open[TS_STATE_COUNT]; /* at most TS_TRACE_MAX_OPEN_LISTED */
 };
 
-/* The summary of what was delivered so far. 0, -ENOMEM. Free with ts_trace_summary_free(). */
+/* The summary of what was delivered so far. 0, -ENOMEM, -ENODATA (opened with
+ * no_summary). Free with ts_trace_summary_free(). */
 int ts_trace_summary_get(struct ts_trace *t, struct ts_trace_summary **ret);
 struct ts_trace_summary *ts_trace_summary_free(struct ts_trace_summary *s);
 

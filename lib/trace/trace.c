@@ -36,6 +36,7 @@ struct ts_trace {
 	uint64_t rescans;
 	char *netns_spec;              /* opts.netns, for the TIME_WAIT polls */
 	bool all_netns;
+	bool no_summary;               /* opts.no_summary: t->acc stays empty */
 	uint64_t malformed;            /* records that did not decode */
 	ts_trace_event_cb cb;
 	void *userdata;
@@ -155,7 +156,7 @@ static int deliver(struct ts_trace *t, const struct trace_rec *rec)
 		resolve_holder(t, &ev.sock);
 	if (!event_selected(&t->filter, &ev))
 		return 0;
-	r = trace_acc_add(&t->acc, &ev);
+	r = t->no_summary ? 0 : trace_acc_add(&t->acc, &ev);
 	if (r < 0)
 		return r;
 	return t->cb ? t->cb(&ev, t->userdata) : 0;
@@ -342,6 +343,7 @@ int ts_trace_open(const struct ts_trace_opts *opts, struct ts_trace **ret,
 		return -ENOMEM;
 	t->filter = opts->filter ? *opts->filter : all;
 	t->all_netns = opts->all_netns;
+	t->no_summary = opts->no_summary;
 	if (opts->netns && !(t->netns_spec = strdup(opts->netns))) {
 		free(t);
 		return -ENOMEM;
@@ -458,6 +460,10 @@ int ts_trace_summary_get(struct ts_trace *t, struct ts_trace_summary **ret)
 	struct open_ctx c = { .filter = &t->filter, .s = s };
 	int r;
 
+	if (t->no_summary) {
+		free(s);
+		return -ENODATA;
+	}
 	if (!s)
 		return -ENOMEM;
 	s->duration_ns = now > t->start_ns ? now - t->start_ns : 0;
