@@ -158,6 +158,15 @@ def prom_query(netns, q):
     return doc["data"]["result"] if doc.get("status") == "success" else None
 
 
+def scrape_errors(netns):
+    """Prometheus's own account of its last scrape of each target (for failure messages)."""
+    st, _, body = http(netns, PROMETHEUS_PORT, "/api/v1/targets")
+    if st != 200:
+        return f"targets: HTTP {st}"
+    return [(t.get("health"), t.get("lastError"), t.get("lastScrapeDuration"))
+            for t in json.loads(body)["data"]["activeTargets"]]
+
+
 def close_wait_of(netns, port):
     return len(ss(netns, "state", "close-wait", "sport", f"= :{port}"))
 
@@ -187,7 +196,7 @@ def test_prometheus_scrapes_the_leak():
 
             config = os.path.join(tmp, "prometheus.yml")
             with open(config, "w") as f:
-                f.write("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
+                f.write("global:\n  scrape_interval: 3s\n  scrape_timeout: 3s\n"
                         "scrape_configs:\n  - job_name: tcpstate\n    static_configs:\n"
                         f"      - targets: ['127.0.0.1:{EXPORTER_PORT}']\n")
             before = close_wait_of(lab.netns, port)
@@ -217,7 +226,8 @@ def test_prometheus_scrapes_the_leak():
                 check(res and len(res) == 1 and before <= int(res[0]["value"][1]) <= after,
                       f"the leak's port: {before} <= CLOSE_WAIT {res} <= {after}")
                 up = prom_query(lab.netns, 'up{job="tcpstate"}')
-                check(up and up[0]["value"][1] == "1", f"up == 1: {up}")
+                check(up and up[0]["value"][1] == "1",
+                      f"up == 1: {up}; last scrape: {scrape_errors(lab.netns)}")
                 lst = prom_query(lab.netns, f'tcpstate_sockets{{netns="{lab.netns}",state="LISTEN"}}')
                 check(lst and int(lst[0]["value"][1]) >= 1, f"LISTEN of the lab: {lst}")
                 grow = wait_until(lambda: [r for r in (prom_query(
