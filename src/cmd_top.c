@@ -56,12 +56,16 @@ static void top_help(FILE *f)
 		"Keys: q quit; p processes, o ports, n namespaces; w sort by CLOSE_WAIT,\n"
 		"t by all closing states, g by growth; space refresh now.\n"
 		"\n"
+		"--json needs --batch: one JSON object per refresh, one a line (JSON Lines),\n"
+		"with what a block shows (states, states_per_s, top_closing, stuck, findings).\n"
+		"\n"
 		"%s"
 		"Top:\n"
 		"  -d, --delay SECONDS    between refreshes (decimals allowed, %.1f to %.0f;\n"
 		"                         default %.0f)\n"
 		"  -b, --batch            no screen: one block per refresh on stdout, blocks\n"
 		"                         separated by an empty line (as top -b)\n"
+
 		"  -n, --iterations N     stop after N refreshes (default: until q, Ctrl-C);\n"
 		"                         --no-owners has no short form in top\n"
 		"      --view V           processes (default), ports or netns\n"
@@ -69,12 +73,13 @@ static void top_help(FILE *f)
 		"  -h, --help             this text\n"
 		"\n"
 		"Exit status: 0 success, 1 error (no privilege for the BPF owner program, not\n"
-		"a terminal without --batch), 2 usage error.\n"
+		"a terminal without --batch), 2 usage error (--json without --batch).\n"
 		"\n"
 		"Examples:\n"
 		"  tcpstate top\n"
 		"  tcpstate top --all-netns -d 1 --view ports\n"
-		"  tcpstate top --batch -n 2 -d 5\n",
+		"  tcpstate top --batch -n 2 -d 5\n"
+		"  tcpstate top --batch --json -n 10 -d 1 | jq .states.CLOSE_WAIT\n",
 		CLI_SNAPSHOT_HELP, TOP_DELAY_MIN_S, TOP_DELAY_MAX_S, TOP_DELAY_DEFAULT_S);
 }
 
@@ -149,9 +154,9 @@ static int top_parse(struct top_args *t, int argc, char **argv)
 	r = cli_snapshot_parse(&t->a, &v, argc, argv);
 	if (r != CLI_PARSE_RUN)
 		return r;
-	if (t->a.json) {
-		cli_error("top has no JSON output: use 'tcpstate summary --json' or "
-			  "'tcpstate doctor --json'");
+	if (t->a.json && !t->batch) {
+		cli_error("--json needs --batch (-b): the screen has no JSON; 'top --batch --json' "
+			  "writes one JSON object per refresh");
 		return EXIT_USAGE;
 	}
 	if (cli_snapshot_args_check(&t->a) < 0)
@@ -277,6 +282,7 @@ static void header_fill(const struct top_run *run, struct top_header *h)
 		.owners = st->owners_scanned,
 		.bpf_kept = st->owners_scanned && st->owner_source == TS_OWNER_SOURCE_BPF &&
 			    ts_collector_keeps_bpf(run->c),
+		.refresh = run->refreshes,
 	};
 }
 
@@ -310,10 +316,14 @@ static int run_batch(struct top_run *run)
 			return EXIT_ERROR;
 		}
 		header_fill(run, &h);
-		if (run->refreshes > 1)
-			putchar('\n');
-		top_render(&f, &h, &all, batch_line, stdout);
-		if (fflush(stdout) != 0) {
+		if (run->t->a.json) {
+			top_render_json(&f, &h, stdout);
+		} else {
+			if (run->refreshes > 1)
+				putchar('\n');
+			top_render(&f, &h, &all, batch_line, stdout);
+		}
+		if (fflush(stdout) != 0 || ferror(stdout)) {
 			cli_error("cannot write the output");
 			return EXIT_ERROR;
 		}
