@@ -356,13 +356,49 @@ static int group_cmp(const void *a, const void *b)
 	return cmp_num(x->local_port, y->local_port);
 }
 
+/* Ascending, as qsort() with int_cmp: fds (never negative here) in thousands are an LSD
+ * radix sort's, 11 bits a pass. */
+static void sort_fds(int *v, size_t n)
+{
+	uint32_t *tmp, *a, *b, max = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (v[i] < 0)
+			goto fallback;
+		else if ((uint32_t)v[i] > max)
+			max = (uint32_t)v[i];
+	if (n < 256 || !(tmp = malloc(n * sizeof(*tmp))))
+		goto fallback;
+	a = (uint32_t *)v;
+	b = tmp;
+	for (unsigned shift = 0; shift < 32 && (max >> shift); shift += 11) {
+		size_t count[2049] = { 0 };
+
+		for (size_t i = 0; i < n; i++)
+			count[((a[i] >> shift) & 2047) + 1]++;
+		for (size_t k = 1; k <= 2048; k++)
+			count[k] += count[k - 1];
+		for (size_t i = 0; i < n; i++)
+			b[count[(a[i] >> shift) & 2047]++] = a[i];
+		uint32_t *t = a;
+		a = b;
+		b = t;
+	}
+	if (a != (uint32_t *)v)
+		memcpy(v, a, n * sizeof(*v));
+	free(tmp);
+	return;
+fallback:
+	qsort(v, n, sizeof(*v), int_cmp);
+}
+
 void diagnose_finish_lists(struct diagnose_ctx *c, struct ts_finding *f)
 {
 	c->groups.f = NULL; /* sorted below: the index no longer holds */
 	if (f->n_groups > 1)
 		qsort(f->groups, f->n_groups, sizeof(*f->groups), group_cmp);
 	if (f->n_fds > 1)
-		qsort(f->fds, f->n_fds, sizeof(*f->fds), int_cmp);
+		sort_fds(f->fds, f->n_fds);
 	/* One local port / remote end for all: say so on the finding itself. */
 	if (f->n_groups == 1) {
 		if (!f->local_port)
@@ -775,7 +811,8 @@ bool diagnose_cw_settled(const struct diagnose_ctx *c, const struct ts_snapshot 
 	/* No tcp_info: old enough when the other look has it in CLOSE_WAIT too. */
 	other = snap == c->snap ? c->in->later : c->snap;
 	idx = snap == c->snap ? &c->idx_later : &c->idx_first;
-	k = s->inode ? sock_index_find(idx, s->inode, s->cookie) : UINT32_MAX;
+	/* (an index not built is one no socket is looked for in: see diagnose_ctx_prepare()) */
+	k = s->inode && idx->slots ? sock_index_find(idx, s->inode, s->cookie) : UINT32_MAX;
 	return k != UINT32_MAX && ts_snapshot_socket(other, k)->state == TS_STATE_CLOSE_WAIT;
 }
 
@@ -966,7 +1003,7 @@ static int stale_counts(struct diagnose_ctx *c)
 int diagnose_ctx_prepare(struct diagnose_ctx *c)
 {
 	size_t n = ts_snapshot_socket_count(c->snap), n_listen = 0;
-	bool any_fin_wait_2 = false;
+	bool any_fin_wait_2 = false, need_idx_first = false;
 	int r;
 
 	c->states = malloc(n ? n : 1);
@@ -985,8 +1022,14 @@ int diagnose_ctx_prepare(struct diagnose_ctx *c)
 		c->states_later = malloc(n_later ? n_later : 1);
 		if (!c->states_later)
 			return -ENOMEM;
-		for (size_t i = 0; i < n_later; i++)
-			c->states_later[i] = ts_snapshot_socket(c->in->later, i)->state;
+		for (size_t i = 0; i < n_later; i++) {
+			const struct ts_socket *s = ts_snapshot_socket(c->in->later, i);
+
+			c->states_later[i] = s->state;
+			/* Only a later CLOSE_WAIT socket without tcp_info is looked for in
+			 * the first look (diagnose_cw_settled()). */
+			need_idx_first |= s->state == TS_STATE_CLOSE_WAIT && !(s->flags & TS_SOCK_HAS_INFO);
+		}
 	}
 	if (n_listen) {
 		c->listen_keys = malloc(n_listen * sizeof(*c->listen_keys));
@@ -1003,7 +1046,7 @@ int diagnose_ctx_prepare(struct diagnose_ctx *c)
 	if (c->in->later) {
 		const struct ts_snapshot *l = c->in->later;
 
-		r = sock_index_build(ts_snapshot_socket(c->snap, 0), n, &c->idx_first);
+		r = need_idx_first ? sock_index_build(ts_snapshot_socket(c->snap, 0), n, &c->idx_first) : 0;
 		if (r == 0)
 			r = sock_index_build(ts_snapshot_socket(l, 0), ts_snapshot_socket_count(l),
 					     &c->idx_later);
