@@ -79,14 +79,7 @@ static uint64_t mix64(uint64_t x)
 	return x ^ (x >> 31);
 }
 
-/*
- * Sorts n items of size bytes by a key, keeping the items' order within equal
- * keys: the items are grouped by a hash of their key (O(n)), the groups (the
- * distinct keys, few of them where many sockets share a process or a peer)
- * sorted by key_cmp, then the items moved group by group. A sort of all the
- * items by key and then by their order in v gives the same. 0 or -ENOMEM
- * (v untouched then).
- */
+/* What orders the groups of stable_key_sort(): each by its first item's key. */
 struct key_sort {
 	const char *v;
 	size_t size;
@@ -104,6 +97,14 @@ static int group_order_cmp(const void *a, const void *b, void *arg)
 			  k->ctx);
 }
 
+/*
+ * Sorts n items of size bytes by a key, keeping the items' order within equal
+ * keys: the items are grouped by a hash of their key (O(n)), the groups (the
+ * distinct keys, few of them where many sockets share a process or a peer)
+ * sorted by key_cmp, then the items moved group by group. A sort of all the
+ * items by key and then by their order in v gives the same. 0 or -ENOMEM
+ * (v untouched then).
+ */
 static int stable_key_sort(void *v, size_t n, size_t size,
 			   uint64_t (*key_hash)(const void *item, void *ctx),
 			   int (*key_cmp)(const void *a, const void *b, void *ctx), void *ctx)
