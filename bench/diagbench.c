@@ -101,5 +101,11 @@ int main(int argc, char **argv)
 	qsort(cpu, runs, sizeof(*cpu), dbl_cmp);
 	printf("ts_diagnose median %.1f ms wall (min %.1f, max %.1f), %.1f ms CPU (min %.1f)\n",
 	       t[runs / 2], t[0], t[runs - 1], cpu[runs / 2], cpu[0]);
+	ts_listener_facts_clear(&l1);
+	ts_diagnose_procs_clear(&p1);
+	ts_diagnose_procs_clear(&p2);
+	ts_snapshot_free(s1);
+	ts_snapshot_free(s2);
+	ts_collector_free(c);
 	return 0;
 }
