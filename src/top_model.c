@@ -207,6 +207,27 @@ static int rows_build(const struct ts_snapshot *snap, enum top_view view, struct
 	return 0;
 }
 
+struct top_memo {
+	bool valid;
+	uint64_t id;                    /* the snapshot these are of */
+	enum top_view view;
+	uint32_t counts[_TS_STATE_MAX];
+	struct rows rows;
+};
+
+struct top_memo *top_memo_new(void)
+{
+	return calloc(1, sizeof(struct top_memo));
+}
+
+struct top_memo *top_memo_free(struct top_memo *m)
+{
+	if (m)
+		rows_clear(&m->rows);
+	free(m);
+	return NULL;
+}
+
 static enum top_sort sort_key;
 
 static int row_cmp(const void *a, const void *b)
@@ -285,9 +306,36 @@ static void stuck_build(const struct ts_snapshot *snap, struct top_frame *f)
 	}
 }
 
+/* The memo holds prev's rows of this view. */
+static bool memo_has_prev(const struct top_input *in)
+{
+	return in->memo && in->memo->valid && in->prev && in->memo->id == in->prev_id &&
+	       in->memo->view == in->view;
+}
+
+/* Keeps now (sorted: its slots made again) and the counts as snap's; frees what was there. */
+static int memo_keep(const struct top_input *in, const struct top_frame *f, struct rows *now)
+{
+	struct top_memo *m = in->memo;
+	int r = now->n_slots ? rows_rehash(now, now->n_slots) : 0;
+
+	if (r < 0)
+		return r;
+	rows_clear(&m->rows);
+	m->rows = *now;
+	*now = (struct rows){ 0 };
+	memcpy(m->counts, f->counts, sizeof(m->counts));
+	m->id = in->snap_id;
+	m->view = in->view;
+	m->valid = true;
+	return 0;
+}
+
 int top_frame_build(const struct top_input *in, struct top_frame *ret)
 {
 	struct rows now = { 0 }, before = { 0 };
+	const struct rows *earlier = &before;
+	bool memo = memo_has_prev(in);
 	int r;
 
 	memset(ret, 0, sizeof(*ret));
@@ -301,22 +349,27 @@ int top_frame_build(const struct top_input *in, struct top_frame *ret)
 	if (ret->interval_s > 0) {
 		uint32_t prev[_TS_STATE_MAX] = { 0 };
 
-		for (size_t i = 0; i < ts_snapshot_socket_count(in->prev); i++)
-			prev[ts_snapshot_socket(in->prev, i)->state]++;
+		if (memo)
+			memcpy(prev, in->memo->counts, sizeof(prev));
+		else
+			for (size_t i = 0; i < ts_snapshot_socket_count(in->prev); i++)
+				prev[ts_snapshot_socket(in->prev, i)->state]++;
 		for (int s = 0; s < _TS_STATE_MAX; s++)
 			ret->rate_per_s[s] = ((double)ret->counts[s] - prev[s]) / ret->interval_s;
 	}
 
 	stuck_build(in->snap, ret);
 	r = rows_build(in->snap, in->view, &now);
-	if (r == 0 && ret->interval_s > 0)
+	if (r == 0 && ret->interval_s > 0 && memo)
+		earlier = &in->memo->rows;
+	else if (r == 0 && ret->interval_s > 0)
 		r = rows_build(in->prev, in->view, &before);
 	if (r < 0)
 		goto out;
 	for (size_t i = 0; i < now.n; i++) {
 		struct top_row *row = &now.v[i];
 		if (ret->interval_s > 0) {
-			const struct top_row *b = row_find(&before, row->key);
+			const struct top_row *b = row_find(earlier, row->key);
 			uint32_t was = b ? b->total : 0;
 
 			row->has_growth = true;
@@ -341,6 +394,8 @@ int top_frame_build(const struct top_input *in, struct top_frame *ret)
 	ret->rows_more = now.n - ret->n_rows;
 	if (ret->n_rows) /* now.v is NULL when no process holds a closing socket */
 		memcpy(ret->rows, now.v, ret->n_rows * sizeof(*now.v));
+	if (in->memo)
+		r = memo_keep(in, ret, &now);
 out:
 	rows_clear(&now);
 	rows_clear(&before);

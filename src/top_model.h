@@ -84,9 +84,22 @@ struct top_frame {
 	size_t stuck_total;                   /* closing sockets with an idle time */
 };
 
+/*
+ * What one frame leaves for the next (optional): its snapshot's state counts
+ * and rows, which are the next frame's "before", so that the previous
+ * snapshot is not read again. Opaque; top_memo_free() accepts NULL.
+ */
+struct top_memo;
+struct top_memo *top_memo_new(void);
+struct top_memo *top_memo_free(struct top_memo *m);
+
 struct top_input {
 	const struct ts_snapshot *snap;
 	const struct ts_snapshot *prev;       /* NULL: first refresh */
+	/* With a memo: snap's and prev's numbers in the caller's sequence (the memo
+	 * matches a snapshot by it, not by its address, which a new one may reuse). */
+	struct top_memo *memo;
+	uint64_t snap_id, prev_id;
 	double interval_s;                    /* since prev */
 	const struct ts_diagnose_procs *procs; /* of snap; NULL: none */
 	const struct ts_diagnosis *d;         /* NULL: none */

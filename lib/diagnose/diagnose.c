@@ -345,16 +345,13 @@ int ts_diagnose(const struct ts_diagnose_input *in, struct ts_diagnosis **ret)
 	c.d = calloc(1, sizeof(*c.d));
 	if (!c.d)
 		return -ENOMEM;
-	n = ts_snapshot_socket_count(in->snap);
-	for (size_t i = 0; i < n; i++) {
-		const struct ts_socket *s = ts_snapshot_socket(in->snap, i);
-
-		if (s->state < _TS_STATE_MAX)
-			c.d->state_counts[s->state]++;
-	}
 	c.d->owners_known = ts_snapshot_stats(in->snap)->owners_scanned;
 	c.d->has_interval = in->later != NULL;
 	r = diagnose_ctx_prepare(&c);
+	n = ts_snapshot_socket_count(in->snap);
+	for (size_t i = 0; r == 0 && i < n; i++)
+		if (c.states[i] < _TS_STATE_MAX)
+			c.d->state_counts[c.states[i]]++;
 	for (size_t i = 0; r == 0 && i < sizeof(rules) / sizeof(rules[0]); i++)
 		r = rules[i](&c);
 	diagnose_ctx_release(&c);

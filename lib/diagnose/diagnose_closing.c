@@ -94,7 +94,7 @@ int diagnose_rule_close_wait(struct diagnose_ctx *c)
 			if (r == 0)
 				r = diagnose_add_stable_group(c, f, s, unread);
 		}
-		diagnose_finish_lists(f);
+		diagnose_finish_lists(c, f);
 		if (f->count >= c->th.close_wait_critical) {
 			f->severity = TS_SEVERITY_CRITICAL;
 			f->severity_reason = f->pid ? TS_SEV_REASON_HELD : TS_SEV_REASON_RULE;
@@ -359,9 +359,9 @@ int diagnose_rule_dead_held(struct diagnose_ctx *c)
 			/* The peers the CLOSED connections had, where the owner source
 			 * could read them from the socket (BPF). */
 			if (r == 0 && s->state == TS_STATE_CLOSED && (s->flags & TS_SOCK_REMOTE_VALID))
-				r = diagnose_add_group(f, s, false, true, 0);
+				r = diagnose_add_group(c, f, s, false, true, 0);
 		}
-		diagnose_finish_lists(f);
+		diagnose_finish_lists(c, f);
 		/* Fds held open count toward critical whatever their state: a
 		 * CLOSE_WAIT leak after `close --how fin` is CLOSED and still held. */
 		if (closed)
@@ -439,7 +439,7 @@ int diagnose_rule_fin_wait_2(struct diagnose_ctx *c)
 			diagnose_note_age(f, diagnose_sock_at(c, e.v[j].sock));
 			r = diagnose_add_stable_group(c, f, diagnose_sock_at(c, e.v[j].sock), 0);
 		}
-		diagnose_finish_lists(f);
+		diagnose_finish_lists(c, f);
 		set_peer(c, f, first);
 		i = end;
 	}
@@ -484,7 +484,7 @@ int diagnose_rule_fin_wait_2(struct diagnose_ctx *c)
 		 * finding: only the others weigh here. */
 		if (f->count - f->peer_linked < c->th.orphan_fin_wait_2_min)
 			f->severity = TS_SEVERITY_INFO;
-		diagnose_finish_lists(f);
+		diagnose_finish_lists(c, f);
 		i = end;
 	}
 	free(e.v);
@@ -550,7 +550,7 @@ int diagnose_rule_unacked_close(struct diagnose_ctx *c)
 			diagnose_note_age(f, diagnose_sock_at(c, e.v[j].sock));
 			r = diagnose_add_stable_group(c, f, diagnose_sock_at(c, e.v[j].sock), 0);
 		}
-		diagnose_finish_lists(f);
+		diagnose_finish_lists(c, f);
 		i = end;
 	}
 	free(e.v);

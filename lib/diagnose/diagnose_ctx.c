@@ -10,6 +10,7 @@
 
 #define MAX_PIDS 64    /* per finding; beyond that the finding keeps the count only */
 #define MAX_GROUPS 256 /* per finding */
+_Static_assert(DIAGNOSE_GROUP_SLOTS >= 2 * MAX_GROUPS, "a group index at most half full");
 
 int diagnose_ents_push(struct diagnose_ents *e, const struct diagnose_ent *x)
 {
@@ -69,10 +70,144 @@ static int ent_cmp(const void *a, const void *b)
 	return cmp_num(x->fd, y->fd);
 }
 
+static uint64_t mix64(uint64_t x)
+{
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ull;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
+
+/* What orders the groups of stable_key_sort(): each by its first item's key. */
+struct key_sort {
+	const char *v;
+	size_t size;
+	const uint32_t *first; /* per group: its first item */
+	int (*key_cmp)(const void *a, const void *b, void *ctx);
+	void *ctx;
+};
+
+static int group_order_cmp(const void *a, const void *b, void *arg)
+{
+	const struct key_sort *k = arg;
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return k->key_cmp(k->v + (size_t)k->first[x] * k->size, k->v + (size_t)k->first[y] * k->size,
+			  k->ctx);
+}
+
+/*
+ * Sorts n items of size bytes by a key, keeping the items' order within equal
+ * keys: the items are grouped by a hash of their key (O(n)), the groups (the
+ * distinct keys, few of them where many sockets share a process or a peer)
+ * sorted by key_cmp, then the items moved group by group. A sort of all the
+ * items by key and then by their order in v gives the same. 0 or -ENOMEM
+ * (v untouched then).
+ */
+static int stable_key_sort(void *v, size_t n, size_t size,
+			   uint64_t (*key_hash)(const void *item, void *ctx),
+			   int (*key_cmp)(const void *a, const void *b, void *ctx), void *ctx)
+{
+	size_t n_slots = 16, mask, n_groups = 0;
+	uint32_t *slots = NULL, *group = NULL, *first = NULL, *order = NULL;
+	char *out = NULL, *items = v;
+	int r = -ENOMEM;
+
+	if (n < 2)
+		return 0;
+	if (n > UINT32_MAX / 2)
+		return -ENOMEM;
+	while (n_slots < n * 2)
+		n_slots *= 2;
+	mask = n_slots - 1;
+	slots = calloc(n_slots, sizeof(*slots)); /* group + 1; 0: free */
+	group = malloc(n * sizeof(*group));
+	first = malloc(n * sizeof(*first));
+	if (!slots || !group || !first)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		const char *x = items + i * size;
+		size_t h = (size_t)key_hash(x, ctx) & mask;
+
+		while (slots[h] && key_cmp(items + (size_t)first[slots[h] - 1] * size, x, ctx) != 0)
+			h = (h + 1) & mask;
+		if (!slots[h]) {
+			first[n_groups] = (uint32_t)i;
+			slots[h] = (uint32_t)++n_groups;
+		}
+		group[i] = slots[h] - 1;
+	}
+	order = malloc(n_groups * sizeof(*order));
+	out = malloc(n * size);
+	if (!order || !out)
+		goto out;
+	for (size_t g = 0; g < n_groups; g++)
+		order[g] = (uint32_t)g;
+	qsort_r(order, n_groups, sizeof(*order), group_order_cmp,
+		&(struct key_sort){ items, size, first, key_cmp, ctx });
+	/* slots[g]: where group g starts in out (counts, then their sums in key order). */
+	memset(slots, 0, n_groups * sizeof(*slots));
+	for (size_t i = 0; i < n; i++)
+		slots[group[i]]++;
+	for (size_t k = 0, at = 0; k < n_groups; k++) {
+		uint32_t count = slots[order[k]];
+
+		slots[order[k]] = (uint32_t)at;
+		at += count;
+	}
+	for (size_t i = 0; i < n; i++)
+		memcpy(out + (size_t)slots[group[i]]++ * size, items + i * size, size);
+	memcpy(items, out, n * size);
+	r = 0;
+out:
+	free(out);
+	free(order);
+	free(first);
+	free(group);
+	free(slots);
+	return r;
+}
+
+static uint64_t ent_key_hash(const void *item, void *ctx)
+{
+	const struct diagnose_ent *x = item;
+	uint64_t a, b;
+
+	(void)ctx;
+	memcpy(&a, &x->k_addr, sizeof(a));
+	memcpy(&b, (const char *)&x->k_addr + sizeof(a), sizeof(b));
+	return mix64(mix64(mix64((uint64_t)x->k_netns << 32 | (uint64_t)x->k_family << 16 | x->k_port) ^
+			   a) ^ b) ^ mix64((uint64_t)(uint32_t)x->k_pid << 16 | x->k_lport);
+}
+
+static int ent_key_cmp_r(const void *a, const void *b, void *ctx)
+{
+	(void)ctx;
+	return ent_key_cmp(a, b);
+}
+
+/* Whether the entries are in (socket, fd) order, as the gatherers push them. */
+static bool ents_in_socket_order(const struct diagnose_ents *e)
+{
+	for (size_t i = 1; i < e->n; i++) {
+		const struct diagnose_ent *x = &e->v[i - 1], *y = &e->v[i];
+
+		if (x->sock > y->sock || (x->sock == y->sock && x->fd > y->fd))
+			return false;
+	}
+	return true;
+}
+
 void diagnose_ents_sort(struct diagnose_ents *e)
 {
-	if (e->n)
-		qsort(e->v, e->n, sizeof(*e->v), ent_cmp);
+	if (e->n < 2)
+		return;
+	/* In (socket, fd) order a stable sort by key is ent_cmp's order. */
+	if (ents_in_socket_order(e) &&
+	    stable_key_sort(e->v, e->n, sizeof(*e->v), ent_key_hash, ent_key_cmp_r, NULL) == 0)
+		return;
+	qsort(e->v, e->n, sizeof(*e->v), ent_cmp);
 }
 
 /* End of the run of entries sharing v[i]'s key. */
@@ -88,11 +223,6 @@ size_t diagnose_run_end(const struct diagnose_ents *e, size_t i)
 const struct ts_socket *diagnose_sock_at(const struct diagnose_ctx *c, uint32_t i)
 {
 	return ts_snapshot_socket(c->snap, i);
-}
-
-static bool state_in(const struct ts_socket *s, ts_state_mask_t m)
-{
-	return s->state < _TS_STATE_MAX && (m & TS_STATE_BIT(s->state));
 }
 
 void diagnose_note_age(struct ts_finding *f, const struct ts_socket *s)
@@ -113,11 +243,16 @@ int diagnose_add_fd(struct ts_finding *f, int fd)
 		return 0;
 	if (f->n_fds && f->fds[f->n_fds - 1] == fd)
 		return 0;
-	v = realloc(f->fds, (f->n_fds + 1) * sizeof(*v));
-	if (!v)
-		return -ENOMEM;
-	v[f->n_fds++] = fd;
-	f->fds = v;
+	/* Room for a power of two of them (from 16): one realloc per doubling. */
+	if (f->n_fds == 0 || (f->n_fds >= 16 && (f->n_fds & (f->n_fds - 1)) == 0)) {
+		size_t cap = f->n_fds ? f->n_fds * 2 : 16;
+
+		v = realloc(f->fds, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		f->fds = v;
+	}
+	f->fds[f->n_fds++] = fd;
 	return 0;
 }
 
@@ -126,11 +261,49 @@ static int int_cmp(const void *a, const void *b)
 	return cmp_num(*(const int *)a, *(const int *)b);
 }
 
-static int add_group(struct ts_finding *f, const struct ts_socket *s, bool with_lport, bool with_rport,
-		     bool client, uint64_t unread)
+static bool group_key_eq(const struct ts_finding_group *g, const struct ts_finding_group *key)
+{
+	return g->family == key->family && g->local_port == key->local_port &&
+	       g->remote_port == key->remote_port && g->client == key->client &&
+	       memcmp(&g->remote_addr, &key->remote_addr, sizeof(key->remote_addr)) == 0;
+}
+
+static size_t group_slot(const struct ts_finding_group *key)
+{
+	uint64_t a, b;
+
+	memcpy(&a, &key->remote_addr, sizeof(a));
+	memcpy(&b, (const char *)&key->remote_addr + sizeof(a), sizeof(b));
+	return (size_t)mix64(mix64(a ^ mix64(b)) ^ ((uint64_t)key->family << 40 |
+			     (uint64_t)key->client << 32 | (uint64_t)key->local_port << 16 |
+			     key->remote_port)) & (DIAGNOSE_GROUP_SLOTS - 1);
+}
+
+/* The index of f's groups (c->groups follows one finding at a time: made again for another). */
+static void group_index_follow(struct diagnose_ctx *c, const struct ts_finding *f)
+{
+	struct diagnose_group_index *ix = &c->groups;
+
+	if (ix->f == f && ix->n == f->n_groups)
+		return;
+	memset(ix->slots, 0, sizeof(ix->slots));
+	for (size_t i = 0; i < f->n_groups; i++) {
+		size_t h = group_slot(&f->groups[i]);
+
+		while (ix->slots[h])
+			h = (h + 1) & (DIAGNOSE_GROUP_SLOTS - 1);
+		ix->slots[h] = (uint16_t)(i + 1);
+	}
+	ix->f = f;
+	ix->n = f->n_groups;
+}
+
+static int add_group(struct diagnose_ctx *c, struct ts_finding *f, const struct ts_socket *s,
+		     bool with_lport, bool with_rport, bool client, uint64_t unread)
 {
 	struct ts_finding_group key = { .family = s->family, .client = client };
 	struct ts_finding_group *v;
+	size_t h;
 
 	if (with_lport)
 		key.local_port = s->local_port;
@@ -139,12 +312,11 @@ static int add_group(struct ts_finding *f, const struct ts_socket *s, bool with_
 		if (with_rport)
 			key.remote_port = s->remote_port;
 	}
-	for (size_t i = 0; i < f->n_groups; i++) {
-		struct ts_finding_group *g = &f->groups[i];
+	group_index_follow(c, f);
+	for (h = group_slot(&key); c->groups.slots[h]; h = (h + 1) & (DIAGNOSE_GROUP_SLOTS - 1)) {
+		struct ts_finding_group *g = &f->groups[c->groups.slots[h] - 1];
 
-		if (g->family == key.family && g->local_port == key.local_port &&
-		    g->remote_port == key.remote_port && g->client == key.client &&
-		    memcmp(&g->remote_addr, &key.remote_addr, sizeof(key.remote_addr)) == 0) {
+		if (group_key_eq(g, &key)) {
 			g->count++;
 			g->unread_bytes += unread;
 			g->resets += s->state == TS_STATE_CLOSED && s->pending_error == ECONNRESET;
@@ -164,14 +336,16 @@ static int add_group(struct ts_finding *f, const struct ts_socket *s, bool with_
 	key.resets = s->state == TS_STATE_CLOSED && s->pending_error == ECONNRESET;
 	v[f->n_groups++] = key;
 	f->groups = v;
+	c->groups.slots[h] = (uint16_t)f->n_groups;
+	c->groups.n = f->n_groups;
 	return 0;
 }
 
 /* Adds one socket to the group (family, lport, addr, rport) of f. */
-int diagnose_add_group(struct ts_finding *f, const struct ts_socket *s, bool with_lport, bool with_rport,
-		   uint64_t unread)
+int diagnose_add_group(struct diagnose_ctx *c, struct ts_finding *f, const struct ts_socket *s,
+		       bool with_lport, bool with_rport, uint64_t unread)
 {
-	return add_group(f, s, with_lport, with_rport, false, unread);
+	return add_group(c, f, s, with_lport, with_rport, false, unread);
 }
 
 static int group_cmp(const void *a, const void *b)
@@ -183,12 +357,49 @@ static int group_cmp(const void *a, const void *b)
 	return cmp_num(x->local_port, y->local_port);
 }
 
-void diagnose_finish_lists(struct ts_finding *f)
+/* Ascending, as qsort() with int_cmp: fds (never negative here) in thousands are an LSD
+ * radix sort's, 11 bits a pass. */
+static void sort_fds(int *v, size_t n)
 {
+	uint32_t *tmp, *a, *b, max = 0;
+
+	for (size_t i = 0; i < n; i++)
+		if (v[i] < 0)
+			goto fallback;
+		else if ((uint32_t)v[i] > max)
+			max = (uint32_t)v[i];
+	if (n < 256 || !(tmp = malloc(n * sizeof(*tmp))))
+		goto fallback;
+	a = (uint32_t *)v;
+	b = tmp;
+	for (unsigned shift = 0; shift < 32 && (max >> shift); shift += 11) {
+		size_t count[2049] = { 0 };
+
+		for (size_t i = 0; i < n; i++)
+			count[((a[i] >> shift) & 2047) + 1]++;
+		for (size_t k = 1; k <= 2048; k++)
+			count[k] += count[k - 1];
+		for (size_t i = 0; i < n; i++)
+			b[count[(a[i] >> shift) & 2047]++] = a[i];
+		uint32_t *t = a;
+		a = b;
+		b = t;
+	}
+	if (a != (uint32_t *)v)
+		memcpy(v, a, n * sizeof(*v));
+	free(tmp);
+	return;
+fallback:
+	qsort(v, n, sizeof(*v), int_cmp);
+}
+
+void diagnose_finish_lists(struct diagnose_ctx *c, struct ts_finding *f)
+{
+	c->groups.f = NULL; /* sorted below: the index no longer holds */
 	if (f->n_groups > 1)
 		qsort(f->groups, f->n_groups, sizeof(*f->groups), group_cmp);
 	if (f->n_fds > 1)
-		qsort(f->fds, f->n_fds, sizeof(*f->fds), int_cmp);
+		sort_fds(f->fds, f->n_fds);
 	/* One local port / remote end for all: say so on the finding itself. */
 	if (f->n_groups == 1) {
 		if (!f->local_port)
@@ -230,13 +441,14 @@ int diagnose_gather_by_pid(const struct diagnose_ctx *c, const struct ts_snapsho
 	size_t n = ts_snapshot_socket_count(snap);
 
 	for (size_t i = 0; i < n; i++) {
-		const struct ts_socket *s = ts_snapshot_socket(snap, i);
-		const struct ts_owner *o = ts_snapshot_owners(snap, s);
+		const struct ts_socket *s;
+		const struct ts_owner *o;
 		struct diagnose_ent x = { .sock = (uint32_t)i, .fd = -1 };
 
-		(void)c;
-		if (!state_in(s, m))
+		if (!diagnose_state_in(c, snap, i, m))
 			continue;
+		s = ts_snapshot_socket(snap, i);
+		o = ts_snapshot_owners(snap, s);
 		if (!o || !s->owner_count) {
 			if (with_unowned && diagnose_ents_push(e, &x) < 0)
 				return -ENOMEM;
@@ -261,10 +473,13 @@ int diagnose_gather_by_remote(const struct diagnose_ctx *c, ts_state_mask_t m, b
 	size_t n = ts_snapshot_socket_count(c->snap);
 
 	for (size_t i = 0; i < n; i++) {
-		const struct ts_socket *s = diagnose_sock_at(c, (uint32_t)i);
+		const struct ts_socket *s;
 		struct diagnose_ent x = { .sock = (uint32_t)i, .fd = -1 };
 
-		if (!state_in(s, m) || (want && !want(c, s)))
+		if (!diagnose_state_in(c, c->snap, i, m))
+			continue;
+		s = diagnose_sock_at(c, (uint32_t)i);
+		if (want && !want(c, s))
 			continue;
 		x.k_netns = s->netns_index;
 		x.k_family = s->family;
@@ -370,6 +585,19 @@ static int hent_set_cmp(const struct diagnose_hent *x, const struct diagnose_hen
 	return 0;
 }
 
+static int hent_set_cmp_r(const void *a, const void *b, void *pool)
+{
+	return hent_set_cmp(a, b, pool);
+}
+
+static uint64_t hent_key_hash(const void *item, void *pool)
+{
+	const struct diagnose_hent *x = item;
+
+	(void)pool;
+	return mix64(x->hash ^ mix64((uint64_t)x->netns << 32 | x->n));
+}
+
 static int hent_cmp(const void *a, const void *b, void *pool)
 {
 	const struct diagnose_hent *x = a, *y = b;
@@ -384,12 +612,17 @@ int diagnose_gather_by_holders(const struct diagnose_ctx *c, ts_state_mask_t m, 
 	size_t n = ts_snapshot_socket_count(c->snap);
 
 	for (size_t i = 0; i < n; i++) {
-		const struct ts_socket *s = diagnose_sock_at(c, (uint32_t)i);
-		const struct ts_owner *o = ts_snapshot_owners(c->snap, s);
-		struct diagnose_hent x = { .netns = s->netns_index, .sock = (uint32_t)i };
+		const struct ts_socket *s;
+		const struct ts_owner *o;
+		struct diagnose_hent x = { .sock = (uint32_t)i };
 
-		if (!state_in(s, m) || (!s->owner_count && !with_unowned))
+		if (!diagnose_state_in(c, c->snap, i, m))
 			continue;
+		s = diagnose_sock_at(c, (uint32_t)i);
+		if (!s->owner_count && !with_unowned)
+			continue;
+		o = ts_snapshot_owners(c->snap, s);
+		x.netns = s->netns_index;
 		if (array_grow((void **)&h->pool, &h->cap_pool, h->n_pool + s->owner_count + 1,
 			       sizeof(*h->pool)) < 0 ||
 		    array_grow((void **)&h->v, &h->cap, h->n + 1, sizeof(*h->v)) < 0)
@@ -404,7 +637,9 @@ int diagnose_gather_by_holders(const struct diagnose_ctx *c, ts_state_mask_t m, 
 		h->n_pool += x.n;
 		h->v[h->n++] = x;
 	}
-	if (h->n)
+	/* Pushed in socket order: a stable sort by holder set is hent_cmp's order. */
+	if (h->n > 1 && stable_key_sort(h->v, h->n, sizeof(*h->v), hent_key_hash, hent_set_cmp_r,
+					h->pool) < 0)
 		qsort_r(h->v, h->n, sizeof(*h->v), hent_cmp, h->pool);
 	return 0;
 }
@@ -535,12 +770,12 @@ bool diagnose_is_accepted(const struct diagnose_ctx *c, const struct ts_socket *
 	return false;
 }
 
-int diagnose_add_stable_group(const struct diagnose_ctx *c, struct ts_finding *f, const struct ts_socket *s,
+int diagnose_add_stable_group(struct diagnose_ctx *c, struct ts_finding *f, const struct ts_socket *s,
 			  uint64_t unread)
 {
 	bool accepted = diagnose_is_accepted(c, s) || !(s->flags & TS_SOCK_REMOTE_VALID);
 
-	return add_group(f, s, accepted, !accepted, !accepted, unread);
+	return add_group(c, f, s, accepted, !accepted, !accepted, unread);
 }
 
 int diagnose_age_check(const struct diagnose_ctx *c, const struct ts_socket *s)
@@ -577,7 +812,8 @@ bool diagnose_cw_settled(const struct diagnose_ctx *c, const struct ts_snapshot 
 	/* No tcp_info: old enough when the other look has it in CLOSE_WAIT too. */
 	other = snap == c->snap ? c->in->later : c->snap;
 	idx = snap == c->snap ? &c->idx_later : &c->idx_first;
-	k = s->inode ? sock_index_find(idx, s->inode, s->cookie) : UINT32_MAX;
+	/* (an index not built is one no socket is looked for in: see diagnose_ctx_prepare()) */
+	k = s->inode && idx->slots ? sock_index_find(idx, s->inode, s->cookie) : UINT32_MAX;
 	return k != UINT32_MAX && ts_snapshot_socket(other, k)->state == TS_STATE_CLOSE_WAIT;
 }
 
@@ -641,7 +877,7 @@ static int diagnose_tuple_index_build(struct diagnose_ctx *c)
 	struct diagnose_tuple_index *ix = &c->cw_peers;
 
 	for (size_t i = 0; i < n; i++)
-		want += diagnose_sock_at(c, (uint32_t)i)->state == TS_STATE_CLOSE_WAIT;
+		want += c->states[i] == TS_STATE_CLOSE_WAIT;
 	if (!want)
 		return 0;
 	while (size < want * 2)
@@ -651,11 +887,14 @@ static int diagnose_tuple_index_build(struct diagnose_ctx *c)
 		return -ENOMEM;
 	ix->mask = size - 1;
 	for (size_t i = 0; i < n; i++) {
-		const struct ts_socket *s = diagnose_sock_at(c, (uint32_t)i);
+		const struct ts_socket *s;
 		struct tuple t;
 		uint32_t h;
 
-		if (s->state != TS_STATE_CLOSE_WAIT || !(s->flags & TS_SOCK_REMOTE_VALID))
+		if (c->states[i] != TS_STATE_CLOSE_WAIT)
+			continue;
+		s = diagnose_sock_at(c, (uint32_t)i);
+		if (!(s->flags & TS_SOCK_REMOTE_VALID))
 			continue;
 		tuple_of(s, false, &t);
 		for (h = tuple_hash(&t); ix->slots[h & ix->mask]; h++)
@@ -765,14 +1004,33 @@ static int stale_counts(struct diagnose_ctx *c)
 int diagnose_ctx_prepare(struct diagnose_ctx *c)
 {
 	size_t n = ts_snapshot_socket_count(c->snap), n_listen = 0;
-	bool any_fin_wait_2 = false;
+	bool any_fin_wait_2 = false, need_idx_first = false;
 	int r;
 
+	c->states = malloc(n ? n : 1);
+	if (!c->states)
+		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {
-		const struct ts_socket *s = diagnose_sock_at(c, (uint32_t)i);
+		uint8_t st = diagnose_sock_at(c, (uint32_t)i)->state;
 
-		n_listen += s->state == TS_STATE_LISTEN;
-		any_fin_wait_2 |= s->state == TS_STATE_FIN_WAIT_2;
+		c->states[i] = st;
+		n_listen += st == TS_STATE_LISTEN;
+		any_fin_wait_2 |= st == TS_STATE_FIN_WAIT_2;
+	}
+	if (c->in->later) {
+		size_t n_later = ts_snapshot_socket_count(c->in->later);
+
+		c->states_later = malloc(n_later ? n_later : 1);
+		if (!c->states_later)
+			return -ENOMEM;
+		for (size_t i = 0; i < n_later; i++) {
+			const struct ts_socket *s = ts_snapshot_socket(c->in->later, i);
+
+			c->states_later[i] = s->state;
+			/* Only a later CLOSE_WAIT socket without tcp_info is looked for in
+			 * the first look (diagnose_cw_settled()). */
+			need_idx_first |= s->state == TS_STATE_CLOSE_WAIT && !(s->flags & TS_SOCK_HAS_INFO);
+		}
 	}
 	if (n_listen) {
 		c->listen_keys = malloc(n_listen * sizeof(*c->listen_keys));
@@ -781,7 +1039,7 @@ int diagnose_ctx_prepare(struct diagnose_ctx *c)
 		for (size_t i = 0; i < n; i++) {
 			const struct ts_socket *s = diagnose_sock_at(c, (uint32_t)i);
 
-			if (s->state == TS_STATE_LISTEN)
+			if (c->states[i] == TS_STATE_LISTEN)
 				c->listen_keys[c->n_listen++] = s->netns_index << 16 | s->local_port;
 		}
 		qsort(c->listen_keys, c->n_listen, sizeof(*c->listen_keys), u32_cmp);
@@ -789,7 +1047,7 @@ int diagnose_ctx_prepare(struct diagnose_ctx *c)
 	if (c->in->later) {
 		const struct ts_snapshot *l = c->in->later;
 
-		r = sock_index_build(ts_snapshot_socket(c->snap, 0), n, &c->idx_first);
+		r = need_idx_first ? sock_index_build(ts_snapshot_socket(c->snap, 0), n, &c->idx_first) : 0;
 		if (r == 0)
 			r = sock_index_build(ts_snapshot_socket(l, 0), ts_snapshot_socket_count(l),
 					     &c->idx_later);
@@ -805,6 +1063,8 @@ int diagnose_ctx_prepare(struct diagnose_ctx *c)
 
 void diagnose_ctx_release(struct diagnose_ctx *c)
 {
+	free(c->states);
+	free(c->states_later);
 	free(c->listen_keys);
 	free(c->stale);
 	free(c->cw_peers.slots);

@@ -19,6 +19,15 @@ struct diagnose_tuple_index {
 	size_t mask;
 };
 
+/* Where a finding's groups are (MAX_GROUPS of them at most): one finding at a time, while
+ * its groups are appended (diagnose_finish_lists() sorts them and lets go). */
+#define DIAGNOSE_GROUP_SLOTS 512
+struct diagnose_group_index {
+	const struct ts_finding *f;
+	size_t n;                               /* f's groups indexed */
+	uint16_t slots[DIAGNOSE_GROUP_SLOTS];   /* group + 1; 0: free */
+};
+
 struct diagnose_ctx {
 	const struct ts_diagnose_input *in;
 	const struct ts_snapshot *snap;
@@ -36,6 +45,10 @@ struct diagnose_ctx {
 	struct diagnose_pid_count *stale;
 	size_t n_stale;
 	struct diagnose_tuple_index cw_peers; /* CLOSE_WAIT sockets of the first look */
+	struct diagnose_group_index groups;
+	/* Each look's socket states, a byte per socket: the rules' passes over every socket
+	 * read these, not the sockets (a socket's state sits past its ~300 bytes of facts). */
+	uint8_t *states, *states_later;
 };
 
 /* Builds what the rules share (listeners, look indexes, per-pid held counts, peers). 0 or -ENOMEM. */
@@ -144,6 +157,14 @@ int diagnose_gather_by_remote(const struct diagnose_ctx *c, ts_state_mask_t m, b
 			  struct diagnose_ents *e);
 
 const struct ts_socket *diagnose_sock_at(const struct diagnose_ctx *c, uint32_t i);
+/* Whether socket i of snap (the first look or the later one) is in a state of m. */
+static inline bool diagnose_state_in(const struct diagnose_ctx *c, const struct ts_snapshot *snap, size_t i,
+				     ts_state_mask_t m)
+{
+	uint8_t st = (snap == c->snap ? c->states : c->states_later)[i];
+
+	return st < _TS_STATE_MAX && (m & TS_STATE_BIT(st));
+}
 /* Owner i of a socket, or NULL. */
 const struct ts_owner *diagnose_owner_of(const struct diagnose_ctx *c, const struct ts_socket *s, unsigned i);
 
@@ -152,14 +173,14 @@ const struct ts_owner *diagnose_owner_of(const struct diagnose_ctx *c, const str
 void diagnose_note_age(struct ts_finding *f, const struct ts_socket *s);
 int diagnose_add_fd(struct ts_finding *f, int fd);
 /* Adds one socket to the group (family, lport, addr, rport) of f. */
-int diagnose_add_group(struct ts_finding *f, const struct ts_socket *s, bool with_lport, bool with_rport,
-		   uint64_t unread);
+int diagnose_add_group(struct diagnose_ctx *c, struct ts_finding *f, const struct ts_socket *s,
+		       bool with_lport, bool with_rport, uint64_t unread);
 /* Adds s to the group of its stable end: local port (and remote address) when accepted
  * from a listener, remote address and port when it is a client's. */
-int diagnose_add_stable_group(const struct diagnose_ctx *c, struct ts_finding *f, const struct ts_socket *s,
+int diagnose_add_stable_group(struct diagnose_ctx *c, struct ts_finding *f, const struct ts_socket *s,
 			  uint64_t unread);
 /* Sorts the groups (largest first) and the fds; a single group's local port goes on f. */
-void diagnose_finish_lists(struct ts_finding *f);
+void diagnose_finish_lists(struct diagnose_ctx *c, struct ts_finding *f);
 /* The culprit process: comm from the snapshot, facts from procs. */
 void diagnose_set_culprit(const struct diagnose_ctx *c, struct ts_finding *f, const struct ts_snapshot *snap,
 		      const struct ts_diagnose_procs *procs, pid_t pid, uint32_t process_index);

@@ -158,11 +158,14 @@ static int rule_accept_queue(struct diagnose_ctx *c)
 	int r = 0;
 
 	for (size_t i = 0; r == 0 && i < n; i++) {
-		const struct ts_socket *s = diagnose_sock_at(c, (uint32_t)i);
+		const struct ts_socket *s;
 		enum ts_severity sev;
 		struct ts_finding *f;
 
-		if (s->state != TS_STATE_LISTEN || s->recv_q == 0)
+		if (c->states[i] != TS_STATE_LISTEN)
+			continue;
+		s = diagnose_sock_at(c, (uint32_t)i);
+		if (s->recv_q == 0)
 			continue;
 		/* Linux drops a handshake when the queue is above the backlog
 		 * (sk_acceptq_is_full: ack_backlog > max_ack_backlog): at the
@@ -213,11 +216,15 @@ int diagnose_rule_listen(struct diagnose_ctx *c)
 		return r;
 	/* SYN_RECEIVED per listening port. */
 	for (size_t i = 0; i < n; i++) {
-		const struct ts_socket *s = diagnose_sock_at(c, (uint32_t)i);
-		struct diagnose_ent x = { .sock = (uint32_t)i, .fd = -1, .k_netns = s->netns_index,
-				 .k_lport = s->local_port };
+		const struct ts_socket *s;
+		struct diagnose_ent x = { .sock = (uint32_t)i, .fd = -1 };
 
-		if (s->state == TS_STATE_SYN_RECEIVED && diagnose_ents_push(&e, &x) < 0) {
+		if (c->states[i] != TS_STATE_SYN_RECEIVED)
+			continue;
+		s = diagnose_sock_at(c, (uint32_t)i);
+		x.k_netns = s->netns_index;
+		x.k_lport = s->local_port;
+		if (diagnose_ents_push(&e, &x) < 0) {
 			free(e.v);
 			return -ENOMEM;
 		}
@@ -282,8 +289,8 @@ int diagnose_rule_listen(struct diagnose_ctx *c)
 		if (l)
 			r = set_listener_owner(c, f, l);
 		for (size_t j = i; r == 0 && j < end; j++)
-			r = diagnose_add_group(f, diagnose_sock_at(c, e.v[j].sock), false, false, 0);
-		diagnose_finish_lists(f);
+			r = diagnose_add_group(c, f, diagnose_sock_at(c, e.v[j].sock), false, false, 0);
+		diagnose_finish_lists(c, f);
 		i = end;
 	}
 	free(e.v);
@@ -326,7 +333,7 @@ int diagnose_rule_syn_sent(struct diagnose_ctx *c)
 		f->max_retransmits = retrans;
 		diagnose_set_remote(f, &e.v[i], true);
 		r = diagnose_add_owners(c, f, &e, i, end);
-		diagnose_finish_lists(f);
+		diagnose_finish_lists(c, f);
 		i = end;
 	}
 	free(e.v);

@@ -366,11 +366,12 @@ int ts_snapshot_collect_ex(const struct ts_snapshot_opts *o, struct ts_snapshot 
 int ts_snapshot_collect_status(const struct ts_snapshot_opts *o, struct ts_snapshot **ret,
 			       struct ts_snapshot_status *ret_status)
 {
-	return snapshot_collect(o, NULL, ret, ret_status);
+	return snapshot_collect(o, NULL, NULL, ret, ret_status);
 }
 
 int snapshot_collect(const struct ts_snapshot_opts *o, struct bpf_owners *bpf,
-		     struct ts_snapshot **ret, struct ts_snapshot_status *ret_status)
+		     const struct snapshot_sizes *expect, struct ts_snapshot **ret,
+		     struct ts_snapshot_status *ret_status)
 {
 	static const struct ts_filter all = { 0 };
 	const struct ts_filter *f = o->filter ? o->filter : &all;
@@ -395,8 +396,10 @@ int snapshot_collect(const struct ts_snapshot_opts *o, struct bpf_owners *bpf,
 	*stage = TS_SNAPSHOT_STAGE_NETNS;
 
 	snap = snapshot_new();
-	if (!snap)
+	if (!snap || (expect && snapshot_reserve(snap, expect->sockets, expect->owners) < 0)) {
+		ts_snapshot_free(snap);
 		return -ENOMEM;
+	}
 	snap->stats.backend = o->backend == TS_BACKEND_PROCFS ? TS_BACKEND_PROCFS : TS_BACKEND_NETLINK;
 	snap->stats.bound_dump = snap->stats.backend == TS_BACKEND_NETLINK && kernel_dumps_bound();
 

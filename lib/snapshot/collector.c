@@ -16,6 +16,7 @@ struct ts_collector {
 	char *proc_root;
 	struct bpf_owners *bpf;     /* NULL: owners not from BPF, or it could not load */
 	struct ts_bpf_status fallback; /* AUTO: why BPF could not load (failure NONE: it did) */
+	struct snapshot_sizes last;    /* the last snapshot's, with room to grow */
 };
 
 static bool bpf_wanted(const struct ts_snapshot_opts *o)
@@ -99,9 +100,12 @@ int ts_collector_take(struct ts_collector *c, struct ts_snapshot **ret,
 
 	if (c->fallback.failure != TS_BPF_FAILURE_NONE)
 		o.owner_source = TS_OWNER_SOURCE_PROC; /* as AUTO does after the failed load */
-	r = snapshot_collect(&o, c->bpf, &snap, ret_status);
+	r = snapshot_collect(&o, c->bpf, &c->last, &snap, ret_status);
 	if (r < 0)
 		return r;
+	/* The next one is about as large: room for it and an eighth more. */
+	c->last.sockets = snap->n_sockets + snap->n_sockets / 8;
+	c->last.owners = snap->n_owners + snap->n_owners / 8;
 	if (c->fallback.failure != TS_BPF_FAILURE_NONE && snap->stats.owners_scanned)
 		snap->stats.bpf = c->fallback;
 	*ret = snap;

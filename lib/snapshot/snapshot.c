@@ -11,6 +11,15 @@ struct ts_snapshot *snapshot_new(void)
 	return calloc(1, sizeof(struct ts_snapshot));
 }
 
+int snapshot_reserve(struct ts_snapshot *snap, size_t sockets, size_t owners)
+{
+	int r = array_grow((void **)&snap->sockets, &snap->cap_sockets, sockets, sizeof(*snap->sockets));
+
+	if (r == 0)
+		r = array_grow((void **)&snap->owners, &snap->cap_owners, owners, sizeof(*snap->owners));
+	return r;
+}
+
 int snapshot_socket_append(struct ts_snapshot *snap, const struct ts_socket *s)
 {
 	int r = array_grow((void **)&snap->sockets, &snap->cap_sockets, snap->n_sockets + 1,

@@ -23,6 +23,10 @@ struct ts_snapshot {
 /* An empty snapshot, or NULL when out of memory. */
 struct ts_snapshot *snapshot_new(void);
 
+/* Makes room for sockets and owners in all (a hint: fewer or more may come).
+ * Returns 0 or -ENOMEM. */
+int snapshot_reserve(struct ts_snapshot *snap, size_t sockets, size_t owners);
+
 /* Appends a copy of *s. Returns 0 or -ENOMEM. */
 int snapshot_socket_append(struct ts_snapshot *snap, const struct ts_socket *s);
 

@@ -2,7 +2,8 @@
 """One spelling of state names in every JSON document tcpstate writes.
 
 A lab holds a socket in each of the 13 states; every verb that speaks JSON
-(list, summary, doctor, explain, tune, close --dry-run, lab's own events) is
+(list, summary, doctor, explain, tune, close --dry-run, top --batch, lab's own
+events) is
 run on it, and every JSON string and object key that names a TCP state in
 any spelling (close-wait, CLOSE-WAIT, close_wait, ss's ESTAB/SYN-RECV, ...)
 where a state is meant (see walk()) must be the canonical one: upper case with underscores, as in
@@ -121,6 +122,8 @@ def main():
                                run_json(["close", "--state", "all", "--how", "rst", "--dry-run",
                                          "--min-idle", "0", "--json", "--netns", ns],
                                         ok=(0, 1, 4)))
+        seen += check_spelling("top", run_json(["top", "--batch", "--json", "-n", "2",
+                                                "-d", "0.2", "--netns", ns]))
         # The check must have had state names to look at: the lab alone names 13.
         check(seen >= 13 * 4, f"only {seen} state names found in the JSON documents")
     finish("JSON state spelling")

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""tcpstate top: --batch blocks match summary for the same moment; a leak shows
+"""tcpstate top: --batch blocks (and --batch --json objects) match summary for
+the same moment; a leak shows
 growth and its process first with the doctor's time to RLIMIT_NOFILE; the
 screen at 80x24 in a pty draws the header, quits on q with exit 0 and leaves the
 terminal as it found it; without privileges one clear message and exit 1."""
@@ -102,6 +103,64 @@ def test_batch_matches_summary():
         check(set(lab.pids) & holders, f"a lab process among the holders: {holders} {lab.pids}")
 
 
+def json_lines(out):
+    """top --batch --json's output: one JSON object per line, nothing else."""
+    return [json.loads(line) for line in out.splitlines()]
+
+
+def test_batch_json_matches_summary():
+    """--batch --json: one object per refresh with the counts summary --json
+    gives at the same moment, no rates in the first, 0 in the second, and the
+    lab's holder among the processes holding closing sockets."""
+    with Lab(states=["LISTEN", "ESTABLISHED", "CLOSE_WAIT", "FIN_WAIT_2", "IDLE", "BOUND",
+                     "CLOSED"], count=3) as lab:
+        for attempt in range(3):
+            before = summary_states(lab.netns)
+            rc, out, err = run_tcpstate(["top", "--batch", "--json", "-n", "2", "-d", "0.5",
+                                         "--netns", lab.netns], timeout=60)
+            after = summary_states(lab.netns)
+            if before == after:
+                break
+        check(rc == 0, f"top --batch --json exit {rc}: {err}")
+        check(before == after, f"the lab kept changing: {before} vs {after}")
+        try:
+            docs = json_lines(out)
+        except ValueError as e:
+            check(False, f"not JSON Lines: {e}: {out!r}")
+            return
+        if not check(len(docs) == 2, f"two objects for -n 2, got {len(docs)}"):
+            return
+        for k, d in enumerate(docs):
+            check(d.get("states") == before, f"object {k + 1}: {d.get('states')} != summary {before}")
+            check(d.get("refresh") == k + 1, f"refresh numbered: {d.get('refresh')}")
+            check(d.get("netns") == [lab.netns], f"the namespace: {d.get('netns')}")
+            for key in ("schema_version", "generated_at", "delay_s", "interval_s", "owners",
+                        "states_per_s", "view", "sort_by", "top_closing", "top_closing_omitted",
+                        "stuck", "stuck_omitted", "findings"):
+                check(key in d, f"object {k + 1} has {key}")
+        check(docs[0]["states_per_s"] is None and docs[0]["interval_s"] is None,
+              f"first refresh: no rates yet: {docs[0]['states_per_s']} {docs[0]['interval_s']}")
+        rates = docs[1]["states_per_s"] or {}
+        check(set(rates.values()) == {0} and set(rates) == set(before) - {"total"},
+              f"second refresh: every state's rate is 0: {rates}")
+        check(docs[1]["interval_s"] and docs[1]["interval_s"] >= 0.5,
+              f"interval at least the delay: {docs[1]['interval_s']}")
+        rows = docs[1]["top_closing"]
+        holders = {r["pid"] for r in rows}
+        check(set(lab.pids) & holders, f"a lab process among the holders: {holders} {lab.pids}")
+        for r in rows:
+            check(r["total"] == sum(r[st] for st in ("CLOSE_WAIT", "FIN_WAIT_1", "FIN_WAIT_2",
+                                                      "LAST_ACK", "CLOSING", "CLOSED")),
+                  f"a row's total is its closing states': {r}")
+            check(r["growth_per_s"] == 0, f"nothing grows in the lab: {r}")
+            check(isinstance(r["fd_count"], int) and isinstance(r["comm"], str),
+                  f"the holder's open files: {r}")
+        stuck = docs[1]["stuck"]
+        check(stuck and all(x["state"] in ("CLOSE_WAIT", "FIN_WAIT_2", "CLOSED") and
+                            x["pid"] in lab.pids for x in stuck),
+              f"the lab's closing sockets among the oldest stuck: {stuck}")
+
+
 def test_leak_grows_first():
     with Lab(states=["LISTEN"], leak=50) as lab:
         wait_until(lambda: lab.leak, 10)
@@ -126,6 +185,22 @@ def test_leak_grows_first():
         check(float(states["CLOSE_WAIT"][1]) > 0, f"CLOSE_WAIT per second > 0: {states}")
         check(any("leak" in l.lower() or "growing" in l.lower() for l in bl[1]),
               f"the doctor's leak finding: {bl[1]}")
+        # The same as JSON: the leaking process first, growing, with a time to its limit.
+        rc, out, err = run_tcpstate(["top", "-b", "--json", "-n", "2", "-d", "2", "--netns",
+                                     lab.netns], timeout=60)
+        check(rc == 0, f"top --json exit {rc}: {err}")
+        docs = json_lines(out)
+        if check(len(docs) == 2 and docs[1]["top_closing"], f"two objects with rows: {out}"):
+            first = docs[1]["top_closing"][0]
+            check(first["pid"] == server, f"the leak server {server} first: {first}")
+            check(first["growth_per_s"] > 0, f"growth > 0: {first}")
+            check(isinstance(first["seconds_to_limit"], (int, float)) and
+                  first["nofile_soft"] and first["fd_count"] < first["nofile_soft"],
+                  f"time to RLIMIT_NOFILE, open files and the limit: {first}")
+            check(docs[1]["states_per_s"]["CLOSE_WAIT"] > 0,
+                  f"CLOSE_WAIT per second > 0: {docs[1]['states_per_s']}")
+            check(any(f["kind"] == "leak" and f["pid"] == server for f in docs[1]["findings"]),
+                  f"the doctor's leak finding: {docs[1]['findings']}")
         # Another view and sort by name.
         rc, out, err = run_tcpstate(["top", "-b", "-n", "1", "--view", "ports", "--sort",
                                      "total", "--netns", lab.netns], timeout=60)
@@ -225,7 +300,7 @@ def test_unprivileged():
 def test_usage():
     for args, word in ((["top", "-d", "0"], "--delay"), (["top", "-n", "0"], "--iterations"),
                        (["top", "--view", "x"], "--view"), (["top", "--sort", "x"], "--sort"),
-                       (["top", "--json"], "summary --json")):
+                       (["top", "--json"], "--batch"), (["top", "-j", "-n", "1"], "--batch")):
         rc, out, err = run_tcpstate(args)
         check(rc == 2 and word in err, f"{args}: {rc} {err!r}")
 
@@ -235,6 +310,7 @@ def main():
     need_programs("setpriv", "ss")
     run_named([
         ("batch_matches_summary", test_batch_matches_summary),
+        ("batch_json_matches_summary", test_batch_json_matches_summary),
         ("leak_grows_first", test_leak_grows_first),
         ("screen_80x24_quits_on_q", test_screen_80x24_quits_on_q),
         ("no_terminal_needs_batch", test_no_terminal_needs_batch),

@@ -523,6 +523,46 @@ static void test_leak_churn(void **state)
 	ts_snapshot_free(b);
 }
 
+/* Without tcp_info a CLOSE_WAIT socket is old enough when the other look has it in
+ * CLOSE_WAIT too, both ways: the later look's count needs the first look's sockets. */
+static void test_leak_without_tcp_info(void **state)
+{
+	struct ts_procinfo p0 = { .pid = 10, .nofile_soft = 1024, .nofile_hard = 4096, .fd_count = 100 };
+	struct ts_diagnose_procs procs = { &p0, 1 };
+	struct ts_diagnose_input in = { .procs = &procs, .procs_later = &procs, .interval_s = 1 };
+	struct ts_snapshot *look[2];
+	const struct ts_finding *f;
+	struct ts_diagnosis *d;
+
+	(void)state;
+	for (unsigned k = 0; k < 2; k++) {
+		look[k] = snap_new();
+		/* 500, 501 without tcp_info in both; 600 (and 601, 602 later) old, with it */
+		for (unsigned i = 0; i < 2 + 1 + 2 * k; i++) {
+			uint64_t inode = i < 2 ? 500 + i : 600 + (i - 2);
+			size_t at = add_sock(look[k], &(struct sock_spec){ TS_STATE_CLOSE_WAIT, .lport = 7000,
+									  .raddr = "10.0.0.2",
+									  .rport = (uint16_t)(1000 + i),
+									  .inode = inode,
+									  .silent_ms = i < 2 ? 0 : 5000 });
+
+			add_owner(look[k], at, 10, "leaky", 10 + (int)i);
+		}
+		finalize(look[k]);
+	}
+	in.snap = look[0];
+	in.later = look[1];
+	assert_int_equal(ts_diagnose(&in, &d), 0);
+	f = find_kind(d, TS_FINDING_LEAK, 0);
+	assert_non_null(f);
+	assert_int_equal(f->count_before, 3);
+	assert_int_equal(f->kept, 3);
+	assert_int_equal(f->count, 5); /* 500 and 501 found in CLOSE_WAIT in the first look */
+	ts_diagnosis_free(d);
+	ts_snapshot_free(look[0]);
+	ts_snapshot_free(look[1]);
+}
+
 /* Forked children holding the very sockets their parent leaks: one leak finding, parent first. */
 static void test_leak_shared(void **state)
 {
@@ -1310,6 +1350,7 @@ int main(void)
 		cmocka_unit_test(test_unowned_close_wait),
 		cmocka_unit_test(test_leak),
 		cmocka_unit_test(test_leak_churn),
+		cmocka_unit_test(test_leak_without_tcp_info),
 		cmocka_unit_test(test_leak_shared),
 		cmocka_unit_test(test_close_wait_min_age),
 		cmocka_unit_test(test_close_wait_client_groups),

@@ -130,6 +130,47 @@ static void test_growth_and_order(void **state)
 	ts_snapshot_free(cur);
 }
 
+/* A memo of the previous frame gives the rates the previous snapshot gives; it is
+ * used only for that snapshot (by id) and that view. */
+static void test_memo_as_prev(void **state)
+{
+	struct ts_snapshot *prev, *cur, *empty = snap_new();
+	struct top_memo *m = top_memo_new();
+	struct top_frame f;
+
+	(void)state;
+	assert_non_null(m);
+	two_looks(&prev, &cur);
+	assert_int_equal(top_frame_build(&(struct top_input){ .snap = prev, .memo = m, .snap_id = 1 },
+					 &f), 0);
+	/* prev read through the memo: the same rates; an empty prev shows it is not read. */
+	assert_int_equal(top_frame_build(&(struct top_input){ .snap = cur, .prev = empty, .memo = m,
+							  .snap_id = 2, .prev_id = 1,
+							  .interval_s = 2.0 }, &f), 0);
+	assert_true(f.rate_per_s[TS_STATE_CLOSE_WAIT] == 2.0);
+	assert_true(f.rate_per_s[TS_STATE_FIN_WAIT_2] == 0.0);
+	assert_int_equal(f.rows[0].pid, 100);
+	assert_true(f.rows[0].has_growth && f.rows[0].growth_per_s == 2.0);
+	assert_true(f.rows[1].growth_per_s == 0.0);
+	/* Now the memo is cur's (id 2): asked for id 1 again it reads the snapshot given. */
+	assert_int_equal(top_frame_build(&(struct top_input){ .snap = cur, .prev = empty, .memo = m,
+							  .snap_id = 2, .prev_id = 1,
+							  .interval_s = 2.0 }, &f), 0);
+	assert_true(f.rate_per_s[TS_STATE_CLOSE_WAIT] == 3.0);
+	assert_true(f.rows[0].growth_per_s == 3.0);
+	/* Another view: its rows are not the memo's. */
+	assert_int_equal(top_frame_build(&(struct top_input){ .snap = cur, .prev = prev, .memo = m,
+							  .snap_id = 3, .prev_id = 2,
+							  .interval_s = 2.0,
+							  .view = TOP_VIEW_PORTS }, &f), 0);
+	assert_int_equal(f.rows[0].port, 8080);
+	assert_true(f.rows[0].growth_per_s == 2.0);
+	top_memo_free(m);
+	ts_snapshot_free(empty);
+	ts_snapshot_free(prev);
+	ts_snapshot_free(cur);
+}
+
 static void test_ports_view(void **state)
 {
 	struct ts_snapshot *prev, *cur;
@@ -201,6 +242,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_growth_and_order),
+		cmocka_unit_test(test_memo_as_prev),
 		cmocka_unit_test(test_ports_view),
 		cmocka_unit_test(test_fits_80x24),
 	};
