@@ -10,7 +10,7 @@ apt-get install -y -qq --no-install-recommends \
 	clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libbpf-tools \
 	nginx-light apache2 haproxy redis-server redis-tools socat python3-requests \
 	libclang-rt-14-dev \
-	libmicrohttpd-dev prometheus prometheus-node-exporter \
+	libmicrohttpd-dev prometheus prometheus-node-exporter systemd \
 	scdoc man-db groff-base bash-completion zsh \
 	debhelper dpkg-dev fakeroot lintian mmdebstrap >/dev/null
 # The packages above are the real programs of tests/integration/test_doctor_real.py and
