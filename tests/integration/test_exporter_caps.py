@@ -15,7 +15,8 @@ systemd is not PID 1 where these tests run (nor in CI containers), so the unit
 itself is not started: the capabilities are applied with setpriv (with
 --no-new-privs, as NoNewPrivileges=yes), and PrivateDevices= is imitated with
 a private mount namespace and a fresh /dev/null (the BPF loader opens it; on a
-host whose /dev/null is 0700, only CAP_DAC_READ_SEARCH would open it).
+host whose /dev/null is 0700, only CAP_DAC_READ_SEARCH would open it), and
+ProtectKernelTunables= with read-only bind mounts of /proc/sys and /sys.
 The seccomp filters (SystemCallFilter=, RestrictNamespaces=, ...) are not
 applied here: the unit's comments say how their lists were found (strace).
 """
@@ -172,15 +173,18 @@ class Holders:
 
 def metrics_as_user(caps, owners, mnt):
     """`tcpstate metrics --owners OWNERS` as RUN_AS with exactly CAPS (ambient,
-    inheritable and bounding), no new privileges, and a private 0666 /dev/null
-    (made on a tmpfs mounted on MNT in a private mount namespace)."""
+    inheritable and bounding), no new privileges, a private 0666 /dev/null
+    (made on a tmpfs mounted on MNT in a private mount namespace) and /proc/sys
+    and /sys read-only (ProtectKernelTunables=)."""
     c = setpriv_caps(caps)
     inner = ["setpriv", f"--reuid={RUN_AS}", f"--regid={RUN_AS}", "--clear-groups",
              f"--inh-caps={c}", f"--ambient-caps={c}", f"--bounding-set={c}", "--no-new-privs",
              tcpstate_path(), "metrics", "--owners", owners]
     cmd = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
            'mount -t tmpfs -o mode=0755 tscaps "$0" && mknod -m 0666 "$0/null" c 1 3 && '
-           'mount --bind "$0/null" /dev/null && exec "$@"', mnt] + inner
+           'mount --bind "$0/null" /dev/null && '
+           'mount --bind /proc/sys /proc/sys && mount -o remount,bind,ro /proc/sys && '
+           'mount --bind /sys /sys && mount -o remount,bind,ro /sys && exec "$@"', mnt] + inner
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     check(r.returncode == 0, f"metrics with {sorted(caps)} --owners {owners}: exit "
           f"{r.returncode}: {r.stderr[-1500:]}")
@@ -224,6 +228,10 @@ def test_unit_capabilities_are_enough_and_each_is_needed():
             got = seen(prom, h)
             check(got == set(ALL_KEYS), f"the unit's capabilities {sorted(ambient)}, --owners "
                   f"{owners}: missing {sorted(set(ALL_KEYS) - got)}\nstderr: {err}")
+            # Each namespace's own settings, read through a read-only /proc/sys after setns().
+            somaxconn = rf'^tcpstate_sysctl{{netns="{re.escape(h.name)}",sysctl="net.core.somaxconn"}} '
+            check(re.search(somaxconn, prom, re.M),
+                  f"--owners {owners}: no tcpstate_sysctl of the lab namespace")
             check(re.search(r"^tcpstate_netns_denied 0$", prom, re.M),
                   f"--owners {owners}: namespaces denied with the unit's capabilities")
             if owners == "auto":
