@@ -43,7 +43,8 @@ NAMES = {
 # The scraper, run inside the namespace: reads "KEY PORT" lines, scrapes
 # http://127.0.0.1:PORT/metrics on a kept-alive connection per port, answers
 # one JSON line {"s": seconds, "bytes": n, "status": code} (with "body" when
-# the line ends in " body").
+# the line ends in " body"), or {"status": 0, "error": text} when it could not
+# (tried twice: a kept-alive connection the server closed is opened again).
 SCRAPER = r"""
 import http.client, json, sys, time
 conns = {}
@@ -60,11 +61,13 @@ for line in sys.stdin:
             body = r.read()
             s = time.perf_counter() - t0
             break
-        except (OSError, http.client.HTTPException):
+        except (OSError, http.client.HTTPException) as e:
             c.close()
             conns.pop(port, None)
-            if attempt:
-                raise
+            error = repr(e)
+    else:
+        print(json.dumps({"status": 0, "error": error}), flush=True)
+        continue
     out = {"s": s, "bytes": len(body), "status": r.status}
     if words[-1] == "body":
         out["body"] = body.decode()
@@ -129,13 +132,8 @@ def wait_serving(scraper, daemon, port, deadline):
         if daemon.proc.poll() is not None:
             raise RuntimeError(f"port {port}: server exited {daemon.proc.returncode}:\n"
                                f"{daemon.stderr()[-2000:]}")
-        try:
-            if scraper.scrape(port)["status"] == 200:
-                return
-        except RuntimeError:
-            raise
-        except Exception:  # noqa: BLE001 (a refused connect is an exception in the scraper)
-            pass
+        if scraper.scrape(port)["status"] == 200:
+            return
         if time.monotonic() > end:
             raise RuntimeError(f"port {port}: not serving after {deadline} s")
         time.sleep(0.2)
@@ -204,7 +202,7 @@ def bench_size(args, sockgen, size, tmp):
             for k in keys:
                 r = scraper.scrape(PORTS[k])
                 if r["status"] != 200:
-                    raise RuntimeError(f"{NAMES[k]}: HTTP {r['status']}")
+                    raise RuntimeError(f"{NAMES[k]}: HTTP {r['status']} {r.get('error', '')}")
                 times[k].append(r["s"])
         # Memory of the tcpstate exporter (--netns) over many scrapes: VmRSS
         # after each of the first FIRST and of the last FIRST scrapes up to
