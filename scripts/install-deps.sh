@@ -10,7 +10,7 @@ apt-get install -y -qq --no-install-recommends \
 	clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libbpf-tools \
 	nginx-light apache2 haproxy redis-server redis-tools socat python3-requests \
 	libclang-rt-14-dev \
-	libmicrohttpd-dev prometheus prometheus-node-exporter \
+	libmicrohttpd-dev prometheus prometheus-node-exporter systemd \
 	libyaml-dev libgnutls28-dev libcrypt-dev openssl apache2-utils \
 	scdoc man-db groff-base bash-completion zsh \
 	debhelper dpkg-dev fakeroot lintian mmdebstrap >/dev/null

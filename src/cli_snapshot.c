@@ -159,8 +159,12 @@ static void report_notes(const struct cli_snapshot_args *a, const struct ts_snap
 		cli_warn("could not read the open files of %u process%s: their sockets are shown "
 			 "without owners (%s)", st->processes_denied,
 			 st->processes_denied == 1 ? "" : "es",
-			 cli_privilege_hint("CAP_SYS_PTRACE", cli_has_cap(CAP_SYS_PTRACE), hint,
-					    sizeof(hint)));
+			 /* Listing another user's /proc/PID/fd (mode 0500) takes
+			  * CAP_DAC_READ_SEARCH; reading its links, CAP_SYS_PTRACE. */
+			 cli_privilege_hint("CAP_SYS_PTRACE and CAP_DAC_READ_SEARCH",
+					    cli_has_cap(CAP_SYS_PTRACE) &&
+						    cli_has_cap(CAP_DAC_READ_SEARCH),
+					    hint, sizeof(hint)));
 	if (st->fd_exhausted)
 		cli_warn("ran out of file descriptors (%s: %s) and could not inspect %u process%s "
 			 "or held socket%s: owners, and IDLE, BOUND or CLOSED states, are missing",
