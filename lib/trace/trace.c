@@ -16,6 +16,7 @@
 #include "trace/trace_decode.h"
 #include "trace/trace_summary.h"
 #include "trace/trace_track.h"
+#include "trace/trace_tw_lookup.h"
 
 struct netns_name {
 	uint64_t inode;
@@ -35,6 +36,7 @@ struct ts_trace {
 	uint64_t last_rescan_ns;
 	uint64_t rescans;
 	char *netns_spec;              /* opts.netns, for the TIME_WAIT polls */
+	struct trace_tw_lookup tw_lookup; /* confirms that one the poll's dump lacks is gone */
 	bool all_netns;
 	uint64_t malformed;            /* records that did not decode */
 	ts_trace_event_cb cb;
@@ -144,21 +146,28 @@ static void resolve_holder(struct ts_trace *t, struct ts_trace_socket *s)
 	trace_track_holder_fill(&t->track, s);
 }
 
-static int deliver(struct ts_trace *t, const struct trace_rec *rec)
+static int deliver_one(struct ts_trace *t, struct ts_trace_event *ev)
 {
-	struct ts_trace_event ev;
-	int r = trace_track_rec(&t->track, rec, &ev);
+	int r;
 
-	if (r <= 0)
-		return r;
-	if (ev.sock.holder == TS_TRACE_HOLDER_UNKNOWN)
-		resolve_holder(t, &ev.sock);
-	if (!event_selected(&t->filter, &ev))
+	if (ev->sock.holder == TS_TRACE_HOLDER_UNKNOWN)
+		resolve_holder(t, &ev->sock);
+	if (!event_selected(&t->filter, ev))
 		return 0;
-	r = trace_acc_add(&t->acc, &ev);
+	r = trace_acc_add(&t->acc, ev);
 	if (r < 0)
 		return r;
-	return t->cb ? t->cb(&ev, t->userdata) : 0;
+	return t->cb ? t->cb(ev, t->userdata) : 0;
+}
+
+static int deliver(struct ts_trace *t, const struct trace_rec *rec)
+{
+	struct ts_trace_event ev[TRACE_TRACK_MAX_EVENTS];
+	int n = trace_track_rec(&t->track, rec, ev), r = 0;
+
+	for (int i = 0; i < n && r >= 0; i++)
+		r = deliver_one(t, &ev[i]);
+	return n < 0 ? n : r;
 }
 
 static int on_record(const void *data, size_t len, void *userdata)
@@ -179,6 +188,7 @@ struct tw_gone {
 	struct trace_rec *recs;
 	size_t n, cap;
 	const struct trace_map *present;
+	struct trace_tw_lookup *lookup;
 	uint64_t now;
 	int error;
 };
@@ -190,6 +200,11 @@ static void tw_check(uint64_t key, const struct trace_sock *s, void *userdata)
 	uint32_t unused;
 
 	if (g->error || trace_map_get(g->present, key, &unused))
+		return;
+	/* Not in the dump: gone, unless the dump missed it (it walks the hash
+	 * while sockets come and go). When the kernel cannot be asked, the
+	 * dump's word stands. */
+	if (trace_tw_lookup(g->lookup, &s->sock) == 1)
 		return;
 	if (g->n == g->cap) {
 		size_t cap = g->cap ? g->cap * 2 : 64;
@@ -252,7 +267,7 @@ static int tw_present(const struct ts_trace *t, struct trace_map *present)
 static int tw_poll(struct ts_trace *t)
 {
 	struct trace_map present = { 0 };
-	struct tw_gone g = { .present = &present };
+	struct tw_gone g = { .present = &present, .lookup = &t->tw_lookup };
 	uint64_t now = mono_ns();
 	int r;
 
@@ -267,6 +282,9 @@ static int tw_poll(struct ts_trace *t)
 	}
 	g.now = mono_ns();
 	trace_track_each_tw(&t->track, tw_check, &g);
+	/* Its sockets are not kept between polls: they would keep a deleted
+	 * namespace alive. */
+	trace_tw_lookup_done(&t->tw_lookup);
 	r = g.error;
 	for (size_t i = 0; i < g.n && r >= 0; i++)
 		r = deliver(t, &g.recs[i]);
@@ -347,6 +365,7 @@ int ts_trace_open(const struct ts_trace_opts *opts, struct ts_trace **ret,
 		return -ENOMEM;
 	}
 	trace_track_init(&t->track);
+	trace_tw_lookup_init(&t->tw_lookup, t->netns_spec, t->all_netns);
 	bpf_filter_from(&t->filter, opts->all_netns ? 0 : (uint32_t)ref.inode, &bf);
 	r = trace_bpf_open(&bf, on_record, t, &t->bpf, ret_status);
 	if (r < 0)
@@ -410,9 +429,37 @@ int ts_trace_poll(struct ts_trace *t, int timeout_ms, ts_trace_event_cb cb, void
 	return r;
 }
 
+int ts_trace_drain(struct ts_trace *t, ts_trace_event_cb cb, void *userdata)
+{
+	int r;
+
+	t->cb = cb;
+	t->userdata = userdata;
+	r = trace_bpf_drain(t->bpf);
+	t->cb = NULL;
+	return r;
+}
+
+int ts_trace_loss_get(const struct ts_trace *t, struct ts_trace_loss *ret)
+{
+	struct trace_bpf_loss l;
+	int r = trace_bpf_loss(t->bpf, &l);
+
+	if (r < 0)
+		return r;
+	ret->events_dropped = l.events_dropped;
+	ret->events_skipped = l.events_skipped;
+	ret->events_unseen = t->track.unseen;
+	ret->events = l.events_dropped + l.events_skipped + t->track.unseen;
+	ret->other_records = l.other;
+	return 0;
+}
+
 uint64_t ts_trace_lost(const struct ts_trace *t)
 {
-	return trace_bpf_lost(t->bpf);
+	struct ts_trace_loss l;
+
+	return ts_trace_loss_get(t, &l) == 0 ? l.events : 0;
 }
 
 struct open_ctx {
@@ -461,7 +508,8 @@ int ts_trace_summary_get(struct ts_trace *t, struct ts_trace_summary **ret)
 	if (!s)
 		return -ENOMEM;
 	s->duration_ns = now > t->start_ns ? now - t->start_ns : 0;
-	s->lost = ts_trace_lost(t);
+	if (ts_trace_loss_get(t, &s->loss) == 0)
+		s->lost = s->loss.events;
 	r = trace_acc_summary(&t->acc, s);
 	if (r == 0) {
 		trace_track_each_open(&t->track, now, on_open, &c);
@@ -493,6 +541,7 @@ struct ts_trace *ts_trace_free(struct ts_trace *t)
 		return NULL;
 	trace_bpf_free(t->bpf);
 	trace_track_done(&t->track);
+	trace_tw_lookup_done(&t->tw_lookup);
 	trace_acc_done(&t->acc);
 	free(t->netns);
 	free(t->netns_spec);

@@ -49,6 +49,8 @@ struct trace_track {
 	uint32_t free_holder;
 	struct trace_map holder_by_inode;
 	uint64_t untracked;         /* records about sockets past the bound */
+	uint64_t unseen;            /* changes never seen, at most: sockets gone before their
+				     * end was seen (changes_left_max() of their last state) */
 };
 
 void trace_track_init(struct trace_track *tt);
@@ -62,11 +64,17 @@ void trace_track_done(struct trace_track *tt);
  */
 int trace_track_seed(struct trace_track *tt, const struct ts_snapshot *snap, uint64_t snap_ns);
 
+/* The most events one record gives. */
+#define TRACE_TRACK_MAX_EVENTS 2
+
 /*
- * One record: 1 with *ret filled (a state change to report), 0 (nothing to
- * report: a holder learnt, a hand-over that changes no state), -ENOMEM.
+ * One record: the number of events filled in ret[] in order (a state change
+ * to report; before it, the end of a timewait socket whose 4-tuple the
+ * record's new connection took), 0 (nothing to report: a holder learnt, a
+ * hand-over that changes no state), -ENOMEM.
  */
-int trace_track_rec(struct trace_track *tt, const struct trace_rec *r, struct ts_trace_event *ret);
+int trace_track_rec(struct trace_track *tt, const struct trace_rec *r,
+		    struct ts_trace_event ret[TRACE_TRACK_MAX_EVENTS]);
 
 /* Learns that pid holds the socket of inode through fd. 0 or -ENOMEM. */
 int trace_track_holder_put(struct trace_track *tt, uint64_t inode, pid_t pid, int fd,
