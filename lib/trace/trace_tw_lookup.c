@@ -99,6 +99,7 @@ static int send_exact(int fd, const struct ts_trace_socket *s, uint32_t seq)
 	struct nlmsghdr *nlh = mnl_nlmsg_put_header(buf);
 	struct inet_diag_req_v2 *req;
 	size_t alen = s->family == AF_INET ? 4 : 16;
+	ssize_t n;
 
 	nlh->nlmsg_type = SOCK_DIAG_BY_FAMILY;
 	nlh->nlmsg_flags = NLM_F_REQUEST;
@@ -113,9 +114,10 @@ static int send_exact(int fd, const struct ts_trace_socket *s, uint32_t seq)
 	memcpy(req->id.idiag_dst, &s->remote_addr, alen);
 	req->id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
 	req->id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
-	if (send(fd, buf, nlh->nlmsg_len, 0) != (ssize_t)nlh->nlmsg_len)
-		return -errno ? -errno : -EIO;
-	return 0;
+	n = send(fd, buf, nlh->nlmsg_len, 0);
+	if (n < 0)
+		return -errno;
+	return (size_t)n == nlh->nlmsg_len ? 0 : -EIO;
 }
 
 /* The answer: 1 a timewait socket (TIME_WAIT or FIN_WAIT_2) of that tuple,
@@ -127,8 +129,9 @@ static int read_answer(int fd, const struct ts_trace_socket *want, uint32_t seq)
 	struct ts_socket got;
 	ssize_t n;
 
+	/* The kernel answers within send(): nothing there is no answer. */
 	do {
-		n = recv(fd, buf, sizeof(buf), 0);
+		n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
 		if (n < 0)
 			return -errno;
 		if (!sock_diag_message_fits(nlh, (size_t)n))
