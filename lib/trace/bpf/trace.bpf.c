@@ -78,8 +78,10 @@ struct {
  * program at most once per CPU at a time: a state change made in a softirq
  * that interrupts it (another packet's) is skipped, counted only in the
  * program's recursion_misses. A second program on the same hook, attached
- * after it, takes exactly those: it runs after the first at every change,
- * and acts only when it finds the first one busy on its CPU.
+ * after it, takes those: it runs after the first at every change, and acts
+ * only when it finds the first one busy on its CPU. What it cannot take
+ * (nested in it too, or in the first's few instructions outside the flag) is
+ * counted: the first's misses minus TRACE_LOST_RESCUED.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -237,7 +239,7 @@ static __always_inline int on_state(struct sock *sk, int oldstate, int newstate)
 }
 
 /* The first program: marks its CPU busy while it runs. */
-static __always_inline int first(struct sock *sk, int oldstate, int newstate)
+static __always_inline int state_first(struct sock *sk, int oldstate, int newstate)
 {
 	__u32 zero = 0, *busy = bpf_map_lookup_elem(&state_busy, &zero);
 
@@ -251,7 +253,7 @@ static __always_inline int first(struct sock *sk, int oldstate, int newstate)
 
 /* The backup: a change the first program was skipped for (it is busy on
  * this CPU, under us); else the first one has taken it already. */
-static __always_inline int backup(struct sock *sk, int oldstate, int newstate)
+static __always_inline int state_backup(struct sock *sk, int oldstate, int newstate)
 {
 	__u32 zero = 0, *busy = bpf_map_lookup_elem(&state_busy, &zero);
 
@@ -264,25 +266,25 @@ static __always_inline int backup(struct sock *sk, int oldstate, int newstate)
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(state_tp, struct sock *sk, int oldstate, int newstate)
 {
-	return first(sk, oldstate, newstate);
+	return state_first(sk, oldstate, newstate);
 }
 
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(state_tp_backup, struct sock *sk, int oldstate, int newstate)
 {
-	return backup(sk, oldstate, newstate);
+	return state_backup(sk, oldstate, newstate);
 }
 
 SEC("raw_tp/inet_sock_set_state")
 int BPF_PROG(state_raw, struct sock *sk, int oldstate, int newstate)
 {
-	return first(sk, oldstate, newstate);
+	return state_first(sk, oldstate, newstate);
 }
 
 SEC("raw_tp/inet_sock_set_state")
 int BPF_PROG(state_raw_backup, struct sock *sk, int oldstate, int newstate)
 {
-	return backup(sk, oldstate, newstate);
+	return state_backup(sk, oldstate, newstate);
 }
 
 SEC("fentry/tcp_set_state")
@@ -292,7 +294,7 @@ int BPF_PROG(state_fentry, struct sock *sk, int state)
 
 	if (old == state)
 		return 0;
-	return first(sk, old, state);
+	return state_first(sk, old, state);
 }
 
 SEC("fentry/tcp_set_state")
@@ -302,7 +304,7 @@ int BPF_PROG(state_fentry_backup, struct sock *sk, int state)
 
 	if (old == state)
 		return 0;
-	return backup(sk, old, state);
+	return state_backup(sk, old, state);
 }
 
 /* tcp_time_wait(): tw (already filled by inet_twsk_alloc, tw_substate
