@@ -135,7 +135,9 @@ typedef int (*ts_trace_event_cb)(const struct ts_trace_event *ev, void *userdata
  * Waits up to timeout_ms (-1: until something comes) and delivers the
  * selected events read, in order, to cb; a negative return of cb stops and
  * is returned. Returns the number of records read (selected or not),
- * -EINTR (a signal), or another negative errno.
+ * -EINTR (a signal), or another negative errno. The kernel queues events and
+ * wakes the reader for batches: an event is delivered up to 100 ms after it
+ * happened when few come.
  */
 int ts_trace_poll(struct ts_trace *t, int timeout_ms, ts_trace_event_cb cb, void *userdata);
 

@@ -13,6 +13,7 @@
 #include "tcpstate/trace.h"
 #include "snapshot/bpf/owners.h"
 #include "trace/bpf/trace_bpf.h"
+#include "trace/bpf/tstrace_rec.h"
 #include "trace/trace_decode.h"
 #include "trace/trace_summary.h"
 #include "trace/trace_track.h"
@@ -414,16 +415,28 @@ const char *ts_trace_netns_name(const struct ts_trace *t, uint64_t netns_inode)
 
 int ts_trace_poll(struct ts_trace *t, int timeout_ms, ts_trace_event_cb cb, void *userdata)
 {
+	uint64_t end = timeout_ms >= 0 ? mono_ns() + (uint64_t)timeout_ms * 1000000ull : 0;
 	int r;
 
 	t->cb = cb;
 	t->userdata = userdata;
-	r = trace_bpf_poll(t->bpf, timeout_ms);
-	if (r >= 0) {
-		int p = tw_poll(t);
+	/* The kernel wakes us only for a batch (trace.bpf.c): look at least
+	 * every TRACE_LATENCY_MS, until something came or the time is up. */
+	for (;;) {
+		uint64_t now = mono_ns(), left = timeout_ms >= 0 && end > now ? end - now : 0;
+		int step = TRACE_LATENCY_MS;
 
-		if (p < 0)
-			r = p;
+		if (timeout_ms >= 0 && left < (uint64_t)step * 1000000ull)
+			step = (int)(left / 1000000ull);
+		r = trace_bpf_poll(t->bpf, step);
+		if (r >= 0) {
+			int p = tw_poll(t);
+
+			if (p < 0)
+				r = p;
+		}
+		if (r != 0 || (timeout_ms >= 0 && mono_ns() >= end))
+			break;
 	}
 	t->cb = NULL;
 	return r;

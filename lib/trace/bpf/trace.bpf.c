@@ -131,6 +131,20 @@ static __always_inline __u64 socket_inode(struct socket *sock)
 	return BPF_CORE_READ(inode, i_ino);
 }
 
+/*
+ * Hands e over. The reader is woken only once TRACE_WAKEUP_BYTES are waiting
+ * (it also reads every TRACE_LATENCY_MS): a wakeup per event cost more than
+ * the event itself at a few thousand a second.
+ */
+static __always_inline void submit(struct tstrace_rec *e)
+{
+	__u64 flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= TRACE_WAKEUP_BYTES
+			      ? BPF_RB_FORCE_WAKEUP
+			      : BPF_RB_NO_WAKEUP;
+
+	bpf_ringbuf_submit(e, flags);
+}
+
 static __always_inline void count_lost(__u32 slot)
 {
 	__u64 *n = bpf_map_lookup_elem(&lost, &slot);
@@ -234,7 +248,7 @@ static __always_inline int on_state(struct sock *sk, int oldstate, int newstate)
 		e->newstate = (shutdown & RCV_SHUTDOWN) ? K_TCP_TIME_WAIT : K_TCP_FIN_WAIT2;
 	}
 	event_holder(e, sk);
-	bpf_ringbuf_submit(e, 0);
+	submit(e);
 	return 0;
 }
 
@@ -329,7 +343,7 @@ static __always_inline int on_tw_enter(struct inet_timewait_sock *tw, struct soc
 	e->oldstate = BPF_CORE_READ(sk, __sk_common.skc_state);
 	e->newstate = BPF_CORE_READ(tw, tw_substate);
 	event_holder(e, sk);
-	bpf_ringbuf_submit(e, 0);
+	submit(e);
 	return 0;
 }
 
@@ -355,7 +369,7 @@ static __always_inline int on_tw_end(struct inet_timewait_sock *tw)
 	e->oldstate = BPF_CORE_READ(tw, tw_substate);
 	e->newstate = K_TCP_CLOSE;
 	e->flags |= TRACE_F_ORPHAN;
-	bpf_ringbuf_submit(e, 0);
+	submit(e);
 	return 0;
 }
 
@@ -387,7 +401,7 @@ int BPF_PROG(bind_exit, struct sock *sk, unsigned short snum, int ret)
 	e->oldstate = K_TCP_CLOSE;
 	e->newstate = K_TCP_CLOSE;
 	event_holder(e, sk);
-	bpf_ringbuf_submit(e, 0);
+	submit(e);
 	return 0;
 }
 
@@ -406,7 +420,7 @@ int BPF_PROG(destroy_tp, struct sock *sk)
 		return 0;
 	e->oldstate = BPF_CORE_READ(sk, __sk_common.skc_state);
 	e->newstate = e->oldstate;
-	bpf_ringbuf_submit(e, 0);
+	submit(e);
 	return 0;
 }
 
@@ -451,7 +465,7 @@ static __always_inline int on_hold(struct socket *sock, int fd, bool birth)
 	if (BPF_CORE_READ(sk, __sk_common.skc_num))
 		e->flags |= TRACE_F_PORT;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
-	bpf_ringbuf_submit(e, 0);
+	submit(e);
 	return 0;
 }
 

@@ -331,6 +331,9 @@ int trace_bpf_poll(struct trace_bpf *t, int timeout_ms)
 	t->cb_error = 0;
 	t->budget = 0;
 	r = ring_buffer__poll(t->rb, timeout_ms);
+	/* Woken only past TRACE_WAKEUP_BYTES: read what waits below that too. */
+	if (r == 0 && t->cb_error == 0)
+		r = ring_buffer__consume(t->rb);
 	if (t->cb_error < 0)
 		return t->cb_error;
 	return r;

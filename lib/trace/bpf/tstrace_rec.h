@@ -12,6 +12,8 @@
 
 #define TRACE_COMM_LEN 16
 #define TRACE_RING_BYTES (4u << 20) /* the ring buffer's size */
+#define TRACE_WAKEUP_BYTES (64u << 10) /* waiting data that wakes the reader */
+#define TRACE_LATENCY_MS 100 /* the reader reads at least this often (ts_trace_poll) */
 
 enum trace_event_kind {
 	TRACE_EV_STATE = 1,     /* a full socket changed state (old -> new, kernel numbers) */
