@@ -243,6 +243,21 @@ static void warn_missing_hooks(const struct ts_trace *t)
 				 missing_means((enum ts_trace_hook)h));
 }
 
+/* Attached and seeded: every change from here on is shown or counted as
+ * lost. A driver can start its load once this line is out. */
+static void say_ready(const struct cli_snapshot_args *ap)
+{
+	const char *how = "every state change from now on is shown or counted as lost "
+			  "(Ctrl-C ends it)";
+
+	if (ap->opts.all_netns)
+		cli_info("", "tracing every network namespace: %s", how);
+	else if (ap->opts.netns)
+		cli_info("", "tracing network namespace %s: %s", ap->opts.netns, how);
+	else
+		cli_info("", "tracing this network namespace: %s", how);
+}
+
 /* trace's own options; the selection options are the shared ones (cli_snapshot.h). */
 enum { OPT_DURATION = CLI_OPT_VERB, OPT_COUNT };
 
@@ -335,14 +350,7 @@ int cmd_trace(int argc, char **argv)
 		say_hooks(t);
 	else
 		warn_missing_hooks(t);
-	/* Attached and seeded: every change from here on is shown or counted as
-	 * lost. A driver can start its load once this line is out. */
-	cli_info("", "tracing %s%s%s: every state change from now on is shown or counted as "
-		 "lost (Ctrl-C ends it)",
-		 ap->opts.all_netns ? "every network namespace"
-		 : ap->opts.netns   ? "network namespace "
-				    : "this network namespace",
-		 !ap->opts.all_netns && ap->opts.netns ? ap->opts.netns : "", "");
+	say_ready(ap);
 	run.out.f = stdout;
 	run.out.json = ap->json;
 	run.out.trace = t;

@@ -79,7 +79,8 @@ struct ts_trace_event {
 				  * or a timewait socket's end) */
 	bool polled;             /* a TIME_WAIT end noticed by polling (no kernel hook for
 				  * it here): mono_ns is when it was noticed, up to
-				  * TS_TRACE_TW_POLL_MS after the end */
+				  * TS_TRACE_TW_POLL_MS after the end at its timer, up to
+				  * TS_TRACE_TW_DUMP_MS after an early end */
 	bool reused;             /* a TIME_WAIT end: a new connection took its 4-tuple (the
 				  * kernel ends a timewait socket for that: connect() with
 				  * tcp_tw_reuse or from a bound port, a new SYN to it);
@@ -94,8 +95,11 @@ struct ts_trace_event {
  * socket whose holder is not known. */
 #define TS_TRACE_RESCAN_MS 1000
 
-/* How often TIME_WAIT sockets are polled when no hook shows their end. */
+/* How often TIME_WAIT sockets are polled when no hook shows their end: each
+ * is looked up by its 4-tuple once its timer is due (every TS_TRACE_TW_POLL_MS),
+ * and a dump finds the early ends (an RST; every TS_TRACE_TW_DUMP_MS). */
 #define TS_TRACE_TW_POLL_MS 1000
+#define TS_TRACE_TW_DUMP_MS 10000
 
 struct ts_trace_opts {
 	const struct ts_filter *filter; /* NULL: everything. Ports in the kernel;

@@ -34,6 +34,7 @@ struct ts_trace {
 	char netns_buf[64];
 	uint64_t start_ns;
 	uint64_t last_tw_poll_ns;
+	uint64_t last_tw_dump_ns;
 	uint64_t last_rescan_ns;
 	uint64_t rescans;
 	char *netns_spec;              /* opts.netns, for the TIME_WAIT polls */
@@ -151,7 +152,9 @@ static int deliver_one(struct ts_trace *t, struct ts_trace_event *ev)
 {
 	int r;
 
-	if (ev->sock.holder == TS_TRACE_HOLDER_UNKNOWN)
+	/* A socket born a moment ago: its accept() has not returned yet, and
+	 * its holder comes with it; a scan of every process would not help. */
+	if (ev->sock.holder == TS_TRACE_HOLDER_UNKNOWN && !t->track.young)
 		resolve_holder(t, &ev->sock);
 	if (!event_selected(&t->filter, ev))
 		return 0;
@@ -185,6 +188,10 @@ static int on_record(const void *data, size_t len, void *userdata)
 
 /* ---- TIME_WAIT ends without a kernel hook: poll sock_diag ---- */
 
+/* TCP_TIMEWAIT_LEN: when a timewait socket is due to end (its timer starts
+ * at 60 s and is only pushed back; tcp_fin_timeout's default for FIN_WAIT_2). */
+#define TW_TIMER_NS (60ull * 1000000000ull)
+
 struct tw_gone {
 	struct trace_rec *recs;
 	size_t n, cap;
@@ -200,13 +207,19 @@ static void tw_check(uint64_t key, const struct trace_sock *s, void *userdata)
 	struct trace_rec *r;
 	uint32_t unused;
 
-	if (g->error || trace_map_get(g->present, key, &unused))
+	if (g->error)
 		return;
-	/* Not in the dump: gone, unless the dump missed it (it walks the hash
-	 * while sockets come and go). When the kernel cannot be asked, the
-	 * dump's word stands. */
-	if (trace_tw_lookup(g->lookup, &s->sock) == 1)
-		return;
+	if (g->present) {
+		/* Not in the dump: gone, unless the dump missed it (it walks the
+		 * hash while sockets come and go). When the kernel cannot be
+		 * asked, the dump's word stands. */
+		if (trace_map_get(g->present, key, &unused) ||
+		    trace_tw_lookup(g->lookup, &s->sock) == 1)
+			return;
+	} else if (g->now < s->since_ns + TW_TIMER_NS ||
+		   trace_tw_lookup(g->lookup, &s->sock) != 0) {
+		return; /* not due (its timer runs 60 s), still there, or cannot tell */
+	}
 	if (g->n == g->cap) {
 		size_t cap = g->cap ? g->cap * 2 : 64;
 		struct trace_rec *n = realloc(g->recs, cap * sizeof(*n));
@@ -268,7 +281,7 @@ static int tw_present(const struct ts_trace *t, struct trace_map *present)
 static int tw_poll(struct ts_trace *t)
 {
 	struct trace_map present = { 0 };
-	struct tw_gone g = { .present = &present, .lookup = &t->tw_lookup };
+	struct tw_gone g = { .lookup = &t->tw_lookup };
 	uint64_t now = mono_ns();
 	int r;
 
@@ -276,10 +289,16 @@ static int tw_poll(struct ts_trace *t)
 	    now - t->last_tw_poll_ns < TS_TRACE_TW_POLL_MS * 1000000ull)
 		return 0;
 	t->last_tw_poll_ns = now;
-	r = tw_present(t, &present);
-	if (r < 0) {
-		trace_map_done(&present);
-		return r == -ENOMEM ? r : 0; /* a namespace gone: its sockets with it */
+	/* A dump walks the kernel's whole table (every namespace's sockets):
+	 * only every TS_TRACE_TW_DUMP_MS, for the early ends. */
+	if (now - t->last_tw_dump_ns >= TS_TRACE_TW_DUMP_MS * 1000000ull) {
+		t->last_tw_dump_ns = now;
+		r = tw_present(t, &present);
+		if (r < 0) {
+			trace_map_done(&present);
+			return r == -ENOMEM ? r : 0; /* a namespace gone: its sockets with it */
+		}
+		g.present = &present;
 	}
 	g.now = mono_ns();
 	trace_track_each_tw(&t->track, tw_check, &g);
@@ -334,6 +353,7 @@ static int start_snapshot(struct ts_trace *t, const struct ts_trace_opts *opts)
 		return r;
 	t->start_ns = mono_ns();
 	t->last_tw_poll_ns = t->start_ns;
+	t->last_tw_dump_ns = t->start_ns;
 	r = trace_track_seed(&t->track, snap, t->start_ns);
 	if (r == 0)
 		r = keep_netns_names(t, snap);
@@ -392,7 +412,9 @@ const char *ts_trace_hook_where(const struct ts_trace *t, enum ts_trace_hook h)
 		return "the state change hook (FIN_WAIT_2 or CLOSING -> CLOSE without an error is "
 		       "the hand-over to a timewait socket)";
 	if (h == TS_TRACE_HOOK_TW_END)
-		return "sock_diag, polled every second (the end time is when it was noticed)";
+		return "sock_diag: each timewait socket looked up when its timer is due, every "
+		       "second, and a dump every 10 s for early ends (the end time is when it was "
+		       "noticed)";
 	return NULL;
 }
 

@@ -498,8 +498,11 @@ static int on_state(struct trace_track *tt, const struct trace_rec *r, struct ts
 	s = child ? sock_add(tt, r->id, &err) : sock_get(tt, r->id, r->cookie, r->inode, &err);
 	if (!s)
 		return err < 0 ? err : n;
-	if (child)
+	if (child) {
 		s->state = TS_STATE_UNKNOWN;
+		s->born_ns = r->ts_ns;
+	}
+	tt->young = s->born_ns && r->ts_ns - s->born_ns < TS_TRACE_RESCAN_MS * 1000000ull;
 	if (r->inode)
 		s->inode = r->inode;
 	old = r->oldstate == TS_TCP_CLOSE ? closed_kind(s, r) : state_of(r->oldstate);
@@ -657,6 +660,7 @@ static int on_hold(struct trace_track *tt, const struct trace_rec *r, struct ts_
 	if (!s)
 		return err;
 	s->inode = r->inode;
+	s->born_ns = r->ts_ns;
 	s->sock.family = r->family;
 	s->sock.netns_inode = r->netns;
 	holder_fill(tt, false, r->inode, &s->sock);
@@ -686,6 +690,7 @@ static int on_destroy(struct trace_track *tt, const struct trace_rec *r)
 int trace_track_rec(struct trace_track *tt, const struct trace_rec *r,
 		    struct ts_trace_event ret[TRACE_TRACK_MAX_EVENTS])
 {
+	tt->young = false;
 	switch (r->kind) {
 	case TRACE_REC_STATE:
 		return on_state(tt, r, ret);

@@ -32,6 +32,7 @@ struct trace_sock {
 	enum ts_state state;
 	enum ts_trace_age age;
 	uint64_t since_ns;
+	uint64_t born_ns; /* its birth, when seen (socket() or a listener's child); else 0 */
 	bool claimed;   /* seeds: an event took it over */
 	bool tw;        /* a timewait socket: id is trace_tuple_key() */
 };
@@ -49,6 +50,9 @@ struct trace_track {
 	uint32_t free_holder;
 	struct trace_map holder_by_inode;
 	uint64_t untracked;         /* records about sockets past the bound */
+	bool young;                 /* the last record's socket was born less than
+				     * TS_TRACE_RESCAN_MS before it: a holder not known yet is
+				     * one whose accept() has not returned, no rescan needed */
 	uint64_t unseen;            /* changes never seen, at most: sockets gone before their
 				     * end was seen (changes_left_max() of their last state) */
 };
