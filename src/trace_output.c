@@ -196,6 +196,16 @@ static int event_json(struct trace_out *o, const struct ts_trace_event *ev)
 	return ferror(f) ? -1 : 0;
 }
 
+/* How a TIME_WAIT end without a kernel hook was found, for the text line. */
+static const char *end_note(const struct ts_trace_event *ev)
+{
+	if (ev->polled)
+		return " (end noticed by polling)";
+	if (ev->reused)
+		return " (ended by then: a new connection has its 4-tuple)";
+	return "";
+}
+
 int trace_out_event(struct trace_out *o, const struct ts_trace_event *ev)
 {
 	char t[32], holder[48], l[80], r[80], age[40], old[24];
@@ -217,9 +227,7 @@ int trace_out_event(struct trace_out *o, const struct ts_trace_event *ev)
 	snprintf(old, sizeof(old), "%s", ev->born ? "(new)" : ts_state_name(ev->old_state));
 	fprintf(o->f, "%-12s %-14s %-24s %-22s %-22s %-12s -> %-12s %s%s\n", t,
 		TERM_SAFE(ts_trace_netns_name(o->trace, ev->sock.netns_inode)), holder, l, r, old,
-		ts_state_name(ev->new_state), age, ev->polled   ? " (end noticed by polling)"
-						   : ev->reused ? " (a new connection took its 4-tuple)"
-								: "");
+		ts_state_name(ev->new_state), age, end_note(ev));
 	return ferror(o->f) ? -1 : 0;
 }
 

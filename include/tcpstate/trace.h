@@ -81,10 +81,11 @@ struct ts_trace_event {
 				  * it here): mono_ns is when it was noticed, up to
 				  * TS_TRACE_TW_POLL_MS after the end at its timer, up to
 				  * TS_TRACE_TW_DUMP_MS after an early end */
-	bool reused;             /* a TIME_WAIT end: a new connection took its 4-tuple (the
-				  * kernel ends a timewait socket for that: connect() with
-				  * tcp_tw_reuse or from a bound port, a new SYN to it);
-				  * mono_ns is that connection's first change seen */
+	bool reused;             /* a TIME_WAIT end: a new connection has its 4-tuple (the
+				  * kernel ends a timewait socket for one: connect() with
+				  * tcp_tw_reuse or from a bound port, a new SYN to it; or it
+				  * had ended before, freeing the tuple); mono_ns is that
+				  * connection's first change seen: the latest the end was */
 	enum ts_state old_state;
 	enum ts_state new_state;
 	enum ts_trace_age age;   /* of the time in old_state */
@@ -148,7 +149,9 @@ int ts_trace_poll(struct ts_trace *t, int timeout_ms, ts_trace_event_cb cb, void
 /*
  * Drains what the kernel has queued already (at most what its ring buffer
  * holds), without waiting: for the end of a trace, so that the changes made
- * before the stop are delivered. Same returns as ts_trace_poll().
+ * before the stop are delivered. Then, once, checks the sockets followed
+ * against the kernel's: those gone before their end was seen count as lost
+ * (never_seen). Same returns as ts_trace_poll().
  */
 int ts_trace_drain(struct ts_trace *t, ts_trace_event_cb cb, void *userdata);
 

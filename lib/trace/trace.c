@@ -40,6 +40,7 @@ struct ts_trace {
 	char *netns_spec;              /* opts.netns, for the TIME_WAIT polls */
 	struct trace_tw_lookup tw_lookup; /* confirms that one the poll's dump lacks is gone */
 	bool all_netns;
+	bool reconciled;               /* the end's check against the kernel is done */
 	uint64_t malformed;            /* records that did not decode */
 	ts_trace_event_cb cb;
 	void *userdata;
@@ -249,10 +250,11 @@ static void tw_check(uint64_t key, const struct trace_sock *s, void *userdata)
 	r->fd = -1;
 }
 
-static int tw_present(const struct ts_trace *t, struct trace_map *present)
+/* The 4-tuple keys of the sockets in states (0: all) of the traced namespaces. */
+static int present_keys(const struct ts_trace *t, ts_state_mask_t states,
+			struct trace_map *present)
 {
-	struct ts_filter f = { .states = TS_STATE_BIT(TS_STATE_TIME_WAIT) |
-					 TS_STATE_BIT(TS_STATE_FIN_WAIT_2) };
+	struct ts_filter f = { .states = states };
 	struct ts_snapshot_opts so = {
 		.filter = &f,
 		.backend = TS_BACKEND_NETLINK,
@@ -293,7 +295,8 @@ static int tw_poll(struct ts_trace *t)
 	 * only every TS_TRACE_TW_DUMP_MS, for the early ends. */
 	if (now - t->last_tw_dump_ns >= TS_TRACE_TW_DUMP_MS * 1000000ull) {
 		t->last_tw_dump_ns = now;
-		r = tw_present(t, &present);
+		r = present_keys(t, TS_STATE_BIT(TS_STATE_TIME_WAIT) |
+					    TS_STATE_BIT(TS_STATE_FIN_WAIT_2), &present);
 		if (r < 0) {
 			trace_map_done(&present);
 			return r == -ENOMEM ? r : 0; /* a namespace gone: its sockets with it */
@@ -464,6 +467,8 @@ int ts_trace_poll(struct ts_trace *t, int timeout_ms, ts_trace_event_cb cb, void
 	return r;
 }
 
+static void reconcile(struct ts_trace *t);
+
 int ts_trace_drain(struct ts_trace *t, ts_trace_event_cb cb, void *userdata)
 {
 	int r;
@@ -472,6 +477,8 @@ int ts_trace_drain(struct ts_trace *t, ts_trace_event_cb cb, void *userdata)
 	t->userdata = userdata;
 	r = trace_bpf_drain(t->bpf);
 	t->cb = NULL;
+	if (r >= 0)
+		reconcile(t);
 	return r;
 }
 
@@ -531,6 +538,32 @@ static void on_open(const struct ts_trace_open_sock *o, void *userdata)
 	memmove(&list[i + 1], &list[i], (*n - i) * sizeof(*list));
 	list[i] = *o;
 	(*n)++;
+}
+
+/* Is key among the sockets the kernel has? */
+static bool key_present(uint64_t key, void *userdata)
+{
+	uint32_t unused;
+
+	return trace_map_get(userdata, key, &unused);
+}
+
+/*
+ * The sockets followed in a state they can leave, that the kernel has no
+ * more: their last changes were never seen (no hook ran for them, nor for
+ * their destruction). Counted lost once, at the end (ts_trace_drain()); a
+ * change still on its way then is counted too (lost is "at most").
+ */
+static void reconcile(struct ts_trace *t)
+{
+	struct trace_map present = { 0 };
+
+	if (t->reconciled)
+		return;
+	t->reconciled = true;
+	if (present_keys(t, 0, &present) == 0)
+		trace_track_forget_gone(&t->track, key_present, &present);
+	trace_map_done(&present);
 }
 
 int ts_trace_summary_get(struct ts_trace *t, struct ts_trace_summary **ret)

@@ -732,6 +732,21 @@ void trace_track_each_open(const struct trace_track *tt, uint64_t now_ns,
 			report_open(&tt->seeds[i], now_ns, cb, userdata);
 }
 
+void trace_track_forget_gone(struct trace_track *tt, bool (*present)(uint64_t key, void *userdata),
+			     void *userdata)
+{
+	for (size_t i = 0; i < tt->n_socks; i++) {
+		struct trace_sock *s = &tt->socks[i];
+
+		if (!s->id || s->tw || !changes_left_max(s->state) || !s->sock.local_port ||
+		    present(sock_tuple_key(&s->sock), userdata))
+			continue;
+		unseen_end(tt, s);
+		holder_forget(tt, s->inode);
+		sock_remove(tt, s);
+	}
+}
+
 void trace_track_each_tw(const struct trace_track *tt,
 			 void (*cb)(uint64_t key, const struct trace_sock *s, void *userdata),
 			 void *userdata)

@@ -91,6 +91,12 @@ bool trace_track_holder_fill(const struct trace_track *tt, struct ts_trace_socke
 uint64_t trace_tuple_key(uint32_t netns, uint8_t family, const struct in6_addr *saddr,
 			 uint16_t sport, const struct in6_addr *daddr, uint16_t dport);
 
+/* Forgets the sockets followed in a state they can leave (not timewait ones)
+ * whose 4-tuple key present() says the kernel has no more, counting their
+ * end as unseen. */
+void trace_track_forget_gone(struct trace_track *tt, bool (*present)(uint64_t key, void *userdata),
+			     void *userdata);
+
 /* Calls cb with the key of each timewait socket followed or seeded. */
 void trace_track_each_tw(const struct trace_track *tt,
 			 void (*cb)(uint64_t key, const struct trace_sock *s, void *userdata),
