@@ -230,7 +230,8 @@ def count_tcpstate(path, text):
 
     TIME_WAIT ends within a churn run (shorter than TIME_WAIT's 60 s) are real early ends:
     an RST that reaches a timewait socket ends it (tcp_rfc1337 0; TcpOutRsts in the
-    namespace counts them), or a new connection took its 4-tuple. They are events beyond the
+    namespace counts them), seen at the latest when a new connection takes the 4-tuple it
+    freed. They are events beyond the
     expected ones, counted apart (see bench/README.md)."""
     summary = None
     lines = lost_lines = polled = 0
@@ -240,7 +241,7 @@ def count_tcpstate(path, text):
                 if b" -> " in line:
                     lines += 1
                     if line.endswith((b"(end noticed by polling)\n",
-                                      b"(a new connection took its 4-tuple)\n")):
+                                      b"(ended by then: a new connection has its 4-tuple)\n")):
                         polled += 1
                 elif line.startswith(b"-- ") and b" lost" in line:
                     lost_lines += 1
