@@ -209,32 +209,6 @@ def count_event_lines(path, text):
         return sum(1 for line in f if line.startswith(b'{"type":"event"'))
 
 
-def probe_tcpstate(args, ns, tr, tracers):
-    """Probe connections on PORT+1 until tcpstate trace shows one; returns its event count then.
-
-    tcpstate trace prints its hooks (-v) once attached, but the events of the next few
-    tenths of a second are neither delivered nor counted as lost (seen with 6.18 and
-    tcpstate 0.1.0; see bench/README.md). So the churn starts only once a probe's events
-    came through, and the events before it (the probes') are subtracted."""
-    marker = b"127.77.0.1:%d" % (args.port + 1)
-    end = time.monotonic() + 60
-    while True:
-        subprocess.run([args.churn, "--netns", ns, "--rate", "100", "--connections", "1",
-                        "--port", str(args.port + 1)], stdout=subprocess.DEVNULL, check=True)
-        wait_quiet([tr], 0.3, 10)
-        with open(tr.out_path, "rb") as f:
-            if marker in f.read():
-                break
-        for t in tracers:
-            if not t.alive():
-                raise RuntimeError("%s exited (%s):\n%s" % (t.name, t.proc.returncode,
-                                                             t.stderr_text()[-2000:]))
-        if time.monotonic() > end:
-            raise RuntimeError("tcpstate trace showed no probe connection in 60 s")
-    wait_quiet([tr], 0.5, 10)
-    return count_event_lines(tr.out_path, args.tcpstate_text)
-
-
 def wait_quiet(tracers, quiet_s, deadline_s):
     """Until no tracer output grew for quiet_s (both drained their buffers)."""
     end = time.monotonic() + deadline_s
@@ -251,10 +225,14 @@ def wait_quiet(tracers, quiet_s, deadline_s):
 
 
 def count_tcpstate(path, text):
-    """(events, lost, event lines, lost lines, polled ends) from tcpstate trace's output.
+    """(events, lost, event lines, lost lines, TIME_WAIT ends, loss detail) from tcpstate
+    trace's output.
 
-    Polled ends are TIME_WAIT -> CLOSED events noticed by the sock_diag poll: a churn run is
-    shorter than TIME_WAIT's 60 s, so none is a real end (see bench/README.md)."""
+    TIME_WAIT ends within a churn run (shorter than TIME_WAIT's 60 s) are real early ends:
+    an RST that reaches a timewait socket ends it (tcp_rfc1337 0; TcpOutRsts in the
+    namespace counts them), seen at the latest when a new connection takes the 4-tuple it
+    freed. They are events beyond the
+    expected ones, counted apart (see bench/README.md)."""
     summary = None
     lines = lost_lines = polled = 0
     with open(path, "rb") as f:
@@ -262,7 +240,8 @@ def count_tcpstate(path, text):
             if text:
                 if b" -> " in line:
                     lines += 1
-                    if line.endswith(b"(end noticed by polling)\n"):
+                    if line.endswith((b"(end noticed by polling)\n",
+                                      b"(ended by then: a new connection has its 4-tuple)\n")):
                         polled += 1
                 elif line.startswith(b"-- ") and b" lost" in line:
                     lost_lines += 1
@@ -273,7 +252,7 @@ def count_tcpstate(path, text):
                 continue
             if line.startswith(b'{"type":"event"'):
                 lines += 1
-                if b'"noticed_by_polling":true' in line:
+                if b'"noticed_by_polling":true' in line or b'"tuple_reused":true' in line:
                     polled += 1
             elif line.startswith(b'{"type":"lost"'):
                 lost_lines += 1
@@ -281,7 +260,8 @@ def count_tcpstate(path, text):
                 summary = json.loads(line)
     if summary is None:
         raise RuntimeError("tcpstate trace printed no summary (%s)" % path)
-    return summary["events"], summary["lost"], lines, lost_lines, polled
+    return (summary["events"], summary["lost"], lines, lost_lines, polled,
+            summary.get("loss"))
 
 
 def count_tcpstates(out_path, err_path, port):
@@ -335,18 +315,18 @@ def run_once(args, churn_argv, workdir, which=("tcpstate", "tcpstates")):
         if "tcpstates" in which:
             ts = Tracer("tcpstates", [args.tcpstates], workdir)
             tracers.append(ts)
-        # tcpstate -v names its hooks once attached and the start snapshot taken;
-        # tcpstates opens its perf buffer's epoll instance after attaching.
+        # tcpstate says "tracing ..." once attached and the start snapshot taken (every
+        # change after that line is shown or counted lost); tcpstates opens its perf
+        # buffer's epoll instance after attaching.
         if tr:
-            wait_until("tcpstate trace to attach",
-                       lambda: "state changes:" in tr.stderr_text(), 60, tracers)
+            wait_until("tcpstate trace to be ready",
+                       lambda: "tcpstate: tracing " in tr.stderr_text(), 60, tracers)
         # libbpf opens the perf buffer's per-CPU events after the epoll instance: until the
         # last one is in the map, that CPU's events are dropped without a loss record.
         if ts:
             wait_until("tcpstates to attach", lambda: perf_buffer_ready(ts.proc.pid), 60,
                        tracers)
         time.sleep(args.settle)
-        base = probe_tcpstate(args, ns, tr, tracers) if tr else 0
         for t in tracers:
             t.cpu_start = proc_cpu_s(t.proc.pid)
         bpf_start = [bpf_run_time_s(t.proc.pid) for t in tracers]
@@ -374,15 +354,13 @@ def run_once(args, churn_argv, workdir, which=("tcpstate", "tcpstates")):
         out = {"connections": conns, "failed": failed, "server_closed": closed,
                "churn_seconds": secs, "churn_wall_s": wall, "tcpstate": None, "tcpstates": None}
         if tr:
-            events, lost, lines, lost_lines, polled = count_tcpstate(tr.out_path,
-                                                                     args.tcpstate_text)
-            events -= base
-            lines -= base
+            events, lost, lines, lost_lines, polled, loss = count_tcpstate(tr.out_path,
+                                                                           args.tcpstate_text)
             if events != lines:
                 log("tcpstate: the summary counts %d events, the output has %d" % (events, lines))
             out["tcpstate"] = {
-                "events": events - polled, "polled_tw_ends": polled, "probe_events": base,
-                "lost": lost, "event_lines": lines, "lost_records": lost_lines,
+                "events": events - polled, "early_tw_ends": polled, "loss": loss,
+                "lost": lost, "event_lines": lines, "lost_lines": lost_lines,
                 "cpu_s": tr.cpu_total_s() - tr.cpu_start, "bpf_s": bpf[tr.name],
                 "exit": tr.status}
         if ts:
@@ -422,10 +400,16 @@ def calibrate(args, workdir):
     for name in ("tcpstate", "tcpstates"):
         fixed = zero[name]["events"]
         per, rem = divmod(some[name]["events"] - fixed, n)
-        if rem or zero[name]["lost"] or some[name]["lost"]:
+        # Both count losses of the whole host (tcpstates traces it all; tcpstate's skipped
+        # hook runs are of any socket): on a busy host they may be other namespaces'. What
+        # counts is that ours came out a whole number per connection.
+        if rem:
             raise RuntimeError("%s: %d events for %d connections (fixed %d, lost %d): not a "
                                "whole number per connection" % (
                                    name, some[name]["events"], n, fixed, some[name]["lost"]))
+        if some[name]["lost"] or zero[name]["lost"]:
+            log("calibration: %s lost %d events (of the whole host) but counted %d per "
+                "connection" % (name, some[name]["lost"] + zero[name]["lost"], per))
         cal[name] = {"fixed": fixed, "per_connection": per}
     return cal
 
@@ -540,18 +524,20 @@ def verdicts(rows):
     out = []
     for r in rows:
         a, b = r["tcpstate"], r["tcpstates"]
-        a_ok = a["missing"] == 0 and a["lost"] == 0
+        # Missing is the truth; tcpstate's lost is an upper bound (see bench/README.md).
+        a_ok = a["missing"] == 0
         b_loses = b["missing"] > 0 or b["lost"] > 0
         if b_loses:
             loss = "tcpstates lost %s of %s events (%.2f%%)" % (
                 fmt_int(b["missing"]), fmt_int(b["expected"]), 100.0 * b["missing"] / b["expected"])
-            loss += "; tcpstate %s" % ("lost none: met" if a_ok else
-                                       "lost %s (%s missing): NOT met" % (fmt_int(a["lost"]),
-                                                                          fmt_int(a["missing"])))
+            loss += "; tcpstate %s" % (
+                "missed none (counted %s lost, at most): met" % fmt_int(a["lost"]) if a_ok else
+                "missed %s (counted %s lost, at most): NOT met" % (fmt_int(a["missing"]),
+                                                                   fmt_int(a["lost"])))
         else:
             loss = "tcpstates lost nothing; tcpstate %s" % (
-                "lost nothing" if a_ok else "lost %s (%s missing)" % (fmt_int(a["lost"]),
-                                                                     fmt_int(a["missing"])))
+                "missed nothing" if a_ok else "missed %s (counted %s lost, at most)" % (
+                    fmt_int(a["missing"]), fmt_int(a["lost"])))
         n = r["transitions"] or 1
         pa, pb = a["cpu_s"] * 1e6 / n, b["cpu_s"] * 1e6 / n
         out.append("- %s conn/s: %s; CPU per change with BPF %.2f µs vs %.2f µs: %s; "
@@ -559,10 +545,10 @@ def verdicts(rows):
                        fmt_int(r["rate"]), loss, a["us_per_transition"], b["us_per_transition"],
                        "met" if a["us_per_transition"] <= b["us_per_transition"] else "NOT met",
                        pa, pb, "met" if pa <= pb else "NOT met"))
-        if r["raw"]["tcpstate"]["polled_tw_ends"]:
-            out.append("  (tcpstate also reported %s TIME_WAIT ends noticed by polling, of "
-                       "sockets still in TIME_WAIT: not counted above)" % fmt_int(
-                           r["raw"]["tcpstate"]["polled_tw_ends"]))
+        if r["raw"]["tcpstate"]["early_tw_ends"]:
+            out.append("  (tcpstate also reported %s TIME_WAIT ends within the run, real ones "
+                       "(an RST in TIME_WAIT ends it): not counted above)" % fmt_int(
+                           r["raw"]["tcpstate"]["early_tw_ends"]))
         if r["achieved"] < 0.95 * r["rate"]:
             out.append("  (the generator reached only %s conn/s of %s under both tracers)" % (
                 fmt_int(round(r["achieved"])), fmt_int(r["rate"])))
@@ -622,11 +608,11 @@ def main():
             r = run_once(args, ["--rate", str(rate), "--duration", str(args.duration)], workdir)
             row = row_for(rate, cal, r)
             rows.append(row)
-            log("  %s connections (%s/s); tcpstate %s/%s lost %s (+%s polled TIME_WAIT ends); "
+            log("  %s connections (%s/s); tcpstate %s/%s lost %s (+%s early TIME_WAIT ends); "
                 "tcpstates %s/%s lost %s (+%s other host events)" % (
                     fmt_int(r["connections"]), fmt_int(round(row["achieved"])),
                     fmt_int(row["tcpstate"]["delivered"]), fmt_int(row["tcpstate"]["expected"]),
-                    fmt_int(row["tcpstate"]["lost"]), fmt_int(r["tcpstate"]["polled_tw_ends"]),
+                    fmt_int(row["tcpstate"]["lost"]), fmt_int(r["tcpstate"]["early_tw_ends"]),
                     fmt_int(row["tcpstates"]["delivered"]),
                     fmt_int(row["tcpstates"]["expected"]), fmt_int(row["tcpstates"]["lost"]),
                     fmt_int(r["tcpstates"]["other_events"])))

@@ -32,9 +32,11 @@ static void trace_help(FILE *f)
 		"new child appears as '(new) -> SYN_RECEIVED'. At the end (Ctrl-C, --duration,\n"
 		"--count) a summary: per state left, per holder and per local port the count\n"
 		"and p50/p90/p99/max time in state, and the sockets still in each state with\n"
-		"their age. Events the kernel could not queue are counted and reported, never\n"
-		"dropped silently. Needs root (CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN) and\n"
-		"a kernel with BTF.\n"
+		"their age. Once attached it says on stderr 'tracing ...': every change from\n"
+		"then on is shown or counted as lost. Lost events (the ring buffer full, a hook\n"
+		"run the kernel skipped, changes never seen) are counted, at most, and\n"
+		"reported, never dropped silently; a stop first reads what was queued. Needs\n"
+		"root (CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN) and a kernel with BTF.\n"
 		"\n"
 		"Selection (values of one option are ORed, options are ANDed; ports and the\n"
 		"namespace are applied in the kernel, the rest as events are read):\n"
@@ -145,7 +147,7 @@ static void report_open_error(int r, const struct ts_bpf_status *st, const char 
 
 struct run {
 	struct trace_out out;
-	uint64_t count_max, shown;
+	uint64_t count_max, shown, lost_seen;
 	int write_error;
 };
 
@@ -163,33 +165,48 @@ static int on_event(const struct ts_trace_event *ev, void *userdata)
 	return 0;
 }
 
-/* Events until a signal, the deadline or the count; losses as they are seen. */
+/* Says the events lost since the last look, if any. */
+static void say_lost(struct ts_trace *t, struct run *run)
+{
+	uint64_t lost = ts_trace_lost(t);
+
+	if (lost > run->lost_seen) {
+		if (trace_out_lost(&run->out, lost - run->lost_seen, lost) < 0)
+			run->write_error = 1;
+		run->lost_seen = lost;
+	}
+}
+
+/* Events until a signal, the deadline or the count; losses as they are seen.
+ * At a signal or the deadline, what the kernel had queued is read too. */
 static int trace_loop(struct ts_trace *t, struct run *run, uint64_t duration_ns)
 {
-	uint64_t deadline = duration_ns ? mono_ns() + duration_ns : 0, lost_seen = 0;
+	uint64_t deadline = duration_ns ? mono_ns() + duration_ns : 0;
+	int r = 0;
 
 	while (!cli_stop_signal) {
-		uint64_t now = mono_ns(), lost;
-		int timeout = 200, r;
+		uint64_t now = mono_ns();
+		int timeout = 200;
 
 		if (deadline && now >= deadline)
 			break;
 		if (deadline && (deadline - now) / 1000000 < 200)
 			timeout = (int)((deadline - now) / 1000000) + 1;
 		r = ts_trace_poll(t, timeout, on_event, run);
-		lost = ts_trace_lost(t);
-		if (lost > lost_seen) {
-			if (trace_out_lost(&run->out, lost - lost_seen, lost) < 0)
-				run->write_error = 1;
-			lost_seen = lost;
-		}
+		say_lost(t, run);
 		fflush(run->out.f);
 		if (r == -ECANCELED || run->write_error)
-			break;
+			return 0;
 		if (r < 0 && r != -EINTR) {
 			cli_error("reading the trace failed: %s", strerror(-r));
 			return -1;
 		}
+	}
+	r = ts_trace_drain(t, on_event, run);
+	say_lost(t, run);
+	if (r < 0 && r != -ECANCELED && !run->write_error) {
+		cli_error("reading the trace failed: %s", strerror(-r));
+		return -1;
 	}
 	return 0;
 }
@@ -224,6 +241,21 @@ static void warn_missing_hooks(const struct ts_trace *t)
 			cli_warn("no hook for %s loads on this kernel: %s",
 				 ts_trace_hook_name((enum ts_trace_hook)h),
 				 missing_means((enum ts_trace_hook)h));
+}
+
+/* Attached and seeded: every change from here on is shown or counted as
+ * lost. A driver can start its load once this line is out. */
+static void say_ready(const struct cli_snapshot_args *ap)
+{
+	const char *how = "every state change from now on is shown or counted as lost "
+			  "(Ctrl-C ends it)";
+
+	if (ap->opts.all_netns)
+		cli_info("", "tracing every network namespace: %s", how);
+	else if (ap->opts.netns)
+		cli_info("", "tracing network namespace %s: %s", ap->opts.netns, how);
+	else
+		cli_info("", "tracing this network namespace: %s", how);
 }
 
 /* trace's own options; the selection options are the shared ones (cli_snapshot.h). */
@@ -318,6 +350,7 @@ int cmd_trace(int argc, char **argv)
 		say_hooks(t);
 	else
 		warn_missing_hooks(t);
+	say_ready(ap);
 	run.out.f = stdout;
 	run.out.json = ap->json;
 	run.out.trace = t;

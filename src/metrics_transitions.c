@@ -309,9 +309,10 @@ void metrics_transitions_render(struct metrics_transitions *t, enum metrics_form
 	if (t->source != METRICS_TRANSITIONS_BPF)
 		goto out;
 	metrics_family(b, f, "tcpstate_trace_lost_events_total", "counter",
-		       "Socket events the kernel could not queue for the exporter (its ring buffer was "
-		       "full) since it started: tcpstate_transitions_total and "
-		       "tcpstate_state_duration_seconds miss them");
+		       "State changes lost since the exporter started, at most: the kernel's ring "
+		       "buffer was full, a hook run was skipped (a change made while the program "
+		       "ran on that CPU), or a socket was found gone without its changes seen; "
+		       "tcpstate_transitions_total and tcpstate_state_duration_seconds miss them");
 	metrics_printf(b, "tcpstate_trace_lost_events_total");
 	metrics_value(b, (double)t->lost);
 	metrics_family(b, f, "tcpstate_transitions_total", "counter",

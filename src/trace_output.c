@@ -185,6 +185,8 @@ static int event_json(struct trace_out *o, const struct ts_trace_event *ev)
 		ev->ended ? "true" : "false");
 	if (ev->polled)
 		fputs(",\"noticed_by_polling\":true", f);
+	if (ev->reused)
+		fputs(",\"tuple_reused\":true", f);
 	if (ev->age == TS_TRACE_AGE_NONE)
 		fputs(",\"in_old_state_s\":null", f);
 	else
@@ -192,6 +194,16 @@ static int event_json(struct trace_out *o, const struct ts_trace_event *ev)
 	put_key(f, "in_old_state", age_word(ev->age));
 	fputs("}\n", f);
 	return ferror(f) ? -1 : 0;
+}
+
+/* How a TIME_WAIT end without a kernel hook was found, for the text line. */
+static const char *end_note(const struct ts_trace_event *ev)
+{
+	if (ev->polled)
+		return " (end noticed by polling)";
+	if (ev->reused)
+		return " (ended by then: a new connection has its 4-tuple)";
+	return "";
 }
 
 int trace_out_event(struct trace_out *o, const struct ts_trace_event *ev)
@@ -215,7 +227,7 @@ int trace_out_event(struct trace_out *o, const struct ts_trace_event *ev)
 	snprintf(old, sizeof(old), "%s", ev->born ? "(new)" : ts_state_name(ev->old_state));
 	fprintf(o->f, "%-12s %-14s %-24s %-22s %-22s %-12s -> %-12s %s%s\n", t,
 		TERM_SAFE(ts_trace_netns_name(o->trace, ev->sock.netns_inode)), holder, l, r, old,
-		ts_state_name(ev->new_state), age, ev->polled ? " (end noticed by polling)" : "");
+		ts_state_name(ev->new_state), age, end_note(ev));
 	return ferror(o->f) ? -1 : 0;
 }
 
@@ -229,8 +241,9 @@ int trace_out_lost(struct trace_out *o, uint64_t n, uint64_t total)
 		json_object_object_add(j, "lost_total", json_object_new_uint64(total));
 		return json_line(o->f, j);
 	}
-	fprintf(o->f, "-- %" PRIu64 " event%s lost: the ring buffer was full (%" PRIu64
-		" since the start) --\n", n, n == 1 ? "" : "s", total);
+	fprintf(o->f, "-- %" PRIu64 " event%s lost, at most (%" PRIu64
+		" since the start): the kernel could not queue or run them --\n", n,
+		n == 1 ? "" : "s", total);
 	return ferror(o->f) ? -1 : 0;
 }
 
@@ -269,7 +282,16 @@ static void summary_text(struct trace_out *o, const struct ts_trace_summary *s)
 	trace_fmt_duration(dur, sizeof(dur), s->duration_ns, false);
 	fprintf(f, "\nSummary: %" PRIu64 " event%s in %s, %" PRIu64 " lost%s\n", s->events,
 		s->events == 1 ? "" : "s", dur, s->lost,
-		s->lost ? " (the ring buffer was full: counts are short by that much)" : "");
+		s->lost ? " at most (counts are short by up to that much)" : "");
+	if (s->lost)
+		fprintf(f, "Lost: %" PRIu64 " the ring buffer was full for, %" PRIu64
+			" the kernel skipped the hook for (of any socket), %" PRIu64
+			" never seen (sockets gone before their end was seen)\n",
+			s->loss.events_dropped, s->loss.events_skipped, s->loss.events_unseen);
+	if (s->loss.other_records)
+		fprintf(f, "Also lost: %" PRIu64 " holder or destruction record%s (no event "
+			"missing; some holders may show as '?')\n", s->loss.other_records,
+			s->loss.other_records == 1 ? "" : "s");
 	fprintf(f, "Time in state (INEXACT: entered before the trace, not in the percentiles)\n");
 	stat_header(f, "STATE LEFT");
 	for (unsigned i = 0; i < TS_STATE_COUNT; i++) {
@@ -338,6 +360,21 @@ static struct json_object *stat_json(const struct ts_trace_stat *st)
 	return j;
 }
 
+/* "lost" split by cause: events the ring buffer had no room for (exact),
+ * hook runs the kernel skipped (any socket: an upper bound), changes never
+ * seen (inferred, at most), other records. */
+static struct json_object *loss_json(const struct ts_trace_loss *l)
+{
+	struct json_object *j = json_object_new_object();
+
+	json_object_object_add(j, "events_at_most", json_object_new_uint64(l->events));
+	json_object_object_add(j, "ring_buffer_full", json_object_new_uint64(l->events_dropped));
+	json_object_object_add(j, "hook_skipped", json_object_new_uint64(l->events_skipped));
+	json_object_object_add(j, "never_seen", json_object_new_uint64(l->events_unseen));
+	json_object_object_add(j, "other_records", json_object_new_uint64(l->other_records));
+	return j;
+}
+
 static int summary_json(struct trace_out *o, const struct ts_trace_summary *s)
 {
 	struct json_object *j = json_object_new_object(), *states = json_object_new_object();
@@ -348,6 +385,7 @@ static int summary_json(struct trace_out *o, const struct ts_trace_summary *s)
 	json_object_object_add(j, "duration_s", json_object_new_double((double)s->duration_ns / 1e9));
 	json_object_object_add(j, "events", json_object_new_uint64(s->events));
 	json_object_object_add(j, "lost", json_object_new_uint64(s->lost));
+	json_object_object_add(j, "loss", loss_json(&s->loss));
 	for (unsigned i = 0; i < TS_STATE_COUNT; i++)
 		if (s->per_state[i].count)
 			json_object_object_add(states, ts_state_name((enum ts_state)i),

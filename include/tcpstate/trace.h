@@ -79,7 +79,13 @@ struct ts_trace_event {
 				  * or a timewait socket's end) */
 	bool polled;             /* a TIME_WAIT end noticed by polling (no kernel hook for
 				  * it here): mono_ns is when it was noticed, up to
-				  * TS_TRACE_TW_POLL_MS after the end */
+				  * TS_TRACE_TW_POLL_MS after the end at its timer, up to
+				  * TS_TRACE_TW_DUMP_MS after an early end */
+	bool reused;             /* a TIME_WAIT end: a new connection has its 4-tuple (the
+				  * kernel ends a timewait socket for one: connect() with
+				  * tcp_tw_reuse or from a bound port, a new SYN to it; or it
+				  * had ended before, freeing the tuple); mono_ns is that
+				  * connection's first change seen: the latest the end was */
 	enum ts_state old_state;
 	enum ts_state new_state;
 	enum ts_trace_age age;   /* of the time in old_state */
@@ -90,8 +96,11 @@ struct ts_trace_event {
  * socket whose holder is not known. */
 #define TS_TRACE_RESCAN_MS 1000
 
-/* How often TIME_WAIT sockets are polled when no hook shows their end. */
+/* How often TIME_WAIT sockets are polled when no hook shows their end: each
+ * is looked up by its 4-tuple once its timer is due (every TS_TRACE_TW_POLL_MS),
+ * and a dump finds the early ends (an RST; every TS_TRACE_TW_DUMP_MS). */
 #define TS_TRACE_TW_POLL_MS 1000
+#define TS_TRACE_TW_DUMP_MS 10000
 
 struct ts_trace_opts {
 	const struct ts_filter *filter; /* NULL: everything. Ports in the kernel;
@@ -134,11 +143,45 @@ typedef int (*ts_trace_event_cb)(const struct ts_trace_event *ev, void *userdata
  * Waits up to timeout_ms (-1: until something comes) and delivers the
  * selected events read, in order, to cb; a negative return of cb stops and
  * is returned. Returns the number of records read (selected or not),
- * -EINTR (a signal), or another negative errno.
+ * -EINTR (a signal), or another negative errno. The kernel queues events and
+ * wakes the reader for batches: an event is delivered up to 100 ms after it
+ * happened when few come.
  */
 int ts_trace_poll(struct ts_trace *t, int timeout_ms, ts_trace_event_cb cb, void *userdata);
 
-/* Events lost since the start (the ring buffer was full): never silent. */
+/*
+ * Drains what the kernel has queued already (at most what its ring buffer
+ * holds), without waiting: for the end of a trace, so that the changes made
+ * before the stop are delivered. Then, once, checks the sockets followed
+ * against the kernel's: those gone before their end was seen count as lost
+ * (never_seen). Same returns as ts_trace_poll().
+ */
+int ts_trace_drain(struct ts_trace *t, ts_trace_event_cb cb, void *userdata);
+
+/* What the trace lost since the start. Never silent: every way an event can
+ * be lost is counted in one of these. */
+struct ts_trace_loss {
+	uint64_t events;         /* events lost, at most: events_dropped + events_skipped +
+				  * events_unseen */
+	uint64_t events_dropped; /* events (state changes, socket births) the ring buffer had
+				  * no room for, of sockets the kernel part of the selection
+				  * (namespace, ports) passed: exact unless --state, addresses or
+				  * holders are selected too (then at most) */
+	uint64_t events_skipped; /* state changes the kernel did not run the hook for (made in
+				  * a softirq that interrupted it on the same CPU) and its backup
+				  * program did not take: of any socket, an upper bound */
+	uint64_t events_unseen;  /* changes the kernel ran no hook for at all, found out when
+				  * the socket was destroyed, or its address taken by a new
+				  * one, before its end was seen: at most as many as its last
+				  * state allows (FIN_WAIT_1: 2) */
+	uint64_t other_records;  /* holder and destruction records lost: no event is missing
+				  * for them, but a holder may show as not known */
+};
+
+/* Fills *ret. 0, or a negative errno when the kernel's counters could not be read. */
+int ts_trace_loss_get(const struct ts_trace *t, struct ts_trace_loss *ret);
+
+/* Events lost since the start, at most (struct ts_trace_loss's events): never silent. */
 uint64_t ts_trace_lost(const struct ts_trace *t);
 
 /* Time-in-state statistics of one group (a state, a process, a port). */
@@ -180,7 +223,7 @@ struct ts_trace_open_sock {
 struct ts_trace_summary {
 	uint64_t duration_ns;        /* from the start snapshot to the summary */
 	uint64_t events;             /* events delivered */
-	uint64_t lost;               /* events lost */
+	uint64_t lost;               /* events lost, at most (loss.events) */
 	struct ts_trace_stat per_state[TS_STATE_COUNT]; /* by the state left */
 	struct ts_trace_stat_proc *procs; size_t n_procs; /* most transitions first */
 	struct ts_trace_stat_port *ports; size_t n_ports; /* most transitions first */
@@ -188,6 +231,7 @@ struct ts_trace_summary {
 	uint64_t open_count[TS_STATE_COUNT];
 	struct ts_trace_open_sock *open[TS_STATE_COUNT]; /* oldest first */
 	size_t n_open[TS_STATE_COUNT]; /* at most TS_TRACE_MAX_OPEN_LISTED */
+	struct ts_trace_loss loss;   /* what lost is made of, and the other records lost */
 };
 
 /* The summary of what was delivered so far. 0, -ENOMEM, -ENODATA (opened with

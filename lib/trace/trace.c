@@ -13,9 +13,11 @@
 #include "tcpstate/trace.h"
 #include "snapshot/bpf/owners.h"
 #include "trace/bpf/trace_bpf.h"
+#include "trace/bpf/tstrace_rec.h"
 #include "trace/trace_decode.h"
 #include "trace/trace_summary.h"
 #include "trace/trace_track.h"
+#include "trace/trace_tw_lookup.h"
 
 struct netns_name {
 	uint64_t inode;
@@ -32,11 +34,14 @@ struct ts_trace {
 	char netns_buf[64];
 	uint64_t start_ns;
 	uint64_t last_tw_poll_ns;
+	uint64_t last_tw_dump_ns;
 	uint64_t last_rescan_ns;
 	uint64_t rescans;
 	char *netns_spec;              /* opts.netns, for the TIME_WAIT polls */
+	struct trace_tw_lookup tw_lookup; /* confirms that one the poll's dump lacks is gone */
 	bool all_netns;
 	bool no_summary;               /* opts.no_summary: t->acc stays empty */
+	bool reconciled;               /* the end's check against the kernel is done */
 	uint64_t malformed;            /* records that did not decode */
 	ts_trace_event_cb cb;
 	void *userdata;
@@ -145,21 +150,30 @@ static void resolve_holder(struct ts_trace *t, struct ts_trace_socket *s)
 	trace_track_holder_fill(&t->track, s);
 }
 
-static int deliver(struct ts_trace *t, const struct trace_rec *rec)
+static int deliver_one(struct ts_trace *t, struct ts_trace_event *ev)
 {
-	struct ts_trace_event ev;
-	int r = trace_track_rec(&t->track, rec, &ev);
+	int r;
 
-	if (r <= 0)
-		return r;
-	if (ev.sock.holder == TS_TRACE_HOLDER_UNKNOWN)
-		resolve_holder(t, &ev.sock);
-	if (!event_selected(&t->filter, &ev))
+	/* A socket born a moment ago: its accept() has not returned yet, and
+	 * its holder comes with it; a scan of every process would not help. */
+	if (ev->sock.holder == TS_TRACE_HOLDER_UNKNOWN && !t->track.young)
+		resolve_holder(t, &ev->sock);
+	if (!event_selected(&t->filter, ev))
 		return 0;
-	r = t->no_summary ? 0 : trace_acc_add(&t->acc, &ev);
+	r = t->no_summary ? 0 : trace_acc_add(&t->acc, ev);
 	if (r < 0)
 		return r;
-	return t->cb ? t->cb(&ev, t->userdata) : 0;
+	return t->cb ? t->cb(ev, t->userdata) : 0;
+}
+
+static int deliver(struct ts_trace *t, const struct trace_rec *rec)
+{
+	struct ts_trace_event ev[TRACE_TRACK_MAX_EVENTS];
+	int n = trace_track_rec(&t->track, rec, ev), r = 0;
+
+	for (int i = 0; i < n && r >= 0; i++)
+		r = deliver_one(t, &ev[i]);
+	return n < 0 ? n : r;
 }
 
 static int on_record(const void *data, size_t len, void *userdata)
@@ -176,10 +190,15 @@ static int on_record(const void *data, size_t len, void *userdata)
 
 /* ---- TIME_WAIT ends without a kernel hook: poll sock_diag ---- */
 
+/* TCP_TIMEWAIT_LEN: when a timewait socket is due to end (its timer starts
+ * at 60 s and is only pushed back; tcp_fin_timeout's default for FIN_WAIT_2). */
+#define TW_TIMER_NS (60ull * 1000000000ull)
+
 struct tw_gone {
 	struct trace_rec *recs;
 	size_t n, cap;
 	const struct trace_map *present;
+	struct trace_tw_lookup *lookup;
 	uint64_t now;
 	int error;
 };
@@ -190,8 +209,19 @@ static void tw_check(uint64_t key, const struct trace_sock *s, void *userdata)
 	struct trace_rec *r;
 	uint32_t unused;
 
-	if (g->error || trace_map_get(g->present, key, &unused))
+	if (g->error)
 		return;
+	if (g->present) {
+		/* Not in the dump: gone, unless the dump missed it (it walks the
+		 * hash while sockets come and go). When the kernel cannot be
+		 * asked, the dump's word stands. */
+		if (trace_map_get(g->present, key, &unused) ||
+		    trace_tw_lookup(g->lookup, &s->sock) == 1)
+			return;
+	} else if (g->now < s->since_ns + TW_TIMER_NS ||
+		   trace_tw_lookup(g->lookup, &s->sock) != 0) {
+		return; /* not due (its timer runs 60 s), still there, or cannot tell */
+	}
 	if (g->n == g->cap) {
 		size_t cap = g->cap ? g->cap * 2 : 64;
 		struct trace_rec *n = realloc(g->recs, cap * sizeof(*n));
@@ -221,10 +251,11 @@ static void tw_check(uint64_t key, const struct trace_sock *s, void *userdata)
 	r->fd = -1;
 }
 
-static int tw_present(const struct ts_trace *t, struct trace_map *present)
+/* The 4-tuple keys of the sockets in states (0: all) of the traced namespaces. */
+static int present_keys(const struct ts_trace *t, ts_state_mask_t states,
+			struct trace_map *present)
 {
-	struct ts_filter f = { .states = TS_STATE_BIT(TS_STATE_TIME_WAIT) |
-					 TS_STATE_BIT(TS_STATE_FIN_WAIT_2) };
+	struct ts_filter f = { .states = states };
 	struct ts_snapshot_opts so = {
 		.filter = &f,
 		.backend = TS_BACKEND_NETLINK,
@@ -253,7 +284,7 @@ static int tw_present(const struct ts_trace *t, struct trace_map *present)
 static int tw_poll(struct ts_trace *t)
 {
 	struct trace_map present = { 0 };
-	struct tw_gone g = { .present = &present };
+	struct tw_gone g = { .lookup = &t->tw_lookup };
 	uint64_t now = mono_ns();
 	int r;
 
@@ -261,13 +292,23 @@ static int tw_poll(struct ts_trace *t)
 	    now - t->last_tw_poll_ns < TS_TRACE_TW_POLL_MS * 1000000ull)
 		return 0;
 	t->last_tw_poll_ns = now;
-	r = tw_present(t, &present);
-	if (r < 0) {
-		trace_map_done(&present);
-		return r == -ENOMEM ? r : 0; /* a namespace gone: its sockets with it */
+	/* A dump walks the kernel's whole table (every namespace's sockets):
+	 * only every TS_TRACE_TW_DUMP_MS, for the early ends. */
+	if (now - t->last_tw_dump_ns >= TS_TRACE_TW_DUMP_MS * 1000000ull) {
+		t->last_tw_dump_ns = now;
+		r = present_keys(t, TS_STATE_BIT(TS_STATE_TIME_WAIT) |
+					    TS_STATE_BIT(TS_STATE_FIN_WAIT_2), &present);
+		if (r < 0) {
+			trace_map_done(&present);
+			return r == -ENOMEM ? r : 0; /* a namespace gone: its sockets with it */
+		}
+		g.present = &present;
 	}
 	g.now = mono_ns();
 	trace_track_each_tw(&t->track, tw_check, &g);
+	/* Its sockets are not kept between polls: they would keep a deleted
+	 * namespace alive. */
+	trace_tw_lookup_done(&t->tw_lookup);
 	r = g.error;
 	for (size_t i = 0; i < g.n && r >= 0; i++)
 		r = deliver(t, &g.recs[i]);
@@ -316,6 +357,7 @@ static int start_snapshot(struct ts_trace *t, const struct ts_trace_opts *opts)
 		return r;
 	t->start_ns = mono_ns();
 	t->last_tw_poll_ns = t->start_ns;
+	t->last_tw_dump_ns = t->start_ns;
 	r = trace_track_seed(&t->track, snap, t->start_ns);
 	if (r == 0)
 		r = keep_netns_names(t, snap);
@@ -349,6 +391,7 @@ int ts_trace_open(const struct ts_trace_opts *opts, struct ts_trace **ret,
 		return -ENOMEM;
 	}
 	trace_track_init(&t->track);
+	trace_tw_lookup_init(&t->tw_lookup, t->netns_spec, t->all_netns);
 	bpf_filter_from(&t->filter, opts->all_netns ? 0 : (uint32_t)ref.inode, &bf);
 	r = trace_bpf_open(&bf, on_record, t, &t->bpf, ret_status);
 	if (r < 0)
@@ -374,7 +417,9 @@ const char *ts_trace_hook_where(const struct ts_trace *t, enum ts_trace_hook h)
 		return "the state change hook (FIN_WAIT_2 or CLOSING -> CLOSE without an error is "
 		       "the hand-over to a timewait socket)";
 	if (h == TS_TRACE_HOOK_TW_END)
-		return "sock_diag, polled every second (the end time is when it was noticed)";
+		return "sock_diag: each timewait socket looked up when its timer is due, every "
+		       "second, and a dump every 10 s for early ends (the end time is when it was "
+		       "noticed)";
 	return NULL;
 }
 
@@ -397,24 +442,68 @@ const char *ts_trace_netns_name(const struct ts_trace *t, uint64_t netns_inode)
 
 int ts_trace_poll(struct ts_trace *t, int timeout_ms, ts_trace_event_cb cb, void *userdata)
 {
+	uint64_t end = timeout_ms >= 0 ? mono_ns() + (uint64_t)timeout_ms * 1000000ull : 0;
 	int r;
 
 	t->cb = cb;
 	t->userdata = userdata;
-	r = trace_bpf_poll(t->bpf, timeout_ms);
-	if (r >= 0) {
-		int p = tw_poll(t);
+	/* The kernel wakes us only for a batch (trace.bpf.c): look at least
+	 * every TRACE_LATENCY_MS, until something came or the time is up. */
+	for (;;) {
+		uint64_t now = mono_ns(), left = timeout_ms >= 0 && end > now ? end - now : 0;
+		int step = TRACE_LATENCY_MS;
 
-		if (p < 0)
-			r = p;
+		if (timeout_ms >= 0 && left < (uint64_t)step * 1000000ull)
+			step = (int)(left / 1000000ull);
+		r = trace_bpf_poll(t->bpf, step);
+		if (r >= 0) {
+			int p = tw_poll(t);
+
+			if (p < 0)
+				r = p;
+		}
+		if (r != 0 || (timeout_ms >= 0 && mono_ns() >= end))
+			break;
 	}
 	t->cb = NULL;
 	return r;
 }
 
+static void reconcile(struct ts_trace *t);
+
+int ts_trace_drain(struct ts_trace *t, ts_trace_event_cb cb, void *userdata)
+{
+	int r;
+
+	t->cb = cb;
+	t->userdata = userdata;
+	r = trace_bpf_drain(t->bpf);
+	t->cb = NULL;
+	if (r >= 0)
+		reconcile(t);
+	return r;
+}
+
+int ts_trace_loss_get(const struct ts_trace *t, struct ts_trace_loss *ret)
+{
+	struct trace_bpf_loss l;
+	int r = trace_bpf_loss(t->bpf, &l);
+
+	if (r < 0)
+		return r;
+	ret->events_dropped = l.events_dropped;
+	ret->events_skipped = l.events_skipped;
+	ret->events_unseen = t->track.unseen;
+	ret->events = l.events_dropped + l.events_skipped + t->track.unseen;
+	ret->other_records = l.other;
+	return 0;
+}
+
 uint64_t ts_trace_lost(const struct ts_trace *t)
 {
-	return trace_bpf_lost(t->bpf);
+	struct ts_trace_loss l;
+
+	return ts_trace_loss_get(t, &l) == 0 ? l.events : 0;
 }
 
 struct open_ctx {
@@ -453,6 +542,32 @@ static void on_open(const struct ts_trace_open_sock *o, void *userdata)
 	(*n)++;
 }
 
+/* Is key among the sockets the kernel has? */
+static bool key_present(uint64_t key, void *userdata)
+{
+	uint32_t unused;
+
+	return trace_map_get(userdata, key, &unused);
+}
+
+/*
+ * The sockets followed in a state they can leave, that the kernel has no
+ * more: their last changes were never seen (no hook ran for them, nor for
+ * their destruction). Counted lost once, at the end (ts_trace_drain()); a
+ * change still on its way then is counted too (lost is "at most").
+ */
+static void reconcile(struct ts_trace *t)
+{
+	struct trace_map present = { 0 };
+
+	if (t->reconciled)
+		return;
+	t->reconciled = true;
+	if (present_keys(t, 0, &present) == 0)
+		trace_track_forget_gone(&t->track, key_present, &present);
+	trace_map_done(&present);
+}
+
 int ts_trace_summary_get(struct ts_trace *t, struct ts_trace_summary **ret)
 {
 	struct ts_trace_summary *s = calloc(1, sizeof(*s));
@@ -467,7 +582,8 @@ int ts_trace_summary_get(struct ts_trace *t, struct ts_trace_summary **ret)
 	if (!s)
 		return -ENOMEM;
 	s->duration_ns = now > t->start_ns ? now - t->start_ns : 0;
-	s->lost = ts_trace_lost(t);
+	if (ts_trace_loss_get(t, &s->loss) == 0)
+		s->lost = s->loss.events;
 	r = trace_acc_summary(&t->acc, s);
 	if (r == 0) {
 		trace_track_each_open(&t->track, now, on_open, &c);
@@ -499,6 +615,7 @@ struct ts_trace *ts_trace_free(struct ts_trace *t)
 		return NULL;
 	trace_bpf_free(t->bpf);
 	trace_track_done(&t->track);
+	trace_tw_lookup_done(&t->tw_lookup);
 	trace_acc_done(&t->acc);
 	free(t->netns);
 	free(t->netns_spec);

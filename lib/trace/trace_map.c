@@ -6,8 +6,11 @@
 
 static size_t slot_of(uint64_t key, size_t cap)
 {
+	/* murmur3's fmix64: kernel addresses differ in a few middle bits. */
 	key ^= key >> 33;
 	key *= 0xff51afd7ed558ccdull;
+	key ^= key >> 33;
+	key *= 0xc4ceb9fe1a85ec53ull;
 	key ^= key >> 33;
 	return (size_t)key & (cap - 1);
 }

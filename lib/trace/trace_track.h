@@ -32,6 +32,7 @@ struct trace_sock {
 	enum ts_state state;
 	enum ts_trace_age age;
 	uint64_t since_ns;
+	uint64_t born_ns; /* its birth, when seen (socket() or a listener's child); else 0 */
 	bool claimed;   /* seeds: an event took it over */
 	bool tw;        /* a timewait socket: id is trace_tuple_key() */
 };
@@ -49,6 +50,11 @@ struct trace_track {
 	uint32_t free_holder;
 	struct trace_map holder_by_inode;
 	uint64_t untracked;         /* records about sockets past the bound */
+	bool young;                 /* the last record's socket was born less than
+				     * TS_TRACE_RESCAN_MS before it: a holder not known yet is
+				     * one whose accept() has not returned, no rescan needed */
+	uint64_t unseen;            /* changes never seen, at most: sockets gone before their
+				     * end was seen (changes_left_max() of their last state) */
 };
 
 void trace_track_init(struct trace_track *tt);
@@ -62,11 +68,17 @@ void trace_track_done(struct trace_track *tt);
  */
 int trace_track_seed(struct trace_track *tt, const struct ts_snapshot *snap, uint64_t snap_ns);
 
+/* The most events one record gives. */
+#define TRACE_TRACK_MAX_EVENTS 2
+
 /*
- * One record: 1 with *ret filled (a state change to report), 0 (nothing to
- * report: a holder learnt, a hand-over that changes no state), -ENOMEM.
+ * One record: the number of events filled in ret[] in order (a state change
+ * to report; before it, the end of a timewait socket whose 4-tuple the
+ * record's new connection took), 0 (nothing to report: a holder learnt, a
+ * hand-over that changes no state), -ENOMEM.
  */
-int trace_track_rec(struct trace_track *tt, const struct trace_rec *r, struct ts_trace_event *ret);
+int trace_track_rec(struct trace_track *tt, const struct trace_rec *r,
+		    struct ts_trace_event ret[TRACE_TRACK_MAX_EVENTS]);
 
 /* Learns that pid holds the socket of inode through fd. 0 or -ENOMEM. */
 int trace_track_holder_put(struct trace_track *tt, uint64_t inode, pid_t pid, int fd,
@@ -78,6 +90,12 @@ bool trace_track_holder_fill(const struct trace_track *tt, struct ts_trace_socke
 /* A timewait socket's identity: its namespace and ends (never 0). */
 uint64_t trace_tuple_key(uint32_t netns, uint8_t family, const struct in6_addr *saddr,
 			 uint16_t sport, const struct in6_addr *daddr, uint16_t dport);
+
+/* Forgets the sockets followed in a state they can leave (not timewait ones)
+ * whose 4-tuple key present() says the kernel has no more, counting their
+ * end as unseen. */
+void trace_track_forget_gone(struct trace_track *tt, bool (*present)(uint64_t key, void *userdata),
+			     void *userdata);
 
 /* Calls cb with the key of each timewait socket followed or seeded. */
 void trace_track_each_tw(const struct trace_track *tt,

@@ -146,7 +146,7 @@ static void test_decode_checks_length_and_values(void **state)
 }
 
 struct replay {
-	struct ts_trace_event ev[MAX_RECS];
+	struct ts_trace_event ev[MAX_RECS + TRACE_TRACK_MAX_EVENTS];
 	size_t n;
 };
 
@@ -162,7 +162,7 @@ static void replay(struct replay *out, struct trace_acc *acc)
 		int r = trace_track_rec(&tt, &recs[i], &out->ev[out->n]);
 
 		assert_true(r >= 0);
-		if (r == 1) {
+		for (int k = 0; k < r; k++) {
 			if (acc)
 				assert_int_equal(trace_acc_add(acc, &out->ev[out->n]), 0);
 			out->n++;
@@ -273,24 +273,82 @@ static void test_destroy_forgets_an_idle_socket(void **state)
 	struct trace_rec gone = { .ts_ns = 2000, .id = 0x1000, .family = AF_INET,
 				  .kind = TRACE_REC_DESTROY, .oldstate = TS_TCP_CLOSE,
 				  .newstate = TS_TCP_CLOSE, .orphan = true };
-	struct ts_trace_event ev;
+	struct ts_trace_event ev[TRACE_TRACK_MAX_EVENTS];
 	struct trace_track tt;
 	size_t open = 0;
 
 	(void)state;
 	trace_track_init(&tt);
-	assert_int_equal(trace_track_rec(&tt, &hold, &ev), 1);
-	assert_true(ev.born);
-	assert_int_equal(ev.new_state, TS_STATE_IDLE);
-	assert_int_equal(ev.sock.pid, 42);
-	assert_int_equal(ev.sock.fd, 3);
+	assert_int_equal(trace_track_rec(&tt, &hold, ev), 1);
+	assert_true(ev[0].born);
+	assert_int_equal(ev[0].new_state, TS_STATE_IDLE);
+	assert_int_equal(ev[0].sock.pid, 42);
+	assert_int_equal(ev[0].sock.fd, 3);
 	trace_track_each_open(&tt, 3000, count_open, &open);
 	assert_int_equal(open, 1);
-	assert_int_equal(trace_track_rec(&tt, &gone, &ev), 0);
+	assert_int_equal(trace_track_rec(&tt, &gone, ev), 0);
 	open = 0;
 	trace_track_each_open(&tt, 3000, count_open, &open);
 	assert_int_equal(open, 0);
 	assert_int_equal(tt.holder_by_inode.n, 0);
+	trace_track_done(&tt);
+}
+
+/* A socket last seen in FIN_WAIT_1 whose address a socket() takes: its end was
+ * never seen (at most 2 changes lost), and the new socket is born all the same. */
+static void test_address_reused_before_the_end_counts_unseen(void **state)
+{
+	struct trace_rec fw1 = { .ts_ns = 1000, .id = 0x2000, .family = AF_INET,
+				 .kind = TRACE_REC_STATE, .oldstate = TS_TCP_ESTABLISHED,
+				 .newstate = TS_TCP_FIN_WAIT1, .sport = 40000, .dport = 80,
+				 .had_port = true };
+	struct trace_rec born = { .ts_ns = 2000, .id = 0x2000, .inode = 9, .family = AF_INET,
+				  .kind = TRACE_REC_HOLD, .oldstate = TS_TCP_CLOSE,
+				  .newstate = TS_TCP_CLOSE, .tgid = 7, .fd = 4, .comm = "cli" };
+	struct ts_trace_event ev[TRACE_TRACK_MAX_EVENTS];
+	struct trace_track tt;
+
+	(void)state;
+	trace_track_init(&tt);
+	assert_int_equal(trace_track_rec(&tt, &fw1, ev), 1);
+	assert_int_equal(tt.unseen, 0);
+	assert_int_equal(trace_track_rec(&tt, &born, ev), 1);
+	assert_true(ev[0].born);
+	assert_int_equal(ev[0].new_state, TS_STATE_IDLE);
+	assert_int_equal(tt.unseen, 2);
+	trace_track_done(&tt);
+}
+
+/* A connection on the 4-tuple of a followed timewait socket ends it first. */
+static void test_tuple_taken_ends_the_time_wait(void **state)
+{
+	struct trace_rec tw = { .ts_ns = 1000, .id = 0x3000, .peer_id = 0x3000, .family = AF_INET,
+				.kind = TRACE_REC_TW_ENTER, .oldstate = TS_TCP_FIN_WAIT2,
+				.newstate = TS_TCP_TIME_WAIT, .sport = 40001, .dport = 80,
+				.orphan = true, .had_port = true };
+	struct trace_rec est = { .ts_ns = 5000, .id = 0x4000, .family = AF_INET,
+				 .kind = TRACE_REC_STATE, .oldstate = TS_TCP_SYN_SENT,
+				 .newstate = TS_TCP_ESTABLISHED, .sport = 40001, .dport = 80,
+				 .had_port = true };
+	struct ts_trace_event ev[TRACE_TRACK_MAX_EVENTS];
+	struct trace_track tt;
+
+	(void)state;
+	memcpy(&tw.saddr, "\x7f\0\0\1", 4);
+	memcpy(&tw.daddr, "\x7f\0\0\2", 4);
+	est.saddr = tw.saddr;
+	est.daddr = tw.daddr;
+	trace_track_init(&tt);
+	assert_int_equal(trace_track_rec(&tt, &tw, ev), 1);
+	assert_int_equal(ev[0].new_state, TS_STATE_TIME_WAIT);
+	assert_int_equal(trace_track_rec(&tt, &est, ev), 2);
+	assert_int_equal(ev[0].old_state, TS_STATE_TIME_WAIT);
+	assert_int_equal(ev[0].new_state, TS_STATE_CLOSED);
+	assert_true(ev[0].ended && ev[0].reused);
+	assert_int_equal(ev[0].age, TS_TRACE_AGE_EXACT);
+	assert_int_equal(ev[0].in_old_ns, 4000);
+	assert_int_equal(ev[1].new_state, TS_STATE_ESTABLISHED);
+	assert_false(ev[1].reused);
 	trace_track_done(&tt);
 }
 
@@ -305,6 +363,8 @@ int main(void)
 		cmocka_unit_test(test_replay_tells_states_holders_and_times),
 		cmocka_unit_test(test_replay_summary),
 		cmocka_unit_test(test_destroy_forgets_an_idle_socket),
+		cmocka_unit_test(test_address_reused_before_the_end_counts_unseen),
+		cmocka_unit_test(test_tuple_taken_ends_the_time_wait),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

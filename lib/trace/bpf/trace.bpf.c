@@ -6,7 +6,9 @@
  * that loads and attaches on the running kernel:
  *
  *   state change   tp_btf/inet_sock_set_state, else raw_tp/inet_sock_set_state,
- *                  else fentry/tcp_set_state
+ *                  else fentry/tcp_set_state; each with a backup program on
+ *                  the same hook for the changes the kernel skips the first
+ *                  one for (nested in it on its CPU; see state_busy)
  *   TIME_WAIT in   fentry/inet_twsk_hashdance_schedule (6.10+), else
  *                  fentry/inet_twsk_hashdance, else read off the state change
  *                  hook (tw_from_state): FIN_WAIT2 or CLOSING -> CLOSE with no
@@ -58,16 +60,35 @@ const volatile __u8 tw_from_state = 0;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 4 << 20);
+	__uint(max_entries, TRACE_RING_BYTES);
 } events SEC(".maps");
 
-/* Events the ring buffer had no room for. */
+/* Loss counters, per CPU, indexed by enum trace_lost_slot (tstrace_rec.h):
+ * records the ring buffer had no room for, by what they carried, and the
+ * state changes the backup program took. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, TRACE_LOST_SLOTS);
+	__type(key, __u32);
+	__type(value, __u64);
+} lost SEC(".maps");
+
+/*
+ * Set, per CPU, while the state change program runs. The kernel runs a
+ * program at most once per CPU at a time: a state change made in a softirq
+ * that interrupts it (another packet's) is skipped, counted only in the
+ * program's recursion_misses. A second program on the same hook, attached
+ * after it, takes those: it runs after the first at every change, and acts
+ * only when it finds the first one busy on its CPU. What it cannot take
+ * (nested in it too, or in the first's few instructions outside the flag) is
+ * counted: the first's misses minus TRACE_LOST_RESCUED.
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, __u64);
-} lost SEC(".maps");
+	__type(value, __u32);
+} state_busy SEC(".maps");
 
 /* Full sockets just handed over to a timewait socket: their next
  * "-> TCP_CLOSE" (tcp_done() right after) is the hand-over, not an end. */
@@ -110,10 +131,23 @@ static __always_inline __u64 socket_inode(struct socket *sock)
 	return BPF_CORE_READ(inode, i_ino);
 }
 
-static __always_inline void count_lost(void)
+/*
+ * Hands e over. The reader is woken only once TRACE_WAKEUP_BYTES are waiting
+ * (it also reads every TRACE_LATENCY_MS): a wakeup per event cost more than
+ * the event itself at a few thousand a second.
+ */
+static __always_inline void submit(struct tstrace_rec *e)
 {
-	__u32 zero = 0;
-	__u64 *n = bpf_map_lookup_elem(&lost, &zero);
+	__u64 flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= TRACE_WAKEUP_BYTES
+			      ? BPF_RB_FORCE_WAKEUP
+			      : BPF_RB_NO_WAKEUP;
+
+	bpf_ringbuf_submit(e, flags);
+}
+
+static __always_inline void count_lost(__u32 slot)
+{
+	__u64 *n = bpf_map_lookup_elem(&lost, &slot);
 
 	if (n)
 		*n += 1;
@@ -144,7 +178,7 @@ static __always_inline struct tstrace_rec *event_start(struct sock_common *skc, 
 		return NULL;
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
-		count_lost();
+		count_lost(kind == TRACE_EV_DESTROY ? TRACE_LOST_OTHER : TRACE_LOST_EVENT);
 		return NULL;
 	}
 	__builtin_memset(e, 0, sizeof(*e));
@@ -214,20 +248,57 @@ static __always_inline int on_state(struct sock *sk, int oldstate, int newstate)
 		e->newstate = (shutdown & RCV_SHUTDOWN) ? K_TCP_TIME_WAIT : K_TCP_FIN_WAIT2;
 	}
 	event_holder(e, sk);
-	bpf_ringbuf_submit(e, 0);
+	submit(e);
 	return 0;
+}
+
+/* The first program: marks its CPU busy while it runs. */
+static __always_inline int state_first(struct sock *sk, int oldstate, int newstate)
+{
+	__u32 zero = 0, *busy = bpf_map_lookup_elem(&state_busy, &zero);
+
+	if (busy)
+		*busy = 1;
+	on_state(sk, oldstate, newstate);
+	if (busy)
+		*busy = 0;
+	return 0;
+}
+
+/* The backup: a change the first program was skipped for (it is busy on
+ * this CPU, under us); else the first one has taken it already. */
+static __always_inline int state_backup(struct sock *sk, int oldstate, int newstate)
+{
+	__u32 zero = 0, *busy = bpf_map_lookup_elem(&state_busy, &zero);
+
+	if (!busy || !*busy)
+		return 0;
+	count_lost(TRACE_LOST_RESCUED);
+	return on_state(sk, oldstate, newstate);
 }
 
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(state_tp, struct sock *sk, int oldstate, int newstate)
 {
-	return on_state(sk, oldstate, newstate);
+	return state_first(sk, oldstate, newstate);
+}
+
+SEC("tp_btf/inet_sock_set_state")
+int BPF_PROG(state_tp_backup, struct sock *sk, int oldstate, int newstate)
+{
+	return state_backup(sk, oldstate, newstate);
 }
 
 SEC("raw_tp/inet_sock_set_state")
 int BPF_PROG(state_raw, struct sock *sk, int oldstate, int newstate)
 {
-	return on_state(sk, oldstate, newstate);
+	return state_first(sk, oldstate, newstate);
+}
+
+SEC("raw_tp/inet_sock_set_state")
+int BPF_PROG(state_raw_backup, struct sock *sk, int oldstate, int newstate)
+{
+	return state_backup(sk, oldstate, newstate);
 }
 
 SEC("fentry/tcp_set_state")
@@ -237,7 +308,17 @@ int BPF_PROG(state_fentry, struct sock *sk, int state)
 
 	if (old == state)
 		return 0;
-	return on_state(sk, old, state);
+	return state_first(sk, old, state);
+}
+
+SEC("fentry/tcp_set_state")
+int BPF_PROG(state_fentry_backup, struct sock *sk, int state)
+{
+	int old = BPF_CORE_READ(sk, __sk_common.skc_state);
+
+	if (old == state)
+		return 0;
+	return state_backup(sk, old, state);
 }
 
 /* tcp_time_wait(): tw (already filled by inet_twsk_alloc, tw_substate
@@ -262,7 +343,7 @@ static __always_inline int on_tw_enter(struct inet_timewait_sock *tw, struct soc
 	e->oldstate = BPF_CORE_READ(sk, __sk_common.skc_state);
 	e->newstate = BPF_CORE_READ(tw, tw_substate);
 	event_holder(e, sk);
-	bpf_ringbuf_submit(e, 0);
+	submit(e);
 	return 0;
 }
 
@@ -288,7 +369,7 @@ static __always_inline int on_tw_end(struct inet_timewait_sock *tw)
 	e->oldstate = BPF_CORE_READ(tw, tw_substate);
 	e->newstate = K_TCP_CLOSE;
 	e->flags |= TRACE_F_ORPHAN;
-	bpf_ringbuf_submit(e, 0);
+	submit(e);
 	return 0;
 }
 
@@ -320,7 +401,7 @@ int BPF_PROG(bind_exit, struct sock *sk, unsigned short snum, int ret)
 	e->oldstate = K_TCP_CLOSE;
 	e->newstate = K_TCP_CLOSE;
 	event_holder(e, sk);
-	bpf_ringbuf_submit(e, 0);
+	submit(e);
 	return 0;
 }
 
@@ -339,12 +420,13 @@ int BPF_PROG(destroy_tp, struct sock *sk)
 		return 0;
 	e->oldstate = BPF_CORE_READ(sk, __sk_common.skc_state);
 	e->newstate = e->oldstate;
-	bpf_ringbuf_submit(e, 0);
+	submit(e);
 	return 0;
 }
 
-/* An fd now names sk's socket: who holds it. */
-static __always_inline int on_hold(struct socket *sock, int fd)
+/* An fd now names sk's socket: who holds it. birth: the fd may be the
+ * socket's first (socket(); any fd_install), whose record is then its birth. */
+static __always_inline int on_hold(struct socket *sock, int fd, bool birth)
 {
 	struct tstrace_rec *e;
 	struct sock *sk;
@@ -362,7 +444,10 @@ static __always_inline int on_hold(struct socket *sock, int fd)
 		return 0;
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
-		count_lost();
+		/* The fd of a new socket (TCP_CLOSE, from socket()) carries its
+		 * birth as IDLE, an event; the others only who holds it. */
+		birth = birth && BPF_CORE_READ(sk, __sk_common.skc_state) == K_TCP_CLOSE;
+		count_lost(birth ? TRACE_LOST_EVENT : TRACE_LOST_OTHER);
 		return 0;
 	}
 	__builtin_memset(e, 0, sizeof(*e));
@@ -380,7 +465,7 @@ static __always_inline int on_hold(struct socket *sock, int fd)
 	if (BPF_CORE_READ(sk, __sk_common.skc_num))
 		e->flags |= TRACE_F_PORT;
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
-	bpf_ringbuf_submit(e, 0);
+	submit(e);
 	return 0;
 }
 
@@ -404,7 +489,7 @@ int BPF_PROG(hold, unsigned int fd, struct file *file)
 {
 	struct socket *sock = file_socket(file);
 
-	return sock ? on_hold(sock, (int)fd) : 0;
+	return sock ? on_hold(sock, (int)fd, true) : 0;
 }
 
 #if defined(__TARGET_ARCH_x86)
@@ -442,7 +527,7 @@ int BPF_PROG(hold_sys_exit, struct pt_regs *regs, long ret)
 	if (!fds || bpf_probe_read_kernel(&file, sizeof(file), &fds[ret]))
 		return 0;
 	sock = file_socket(file);
-	return sock ? on_hold(sock, (int)ret) : 0;
+	return sock ? on_hold(sock, (int)ret, nr == NR_SOCKET) : 0;
 #else
 	return 0;
 #endif

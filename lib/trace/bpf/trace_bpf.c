@@ -25,9 +25,19 @@ int trace_bpf_poll(struct trace_bpf *t, int timeout_ms)
 	return -EOPNOTSUPP;
 }
 
-uint64_t trace_bpf_lost(const struct trace_bpf *t)
+int trace_bpf_drain(struct trace_bpf *t)
 {
-	return 0;
+	return -EOPNOTSUPP;
+}
+
+int trace_bpf_loss(const struct trace_bpf *t, struct trace_bpf_loss *ret)
+{
+	return -EOPNOTSUPP;
+}
+
+bool trace_bpf_has_backup(const struct trace_bpf *t)
+{
+	return false;
 }
 
 struct trace_bpf *trace_bpf_free(struct trace_bpf *t)
@@ -64,10 +74,12 @@ _Static_assert(sizeof(struct tstrace_rec) == 112, "tstrace_rec has implicit padd
 static const struct hook_alts {
 	const char *prog[MAX_ALTS];
 	const char *where[MAX_ALTS];
+	const char *backup[MAX_ALTS]; /* attached after prog: the changes it was skipped for */
 } hooks[_TS_TRACE_HOOK_MAX] = {
 	[TS_TRACE_HOOK_STATE] = { { "state_tp", "state_raw", "state_fentry" },
 				  { "tp_btf/inet_sock_set_state", "raw_tp/inet_sock_set_state",
-				    "fentry/tcp_set_state" } },
+				    "fentry/tcp_set_state" },
+				  { "state_tp_backup", "state_raw_backup", "state_fentry_backup" } },
 	[TS_TRACE_HOOK_TW_ENTER] = { { "tw_enter_schedule", "tw_enter_hashdance" },
 				     { "fentry/inet_twsk_hashdance_schedule",
 				       "fentry/inet_twsk_hashdance" } },
@@ -84,11 +96,17 @@ struct trace_bpf {
 	struct trace_bpf_skel *skel;
 	struct ring_buffer *rb;
 	struct bpf_link *links[_TS_TRACE_HOOK_MAX];
+	struct bpf_link *backup_link;   /* of the state hook; NULL: it did not attach */
+	struct bpf_program *progs[_TS_TRACE_HOOK_MAX], *backup_prog;
 	int chosen[_TS_TRACE_HOOK_MAX]; /* index into hooks[h], -1: none */
 	trace_bpf_cb cb;
 	void *userdata;
 	int cb_error;
+	size_t budget; /* drain: records left to read (0: no bound) */
 };
+
+/* Records the ring buffer holds at most (each after an 8-byte header). */
+#define RING_RECORDS_MAX (TRACE_RING_BYTES / (sizeof(struct tstrace_rec) + 8))
 
 static void set_filter(struct trace_bpf_skel *skel, const struct trace_bpf_filter *f)
 {
@@ -113,10 +131,14 @@ static void set_tw_from_state(struct trace_bpf_skel *skel, const int *want)
 
 static void unload(struct trace_bpf *t)
 {
+	bpf_link__destroy(t->backup_link);
+	t->backup_link = NULL;
 	for (int h = 0; h < _TS_TRACE_HOOK_MAX; h++) {
 		bpf_link__destroy(t->links[h]);
 		t->links[h] = NULL;
+		t->progs[h] = NULL;
 	}
+	t->backup_prog = NULL;
 	trace_bpf_skel__destroy(t->skel);
 	t->skel = NULL;
 }
@@ -129,7 +151,7 @@ static void unload(struct trace_bpf *t)
 static int load_attach(struct trace_bpf *t, const struct trace_bpf_filter *f, const int *want,
 		       struct ts_bpf_status *st)
 {
-	struct bpf_program *p, *pick[_TS_TRACE_HOOK_MAX] = { 0 };
+	struct bpf_program *p, *pick[_TS_TRACE_HOOK_MAX] = { 0 }, *backup = NULL;
 	char *log;
 	int r;
 
@@ -152,6 +174,12 @@ static int load_attach(struct trace_bpf *t, const struct trace_bpf_filter *f, co
 		pick[h] = bpf_object__find_program_by_name(t->skel->obj, hooks[h].prog[want[h]]);
 		if (pick[h])
 			bpf_program__set_autoload(pick[h], true);
+		if (pick[h] && hooks[h].backup[want[h]]) {
+			backup = bpf_object__find_program_by_name(t->skel->obj,
+								  hooks[h].backup[want[h]]);
+			if (backup)
+				bpf_program__set_autoload(backup, true);
+		}
 	}
 	log = calloc(1, VERIFIER_LOG_SIZE);
 	if (!log) {
@@ -188,6 +216,13 @@ static int load_attach(struct trace_bpf *t, const struct trace_bpf_filter *f, co
 				   -r, why);
 			goto out_destroy;
 		}
+		t->progs[h] = pick[h];
+	}
+	/* After the first one, so that it runs after it. Without it, the
+	 * changes the first one is skipped for are only counted. */
+	if (backup) {
+		t->backup_link = bpf_program__attach(backup);
+		t->backup_prog = t->backup_link ? backup : NULL;
 	}
 	return 0;
 
@@ -205,6 +240,8 @@ static int on_record(void *ctx, void *data, size_t len)
 		t->cb_error = r;
 		return r;
 	}
+	if (t->budget && --t->budget == 0)
+		return -EALREADY; /* drained what was there: stop, not an error */
 	return 0;
 }
 
@@ -292,28 +329,91 @@ int trace_bpf_poll(struct trace_bpf *t, int timeout_ms)
 	int r;
 
 	t->cb_error = 0;
+	t->budget = 0;
 	r = ring_buffer__poll(t->rb, timeout_ms);
+	/* Woken only past TRACE_WAKEUP_BYTES: read what waits below that too. */
+	if (r == 0 && t->cb_error == 0)
+		r = ring_buffer__consume(t->rb);
 	if (t->cb_error < 0)
 		return t->cb_error;
 	return r;
 }
 
-uint64_t trace_bpf_lost(const struct trace_bpf *t)
+int trace_bpf_drain(struct trace_bpf *t)
 {
-	int ncpu = libbpf_num_possible_cpus();
+	int r;
+
+	t->cb_error = 0;
+	/* As many as the buffer can hold: what was there, not what keeps coming. */
+	t->budget = RING_RECORDS_MAX;
+	r = ring_buffer__consume(t->rb);
+	t->budget = 0;
+	if (t->cb_error < 0)
+		return t->cb_error;
+	return r == -EALREADY ? 0 : r;
+}
+
+/* Slot of the per-CPU "lost" map, summed over the CPUs. */
+static int lost_slot(const struct trace_bpf *t, uint32_t slot, uint64_t *ret)
+{
+	int ncpu = libbpf_num_possible_cpus(), r;
 	uint64_t *vals, sum = 0;
-	uint32_t zero = 0;
 
 	if (ncpu <= 0)
-		return 0;
+		return ncpu < 0 ? ncpu : -EINVAL;
 	vals = calloc((size_t)ncpu, sizeof(*vals));
 	if (!vals)
-		return 0;
-	if (bpf_map_lookup_elem(bpf_map__fd(t->skel->maps.lost), &zero, vals) == 0)
-		for (int i = 0; i < ncpu; i++)
-			sum += vals[i];
+		return -ENOMEM;
+	r = bpf_map_lookup_elem(bpf_map__fd(t->skel->maps.lost), &slot, vals) < 0 ? -errno : 0;
+	for (int i = 0; r == 0 && i < ncpu; i++)
+		sum += vals[i];
 	free(vals);
-	return sum;
+	if (r == 0)
+		*ret = sum;
+	return r;
+}
+
+/* Runs of p the kernel skipped (p was running on that CPU already). */
+static uint64_t prog_misses(const struct bpf_program *p)
+{
+	struct bpf_prog_info info;
+	uint32_t len = sizeof(info);
+
+	if (!p)
+		return 0;
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(bpf_program__fd(p), &info, &len) < 0)
+		return 0;
+	return info.recursion_misses;
+}
+
+int trace_bpf_loss(const struct trace_bpf *t, struct trace_bpf_loss *ret)
+{
+	uint64_t ev = 0, other = 0, rescued = 0, skipped;
+	int r;
+
+	if ((r = lost_slot(t, TRACE_LOST_EVENT, &ev)) < 0 ||
+	    (r = lost_slot(t, TRACE_LOST_OTHER, &other)) < 0 ||
+	    (r = lost_slot(t, TRACE_LOST_RESCUED, &rescued)) < 0)
+		return r;
+	/* Every change the first program was skipped for, and the backup
+	 * did not take (the backup was busy too, or not attached). */
+	skipped = prog_misses(t->progs[TS_TRACE_HOOK_STATE]);
+	skipped = skipped > rescued ? skipped - rescued : 0;
+	ret->events_dropped = ev;
+	ret->events_skipped = skipped;
+	ret->other = other + prog_misses(t->progs[TS_TRACE_HOOK_HOLD]) +
+		     prog_misses(t->progs[TS_TRACE_HOOK_DESTROY]) +
+		     prog_misses(t->progs[TS_TRACE_HOOK_BIND]) +
+		     prog_misses(t->progs[TS_TRACE_HOOK_TW_ENTER]) +
+		     prog_misses(t->progs[TS_TRACE_HOOK_TW_END]);
+	ret->rescued = rescued;
+	return 0;
+}
+
+bool trace_bpf_has_backup(const struct trace_bpf *t)
+{
+	return t && t->backup_link;
 }
 
 struct trace_bpf *trace_bpf_free(struct trace_bpf *t)
@@ -321,6 +421,7 @@ struct trace_bpf *trace_bpf_free(struct trace_bpf *t)
 	if (!t)
 		return NULL;
 	ring_buffer__free(t->rb);
+	bpf_link__destroy(t->backup_link);
 	for (int h = 0; h < _TS_TRACE_HOOK_MAX; h++)
 		bpf_link__destroy(t->links[h]);
 	trace_bpf_skel__destroy(t->skel);

@@ -45,8 +45,24 @@ const char *trace_bpf_hook(const struct trace_bpf *t, enum ts_trace_hook h);
  * the records read, or a negative errno (-EINTR on a signal). */
 int trace_bpf_poll(struct trace_bpf *t, int timeout_ms);
 
-/* Records the ring buffer had no room for, since open. */
-uint64_t trace_bpf_lost(const struct trace_bpf *t);
+/* Reads what the ring buffer holds now (at most its size), without waiting.
+ * Returns the records read or a negative errno. */
+int trace_bpf_drain(struct trace_bpf *t);
+
+/* What was lost since open. */
+struct trace_bpf_loss {
+	uint64_t events_dropped; /* records of events the ring buffer had no room for */
+	uint64_t events_skipped; /* state change hook runs the kernel skipped (nested on a
+				  * CPU) that the backup program did not take: any socket */
+	uint64_t other;          /* holder and destruction records dropped or skipped */
+	uint64_t rescued;        /* state changes the backup program took (not lost) */
+};
+
+/* Reads the counters: 0, or a negative errno (the map lookup failed). */
+int trace_bpf_loss(const struct trace_bpf *t, struct trace_bpf_loss *ret);
+
+/* Whether the state change hook's backup program is attached. */
+bool trace_bpf_has_backup(const struct trace_bpf *t);
 
 struct trace_bpf *trace_bpf_free(struct trace_bpf *t);
 

@@ -11,6 +11,9 @@
 #endif
 
 #define TRACE_COMM_LEN 16
+#define TRACE_RING_BYTES (4u << 20) /* the ring buffer's size */
+#define TRACE_WAKEUP_BYTES (64u << 10) /* waiting data that wakes the reader */
+#define TRACE_LATENCY_MS 100 /* the reader reads at least this often (ts_trace_poll) */
 
 enum trace_event_kind {
 	TRACE_EV_STATE = 1,     /* a full socket changed state (old -> new, kernel numbers) */
@@ -25,6 +28,16 @@ enum trace_event_kind {
 enum {
 	TRACE_F_ORPHAN = 1u << 0, /* no struct socket (sk_socket NULL): no process holds it */
 	TRACE_F_PORT = 1u << 1,   /* the socket had a local port (inet_num) at the event */
+};
+
+/* Slots of the per-CPU "lost" map. */
+enum trace_lost_slot {
+	TRACE_LOST_EVENT = 0,   /* a record of an event (state change, socket() birth) dropped:
+				 * the ring buffer was full */
+	TRACE_LOST_OTHER = 1,   /* a holder or destruction record dropped */
+	TRACE_LOST_RESCUED = 2, /* state changes the backup program took (the first one was
+				 * skipped for them: they are not lost) */
+	TRACE_LOST_SLOTS = 3,
 };
 
 struct tstrace_rec {
