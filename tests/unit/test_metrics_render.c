@@ -10,6 +10,8 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "exposition_check.h"
+
 #include "metrics.h"
 
 static struct metrics_ns ns[2];
@@ -76,51 +78,6 @@ static char *render(const struct metrics_model *m, const struct metrics_config *
 	return b.data;
 }
 
-static bool has_line(const char *text, const char *line)
-{
-	size_t n = strlen(line);
-
-	for (const char *p = text; (p = strstr(p, line)); p++)
-		if ((p == text || p[-1] == '\n') && p[n] == '\n')
-			return true;
-	return false;
-}
-
-/* Every sample line belongs to the family declared by the last TYPE line, and
- * every family has HELP then TYPE once (what promtool and Prometheus check). */
-static void assert_well_formed(const char *text, bool openmetrics)
-{
-	char family[128] = "", seen[64][128];
-	size_t n_seen = 0;
-
-	for (const char *p = text; *p;) {
-		const char *end = strchr(p, '\n');
-		char line[2048];
-
-		assert_non_null(end);
-		snprintf(line, sizeof(line), "%.*s", (int)(end - p), p);
-		if (strncmp(line, "# HELP ", 7) == 0) {
-			sscanf(line + 7, "%127s", family);
-			for (size_t i = 0; i < n_seen; i++)
-				assert_string_not_equal(seen[i], family);
-			assert_true(n_seen < 64);
-			snprintf(seen[n_seen++], sizeof(seen[0]), "%s", family);
-		} else if (strncmp(line, "# TYPE ", 7) == 0) {
-			assert_int_equal(strncmp(line + 7, family, strlen(family)), 0);
-		} else if (strcmp(line, "# EOF") == 0) {
-			assert_true(openmetrics);
-			assert_int_equal(end[1], '\0');
-		} else {
-			size_t fl = strlen(family);
-
-			assert_int_equal(strncmp(line, family, fl), 0);
-			/* the family's own name, or its counter sample (_total) */
-			assert_true(line[fl] == '{' || line[fl] == ' ' || strncmp(line + fl, "_total ", 7) == 0);
-		}
-		p = end + 1;
-	}
-}
-
 static void test_text_format(void **state)
 {
 	struct metrics_model m;
@@ -130,35 +87,35 @@ static void test_text_format(void **state)
 	(void)state;
 	model(&m, &cfg);
 	t = render(&m, &cfg, METRICS_TEXT_004);
-	assert_well_formed(t, false);
+	exposition_assert_well_formed(t, false);
 	/* 13 states per namespace, zero included; no UNKNOWN when none */
-	assert_true(has_line(t, "tcpstate_sockets{netns=\"init\",netns_inode=\"4026531840\",container=\"\",unit=\"\",state=\"CLOSE_WAIT\"} 7"));
-	assert_true(has_line(t, "tcpstate_sockets{netns=\"init\",netns_inode=\"4026531840\",container=\"\",unit=\"\",state=\"SYN_SENT\"} 0"));
+	assert_true(exposition_has_line(t, "tcpstate_sockets{netns=\"init\",netns_inode=\"4026531840\",container=\"\",unit=\"\",state=\"CLOSE_WAIT\"} 7"));
+	assert_true(exposition_has_line(t, "tcpstate_sockets{netns=\"init\",netns_inode=\"4026531840\",container=\"\",unit=\"\",state=\"SYN_SENT\"} 0"));
 	assert_null(strstr(t, "UNKNOWN\"}"));
 	/* label values: '"' and '\\' escaped, controls shown as '?' */
-	assert_true(has_line(t, "tcpstate_process_sockets{netns=\"we\\\"b\\\\1\",pid=\"42\",comm=\"a?b?c\",unit=\"leaky.service\",container=\"\",state=\"CLOSE_WAIT\"} 5"));
-	assert_true(has_line(t, "tcpstate_process_open_files_limit{netns=\"we\\\"b\\\\1\",pid=\"42\",comm=\"a?b?c\",unit=\"leaky.service\",container=\"\"} +Inf"));
-	assert_true(has_line(t, "tcpstate_process_close_wait_oldest_seconds{netns=\"we\\\"b\\\\1\",pid=\"42\",comm=\"a?b?c\",unit=\"leaky.service\",container=\"\"} 2.5"));
-	assert_true(has_line(t, "tcpstate_process_close_wait_growth_per_second{netns=\"we\\\"b\\\\1\",pid=\"42\",comm=\"a?b?c\",unit=\"leaky.service\",container=\"\"} 1.5"));
-	assert_true(has_line(t, "tcpstate_process_open_files{netns=\"we\\\"b\\\\1\",pid=\"42\",comm=\"a?b?c\",unit=\"leaky.service\",container=\"\"} 9"));
+	assert_true(exposition_has_line(t, "tcpstate_process_sockets{netns=\"we\\\"b\\\\1\",pid=\"42\",comm=\"a?b?c\",unit=\"leaky.service\",container=\"\",state=\"CLOSE_WAIT\"} 5"));
+	assert_true(exposition_has_line(t, "tcpstate_process_open_files_limit{netns=\"we\\\"b\\\\1\",pid=\"42\",comm=\"a?b?c\",unit=\"leaky.service\",container=\"\"} +Inf"));
+	assert_true(exposition_has_line(t, "tcpstate_process_close_wait_oldest_seconds{netns=\"we\\\"b\\\\1\",pid=\"42\",comm=\"a?b?c\",unit=\"leaky.service\",container=\"\"} 2.5"));
+	assert_true(exposition_has_line(t, "tcpstate_process_close_wait_growth_per_second{netns=\"we\\\"b\\\\1\",pid=\"42\",comm=\"a?b?c\",unit=\"leaky.service\",container=\"\"} 1.5"));
+	assert_true(exposition_has_line(t, "tcpstate_process_open_files{netns=\"we\\\"b\\\\1\",pid=\"42\",comm=\"a?b?c\",unit=\"leaky.service\",container=\"\"} 9"));
 	/* top 1: the two others summed into "other", and counted */
-	assert_true(has_line(t, "tcpstate_process_sockets{netns=\"\",pid=\"other\",comm=\"\",unit=\"\",container=\"\",state=\"CLOSE_WAIT\"} 2"));
-	assert_true(has_line(t, "tcpstate_process_sockets{netns=\"\",pid=\"other\",comm=\"\",unit=\"\",container=\"\",state=\"FIN_WAIT_2\"} 4"));
-	assert_true(has_line(t, "tcpstate_processes_folded 2"));
+	assert_true(exposition_has_line(t, "tcpstate_process_sockets{netns=\"\",pid=\"other\",comm=\"\",unit=\"\",container=\"\",state=\"CLOSE_WAIT\"} 2"));
+	assert_true(exposition_has_line(t, "tcpstate_process_sockets{netns=\"\",pid=\"other\",comm=\"\",unit=\"\",container=\"\",state=\"FIN_WAIT_2\"} 4"));
+	assert_true(exposition_has_line(t, "tcpstate_processes_folded 2"));
 	assert_null(strstr(t, "pid=\"43\""));
-	assert_true(has_line(t, "tcpstate_port_sockets{netns=\"init\",port=\"80\",state=\"ESTABLISHED\"} 2"));
-	assert_true(has_line(t, "tcpstate_port_sockets{netns=\"\",port=\"other\",state=\"LISTEN\"} 1"));
-	assert_true(has_line(t, "tcpstate_ports_folded 1"));
-	assert_true(has_line(t, "tcpstate_findings{severity=\"critical\",kind=\"close-wait\"} 1"));
-	assert_true(has_line(t, "tcpstate_findings{severity=\"info\",kind=\"leak\"} 0"));
+	assert_true(exposition_has_line(t, "tcpstate_port_sockets{netns=\"init\",port=\"80\",state=\"ESTABLISHED\"} 2"));
+	assert_true(exposition_has_line(t, "tcpstate_port_sockets{netns=\"\",port=\"other\",state=\"LISTEN\"} 1"));
+	assert_true(exposition_has_line(t, "tcpstate_ports_folded 1"));
+	assert_true(exposition_has_line(t, "tcpstate_findings{severity=\"critical\",kind=\"close-wait\"} 1"));
+	assert_true(exposition_has_line(t, "tcpstate_findings{severity=\"info\",kind=\"leak\"} 0"));
 	/* settings: only the readable ones; the port range as two fields */
-	assert_true(has_line(t, "tcpstate_sysctl{netns=\"we\\\"b\\\\1\",sysctl=\"net.ipv4.tcp_fin_timeout\"} 60"));
-	assert_true(has_line(t, "tcpstate_sysctl{netns=\"we\\\"b\\\\1\",sysctl=\"net.ipv4.ip_local_port_range\",field=\"high\"} 60999"));
+	assert_true(exposition_has_line(t, "tcpstate_sysctl{netns=\"we\\\"b\\\\1\",sysctl=\"net.ipv4.tcp_fin_timeout\"} 60"));
+	assert_true(exposition_has_line(t, "tcpstate_sysctl{netns=\"we\\\"b\\\\1\",sysctl=\"net.ipv4.ip_local_port_range\",field=\"high\"} 60999"));
 	assert_null(strstr(t, "tcp_max_tw_buckets"));
-	assert_true(has_line(t, "# TYPE tcpstate_scrape_errors_total counter"));
-	assert_true(has_line(t, "tcpstate_scrape_errors_total 3"));
-	assert_true(has_line(t, "tcpstate_owner_source{source=\"bpf\"} 1"));
-	assert_true(has_line(t, "tcpstate_owner_source{source=\"proc\"} 0"));
+	assert_true(exposition_has_line(t, "# TYPE tcpstate_scrape_errors_total counter"));
+	assert_true(exposition_has_line(t, "tcpstate_scrape_errors_total 3"));
+	assert_true(exposition_has_line(t, "tcpstate_owner_source{source=\"bpf\"} 1"));
+	assert_true(exposition_has_line(t, "tcpstate_owner_source{source=\"proc\"} 0"));
 	assert_null(strstr(t, "# EOF"));
 	free(t);
 }
@@ -172,11 +129,11 @@ static void test_openmetrics(void **state)
 	(void)state;
 	model(&m, &cfg);
 	t = render(&m, &cfg, METRICS_OPENMETRICS);
-	assert_well_formed(t, true);
+	exposition_assert_well_formed(t, true);
 	/* a counter's family has no _total; its sample does */
-	assert_true(has_line(t, "# TYPE tcpstate_scrape_errors counter"));
-	assert_true(has_line(t, "tcpstate_scrape_errors_total 3"));
-	assert_true(has_line(t, "# TYPE tcpstate_snapshots counter"));
+	assert_true(exposition_has_line(t, "# TYPE tcpstate_scrape_errors counter"));
+	assert_true(exposition_has_line(t, "tcpstate_scrape_errors_total 3"));
+	assert_true(exposition_has_line(t, "# TYPE tcpstate_snapshots counter"));
 	assert_int_equal(strcmp(t + strlen(t) - 6, "# EOF\n"), 0);
 	free(t);
 }
@@ -189,10 +146,10 @@ static void test_failed_snapshot_gives_self_metrics_only(void **state)
 
 	(void)state;
 	t = render(&m, &cfg, METRICS_TEXT_004);
-	assert_well_formed(t, false);
-	assert_true(has_line(t, "tcpstate_scrape_success 0"));
-	assert_true(has_line(t, "tcpstate_scrape_duration_seconds 0.25"));
-	assert_true(has_line(t, "tcpstate_scrape_errors_total 1"));
+	exposition_assert_well_formed(t, false);
+	assert_true(exposition_has_line(t, "tcpstate_scrape_success 0"));
+	assert_true(exposition_has_line(t, "tcpstate_scrape_duration_seconds 0.25"));
+	assert_true(exposition_has_line(t, "tcpstate_scrape_errors_total 1"));
 	assert_null(strstr(t, "tcpstate_sockets"));
 	assert_null(strstr(t, "tcpstate_owner_source"));
 	free(t);

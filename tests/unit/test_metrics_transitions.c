@@ -10,6 +10,8 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "exposition_check.h"
+
 #include "metrics_transitions.h"
 
 #define MS 1000000ull
@@ -54,59 +56,6 @@ static char *render(struct metrics_transitions *t, enum metrics_format f)
 	return b.data;
 }
 
-static bool has_line(const char *text, const char *line)
-{
-	size_t n = strlen(line);
-
-	for (const char *p = text; (p = strstr(p, line)); p++)
-		if ((p == text || p[-1] == '\n') && p[n] == '\n')
-			return true;
-	return false;
-}
-
-/* HELP then TYPE once per family; each sample of the family's name with the
- * suffixes its type allows. */
-static void assert_well_formed(const char *text, bool openmetrics)
-{
-	char family[128] = "", type[32] = "";
-
-	for (const char *p = text; *p;) {
-		const char *end = strchr(p, '\n');
-		char line[1024];
-
-		assert_non_null(end);
-		snprintf(line, sizeof(line), "%.*s", (int)(end - p), p);
-		if (strncmp(line, "# HELP ", 7) == 0) {
-			sscanf(line + 7, "%127s", family);
-			type[0] = '\0';
-		} else if (strncmp(line, "# TYPE ", 7) == 0) {
-			char name[128];
-
-			assert_int_equal(sscanf(line + 7, "%127s %31s", name, type), 2);
-			assert_string_equal(name, family);
-			if (strcmp(type, "counter") == 0)
-				assert_true(openmetrics == (strstr(family, "_total") == NULL));
-		} else {
-			const char *rest = line + strlen(family);
-			char base[128];
-
-			/* OpenMetrics: the family has no _total, its samples do */
-			snprintf(base, sizeof(base), "%s", family);
-			if (!openmetrics && strcmp(type, "counter") == 0)
-				base[strlen(base) - 6] = '\0', rest = line + strlen(base);
-			assert_int_equal(strncmp(line, base, strlen(base)), 0);
-			if (strcmp(type, "histogram") == 0)
-				assert_true(strncmp(rest, "_bucket{", 8) == 0 || strncmp(rest, "_sum{", 5) == 0 ||
-					    strncmp(rest, "_count{", 7) == 0);
-			else if (strcmp(type, "counter") == 0)
-				assert_true(strncmp(rest, "_total{", 7) == 0 || strncmp(rest, "_total ", 7) == 0);
-			else
-				assert_true(rest[0] == '{' || rest[0] == ' ');
-		}
-		p = end + 1;
-	}
-}
-
 static void test_bucket_le_is_inclusive(void **state)
 {
 	(void)state;
@@ -144,48 +93,48 @@ static void test_counts_and_histogram(void **state)
 	polled.polled = true;
 	add(t, polled);
 	x = render(t, METRICS_TEXT_004);
-	assert_well_formed(x, false);
-	assert_true(has_line(x, "tcpstate_transitions_source{source=\"bpf\"} 1"));
-	assert_true(has_line(x, "tcpstate_transitions_source{source=\"off\"} 0"));
-	assert_true(has_line(x, "tcpstate_trace_lost_events_total 4"));
-	assert_true(has_line(x, "# TYPE tcpstate_transitions_total counter"));
-	assert_true(has_line(x, "tcpstate_transitions_total{netns=\"ns5\",from=\"CLOSE_WAIT\",to=\"LAST_ACK\"} 3"));
-	assert_true(has_line(x, "tcpstate_transitions_total{netns=\"ns5\",from=\"LAST_ACK\",to=\"CLOSED\"} 1"));
-	assert_true(has_line(x, "tcpstate_transitions_total{netns=\"ns5\",from=\"TIME_WAIT\",to=\"CLOSED\"} 1"));
-	assert_true(has_line(x, "tcpstate_transitions_total{netns=\"we\\\"b\",from=\"ESTABLISHED\",to=\"FIN_WAIT_1\"} 1"));
+	exposition_assert_well_formed(x, false);
+	assert_true(exposition_has_line(x, "tcpstate_transitions_source{source=\"bpf\"} 1"));
+	assert_true(exposition_has_line(x, "tcpstate_transitions_source{source=\"off\"} 0"));
+	assert_true(exposition_has_line(x, "tcpstate_trace_lost_events_total 4"));
+	assert_true(exposition_has_line(x, "# TYPE tcpstate_transitions_total counter"));
+	assert_true(exposition_has_line(x, "tcpstate_transitions_total{netns=\"ns5\",from=\"CLOSE_WAIT\",to=\"LAST_ACK\"} 3"));
+	assert_true(exposition_has_line(x, "tcpstate_transitions_total{netns=\"ns5\",from=\"LAST_ACK\",to=\"CLOSED\"} 1"));
+	assert_true(exposition_has_line(x, "tcpstate_transitions_total{netns=\"ns5\",from=\"TIME_WAIT\",to=\"CLOSED\"} 1"));
+	assert_true(exposition_has_line(x, "tcpstate_transitions_total{netns=\"we\\\"b\",from=\"ESTABLISHED\",to=\"FIN_WAIT_1\"} 1"));
 	assert_null(strstr(x, "to=\"SYN_RECEIVED\""));        /* the birth */
 	assert_null(strstr(x, "from=\"LISTEN\""));
 	/* only the two exact times, cumulative, le inclusive */
-	assert_true(has_line(x, "# TYPE tcpstate_state_duration_seconds histogram"));
-	assert_true(has_line(x, "tcpstate_state_duration_seconds_bucket{netns=\"ns5\",state=\"CLOSE_WAIT\",le=\"0.001\"} 0"));
-	assert_true(has_line(x, "tcpstate_state_duration_seconds_bucket{netns=\"ns5\",state=\"CLOSE_WAIT\",le=\"0.0025\"} 1"));
-	assert_true(has_line(x, "tcpstate_state_duration_seconds_bucket{netns=\"ns5\",state=\"CLOSE_WAIT\",le=\"2.5\"} 1"));
-	assert_true(has_line(x, "tcpstate_state_duration_seconds_bucket{netns=\"ns5\",state=\"CLOSE_WAIT\",le=\"5.0\"} 2"));
-	assert_true(has_line(x, "tcpstate_state_duration_seconds_bucket{netns=\"ns5\",state=\"CLOSE_WAIT\",le=\"3600.0\"} 2"));
-	assert_true(has_line(x, "tcpstate_state_duration_seconds_bucket{netns=\"ns5\",state=\"CLOSE_WAIT\",le=\"+Inf\"} 2"));
-	assert_true(has_line(x, "tcpstate_state_duration_seconds_sum{netns=\"ns5\",state=\"CLOSE_WAIT\"} 3.002000000"));
-	assert_true(has_line(x, "tcpstate_state_duration_seconds_count{netns=\"ns5\",state=\"CLOSE_WAIT\"} 2"));
+	assert_true(exposition_has_line(x, "# TYPE tcpstate_state_duration_seconds histogram"));
+	assert_true(exposition_has_line(x, "tcpstate_state_duration_seconds_bucket{netns=\"ns5\",state=\"CLOSE_WAIT\",le=\"0.001\"} 0"));
+	assert_true(exposition_has_line(x, "tcpstate_state_duration_seconds_bucket{netns=\"ns5\",state=\"CLOSE_WAIT\",le=\"0.0025\"} 1"));
+	assert_true(exposition_has_line(x, "tcpstate_state_duration_seconds_bucket{netns=\"ns5\",state=\"CLOSE_WAIT\",le=\"2.5\"} 1"));
+	assert_true(exposition_has_line(x, "tcpstate_state_duration_seconds_bucket{netns=\"ns5\",state=\"CLOSE_WAIT\",le=\"5.0\"} 2"));
+	assert_true(exposition_has_line(x, "tcpstate_state_duration_seconds_bucket{netns=\"ns5\",state=\"CLOSE_WAIT\",le=\"3600.0\"} 2"));
+	assert_true(exposition_has_line(x, "tcpstate_state_duration_seconds_bucket{netns=\"ns5\",state=\"CLOSE_WAIT\",le=\"+Inf\"} 2"));
+	assert_true(exposition_has_line(x, "tcpstate_state_duration_seconds_sum{netns=\"ns5\",state=\"CLOSE_WAIT\"} 3.002000000"));
+	assert_true(exposition_has_line(x, "tcpstate_state_duration_seconds_count{netns=\"ns5\",state=\"CLOSE_WAIT\"} 2"));
 	/* a state left only with times not known: a histogram of 0, the rest counted apart */
-	assert_true(has_line(x, "tcpstate_state_duration_seconds_count{netns=\"ns5\",state=\"LAST_ACK\"} 0"));
-	assert_true(has_line(x, "tcpstate_state_duration_seconds_count{netns=\"ns5\",state=\"TIME_WAIT\"} 0"));
-	assert_true(has_line(x, "tcpstate_state_duration_inexact_total{netns=\"ns5\",state=\"CLOSE_WAIT\",reason=\"at_least\"} 1"));
-	assert_true(has_line(x, "tcpstate_state_duration_inexact_total{netns=\"ns5\",state=\"LAST_ACK\",reason=\"unknown\"} 1"));
-	assert_true(has_line(x, "tcpstate_state_duration_inexact_total{netns=\"ns5\",state=\"TIME_WAIT\",reason=\"polled\"} 1"));
+	assert_true(exposition_has_line(x, "tcpstate_state_duration_seconds_count{netns=\"ns5\",state=\"LAST_ACK\"} 0"));
+	assert_true(exposition_has_line(x, "tcpstate_state_duration_seconds_count{netns=\"ns5\",state=\"TIME_WAIT\"} 0"));
+	assert_true(exposition_has_line(x, "tcpstate_state_duration_inexact_total{netns=\"ns5\",state=\"CLOSE_WAIT\",reason=\"at_least\"} 1"));
+	assert_true(exposition_has_line(x, "tcpstate_state_duration_inexact_total{netns=\"ns5\",state=\"LAST_ACK\",reason=\"unknown\"} 1"));
+	assert_true(exposition_has_line(x, "tcpstate_state_duration_inexact_total{netns=\"ns5\",state=\"TIME_WAIT\",reason=\"polled\"} 1"));
 	/* over an hour: only +Inf */
-	assert_true(has_line(x, "tcpstate_state_duration_seconds_bucket{netns=\"we\\\"b\",state=\"ESTABLISHED\",le=\"3600.0\"} 0"));
-	assert_true(has_line(x, "tcpstate_state_duration_seconds_bucket{netns=\"we\\\"b\",state=\"ESTABLISHED\",le=\"+Inf\"} 1"));
-	assert_true(has_line(x, "tcpstate_state_duration_seconds_sum{netns=\"we\\\"b\",state=\"ESTABLISHED\"} 7200.000000000"));
+	assert_true(exposition_has_line(x, "tcpstate_state_duration_seconds_bucket{netns=\"we\\\"b\",state=\"ESTABLISHED\",le=\"3600.0\"} 0"));
+	assert_true(exposition_has_line(x, "tcpstate_state_duration_seconds_bucket{netns=\"we\\\"b\",state=\"ESTABLISHED\",le=\"+Inf\"} 1"));
+	assert_true(exposition_has_line(x, "tcpstate_state_duration_seconds_sum{netns=\"we\\\"b\",state=\"ESTABLISHED\"} 7200.000000000"));
 	/* states never left have no series */
 	assert_null(strstr(x, "state=\"LISTEN\""));
 	free(x);
 
 	x = render(t, METRICS_OPENMETRICS);
-	assert_well_formed(x, true);
-	assert_true(has_line(x, "# TYPE tcpstate_transitions counter"));
-	assert_true(has_line(x, "# TYPE tcpstate_trace_lost_events counter"));
-	assert_true(has_line(x, "# TYPE tcpstate_state_duration_inexact counter"));
-	assert_true(has_line(x, "tcpstate_trace_lost_events_total 4"));
-	assert_true(has_line(x, "tcpstate_transitions_total{netns=\"ns5\",from=\"CLOSE_WAIT\",to=\"LAST_ACK\"} 3"));
+	exposition_assert_well_formed(x, true);
+	assert_true(exposition_has_line(x, "# TYPE tcpstate_transitions counter"));
+	assert_true(exposition_has_line(x, "# TYPE tcpstate_trace_lost_events counter"));
+	assert_true(exposition_has_line(x, "# TYPE tcpstate_state_duration_inexact counter"));
+	assert_true(exposition_has_line(x, "tcpstate_trace_lost_events_total 4"));
+	assert_true(exposition_has_line(x, "tcpstate_transitions_total{netns=\"ns5\",from=\"CLOSE_WAIT\",to=\"LAST_ACK\"} 3"));
 	free(x);
 	metrics_transitions_free(t);
 }
@@ -199,16 +148,16 @@ static void test_off_and_failed_give_the_source_only(void **state)
 	assert_int_equal(metrics_transitions_new(&t), 0);
 	add(t, ev(5, TS_STATE_CLOSE_WAIT, TS_STATE_LAST_ACK, TS_TRACE_AGE_EXACT, 3 * S));
 	x = render(t, METRICS_TEXT_004);
-	assert_well_formed(x, false);
-	assert_true(has_line(x, "tcpstate_transitions_source{source=\"off\"} 1"));
-	assert_true(has_line(x, "tcpstate_transitions_source{source=\"bpf\"} 0"));
+	exposition_assert_well_formed(x, false);
+	assert_true(exposition_has_line(x, "tcpstate_transitions_source{source=\"off\"} 1"));
+	assert_true(exposition_has_line(x, "tcpstate_transitions_source{source=\"bpf\"} 0"));
 	assert_null(strstr(x, "tcpstate_transitions_total{"));
 	assert_null(strstr(x, "tcpstate_state_duration_seconds_bucket{"));
 	assert_null(strstr(x, "tcpstate_trace_lost_events_total"));
 	free(x);
 	metrics_transitions_set_source(t, METRICS_TRANSITIONS_FAILED);
 	x = render(t, METRICS_TEXT_004);
-	assert_true(has_line(x, "tcpstate_transitions_source{source=\"failed\"} 1"));
+	assert_true(exposition_has_line(x, "tcpstate_transitions_source{source=\"failed\"} 1"));
 	assert_null(strstr(x, "tcpstate_transitions_total{"));
 	free(x);
 	metrics_transitions_free(t);
@@ -231,9 +180,9 @@ static void test_sync_drops_gone_namespaces_and_renames(void **state)
 	add(t, late);
 	metrics_transitions_sync(t, seen, 1, 200 * S);
 	x = render(t, METRICS_TEXT_004);
-	assert_true(has_line(x, "tcpstate_transitions_total{netns=\"web\",from=\"SYN_SENT\",to=\"ESTABLISHED\"} 1"));
+	assert_true(exposition_has_line(x, "tcpstate_transitions_total{netns=\"web\",from=\"SYN_SENT\",to=\"ESTABLISHED\"} 1"));
 	assert_null(strstr(x, "netns=\"ns6\""));
-	assert_true(has_line(x, "tcpstate_transitions_total{netns=\"ns9\",from=\"SYN_SENT\",to=\"ESTABLISHED\"} 1"));
+	assert_true(exposition_has_line(x, "tcpstate_transitions_total{netns=\"ns9\",from=\"SYN_SENT\",to=\"ESTABLISHED\"} 1"));
 	free(x);
 	/* the next snapshot does not find ns9 either: gone */
 	metrics_transitions_sync(t, seen, 1, 400 * S);
@@ -255,8 +204,8 @@ static void test_namespaces_past_the_bound_are_other(void **state)
 	for (uint64_t i = 0; i < METRICS_TRANSITIONS_MAX_NETNS + 3; i++)
 		add(t, ev(1000 + i, TS_STATE_ESTABLISHED, TS_STATE_CLOSE_WAIT, TS_TRACE_AGE_EXACT, S));
 	x = render(t, METRICS_TEXT_004);
-	assert_true(has_line(x, "tcpstate_transitions_total{netns=\"other\",from=\"ESTABLISHED\",to=\"CLOSE_WAIT\"} 3"));
-	assert_true(has_line(x, "tcpstate_transitions_total{netns=\"ns1000\",from=\"ESTABLISHED\",to=\"CLOSE_WAIT\"} 1"));
+	assert_true(exposition_has_line(x, "tcpstate_transitions_total{netns=\"other\",from=\"ESTABLISHED\",to=\"CLOSE_WAIT\"} 3"));
+	assert_true(exposition_has_line(x, "tcpstate_transitions_total{netns=\"ns1000\",from=\"ESTABLISHED\",to=\"CLOSE_WAIT\"} 1"));
 	assert_non_null(strstr(x, "netns=\"ns2023\"")); /* the 1024th */
 	assert_null(strstr(x, "netns=\"ns2024\""));    /* the 1025th */
 	free(x);
