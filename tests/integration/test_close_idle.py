@@ -21,11 +21,11 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tslab import (JsonHelper, check, need_programs, run_named, run_tcpstate,  # noqa: E402
                    skip_unless_root, tcpstate_path, wait_until)
+from tslab import Netns  # noqa: E402
 
 PORT_SLOW, PORT_LEAK = 7201, 7202
 SYS_PYTHON = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
@@ -106,21 +106,9 @@ def expected_answer():
     return (block * (ANSWER_BYTES // len(block) + 1))[:ANSWER_BYTES]
 
 
-class Netns:
+class IdleNetns(Netns):
     def __init__(self):
-        self.name = f"tsidle-{uuid.uuid4().hex[:8]}"
-        self.procs = []
-
-    def __enter__(self):
-        subprocess.run(["ip", "netns", "add", self.name], check=True)
-        subprocess.run(["ip", "-n", self.name, "link", "set", "lo", "up"], check=True)
-        return self
-
-    def __exit__(self, *exc):
-        for p in self.procs:
-            p.stop()
-        subprocess.run(["ip", "netns", "del", self.name], capture_output=True)
-        return False
+        super().__init__("tsidle")
 
     def helper(self, *args):
         p = JsonHelper(["ip", "netns", "exec", self.name, SYS_PYTHON, "-c", HELPER, *map(str, args)])
@@ -183,7 +171,7 @@ def slow_request(ns, server, how, extra=()):
 
 def test_in_use_is_spared():
     """A half-closing client with the server still answering is never closed by a selection."""
-    with Netns() as ns:
+    with IdleNetns() as ns:
         server = ns.helper("slow", PORT_SLOW, ANSWER_BYTES)
         check(server.read()["event"] == "listening", "slow server did not start")
         want = expected_answer()
@@ -256,7 +244,7 @@ def prompt_and_decline(args):
 
 
 def test_doctor_command_closes_what_it_says():
-    with Netns() as ns:
+    with IdleNetns() as ns:
         server = ns.helper("leak", PORT_LEAK, LEAKED)
         pid = server.read()["pid"]
         client = ns.helper("client", PORT_LEAK, LEAKED)

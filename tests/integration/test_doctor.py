@@ -8,22 +8,18 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tslab import check, Lab, run_named, run_tcpstate, skip_unless_root, ss, wait_until  # noqa: E402
+from tslab import Netns  # noqa: E402
 
 
 
-class Netns:
+class DoctorNetns(Netns):
     """A fresh namespace with lo up; removed on exit."""
 
-    def __enter__(self):
-        self.name = f"tsdoc-{uuid.uuid4().hex[:8]}"
-        subprocess.run(["ip", "netns", "add", self.name], check=True)
-        subprocess.run(["ip", "-n", self.name, "link", "set", "lo", "up"], check=True)
-        self.procs = []
-        return self
+    def __init__(self):
+        super().__init__("tsdoc")
 
     def spawn(self, code, *args):
         """Runs python code inside; it prints one JSON line when ready and holds until stdin closes."""
@@ -34,16 +30,6 @@ class Netns:
         if not line:
             raise AssertionError("helper process died before it was ready")
         return json.loads(line)
-
-    def __exit__(self, *exc):
-        for p in self.procs:
-            try:
-                p.stdin.close()
-                p.wait(timeout=10)
-            except Exception:
-                p.kill()
-        subprocess.run(["ip", "netns", "del", self.name], capture_output=True)
-        return False
 
 
 def doctor(*args):
@@ -76,7 +62,7 @@ sys.stdin.read()
 
 
 def test_close_wait():
-    with Netns() as ns:
+    with DoctorNetns() as ns:
         info = ns.spawn(CLOSE_WAIT_SERVER, "5")
         # A CLOSE_WAIT counts once it is --min-age (2 s) old: poll until it is.
         got = wait_until(lambda: (lambda r: r if [f for f in kinds(r[1], "close-wait")
@@ -171,7 +157,7 @@ sys.stdin.read()
 
 
 def test_fin_wait_2_peer():
-    with Netns() as ns:
+    with DoctorNetns() as ns:
         server = ns.spawn(FW2_SERVER)
         client = ns.spawn(FW2_CLIENT, str(server["port"]))
         # FIN_WAIT_2 counts once it is --min-age (2 s) old: poll until it is.
@@ -210,7 +196,7 @@ sys.stdin.read()
 
 
 def test_accept_queue():
-    with Netns() as ns:
+    with DoctorNetns() as ns:
         info = ns.spawn(ACCEPT_FULL)
         rc, doc = doctor("--netns", ns.name)
         aq = kinds(doc, "accept-queue")
@@ -225,7 +211,7 @@ def test_accept_queue():
 
 
 def test_clean():
-    with Netns() as ns:
+    with DoctorNetns() as ns:
         rc, doc = doctor("--netns", ns.name)
         check(rc == 0, f"clean namespace: exit {rc}")
         check(doc["findings"] == [], f"clean namespace findings: {doc['findings']}")

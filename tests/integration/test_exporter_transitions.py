@@ -17,13 +17,13 @@ connection there."""
 import json
 import os
 import re
-import secrets
 import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tslab import (JsonHelper, check, need_programs, run_named, run_tcpstate,  # noqa: E402
                    skip_unless_root, tcpstate_path, wait_until)
+from tslab import Netns  # noqa: E402
 from test_exporter import Daemon, http  # noqa: E402
 
 N = 5
@@ -79,19 +79,6 @@ for line in sys.stdin:
     elif cmd[0] == "exit":
         break
 """
-
-
-class Netns:
-    def __init__(self):
-        self.name = f"tsexptr-{secrets.token_hex(4)}"
-
-    def __enter__(self):
-        subprocess.run(["ip", "netns", "add", self.name], check=True)
-        subprocess.run(["ip", "-n", self.name, "link", "set", "lo", "up"], check=True)
-        return self
-
-    def __exit__(self, *exc):
-        subprocess.run(["ip", "netns", "del", self.name], capture_output=True)
 
 
 def start_exporter(netns, *args, prefix=()):
@@ -150,7 +137,7 @@ CLOSE_SEQUENCE = {
 
 
 def test_counts_histogram_and_lower_bound():
-    with Netns() as ns:
+    with Netns("tsexptr") as ns:
         peer = JsonHelper(["ip", "netns", "exec", ns.name, sys.executable, "-c", PEER])
         try:
             peer.read()
@@ -213,7 +200,7 @@ def test_counts_histogram_and_lower_bound():
 
 
 def test_no_transitions_removes_the_series():
-    with Netns() as ns:
+    with Netns("tsexptr") as ns:
         peer = JsonHelper(["ip", "netns", "exec", ns.name, sys.executable, "-c", PEER])
         try:
             peer.read()
@@ -238,7 +225,7 @@ def test_no_transitions_removes_the_series():
 def test_cannot_load_says_once_and_serves_the_rest():
     # Root without CAP_BPF, CAP_PERFMON, CAP_SYS_ADMIN: the program cannot load. The
     # exporter runs inside the namespace it watches (entering one needs CAP_SYS_ADMIN).
-    with Netns() as ns:
+    with Netns("tsexptr") as ns:
         drop = "-bpf,-perfmon,-sys_admin"
         d = Daemon(ns.name, ["setpriv", f"--inh-caps={drop}", f"--bounding-set={drop}",
                              tcpstate_path(), "exporter", "--listen", "127.0.0.1:9977",
@@ -261,7 +248,7 @@ def test_cannot_load_says_once_and_serves_the_rest():
 
 
 def test_metrics_one_shot_declares_none():
-    with Netns() as ns:
+    with Netns("tsexptr") as ns:
         rc, out, err = run_tcpstate(["metrics", "--netns", ns.name], timeout=60)
         check(rc == 0, f"metrics: exit {rc}: {err}")
         check("tcpstate_sockets{" in out and "tcpstate_transitions" not in out and

@@ -11,7 +11,6 @@ message, with the verifier's log, is printed), it never skips them."""
 import json
 import os
 import re
-import secrets
 import signal
 import subprocess
 import sys
@@ -22,6 +21,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from tslab import (check, failures, run_named, skip_unless_root, tcpstate_path,  # noqa: E402
                    wait_until)
+from tslab import Netns  # noqa: E402
 
 NOBODY = 65534
 
@@ -76,19 +76,6 @@ for line in sys.stdin:
     elif cmd[0] == "exit":
         break
 """
-
-
-class Netns:
-    def __init__(self):
-        self.name = f"tstrace-{secrets.token_hex(4)}"
-
-    def __enter__(self):
-        subprocess.run(["ip", "netns", "add", self.name], check=True)
-        subprocess.run(["ip", "-n", self.name, "link", "set", "lo", "up"], check=True)
-        return self
-
-    def __exit__(self, *exc):
-        subprocess.run(["ip", "netns", "del", self.name], capture_output=True)
 
 
 class Lines:
@@ -192,7 +179,7 @@ def between(e, a, b):
 
 def test_close_wait_held_3s_then_closed():
     port = 7101
-    with Netns() as ns:
+    with Netns("tstrace") as ns:
         tr = Trace(ns.name)
         peer = Peer(ns.name, port)
         try:
@@ -230,7 +217,7 @@ def test_close_wait_held_3s_then_closed():
 
 def test_close_wait_older_than_trace_is_a_lower_bound():
     port = 7102
-    with Netns() as ns:
+    with Netns("tstrace") as ns:
         peer = Peer(ns.name, port)
         try:
             c = peer.ask("connect")
@@ -258,7 +245,7 @@ def test_close_wait_older_than_trace_is_a_lower_bound():
 
 def test_time_wait_entry_and_end_for_the_client_that_closes_first():
     port = 7103
-    with Netns() as ns:
+    with Netns("tstrace") as ns:
         tr = Trace(ns.name)
         peer = Peer(ns.name, port)
         try:
@@ -287,7 +274,7 @@ def test_churn_gives_exactly_the_expected_events():
     # -> FIN_WAIT_1, -> FIN_WAIT_2, -> TIME_WAIT; server child (new) ->
     # SYN_RECEIVED, -> ESTABLISHED, -> CLOSE_WAIT, -> LAST_ACK, -> CLOSED.
     expected = 11 * n
-    with Netns() as ns:
+    with Netns("tstrace") as ns:
         peer = Peer(ns.name, port)
         try:
             tr = Trace(ns.name)
@@ -349,7 +336,7 @@ def test_fast_churn_every_change_delivered_or_counted():
     the backup program or counted; no TIME_WAIT end reported for a socket still in
     TIME_WAIT; the summary says what its loss is made of."""
     port = 7105
-    with Netns() as ns, tempfile.TemporaryFile("w+") as out:
+    with Netns("tstrace") as ns, tempfile.TemporaryFile("w+") as out:
         p = subprocess.Popen([tcpstate_path(), "trace", "--netns", ns.name, "--json", "-v"],
                              stdout=out, stderr=subprocess.PIPE, text=True)
         err = Lines(p.stderr)
@@ -417,7 +404,7 @@ def stopped(pid):
 def test_stop_delivers_what_the_kernel_queued():
     """Changes made before the stop are delivered even when the reader was behind."""
     port, n = 7106, 20
-    with Netns() as ns:
+    with Netns("tstrace") as ns:
         tr = Trace(ns.name)
         peer = Peer(ns.name, port)
         try:
@@ -446,7 +433,7 @@ def test_started_while_churn_runs_then_nothing_silent():
     """Started on a namespace already busy: trace says when it is ready (without -v);
     a connection made after that line is reported whole."""
     port, probe = 7107, 7108
-    with Netns() as ns:
+    with Netns("tstrace") as ns:
         churn = threading.Thread(target=run_churn, args=(ns.name, 2000, 6, port), daemon=True)
         churn.start()
         time.sleep(0.5)  # the churn is under way (not a readiness wait)
@@ -493,7 +480,7 @@ def test_time_wait_end_by_reuse_of_its_4_tuple():
     """connect() from a bound port ends the TIME_WAIT of the same 4-tuple: reported as
     such, at once (also when the new connection is in TIME_WAIT by the next poll)."""
     port, cport = 7109, 47109
-    with Netns() as ns:
+    with Netns("tstrace") as ns:
         tr = Trace(ns.name)
         peer = Peer(ns.name, port)
         try:

@@ -268,6 +268,42 @@ def diag_dump(netns, kernel_states=(1 << 14) - 2):
     return json.loads(r.stdout)
 
 
+class Netns:
+    """A fresh network namespace named PREFIX-<8 hex digits>, with lo up unless lo=False.
+    On exit the processes put in .procs are ended (stop() for JsonHelper-like objects,
+    stdin closed then kill for Popen) and the namespace is removed, even after a failure."""
+
+    def __init__(self, prefix="tsns", lo=True):
+        self.name = f"{prefix}-{os.urandom(4).hex()}"
+        self.lo = lo
+        self.procs = []
+
+    def __enter__(self):
+        subprocess.run(["ip", "netns", "add", self.name], check=True)
+        try:
+            if self.lo:
+                subprocess.run(["ip", "-n", self.name, "link", "set", "lo", "up"], check=True)
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        for p in self.procs:
+            if hasattr(p, "stop"):
+                p.stop()
+                continue
+            try:
+                if p.stdin:
+                    p.stdin.close()
+                p.wait(timeout=10)
+            except Exception:
+                p.kill()
+                p.wait()
+        subprocess.run(["ip", "netns", "del", self.name], capture_output=True)
+        return False
+
+
 class LabError(AssertionError):
     pass
 
