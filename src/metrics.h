@@ -15,6 +15,7 @@
 #include <sys/types.h>
 
 #include "cli_snapshot.h"
+#include "metrics_exposition.h"
 #include "tcpstate/collector.h"
 #include "tcpstate/diagnose.h"
 #include "tcpstate/state.h"
@@ -124,41 +125,9 @@ int metrics_collect(struct metrics_config *cfg, bool quiet, struct metrics_histo
 struct metrics_model *metrics_model_free(struct metrics_model *m);
 void metrics_history_clear(struct metrics_history *h);
 
-/* A growable buffer with a maximum size; err set once something did not fit. */
-struct metrics_buf {
-	char *data;
-	size_t len, cap, max;
-	int err;
-};
-
-void metrics_buf_free(struct metrics_buf *b);
-
-enum metrics_format {
-	METRICS_TEXT_004,    /* text/plain; version=0.0.4 */
-	METRICS_OPENMETRICS, /* application/openmetrics-text; version=1.0.0 */
-};
-
-/* The Content-Type of a format. */
-const char *metrics_content_type(enum metrics_format f);
-
-/* Whether an Accept header asks for OpenMetrics. NULL: no. */
-bool metrics_accept_openmetrics(const char *accept);
-
 /* Writes the exposition of m into b. Returns 0 or -ENOMEM / -EFBIG (b->max). */
 int metrics_render(const struct metrics_model *m, const struct metrics_config *cfg,
 		   enum metrics_format f, struct metrics_buf *b);
-
-/* The pieces of an exposition, for the renderers of other files: a line
- * (printf), a family's HELP and TYPE (a counter named with "_total", dropped
- * in OpenMetrics' HELP and TYPE) and a sample's value with its newline. */
-void metrics_printf(struct metrics_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void metrics_family(struct metrics_buf *b, enum metrics_format f, const char *name, const char *type,
-		    const char *help);
-void metrics_value(struct metrics_buf *b, double v);
-
-/* A label value as the exposition writes it: term_safe() (controls and
- * bytes that are not UTF-8 become '?'), then '\\' and '"' escaped. */
-void metrics_label_value(char *buf, size_t size, const char *s);
 
 /* The options the three verbs share: --top-processes, --top-ports and the
  * doctor's thresholds (their long option names). */

@@ -6,11 +6,9 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "metrics.h"
 #include "metrics_transitions.h"
@@ -19,145 +17,10 @@
 
 #define LABEL_MAX 512
 
-void metrics_buf_free(struct metrics_buf *b)
-{
-	free(b->data);
-	b->data = NULL;
-	b->len = b->cap = 0;
-}
-
-static void bvprintf(struct metrics_buf *b, const char *fmt, va_list args)
-{
-	va_list ap;
-	int n;
-
-	if (b->err)
-		return;
-	for (;;) {
-		size_t room = b->cap - b->len;
-
-		va_copy(ap, args);
-		n = vsnprintf(b->data ? b->data + b->len : NULL, room, fmt, ap);
-		va_end(ap);
-		if (n < 0) {
-			b->err = -EINVAL;
-			return;
-		}
-		if ((size_t)n < room) {
-			b->len += (size_t)n;
-			return;
-		}
-		size_t need = b->len + (size_t)n + 1, nc = b->cap ? b->cap : 4096;
-
-		while (nc < need)
-			nc *= 2;
-		if (b->max && nc > b->max)
-			nc = b->max;
-		if (nc < need) {
-			b->err = -EFBIG;
-			return;
-		}
-		char *v = realloc(b->data, nc);
-
-		if (!v) {
-			b->err = -ENOMEM;
-			return;
-		}
-		b->data = v;
-		b->cap = nc;
-	}
-}
-
-static void bprintf(struct metrics_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void bprintf(struct metrics_buf *b, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	bvprintf(b, fmt, ap);
-	va_end(ap);
-}
-
-void metrics_printf(struct metrics_buf *b, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	bvprintf(b, fmt, ap);
-	va_end(ap);
-}
-
-void metrics_label_value(char *buf, size_t size, const char *s)
-{
-	char safe[LABEL_MAX];
-	size_t n = 0;
-
-	term_safe(safe, sizeof(safe), s);
-	for (const char *p = safe; *p && n + 2 < size; p++) {
-		if (*p == '\\' || *p == '"')
-			buf[n++] = '\\';
-		buf[n++] = *p;
-	}
-	buf[n] = '\0';
-}
-
-const char *metrics_content_type(enum metrics_format f)
-{
-	return f == METRICS_OPENMETRICS ? "application/openmetrics-text; version=1.0.0; charset=utf-8"
-					: "text/plain; version=0.0.4; charset=utf-8";
-}
-
-bool metrics_accept_openmetrics(const char *accept)
-{
-	static const char om[] = "application/openmetrics-text";
-
-	/* Prometheus asks "application/openmetrics-text;version=1.0.0;q=0.5,...,text/plain;
-	 * version=0.0.4;q=0.3,...": a media range naming it, without q=0, is taken. */
-	for (const char *p = accept; p && *p;) {
-		const char *end = strchr(p, ',');
-		size_t len = end ? (size_t)(end - p) : strlen(p);
-		char range[256];
-
-		while (len && (*p == ' ' || *p == '\t'))
-			p++, len--;
-		snprintf(range, sizeof(range), "%.*s", (int)len, p);
-		if (strncasecmp(range, om, sizeof(om) - 1) == 0 &&
-		    (range[sizeof(om) - 1] == '\0' || range[sizeof(om) - 1] == ';' ||
-		     range[sizeof(om) - 1] == ' ')) {
-			const char *q = strstr(range, "q=");
-
-			if (!q || strtod(q + 2, NULL) > 0)
-				return true;
-		}
-		p = end ? end + 1 : NULL;
-	}
-	return false;
-}
-
 struct render {
 	struct metrics_buf *b;
 	enum metrics_format f;
 };
-
-/* HELP and TYPE of a family; a counter's name ends in "_total" (OpenMetrics drops it here). */
-void metrics_family(struct metrics_buf *b, enum metrics_format f, const char *name, const char *type,
-		    const char *help)
-{
-	size_t len = strlen(name);
-
-	if (f == METRICS_OPENMETRICS && strcmp(type, "counter") == 0 && len > 6 &&
-	    strcmp(name + len - 6, "_total") == 0)
-		len -= 6;
-	bprintf(b, "# HELP %.*s %s\n# TYPE %.*s %s\n", (int)len, name, help, (int)len, name, type);
-}
-
-void metrics_value(struct metrics_buf *b, double v)
-{
-	if (v == (double)(int64_t)v && v < 9.0e15 && v > -9.0e15)
-		bprintf(b, " %" PRId64 "\n", (int64_t)v);
-	else
-		bprintf(b, " %.15g\n", v);
-}
 
 static void family(struct render *r, const char *name, const char *type, const char *help)
 {
@@ -188,7 +51,7 @@ static void states_per_ns(struct render *r, const struct metrics_model *m)
 		for (unsigned s = 0; s < _TS_STATE_MAX; s++) {
 			if (s == TS_STATE_UNKNOWN && !ns->states[s])
 				continue;
-			bprintf(r->b, "tcpstate_sockets{netns=\"%s\",netns_inode=\"%" PRIu64 "\",container=\"%s\",unit=\"%s\",state=\"%s\"}",
+			metrics_printf(r->b, "tcpstate_sockets{netns=\"%s\",netns_inode=\"%" PRIu64 "\",container=\"%s\",unit=\"%s\",state=\"%s\"}",
 				LV(ns->name), ns->inode, LV(ns->container), LV(ns->unit),
 				ts_state_name((enum ts_state)s));
 			value(r, ns->states[s]);
@@ -199,7 +62,7 @@ static void states_per_ns(struct render *r, const struct metrics_model *m)
 static void proc_labels(struct render *r, const char *metric, const struct metrics_model *m,
 			const struct metrics_proc *p)
 {
-	bprintf(r->b, "%s{netns=\"%s\",pid=\"%d\",comm=\"%s\",unit=\"%s\",container=\"%s\"",
+	metrics_printf(r->b, "%s{netns=\"%s\",pid=\"%d\",comm=\"%s\",unit=\"%s\",container=\"%s\"",
 		metric, LV(m->ns[p->netns_index].name), (int)p->pid, LV(p->comm), LV(p->unit),
 		LV(p->container));
 }
@@ -225,19 +88,19 @@ static void processes(struct render *r, const struct metrics_model *m, const str
 				continue;
 			}
 			proc_labels(r, "tcpstate_process_sockets", m, p);
-			bprintf(r->b, ",state=\"%s\"}", ts_state_name(ts_held_closing_states[k]));
+			metrics_printf(r->b, ",state=\"%s\"}", ts_state_name(ts_held_closing_states[k]));
 			value(r, p->closing[k]);
 		}
 	}
 	for (int k = 0; k < METRICS_N_CLOSING; k++) {
-		bprintf(r->b, "tcpstate_process_sockets{netns=\"\",pid=\"other\",comm=\"\",unit=\"\",container=\"\",state=\"%s\"}",
+		metrics_printf(r->b, "tcpstate_process_sockets{netns=\"\",pid=\"other\",comm=\"\",unit=\"\",container=\"\",state=\"%s\"}",
 			ts_state_name(ts_held_closing_states[k]));
 		value(r, other[k]);
 	}
 	family(r, "tcpstate_processes_folded", "gauge",
 	       "Processes holding closing sockets that have no series of their own (--top-processes): "
 	       "their sockets are in pid=\"other\"");
-	bprintf(r->b, "tcpstate_processes_folded");
+	metrics_printf(r->b, "tcpstate_processes_folded");
 	value(r, (double)(m->n_procs - m->n_procs_shown));
 
 	family(r, "tcpstate_process_open_files", "gauge",
@@ -245,7 +108,7 @@ static void processes(struct render *r, const struct metrics_model *m, const str
 	for (size_t i = 0; i < m->n_procs_shown; i++)
 		if (m->procs[i].has_fds) {
 			proc_labels(r, "tcpstate_process_open_files", m, &m->procs[i]);
-			bprintf(r->b, "}");
+			metrics_printf(r->b, "}");
 			value(r, m->procs[i].fd_count);
 		}
 	family(r, "tcpstate_process_open_files_limit", "gauge",
@@ -253,9 +116,9 @@ static void processes(struct render *r, const struct metrics_model *m, const str
 	for (size_t i = 0; i < m->n_procs_shown; i++)
 		if (m->procs[i].has_nofile) {
 			proc_labels(r, "tcpstate_process_open_files_limit", m, &m->procs[i]);
-			bprintf(r->b, "}");
+			metrics_printf(r->b, "}");
 			if (m->procs[i].nofile_soft == TS_PROCINFO_UNLIMITED)
-				bprintf(r->b, " +Inf\n");
+				metrics_printf(r->b, " +Inf\n");
 			else
 				value(r, (double)m->procs[i].nofile_soft);
 		}
@@ -266,7 +129,7 @@ static void processes(struct render *r, const struct metrics_model *m, const str
 	for (size_t i = 0; i < m->n_procs_shown; i++)
 		if (m->procs[i].has_age && m->procs[i].closing[0]) {
 			proc_labels(r, "tcpstate_process_close_wait_oldest_seconds", m, &m->procs[i]);
-			bprintf(r->b, "}");
+			metrics_printf(r->b, "}");
 			value(r, (double)m->procs[i].oldest_close_wait_ms / 1000.0);
 		}
 	family(r, "tcpstate_process_close_wait_growth_per_second", "gauge",
@@ -275,7 +138,7 @@ static void processes(struct render *r, const struct metrics_model *m, const str
 	for (size_t i = 0; i < m->n_procs_shown; i++)
 		if (m->procs[i].has_growth) {
 			proc_labels(r, "tcpstate_process_close_wait_growth_per_second", m, &m->procs[i]);
-			bprintf(r->b, "}");
+			metrics_printf(r->b, "}");
 			value(r, m->procs[i].growth_per_s);
 		}
 }
@@ -298,20 +161,20 @@ static void ports(struct render *r, const struct metrics_model *m, const struct 
 				other[s] += p->states[s];
 				continue;
 			}
-			bprintf(r->b, "tcpstate_port_sockets{netns=\"%s\",port=\"%u\",state=\"%s\"}",
+			metrics_printf(r->b, "tcpstate_port_sockets{netns=\"%s\",port=\"%u\",state=\"%s\"}",
 				LV(m->ns[p->netns_index].name), p->port, ts_state_name((enum ts_state)s));
 			value(r, p->states[s]);
 		}
 	}
 	for (unsigned s = 0; s < TS_STATE_COUNT; s++) {
-		bprintf(r->b, "tcpstate_port_sockets{netns=\"\",port=\"other\",state=\"%s\"}",
+		metrics_printf(r->b, "tcpstate_port_sockets{netns=\"\",port=\"other\",state=\"%s\"}",
 			ts_state_name((enum ts_state)s));
 		value(r, other[s]);
 	}
 	family(r, "tcpstate_ports_folded", "gauge",
 	       "Listening ports that have no series of their own (--top-ports): their sockets are "
 	       "in port=\"other\"");
-	bprintf(r->b, "tcpstate_ports_folded");
+	metrics_printf(r->b, "tcpstate_ports_folded");
 	value(r, (double)(m->n_ports - m->n_ports_shown));
 }
 
@@ -322,7 +185,7 @@ static void findings(struct render *r, const struct metrics_model *m)
 	       "pid-based rules only when owners were scanned");
 	for (int s = _TS_SEVERITY_MAX - 1; s >= 0; s--)
 		for (int k = 0; k < _TS_FINDING_MAX; k++) {
-			bprintf(r->b, "tcpstate_findings{severity=\"%s\",kind=\"%s\"}",
+			metrics_printf(r->b, "tcpstate_findings{severity=\"%s\",kind=\"%s\"}",
 				ts_severity_name((enum ts_severity)s),
 				ts_finding_kind_id((enum ts_finding_kind)k));
 			value(r, m->findings[s][k]);
@@ -345,15 +208,15 @@ static void sysctls(struct render *r, const struct metrics_model *m)
 			if (ns->sysctls.err[id] < 0)
 				continue;
 			if (id == TS_DS_PORT_RANGE) {
-				bprintf(r->b, "tcpstate_sysctl{netns=\"%s\",sysctl=\"%s\",field=\"low\"}",
+				metrics_printf(r->b, "tcpstate_sysctl{netns=\"%s\",sysctl=\"%s\",field=\"low\"}",
 					LV(ns->name), name);
 				value(r, (double)ns->sysctls.value[id]);
-				bprintf(r->b, "tcpstate_sysctl{netns=\"%s\",sysctl=\"%s\",field=\"high\"}",
+				metrics_printf(r->b, "tcpstate_sysctl{netns=\"%s\",sysctl=\"%s\",field=\"high\"}",
 					LV(ns->name), name);
 				value(r, (double)ns->sysctls.value2[id]);
 				continue;
 			}
-			bprintf(r->b, "tcpstate_sysctl{netns=\"%s\",sysctl=\"%s\"}", LV(ns->name), name);
+			metrics_printf(r->b, "tcpstate_sysctl{netns=\"%s\",sysctl=\"%s\"}", LV(ns->name), name);
 			value(r, (double)ns->sysctls.value[id]);
 		}
 	}
@@ -366,19 +229,19 @@ static void self(struct render *r, const struct metrics_model *m)
 	family(r, "tcpstate_scrape_success", "gauge",
 	       "1 when the snapshot behind this exposition was taken, 0 when it failed (then only "
 	       "these tcpstate_scrape_* and tcpstate_snapshots_total series are given)");
-	bprintf(r->b, "tcpstate_scrape_success");
+	metrics_printf(r->b, "tcpstate_scrape_success");
 	value(r, m->ok);
 	family(r, "tcpstate_scrape_duration_seconds", "gauge",
 	       "Time taken by the snapshot, diagnosis and process facts behind this exposition "
 	       "(shared by scrapes that arrived while it ran)");
-	bprintf(r->b, "tcpstate_scrape_duration_seconds");
+	metrics_printf(r->b, "tcpstate_scrape_duration_seconds");
 	value(r, m->duration_s);
 	family(r, "tcpstate_scrape_errors_total", "counter", "Snapshots that failed since the exporter started");
-	bprintf(r->b, "tcpstate_scrape_errors_total");
+	metrics_printf(r->b, "tcpstate_scrape_errors_total");
 	value(r, (double)m->scrape_errors);
 	family(r, "tcpstate_snapshots_total", "counter",
 	       "Snapshots taken since the exporter started (concurrent scrapes share one)");
-	bprintf(r->b, "tcpstate_snapshots_total");
+	metrics_printf(r->b, "tcpstate_snapshots_total");
 	value(r, (double)m->collections);
 	if (!m->ok)
 		return;
@@ -386,12 +249,12 @@ static void self(struct render *r, const struct metrics_model *m)
 	       "Where the socket owners came from: bpf (iter/task_file), proc (/proc/PID/fd) or none; "
 	       "1 for the one that ran");
 	for (size_t i = 0; i < sizeof(sources) / sizeof(sources[0]); i++) {
-		bprintf(r->b, "tcpstate_owner_source{source=\"%s\"}", sources[i]);
+		metrics_printf(r->b, "tcpstate_owner_source{source=\"%s\"}", sources[i]);
 		value(r, strcmp(sources[i], m->owner_source) == 0);
 	}
 	family(r, "tcpstate_netns_denied", "gauge",
 	       "Network namespaces found but not entered (no privilege): their sockets are missing");
-	bprintf(r->b, "tcpstate_netns_denied");
+	metrics_printf(r->b, "tcpstate_netns_denied");
 	value(r, m->netns_denied);
 }
 
@@ -411,6 +274,6 @@ int metrics_render(const struct metrics_model *m, const struct metrics_config *c
 	}
 	self(&r, m);
 	if (f == METRICS_OPENMETRICS)
-		bprintf(b, "# EOF\n");
+		metrics_printf(b, "# EOF\n");
 	return b->err;
 }

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "metrics_exposition.h"
 #include "metrics_transitions.h"
 
 /*
