@@ -489,6 +489,12 @@ static int build_closed(struct ts_lab_nft *nft, struct ts_lab_scenario *s)
 	return wait_kstate(s->fds[FD_CLIENT], TS_TCP_CLOSE, STATE_WAIT_MS);
 }
 
+/* How long each lab socket lasts, said once for the recipes that share it. */
+#define LIFE_IDLE_CONNECTION "forever: idle connections have no timer without keepalive"
+#define LIFE_UNTIL_CLOSED "forever: until the program closes it"
+#define LIFE_CLOSE_WAIT "forever: no timer ends CLOSE_WAIT"
+#define LIFE_FIN_WAIT_2_HELD "forever while the fd is held (tcp_fin_timeout only for orphans)"
+
 static const struct ts_lab_recipe recipes[TS_STATE_COUNT] = {
 	[TS_STATE_IDLE] = { build_idle,
 		{ FD_CLIENT, true, false, TS_STATE_IDLE, "socket() only",
@@ -498,31 +504,31 @@ static const struct ts_lab_recipe recipes[TS_STATE_COUNT] = {
 		  "forever: a bound socket has no timer" } },
 	[TS_STATE_LISTEN] = { build_listen,
 		{ FD_LISTENER, false, false, TS_STATE_LISTEN, "bind() + listen()",
-		  "forever: until the program closes it" } },
+		  LIFE_UNTIL_CLOSED } },
 	[TS_STATE_ESTABLISHED] = { build_established,
 		{ FD_CLIENT, true, true, TS_STATE_ESTABLISHED, "connect() to a listener, accepted",
-		  "forever: idle connections have no timer without keepalive" },
+		  LIFE_IDLE_CONNECTION },
 		{ { FD_SERVER, false, true, TS_STATE_ESTABLISHED, "accept()ed peer",
-		    "forever: idle connections have no timer without keepalive" } } },
+		    LIFE_IDLE_CONNECTION } } },
 	[TS_STATE_CLOSE_WAIT] = { build_close_wait,
 		{ FD_SERVER, false, true, TS_STATE_CLOSE_WAIT,
 		  "peer shut down its side; the program never closes (app bug)",
-		  "forever: no timer ends CLOSE_WAIT" },
+		  LIFE_CLOSE_WAIT },
 		{ { FD_CLIENT, true, true, TS_STATE_FIN_WAIT_2, "shutdown(SHUT_WR) peer, fd held",
-		    "forever while the fd is held (tcp_fin_timeout only for orphans)" } } },
+		    LIFE_FIN_WAIT_2_HELD } } },
 	[TS_STATE_FIN_WAIT_2] = { build_fin_wait_2,
 		{ FD_CLIENT, true, true, TS_STATE_FIN_WAIT_2,
 		  "shutdown(SHUT_WR), peer acked the FIN but never closes",
-		  "forever while the fd is held (tcp_fin_timeout only for orphans)" },
+		  LIFE_FIN_WAIT_2_HELD },
 		{ { FD_SERVER, false, true, TS_STATE_CLOSE_WAIT, "peer that never closes",
-		    "forever: no timer ends CLOSE_WAIT" } } },
+		    LIFE_CLOSE_WAIT } } },
 	[TS_STATE_FIN_WAIT_1] = { build_fin_wait_1,
 		{ FD_CLIENT, true, true, TS_STATE_FIN_WAIT_1,
 		  "shutdown(SHUT_WR) with the FIN queued behind data the peer has no room for",
 		  "forever while the peer answers zero-window probes" },
 		{ { FD_SERVER, false, true, TS_STATE_ESTABLISHED,
 		    "peer with a tiny receive buffer that never reads",
-		    "forever: idle connections have no timer without keepalive" } } },
+		    LIFE_IDLE_CONNECTION } } },
 	[TS_STATE_LAST_ACK] = { build_last_ack,
 		{ FD_SERVER, false, true, TS_STATE_LAST_ACK,
 		  "CLOSE_WAIT, then shutdown(); nft drops the ACK of its FIN",
@@ -545,7 +551,7 @@ static const struct ts_lab_recipe recipes[TS_STATE_COUNT] = {
 		  "request socket of a listener; nft drops its SYN-ACKs",
 		  "hours (tcp_synack_retries=" TS_LAB_SYNACK_RETRIES_STR " in the lab)" },
 		{ { FD_LISTENER, false, false, TS_STATE_LISTEN, "listener owning the request socket",
-		    "forever: until the program closes it" },
+		    LIFE_UNTIL_CLOSED },
 		  { FD_CLIENT, true, true, TS_STATE_SYN_SENT, "client whose SYN-ACKs are dropped",
 		    "hours (TCP_SYNCNT=127 retries)" } } },
 	[TS_STATE_TIME_WAIT] = { build_time_wait,
