@@ -162,3 +162,6 @@ struct json_object;
  * "generated_at" (UTC, RFC 3339, when the document was written). */
 #define CLI_JSON_SCHEMA_VERSION 1
 void cli_json_header(struct json_object *root);
+struct ts_snapshot;
+/* The names of snap's namespaces, in its order (the "netns" key of doctor and top). */
+struct json_object *cli_json_netns_names(const struct ts_snapshot *snap);

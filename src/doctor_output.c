@@ -940,10 +940,9 @@ static json_object *close_commands_json(const struct ts_finding *f, const struct
 	return cmds;
 }
 
-static json_object *finding_json(const struct ts_diagnosis *d, const struct ts_finding *f,
-				 const struct ts_snapshot *snap, const struct doctor_view *v)
+struct json_object *doctor_finding_json_head(const struct ts_finding *f, const struct ts_snapshot *snap)
 {
-	json_object *o = json_object_new_object(), *cmds;
+	json_object *o = json_object_new_object();
 	const struct ts_netns *ns = ts_snapshot_netns(snap, f->netns_index);
 
 	json_object_object_add(o, "severity", json_object_new_string(ts_severity_name(f->severity)));
@@ -951,6 +950,14 @@ static json_object *finding_json(const struct ts_diagnosis *d, const struct ts_f
 	json_object_object_add(o, "title", json_object_new_string(f->title));
 	json_object_object_add(o, "state", json_object_new_string(ts_state_name(f->state)));
 	json_object_object_add(o, "netns", ns ? json_object_new_string(ns->name) : NULL);
+	return o;
+}
+
+static json_object *finding_json(const struct ts_diagnosis *d, const struct ts_finding *f,
+				 const struct ts_snapshot *snap, const struct doctor_view *v)
+{
+	json_object *o = doctor_finding_json_head(f, snap), *cmds;
+
 	json_object_object_add(o, "severity_reason", severity_reason_json(f));
 	json_object_object_add(o, "evidence", evidence_json(f));
 	who_json(o, d, f, v);
@@ -972,13 +979,11 @@ void doctor_print_json(const struct ts_diagnosis *d, const struct ts_snapshot *s
 	enum ts_severity min = v->min;
 	unsigned interval = v->interval;
 	json_object *root = json_object_new_object();
-	json_object *arr = json_object_new_array(), *nss = json_object_new_array();
+	json_object *arr = json_object_new_array();
 
 	cli_json_header(root);
 	json_object_object_add(root, "states", output_state_counts_json(d->state_counts));
-	for (size_t i = 0; i < ts_snapshot_netns_count(snap); i++)
-		json_object_array_add(nss, json_object_new_string(ts_snapshot_netns(snap, (uint32_t)i)->name));
-	json_object_object_add(root, "netns", nss);
+	json_object_object_add(root, "netns", cli_json_netns_names(snap));
 	json_object_object_add(root, "interval", interval ? json_object_new_int(interval) : NULL);
 	json_object_object_add(root, "owners_scanned", json_object_new_boolean(d->owners_known));
 	json_object_object_add(root, "pid_namespace_initial",

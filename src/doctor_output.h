@@ -19,6 +19,11 @@ struct doctor_view {
 };
 
 /* The state counts, then the findings at or above v->min, worst first. */
+struct json_object;
+/* A finding's first keys in every JSON document that lists findings (doctor,
+ * top): severity, kind, title, state, netns. */
+struct json_object *doctor_finding_json_head(const struct ts_finding *f, const struct ts_snapshot *snap);
+
 void doctor_print_text(const struct ts_diagnosis *d, const struct ts_snapshot *snap,
 		       const struct cli_snapshot_args *a, const struct doctor_view *v);
 void doctor_print_json(const struct ts_diagnosis *d, const struct ts_snapshot *snap,

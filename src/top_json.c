@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "cli.h"
+#include "doctor_output.h"
 #include "output.h"
 #include "tcpstate/procinfo.h"
 #include "top_render.h"
@@ -105,28 +106,13 @@ static json_object *stuck_json(const struct top_frame *f, const struct top_stuck
 
 static json_object *finding_json(const struct top_frame *f, const struct ts_finding *x)
 {
-	const struct ts_netns *ns = ts_snapshot_netns(f->snap, x->netns_index);
-	json_object *o = json_object_new_object();
+	json_object *o = doctor_finding_json_head(x, f->snap);
 	char comm[TS_COMM_LEN];
 
-	json_object_object_add(o, "severity", json_object_new_string(ts_severity_name(x->severity)));
-	json_object_object_add(o, "kind", json_object_new_string(ts_finding_kind_id(x->kind)));
-	json_object_object_add(o, "title", json_object_new_string(x->title));
-	json_object_object_add(o, "state", json_object_new_string(ts_state_name(x->state)));
-	json_object_object_add(o, "netns", ns ? json_object_new_string(ns->name) : NULL);
 	output_comm(comm, x->comm);
 	json_object_object_add(o, "pid", x->pid ? json_object_new_int(x->pid) : NULL);
 	json_object_object_add(o, "comm", x->pid ? json_object_new_string(comm) : NULL);
 	return o;
-}
-
-static json_object *netns_names(const struct ts_snapshot *snap)
-{
-	json_object *a = json_object_new_array();
-
-	for (size_t i = 0; i < ts_snapshot_netns_count(snap); i++)
-		json_object_array_add(a, json_object_new_string(ts_snapshot_netns(snap, i)->name));
-	return a;
 }
 
 int top_render_json(const struct top_frame *f, const struct top_header *h, FILE *out)
@@ -139,7 +125,7 @@ int top_render_json(const struct top_frame *f, const struct top_header *h, FILE 
 	json_object_object_add(o, "refresh", json_object_new_int64((int64_t)h->refresh));
 	json_object_object_add(o, "delay_s", fixed(h->delay_s, 3));
 	json_object_object_add(o, "interval_s", f->interval_s > 0 ? fixed(f->interval_s, 3) : NULL);
-	json_object_object_add(o, "netns", netns_names(f->snap));
+	json_object_object_add(o, "netns", cli_json_netns_names(f->snap));
 	json_object_object_add(o, "owners", json_object_new_string(!h->owners ? "none"
 								    : h->bpf_kept ? "bpf" : "proc"));
 	json_object_object_add(o, "states", output_state_counts_json(f->counts));
