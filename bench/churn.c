@@ -29,10 +29,8 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <net/if.h>
 #include <netinet/in.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -40,12 +38,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "sockgen.h" /* netns_enter(), netns_tune(): the namespace set up as sockgen does */
 
 #ifndef IP_BIND_ADDRESS_NO_PORT
 #define IP_BIND_ADDRESS_NO_PORT 24
@@ -82,69 +81,6 @@ static uint64_t mono_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static int write_file(const char *path, const char *s)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	ssize_t len = (ssize_t)strlen(s), n;
-
-	if (fd < 0)
-		return -errno;
-	n = write(fd, s, (size_t)len);
-	if (n != len) {
-		int err = n < 0 ? -errno : -EIO;
-
-		close(fd);
-		return err;
-	}
-	return close(fd) < 0 ? -errno : 0;
-}
-
-/* Enter /run/netns/NAME, bring lo up and set what the churn needs there. */
-static int enter_netns(const char *name)
-{
-	static const struct {
-		const char *path, *value;
-	} sysctls[] = {
-		{ "/proc/sys/net/ipv4/ip_local_port_range", "10000 65535" },
-		{ "/proc/sys/net/ipv4/tcp_max_tw_buckets", "4000000" },
-		{ "/proc/sys/net/core/somaxconn", "65535" },
-		{ "/proc/sys/net/ipv4/tcp_tw_reuse", "0" },
-	};
-	struct ifreq ifr = { .ifr_name = "lo" };
-	char path[4096];
-	int fd, r;
-
-	if (snprintf(path, sizeof(path), "/run/netns/%s", name) >= (int)sizeof(path))
-		return -ENAMETOOLONG;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	r = setns(fd, CLONE_NEWNET);
-	close(fd);
-	if (r < 0)
-		return -errno;
-	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	r = ioctl(fd, SIOCGIFFLAGS, &ifr);
-	if (r == 0) {
-		ifr.ifr_flags |= IFF_UP;
-		r = ioctl(fd, SIOCSIFFLAGS, &ifr);
-	}
-	r = r < 0 ? -errno : 0;
-	close(fd);
-	if (r < 0)
-		return r;
-	for (size_t i = 0; i < sizeof(sysctls) / sizeof(sysctls[0]); i++) {
-		r = write_file(sysctls[i].path, sysctls[i].value);
-		if (r < 0) {
-			fprintf(stderr, "churn: %s: %s\n", sysctls[i].path, strerror(-r));
-			return r;
-		}
-	}
-	return 0;
 }
 
 static int listen_server(uint16_t port)
@@ -383,7 +319,9 @@ int main(int argc, char **argv)
 		nofile.rlim_cur = nofile.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &nofile);
 	}
-	r = enter_netns(cfg.netns);
+	r = netns_enter(cfg.netns);
+	if (r == 0)
+		r = netns_tune(); /* lo up, the port range, tw_reuse 0, the backlogs */
 	if (r < 0) {
 		fprintf(stderr, "churn: namespace %s: %s\n", cfg.netns, strerror(-r));
 		return 2;

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* sockgen: the network namespace it builds its sockets in. */
+/* sockgen (and churn): the network namespace they work in. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -73,13 +73,14 @@ int netns_tune(void)
 
 	err = link_up_lo();
 	if (err < 0) {
-		fprintf(stderr, "sockgen: bringing lo up: %s\n", strerror(-err));
+		fprintf(stderr, "%s: bringing lo up: %s\n", program_invocation_short_name, strerror(-err));
 		return err;
 	}
 	for (size_t i = 0; i < sizeof(tab) / sizeof(tab[0]); i++) {
 		err = write_file(tab[i].path, tab[i].value);
 		if (err < 0) {
-			fprintf(stderr, "sockgen: %s %s: %s\n", tab[i].required ? "error:" : "warning:",
+			fprintf(stderr, "%s: %s %s: %s\n", program_invocation_short_name,
+				tab[i].required ? "error:" : "warning:",
 				tab[i].path, strerror(-err));
 			if (tab[i].required)
 				return err;
