@@ -25,24 +25,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from benchlib import Stop, on_signal, log
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 SERVER_ADDR = b"127.77.0.1"  # bench/churn.c's server; clients are 127.78.x.y
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 BPF_STATS = "/proc/sys/kernel/bpf_stats_enabled"
-
-
-class Stop(Exception):
-    """SIGTERM/SIGHUP: unwind through the finally blocks."""
-
-
-def on_signal(signum, frame):
-    raise Stop(signal.Signals(signum).name)
-
-
-def log(msg):
-    print(msg, file=sys.stderr, flush=True)
 
 
 def parse_rates(text):

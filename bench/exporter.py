@@ -29,8 +29,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import run as benchrun  # noqa: E402  (Namespace, Generator, find_tool, ...)
+from benchlib import log, on_signal  # noqa: E402
 
-log = benchrun.log
 NODE_EXPORTER = "prometheus-node-exporter"
 # Below sockgen's ip_local_port_range (10000-65535) and its listeners (9000+i).
 PORTS = {"node": 8101, "netns": 8102, "all": 8103}
@@ -331,7 +331,7 @@ def main():
             not os.access(args.node_exporter, os.X_OK):
         ap.error(f"{args.node_exporter} not found (apt-get install prometheus-node-exporter)")
     for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, benchrun.on_signal)
+        signal.signal(sig, on_signal)
     import tempfile
     rows = []
     with tempfile.TemporaryDirectory(prefix="tsbench-exp-") as tmp:

@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from benchlib import Stop, on_signal, log
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -52,18 +53,6 @@ COMMANDS = [
     ("lsof -nP -iTCP", ["lsof", "-nP", "-iTCP"], {0, 1}),
 ]
 REFERENCE = "tcpstate list"
-
-
-class Stop(Exception):
-    """SIGTERM/SIGHUP: unwind through the finally blocks."""
-
-
-def on_signal(signum, frame):
-    raise Stop(signal.Signals(signum).name)
-
-
-def log(msg):
-    print(msg, file=sys.stderr, flush=True)
 
 
 def run_quiet(argv, check=True):

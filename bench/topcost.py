@@ -34,12 +34,9 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import run as benchrun  # noqa: E402  (Namespace, Generator, find_tool, socket_states)
+from benchlib import Stop, log, on_signal  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
-
-
-def log(msg):
-    print(msg, file=sys.stderr, flush=True)
 
 
 def proc_cpu_s(pid):
@@ -140,8 +137,8 @@ def main():
         ap.error("one size, --refreshes 3 or more, --repeat 1 or more")
     tcpstate = os.path.abspath(args.tcpstate)
     sockgen = benchrun.find_tool(args.sockgen, "sockgen", tcpstate)
-    signal.signal(signal.SIGTERM, benchrun.on_signal)
-    signal.signal(signal.SIGHUP, benchrun.on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGHUP, on_signal)
 
     info = machine()
     ns = gen = None
@@ -172,7 +169,7 @@ def main():
                 % (k + 1, row["list_wall"], row["list_cpu"], row["info_wall"], row["info_cpu"],
                    row["refresh_wall"], len(walls), tcpu, row["refresh_wall"] / row["list_wall"],
                    tcpu / row["list_cpu"]))
-    except benchrun.Stop as e:
+    except Stop as e:
         log("stopped by %s" % e)
         return 1
     finally:
