@@ -2,10 +2,15 @@
 /* The BPF loaders' shared pieces (bpf_load.h). */
 #ifndef TCPSTATE_NO_BPF
 
+#include <errno.h>
+#include <sys/eventfd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/utsname.h>
+#include <unistd.h>
 
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 #include "snapshot/bpf/bpf_load.h"
@@ -66,6 +71,94 @@ void bpf_verifier_tail(const char *log, char *out, size_t size)
 	}
 	memcpy(out, log + start, len - start);
 	out[len - start] = '\0';
+}
+
+bool bpf_load_kernel_at_least(unsigned want_major, unsigned want_minor)
+{
+	struct utsname u;
+	unsigned major = 0, minor = 0;
+
+	if (uname(&u) < 0 || sscanf(u.release, "%u.%u", &major, &minor) != 2)
+		return false;
+	return major > want_major || (major == want_major && minor >= want_minor);
+}
+
+int bpf_load_kernel_check(unsigned major, unsigned minor, const char *need,
+			  struct ts_bpf_status *st)
+{
+	struct utsname u;
+	char why[192];
+
+	if (!bpf_load_kernel_at_least(major, minor)) {
+		if (uname(&u) < 0)
+			snprintf(u.release, sizeof(u.release), "?");
+		snprintf(why, sizeof(why), "kernel %.64s is older than %u.%u (no %s)", u.release,
+			 major, minor, need);
+		bpf_status_set(st, TS_BPF_FAILURE_KERNEL, EOPNOTSUPP, why);
+		return -EOPNOTSUPP;
+	}
+	/* CO-RE needs the kernel's BTF. */
+	if (access("/sys/kernel/btf/vmlinux", R_OK) < 0) {
+		bpf_status_set(st, TS_BPF_FAILURE_KERNEL, EOPNOTSUPP,
+			       errno == ENOENT ? "the kernel has no BTF (/sys/kernel/btf/vmlinux is "
+						 "missing: CONFIG_DEBUG_INFO_BTF)"
+					       : "/sys/kernel/btf/vmlinux cannot be read");
+		return -EOPNOTSUPP;
+	}
+	return 0;
+}
+
+#define LOAD_FDS 16
+
+int bpf_load_fds_available(struct ts_bpf_status *st)
+{
+	int fds[LOAD_FDS], n, r = 0;
+
+	for (n = 0; n < LOAD_FDS; n++) {
+		/* An eventfd needs no file system (a host's /dev/null may be 0700). */
+		fds[n] = eventfd(0, EFD_CLOEXEC);
+		if (fds[n] < 0) {
+			r = -errno;
+			break;
+		}
+	}
+	while (n > 0)
+		close(fds[--n]);
+	if (r == -EMFILE || r == -ENFILE)
+		bpf_status_set(st, TS_BPF_FAILURE_OTHER, -r,
+			       r == -EMFILE ? "too few free file descriptors to load it (RLIMIT_NOFILE)"
+					    : "the system's file table is full (fs.file-max)");
+	else if (r < 0)
+		bpf_status_set(st, TS_BPF_FAILURE_OTHER, -r, "cannot make an eventfd");
+	return r;
+}
+
+void bpf_load_failed(int r, const char *log, struct ts_bpf_status *st)
+{
+	if (r == -EPERM) {
+		bpf_status_set(st, TS_BPF_FAILURE_PRIVILEGE, EPERM, NULL);
+	} else if (strstr(log, "wasn't created")) {
+		/* libbpf's own note: a map it could not create (a feature
+		 * probe failed), not the verifier's judgement. */
+		bpf_status_set(st, TS_BPF_FAILURE_OTHER, -r, "libbpf could not create the "
+			       "program's maps");
+	} else if (log[0]) {
+		bpf_status_set(st, TS_BPF_FAILURE_VERIFIER, -r, NULL);
+		if (st)
+			bpf_verifier_tail(log, st->detail, sizeof(st->detail));
+	} else if (r == -ESRCH && strstr(bpf_load_first_warning(), "kernel BTF")) {
+		/* libbpf says ESRCH for any failure to read the kernel's BTF;
+		 * read it once more to learn the errno (ENOMEM under ulimit -v). */
+		struct btf *btf = btf__parse("/sys/kernel/btf/vmlinux", NULL);
+		long e = libbpf_get_error(btf);
+
+		btf__free(e ? NULL : btf);
+		bpf_status_set(st, TS_BPF_FAILURE_OTHER, e ? (int)-e : -r,
+			       "libbpf could not read the kernel's BTF (/sys/kernel/btf/vmlinux)");
+	} else {
+		bpf_status_set(st, TS_BPF_FAILURE_OTHER, -r,
+			       bpf_load_warning_or("loading the BPF object failed"));
+	}
 }
 
 #endif

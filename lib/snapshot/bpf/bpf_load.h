@@ -7,6 +7,7 @@
  * filled. Only in builds with BPF.
  */
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "tcpstate/snapshot.h"
@@ -30,3 +31,32 @@ void bpf_status_set(struct ts_bpf_status *st, enum ts_bpf_failure failure, int e
 /* The end of a verifier log into out, whole lines: the verdict is there, just
  * before the statistics ("verification time", "processed N insns"). */
 void bpf_verifier_tail(const char *log, char *out, size_t size);
+
+/* Whether the running kernel is at least major.minor (uname). */
+bool bpf_load_kernel_at_least(unsigned major, unsigned minor);
+
+/*
+ * What the kernel must have before a program is loaded: at least
+ * major.minor (for the feature named need, said in the reason) and its BTF.
+ * 0, or -EOPNOTSUPP with *st saying why (failure KERNEL).
+ */
+int bpf_load_kernel_check(unsigned major, unsigned minor, const char *need,
+			  struct ts_bpf_status *st);
+
+/*
+ * libbpf needs a dozen fds (object BTF, maps, program, link, iterator and its
+ * feature probes). Without them it fails in misleading ways: a feature probe
+ * that got EMFILE reads as "no global data", and the load then fails with a
+ * log about a map "referenced but wasn't created". 0, or -EMFILE/-ENFILE/...
+ * with *st saying why.
+ */
+int bpf_load_fds_available(struct ts_bpf_status *st);
+
+/*
+ * Fills *st for a skeleton load that returned r < 0, log being the
+ * verifier's log buffer (libbpf fills it only on failure): EPERM means a
+ * missing privilege (the kernel answers EPERM for that alone); a load that
+ * failed with a verifier log is the verifier's refusal (its end in detail);
+ * the rest is "other", with libbpf's first warning when there is one.
+ */
+void bpf_load_failed(int r, const char *log, struct ts_bpf_status *st);

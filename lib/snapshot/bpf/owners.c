@@ -64,11 +64,9 @@ int bpf_owners_built(void)
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
-#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 #include "snapshot/bpf/bpf_load.h"
@@ -88,16 +86,6 @@ _Static_assert(OWNERS_COMM_LEN == TS_COMM_LEN, "comm sizes differ");
 int bpf_owners_built(void)
 {
 	return 1;
-}
-
-static bool kernel_at_least(unsigned want_major, unsigned want_minor)
-{
-	struct utsname u;
-	unsigned major = 0, minor = 0;
-
-	if (uname(&u) < 0 || sscanf(u.release, "%u.%u", &major, &minor) != 2)
-		return false;
-	return major > want_major || (major == want_major && minor >= want_minor);
 }
 
 static int emit(const struct owners_event *e, pid_t only_pid, uint32_t kernel_states,
@@ -180,74 +168,16 @@ out:
 	return r;
 }
 
-/*
- * libbpf needs a dozen fds (object BTF, maps, program, link, iterator and its
- * feature probes). Without them it fails in misleading ways: a feature probe
- * that got EMFILE reads as "no global data", and the load then fails with a
- * log about a map "referenced but wasn't created". Checked up front.
- */
-#define LOAD_FDS 16
-
-static int fds_available(struct ts_bpf_status *st)
-{
-	int fds[LOAD_FDS], n, r = 0;
-
-	for (n = 0; n < LOAD_FDS; n++) {
-		fds[n] = open("/dev/null", O_RDONLY | O_CLOEXEC);
-		if (fds[n] < 0) {
-			r = -errno;
-			break;
-		}
-	}
-	while (n > 0)
-		close(fds[--n]);
-	if (r == -EMFILE || r == -ENFILE)
-		bpf_status_set(st, TS_BPF_FAILURE_OTHER, -r,
-			   r == -EMFILE ? "too few free file descriptors to load it (RLIMIT_NOFILE)"
-					: "the system's file table is full (fs.file-max)");
-	else if (r < 0)
-		bpf_status_set(st, TS_BPF_FAILURE_OTHER, -r, "cannot open /dev/null");
-	return r;
-}
-
-/* What the kernel must have before anything is loaded. */
-static int kernel_check(struct ts_bpf_status *st)
-{
-	struct utsname u;
-	char why[160];
-
-	/* bpf_sock_from_file() is 5.11; CO-RE needs the kernel's BTF. */
-	if (!kernel_at_least(5, 11)) {
-		if (uname(&u) < 0)
-			snprintf(u.release, sizeof(u.release), "?");
-		snprintf(why, sizeof(why), "kernel %.64s is older than 5.11 (no bpf_sock_from_file)",
-			 u.release);
-		bpf_status_set(st, TS_BPF_FAILURE_KERNEL, EOPNOTSUPP, why);
-		return -EOPNOTSUPP;
-	}
-	if (access("/sys/kernel/btf/vmlinux", R_OK) < 0) {
-		bpf_status_set(st, TS_BPF_FAILURE_KERNEL, EOPNOTSUPP,
-			   errno == ENOENT ? "the kernel has no BTF (/sys/kernel/btf/vmlinux is "
-					     "missing: CONFIG_DEBUG_INFO_BTF)"
-					   : "/sys/kernel/btf/vmlinux cannot be read");
-		return -EOPNOTSUPP;
-	}
-	return 0;
-}
-
-/*
- * Opens and loads the skeleton. On failure fills *st: EPERM means a missing
- * privilege (the kernel answers EPERM for that alone); a load that failed
- * with a verifier log is the verifier's refusal; the rest is "other".
- */
+/* Opens and loads the skeleton; on failure fills *st (bpf_load_failed()). */
 static int load(uint32_t kernel_states, struct owners_bpf **ret, struct ts_bpf_status *st)
 {
 	struct owners_bpf *skel;
 	char *log;
-	int r = kernel_check(st);
+	/* bpf_sock_from_file() is 5.11. */
+	int r = bpf_load_kernel_check(5, 11, "bpf_sock_from_file", st);
 
 	if (r == 0)
-		r = fds_available(st);
+		r = bpf_load_fds_available(st);
 	if (r < 0)
 		return r;
 	bpf_load_quiet();
@@ -273,30 +203,7 @@ static int load(uint32_t kernel_states, struct owners_bpf **ret, struct ts_bpf_s
 	r = owners_bpf__load(skel);
 	bpf_program__set_log_buf(skel->progs.owners, NULL, 0);
 	if (r < 0) {
-		if (r == -EPERM) {
-			bpf_status_set(st, TS_BPF_FAILURE_PRIVILEGE, EPERM, NULL);
-		} else if (strstr(log, "wasn't created")) {
-			/* libbpf's own note: a map it could not create (a feature
-			 * probe failed), not the verifier's judgement. */
-			bpf_status_set(st, TS_BPF_FAILURE_OTHER, -r, "libbpf could not create the "
-				   "program's maps");
-		} else if (log[0]) {
-			bpf_status_set(st, TS_BPF_FAILURE_VERIFIER, -r, NULL);
-			if (st)
-				bpf_verifier_tail(log, st->detail, sizeof(st->detail));
-		} else if (r == -ESRCH && strstr(bpf_load_first_warning(), "kernel BTF")) {
-			/* libbpf says ESRCH for any failure to read the kernel's BTF;
-			 * read it once more to learn the errno (ENOMEM under ulimit -v). */
-			struct btf *btf = btf__parse("/sys/kernel/btf/vmlinux", NULL);
-			long e = libbpf_get_error(btf);
-
-			btf__free(e ? NULL : btf);
-			bpf_status_set(st, TS_BPF_FAILURE_OTHER, e ? (int)-e : -r,
-				   "libbpf could not read the kernel's BTF (/sys/kernel/btf/vmlinux)");
-		} else {
-			bpf_status_set(st, TS_BPF_FAILURE_OTHER, -r,
-				   bpf_load_warning_or("loading the BPF object failed"));
-		}
+		bpf_load_failed(r, log, st);
 		owners_bpf__destroy(skel);
 		free(log);
 		return r;
@@ -335,7 +242,7 @@ int bpf_owners_collect(pid_t only_pid, uint32_t kernel_states,
 		return r;
 
 	/* Task iterators take a pid from Linux 6.1 on; older ones walk all. */
-	if (only_pid && kernel_at_least(6, 1)) {
+	if (only_pid && bpf_load_kernel_at_least(6, 1)) {
 		memset(&linfo, 0, sizeof(linfo));
 		linfo.task.pid = (__u32)only_pid;
 		attach.link_info = &linfo;

@@ -192,13 +192,7 @@ static int load_attach(struct trace_bpf *t, const struct trace_bpf_filter *f, co
 			bpf_program__set_log_buf(pick[h], log, VERIFIER_LOG_SIZE);
 	r = trace_bpf_skel__load(t->skel);
 	if (r < 0) {
-		if (log[0]) {
-			bpf_status_set(st, TS_BPF_FAILURE_VERIFIER, -r, NULL);
-			bpf_verifier_tail(log, st->detail, sizeof(st->detail));
-		} else {
-			bpf_status_set(st, r == -EPERM ? TS_BPF_FAILURE_PRIVILEGE : TS_BPF_FAILURE_OTHER,
-				   -r, bpf_load_warning_or("loading the BPF object failed"));
-		}
+		bpf_load_failed(r, log, st);
 		free(log);
 		goto out_destroy;
 	}
