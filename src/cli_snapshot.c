@@ -74,31 +74,34 @@ static void verifier_verdict(const char *log, char *out, size_t size)
  * Why the BPF source did not run, in one line that says what to do; under
  * -v the verifier's log follows. Once per run: demo takes two snapshots.
  */
-static void report_bpf_failure(const struct ts_bpf_status *st, bool verbose, const char *prefix,
-			       const char *then)
+enum bpf_source { BPF_SOURCE_OWNERS, BPF_SOURCE_SOCKETS };
+
+static void report_bpf_failure(enum bpf_source source, const struct ts_bpf_status *st,
+			       bool verbose, const char *prefix, const char *then)
 {
-	static bool reported;
+	static bool reported[2];
+	const char *what = source == BPF_SOURCE_OWNERS ? "BPF owner source" : "BPF socket source";
 	char hint[256], verdict[256];
 
-	if (reported)
+	if (reported[source])
 		return;
-	reported = true;
+	reported[source] = true;
 	switch (st->failure) {
 	case TS_BPF_FAILURE_NONE:
 	case TS_BPF_FAILURE_NOT_BUILT:
 		break;
 	case TS_BPF_FAILURE_KERNEL:
-		cli_info(prefix, "BPF owner source unavailable: %s%s", st->detail, then);
+		cli_info(prefix, "%s unavailable: %s%s", what, st->detail, then);
 		break;
 	case TS_BPF_FAILURE_PRIVILEGE:
-		cli_info(prefix, "BPF owner source not permitted (%s): %s%s", strerror(st->err),
+		cli_info(prefix, "%s not permitted (%s): %s%s", what, strerror(st->err),
 			 cli_privilege_hint("CAP_BPF and CAP_PERFMON, or CAP_SYS_ADMIN",
 					    cli_has_bpf_caps(), hint, sizeof(hint)), then);
 		break;
 	case TS_BPF_FAILURE_VERIFIER:
 		verifier_verdict(st->detail, verdict, sizeof(verdict));
-		cli_info(prefix, "BPF owner source unavailable: the kernel's verifier rejected the "
-			 "program (%s: %s)%s%s", strerror(st->err), verdict, then,
+		cli_info(prefix, "%s unavailable: the kernel's verifier rejected the "
+			 "program (%s: %s)%s%s", what, strerror(st->err), verdict, then,
 			 verbose ? "; its log ends:" : "; -v shows its log");
 		if (verbose) {
 			const char *p = st->detail;
@@ -112,10 +115,28 @@ static void report_bpf_failure(const struct ts_bpf_status *st, bool verbose, con
 		}
 		break;
 	case TS_BPF_FAILURE_OTHER:
-		cli_info(prefix, "BPF owner source unavailable (%s)%s%s%s", strerror(st->err),
+		cli_info(prefix, "%s unavailable (%s)%s%s%s", what, strerror(st->err),
 			 st->detail[0] ? ": " : "", st->detail, then);
 		break;
 	}
+}
+
+/* The socket source that ran, with -v; why AUTO did not use BPF (a collector's). */
+static void report_socket_source(const struct cli_snapshot_args *a,
+				 const struct ts_snapshot_stats *st)
+{
+	if (!a->verbose)
+		return;
+	if (st->backend == TS_BACKEND_BPF)
+		cli_info("", "sockets: bpf (iter/tcp)");
+	else if (st->backend == TS_BACKEND_PROCFS)
+		cli_info("", "sockets: /proc/net/tcp");
+	else if (st->socket_bpf.failure != TS_BPF_FAILURE_NONE &&
+		 st->socket_bpf.failure != TS_BPF_FAILURE_NOT_BUILT)
+		report_bpf_failure(BPF_SOURCE_SOCKETS, &st->socket_bpf, true, "",
+				   ": sockets: netlink (sock_diag)");
+	else
+		cli_info("", "sockets: netlink (sock_diag)");
 }
 
 /* The owner source that ran: a note when AUTO fell back, a line with -v. */
@@ -126,7 +147,7 @@ static void report_owner_source(const struct cli_snapshot_args *a,
 			 st->bpf.failure != TS_BPF_FAILURE_NONE;
 
 	if (fell_back)
-		report_bpf_failure(&st->bpf, a->verbose, "note: ", ": used /proc");
+		report_bpf_failure(BPF_SOURCE_OWNERS, &st->bpf, a->verbose, "note: ", ": used /proc");
 	if (!a->verbose)
 		return;
 	if (!st->owners_scanned)
@@ -213,6 +234,18 @@ static void report_notes(const struct cli_snapshot_args *a, const struct ts_snap
 			 "they are not shown with --no-owners");
 }
 
+const char *cli_socket_source_name(const struct ts_snapshot_stats *st)
+{
+	switch (st->backend) {
+	case TS_BACKEND_BPF:
+		return "bpf";
+	case TS_BACKEND_PROCFS:
+		return "procfs";
+	default:
+		return "netlink";
+	}
+}
+
 bool cli_snapshot_incomplete(const struct ts_snapshot *snap)
 {
 	return ts_snapshot_stats(snap)->fd_exhausted != 0;
@@ -233,7 +266,13 @@ void cli_snapshot_report_failure(const struct cli_snapshot_args *a, int r,
 		cli_error("BPF owner source not built into this tcpstate (meson -Dbpf=enabled); "
 			  "use --owners proc or auto");
 	else if (bpf->failure != TS_BPF_FAILURE_NONE)
-		report_bpf_failure(bpf, a->verbose, "", "; use --owners proc or auto");
+		report_bpf_failure(BPF_SOURCE_OWNERS, bpf, a->verbose, "", "; use --owners proc or auto");
+	else if (st->socket_bpf.failure == TS_BPF_FAILURE_NOT_BUILT)
+		cli_error("BPF socket source not built into this tcpstate (meson -Dbpf=enabled); "
+			  "use --backend netlink or auto");
+	else if (st->socket_bpf.failure != TS_BPF_FAILURE_NONE)
+		report_bpf_failure(BPF_SOURCE_SOCKETS, &st->socket_bpf, a->verbose, "",
+				   "; use --backend netlink or auto");
 	else if (st->failed_stage == TS_SNAPSHOT_STAGE_NETNS)
 		cli_error("not permitted to inspect that namespace: %s (%s)", strerror(-r),
 			  cli_privilege_hint("CAP_SYS_ADMIN", cli_has_cap(CAP_SYS_ADMIN), hint,
@@ -247,6 +286,7 @@ void cli_snapshot_report_failure(const struct cli_snapshot_args *a, int r,
 void cli_snapshot_report_notes(const struct cli_snapshot_args *a, const struct ts_snapshot *snap)
 {
 	report_notes(a, ts_snapshot_stats(snap));
+	report_socket_source(a, ts_snapshot_stats(snap));
 	report_owner_source(a, ts_snapshot_stats(snap));
 }
 

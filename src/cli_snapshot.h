@@ -68,12 +68,14 @@ struct cli_snapshot_args {
 	"  -j, --json             machine-readable output\n"                                  \
 	"  -n, --no-owners        skip the /proc scan for owners (faster; IDLE and\n"         \
 	"                         CLOSED sockets, found only through fds, are not shown)\n"   \
-	"      --backend B        netlink (sock_diag), procfs (/proc/net/tcp), or auto\n"    \
-	"                         (default: netlink, procfs when sock_diag is missing)\n"    \
+	"      --backend B        netlink (sock_diag), procfs (/proc/net/tcp), bpf (a BPF\n"  \
+	"                         iterator over the socket table), or auto (default:\n"      \
+	"                         netlink, procfs when sock_diag is missing; top and\n"      \
+	"                         the exporter: bpf when it loads and owners are read)\n"    \
 	"      --owners SRC       where owners come from: bpf (a BPF iterator over every\n"  \
 	"                         task's fds), proc (/proc/PID/fd), or auto (default:\n"     \
 	"                         bpf, and /proc with a one-line note when it cannot run)\n" \
-	"  -v, --verbose          say on stderr which owner source ran, and why\n"
+	"  -v, --verbose          say on stderr which socket and owner sources ran, and why\n"
 
 /* The same, as an array ended by { 0 }: main.c reads it to tell which
  * options before a verb take an argument. */
@@ -121,6 +123,10 @@ void cli_snapshot_report_notes(const struct cli_snapshot_args *a, const struct t
  * file descriptors (already said on stderr): the verb exits 1 after its
  * output instead of 0. */
 bool cli_snapshot_incomplete(const struct ts_snapshot *snap);
+
+/* Where the snapshot's sockets came from: "bpf" (iter/tcp), "netlink" (sock_diag)
+ * or "procfs" (/proc/net/tcp). */
+const char *cli_socket_source_name(const struct ts_snapshot_stats *st);
 
 /*
  * ss's filter words left after the options: "state NAME", "exclude NAME",

@@ -214,10 +214,12 @@ int cli_snapshot_option(struct cli_snapshot_args *a, int opt, const char *arg)
 			a->opts.backend = TS_BACKEND_NETLINK;
 		else if (strcmp(arg, "procfs") == 0)
 			a->opts.backend = TS_BACKEND_PROCFS;
+		else if (strcmp(arg, "bpf") == 0)
+			a->opts.backend = TS_BACKEND_BPF;
 		else if (strcmp(arg, "auto") == 0)
 			a->opts.backend = TS_BACKEND_AUTO;
 		else {
-			cli_error("unknown backend '%s' (netlink, procfs or auto)", arg);
+			cli_error("unknown backend '%s' (netlink, procfs, bpf or auto)", arg);
 			return -1;
 		}
 		r = 0;

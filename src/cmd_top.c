@@ -287,6 +287,7 @@ static void header_fill(const struct top_run *run, struct top_header *h)
 		.owners = st->owners_scanned,
 		.bpf_kept = st->owners_scanned && st->owner_source == TS_OWNER_SOURCE_BPF &&
 			    ts_collector_keeps_bpf(run->c),
+		.sockets = cli_socket_source_name(st),
 		.refresh = run->refreshes,
 	};
 }

@@ -69,6 +69,7 @@ struct metrics_model {
 	int err;                   /* why (negative errno), when !ok */
 	double duration_s;         /* how long the collection took */
 	const char *owner_source;  /* "bpf", "proc" or "none" */
+	const char *socket_source; /* cli_socket_source_name() */
 	unsigned netns_denied;
 	struct metrics_ns *ns;
 	size_t n_ns;

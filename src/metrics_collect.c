@@ -436,6 +436,7 @@ static int fill(struct metrics_model *m, struct metrics_config *cfg, const struc
 
 	m->owner_source = !st->owners_scanned ? "none" :
 			  st->owner_source == TS_OWNER_SOURCE_BPF ? "bpf" : "proc";
+	m->socket_source = cli_socket_source_name(st);
 	m->netns_denied = st->netns_denied;
 	r = ts_diagnose_procs_collect(snap, cfg->args.opts.proc_root, &procs);
 	if (r == 0)

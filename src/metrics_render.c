@@ -225,6 +225,7 @@ static void sysctls(struct render *r, const struct metrics_model *m)
 static void self(struct render *r, const struct metrics_model *m)
 {
 	static const char *const sources[] = { "bpf", "proc", "none" };
+	static const char *const socket_sources[] = { "bpf", "netlink", "procfs" };
 
 	family(r, "tcpstate_scrape_success", "gauge",
 	       "1 when the snapshot behind this exposition was taken, 0 when it failed (then only "
@@ -251,6 +252,13 @@ static void self(struct render *r, const struct metrics_model *m)
 	for (size_t i = 0; i < sizeof(sources) / sizeof(sources[0]); i++) {
 		metrics_printf(r->b, "tcpstate_owner_source{source=\"%s\"}", sources[i]);
 		value(r, strcmp(sources[i], m->owner_source) == 0);
+	}
+	family(r, "tcpstate_socket_source", "gauge",
+	       "Where the sockets came from: bpf (iter/tcp, the exporter's default), netlink "
+	       "(sock_diag) or procfs (/proc/net/tcp); 1 for the one that ran");
+	for (size_t i = 0; i < sizeof(socket_sources) / sizeof(socket_sources[0]); i++) {
+		metrics_printf(r->b, "tcpstate_socket_source{source=\"%s\"}", socket_sources[i]);
+		value(r, strcmp(socket_sources[i], m->socket_source) == 0);
 	}
 	family(r, "tcpstate_netns_denied", "gauge",
 	       "Network namespaces found but not entered (no privilege): their sockets are missing");

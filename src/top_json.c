@@ -128,6 +128,8 @@ int top_render_json(const struct top_frame *f, const struct top_header *h, FILE 
 	json_object_object_add(o, "netns", cli_json_netns_names(f->snap));
 	json_object_object_add(o, "owners", json_object_new_string(!h->owners ? "none"
 								    : h->bpf_kept ? "bpf" : "proc"));
+	/* where the sockets came from: bpf (iter/tcp), netlink (sock_diag) or procfs */
+	json_object_object_add(o, "sockets", json_object_new_string(h->sockets));
 	json_object_object_add(o, "states", output_state_counts_json(f->counts));
 	json_object_object_add(o, "states_per_s", rates_json(f));
 	json_object_object_add(o, "view", json_object_new_string(top_view_name(f->view)));

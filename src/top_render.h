@@ -23,6 +23,7 @@ struct top_header {
 	const char *where;      /* "netns init", "all namespaces (3)" */
 	bool owners;            /* owners were scanned */
 	bool bpf_kept;          /* from the kept BPF program */
+	const char *sockets;    /* cli_socket_source_name() */
 	unsigned refresh;       /* 1 for the first */
 };
 

@@ -2,10 +2,12 @@
 #pragma once
 
 /*
- * Snapshots again and again with the same options, for live views (top):
- * the BPF owner program is loaded once and kept between snapshots (a new
- * iterator per snapshot), so a refresh costs the dump and the iterator's
- * walk, not libbpf's load. Each snapshot is what ts_snapshot_collect_status()
+ * Snapshots again and again with the same options, for live views (top) and
+ * the exporter: the BPF programs are loaded once and kept between snapshots
+ * (a new iterator per snapshot), so a refresh costs the walks, not libbpf's
+ * load. With backend AUTO and owners scanned, the sockets come from the BPF
+ * socket source (iter/tcp) when it loads, sock_diag when not (stats.socket_bpf
+ * says why). Each snapshot is what ts_snapshot_collect_status()
  * would give with the same options at that moment: the BPF second pass for
  * sockets that changed state, the /proc walk when BPF cannot run (AUTO).
  */
@@ -21,9 +23,10 @@ struct ts_collector;
  * is not an error: every snapshot then walks /proc and its stats.bpf says
  * why (as ts_snapshot_collect() would, without trying again each time).
  * Returns 0, -EINVAL (opts contradict each other), -ENOMEM, or with
- * owner_source BPF the errors of ts_snapshot_collect_ex() for a BPF source
- * that cannot run (-EOPNOTSUPP, -EPERM, ...). *ret_status (may be NULL) is
- * always filled: failed_stage OWNERS and bpf saying why for those.
+ * owner_source BPF (backend BPF) the errors of ts_snapshot_collect_ex() for a
+ * BPF source that cannot run (-EOPNOTSUPP, -EPERM, ...). *ret_status (may be
+ * NULL) is always filled: failed_stage OWNERS and bpf (DUMP and socket_bpf)
+ * saying why for those.
  * *ret is set only on success; free it with ts_collector_free().
  */
 int ts_collector_new(const struct ts_snapshot_opts *opts, struct ts_collector **ret,
@@ -39,5 +42,5 @@ int ts_collector_take(struct ts_collector *c, struct ts_snapshot **ret,
 /* Whether the collector keeps a BPF program loaded (owners from BPF). */
 bool ts_collector_keeps_bpf(const struct ts_collector *c);
 
-/* Unloads the program. Accepts NULL; returns NULL. */
+/* Unloads the programs. Accepts NULL; returns NULL. */
 struct ts_collector *ts_collector_free(struct ts_collector *c);

@@ -10,9 +10,14 @@
 struct ts_snapshot;
 
 enum ts_backend {
-	TS_BACKEND_AUTO,    /* netlink, /proc/net/tcp when sock_diag is missing */
+	TS_BACKEND_AUTO,    /* netlink, /proc/net/tcp when sock_diag is missing; a
+			     * ts_collector with owners: bpf when it loads */
 	TS_BACKEND_NETLINK,
 	TS_BACKEND_PROCFS,  /* /proc/net/tcp{,6}: no cookies, no tcp_info */
+	TS_BACKEND_BPF,     /* a BPF iter/tcp program (Linux >= 5.9, BTF): what netlink
+			     * says, read without building netlink messages; BOUND
+			     * sockets are found through their fds (with owners only);
+			     * failing to load it is an error */
 };
 
 enum ts_owners_mode {
@@ -89,6 +94,9 @@ struct ts_snapshot_stats {
 	enum ts_owner_source owner_source; /* the one that ran (PROC or BPF), when owners_scanned */
 	struct ts_bpf_status bpf;     /* why the BPF source was not used (AUTO fell back),
 				       * failure NONE when it ran or was not tried */
+	struct ts_bpf_status socket_bpf; /* why a ts_collector's AUTO backend did not use
+					  * the BPF socket source (NONE: it did, or it was
+					  * not tried) */
 };
 
 /*
@@ -126,6 +134,8 @@ enum ts_snapshot_stage {
 struct ts_snapshot_status {
 	enum ts_snapshot_stage failed_stage;
 	struct ts_bpf_status bpf; /* as ts_snapshot_collect_ex() fills it */
+	struct ts_bpf_status socket_bpf; /* backend BPF: why its program could not run
+					  * (stage DUMP), failure NONE otherwise */
 };
 
 /*
@@ -145,6 +155,10 @@ int ts_owner_source_bpf_probe(struct ts_bpf_status *ret_status);
 
 /* Whether this build has the BPF owner source (not whether it will load). */
 bool ts_owner_source_bpf_built(void);
+
+/* The same for the BPF socket source (backend BPF, iter/tcp): loads its
+ * program and unloads it. Built together with the owner source. */
+int ts_socket_source_bpf_probe(struct ts_bpf_status *ret_status);
 
 /* Accepts NULL; returns NULL. */
 struct ts_snapshot *ts_snapshot_free(struct ts_snapshot *snap);

@@ -18,6 +18,7 @@
 #include "snapshot/fdsock.h"
 #include "snapshot/owner_scan.h"
 #include "snapshot/procnet.h"
+#include "snapshot/sock_iter.h"
 #include "snapshot/snapshot.h"
 #include "snapshot/sock_diag.h"
 
@@ -143,10 +144,40 @@ out_close:
 	return r;
 }
 
+/* The BPF socket source: an iterator made in the namespace, read there. */
+static int collect_iter(struct ts_snapshot *snap, const struct netns_target *t,
+			uint32_t netns_index, const struct ts_filter *f, bool want_info,
+			struct bpf_sockets *sockets, struct ts_snapshot_status *status)
+{
+	struct sock_iter_ctx ctx = {
+		.snap = snap,
+		.filter = f,
+		.netns_index = netns_index,
+		.want_info = want_info,
+	};
+	uint32_t kstates = ts_state_mask_to_kernel(ts_filter_states(f));
+	int saved, r;
+
+	if (kstates == 0)
+		return 0; /* only fd-found states asked for */
+	status->failed_stage = TS_SNAPSHOT_STAGE_NETNS;
+	r = netns_enter(t, &saved);
+	if (r < 0)
+		return r;
+	status->failed_stage = TS_SNAPSHOT_STAGE_DUMP;
+	r = bpf_sockets_read(sockets, kstates, sock_iter_append, &ctx, &status->socket_bpf);
+	if (netns_leave(saved) < 0 && r == 0)
+		r = -EIO; /* cannot happen: leaving is setns() back to our own */
+	snap->stats.malformed_messages += ctx.malformed;
+	return r;
+}
+
 static int collect_target(struct ts_snapshot *snap, const struct netns_target *t,
 			  const struct ts_snapshot_opts *o, const struct ts_filter *f,
-			  enum ts_snapshot_stage *stage)
+			  struct bpf_sockets *sockets, struct ts_snapshot_status *status)
 {
+	enum ts_snapshot_stage *stage = &status->failed_stage;
+
 	struct ts_netns ns = { .inode = t->inode, .pid = t->pid, .kind = t->kind };
 	size_t first = snap->n_sockets;
 	uint32_t idx;
@@ -157,6 +188,8 @@ static int collect_target(struct ts_snapshot *snap, const struct netns_target *t
 	if (r < 0)
 		return r;
 
+	if (sockets)
+		return collect_iter(snap, t, idx, f, o->want_info, sockets, status);
 	if (o->backend != TS_BACKEND_PROCFS) {
 		r = collect_netlink(snap, t, idx, f, o->want_info, stage);
 		if (r == 0 || o->backend == TS_BACKEND_NETLINK)
@@ -216,6 +249,15 @@ bool ts_owner_source_bpf_built(void)
 int ts_owner_source_bpf_probe(struct ts_bpf_status *ret_status)
 {
 	return bpf_owners_probe(ret_status);
+}
+
+int ts_socket_source_bpf_probe(struct ts_bpf_status *ret_status)
+{
+	struct bpf_sockets *h = NULL;
+	int r = bpf_sockets_open(&h, ret_status);
+
+	bpf_sockets_close(h);
+	return r;
 }
 
 int ts_snapshot_collect(const struct ts_snapshot_opts *o, struct ts_snapshot **ret)
@@ -369,10 +411,12 @@ int ts_snapshot_collect_status(const struct ts_snapshot_opts *o, struct ts_snaps
 	return snapshot_collect(o, NULL, NULL, ret, ret_status);
 }
 
-int snapshot_collect(const struct ts_snapshot_opts *o, struct bpf_owners *bpf,
+int snapshot_collect(const struct ts_snapshot_opts *o, const struct snapshot_kept *kept,
 		     const struct snapshot_sizes *expect, struct ts_snapshot **ret,
 		     struct ts_snapshot_status *ret_status)
 {
+	struct bpf_owners *bpf = kept ? kept->owners : NULL;
+	struct bpf_sockets *sockets = kept ? kept->sockets : NULL, *own_sockets = NULL;
 	static const struct ts_filter all = { 0 };
 	const struct ts_filter *f = o->filter ? o->filter : &all;
 	struct netns_target *targets = NULL;
@@ -400,7 +444,23 @@ int snapshot_collect(const struct ts_snapshot_opts *o, struct bpf_owners *bpf,
 		ts_snapshot_free(snap);
 		return -ENOMEM;
 	}
-	snap->stats.backend = o->backend == TS_BACKEND_PROCFS ? TS_BACKEND_PROCFS : TS_BACKEND_NETLINK;
+	/* The BPF socket source: backend BPF, or AUTO with a program kept loaded. */
+	if (o->backend == TS_BACKEND_BPF && !sockets) {
+		*stage = TS_SNAPSHOT_STAGE_DUMP;
+		r = bpf_sockets_open(&own_sockets, &ret_status->socket_bpf);
+		if (r < 0)
+			goto out_free;
+		sockets = own_sockets;
+	} else if (o->backend != TS_BACKEND_AUTO && o->backend != TS_BACKEND_BPF) {
+		sockets = NULL;
+	}
+	*stage = TS_SNAPSHOT_STAGE_NETNS;
+	if (sockets)
+		snap->stats.backend = TS_BACKEND_BPF;
+	else
+		snap->stats.backend = o->backend == TS_BACKEND_PROCFS ? TS_BACKEND_PROCFS
+								     : TS_BACKEND_NETLINK;
+	/* The iterator walks the socket hashes: BOUND sockets are in none. */
 	snap->stats.bound_dump = snap->stats.backend == TS_BACKEND_NETLINK && kernel_dumps_bound();
 
 	r = collect_targets(o, snap, &targets, &n_targets);
@@ -413,8 +473,9 @@ int snapshot_collect(const struct ts_snapshot_opts *o, struct bpf_owners *bpf,
 			goto out_targets;
 	}
 	for (size_t i = 0; i < n_targets; i++) {
-		r = collect_target(snap, &targets[i], o, f, stage);
-		if (r == -EPERM && o->all_netns) {
+		r = collect_target(snap, &targets[i], o, f, sockets, ret_status);
+		if (r == -EPERM && o->all_netns &&
+		    ret_status->socket_bpf.failure == TS_BPF_FAILURE_NONE) {
 			note_netns_denied(&snap->stats, targets[i].name); /* others may still be readable */
 			continue;
 		}
@@ -432,6 +493,7 @@ int snapshot_collect(const struct ts_snapshot_opts *o, struct bpf_owners *bpf,
 	}
 
 	netns_targets_free(targets, n_targets);
+	bpf_sockets_close(own_sockets);
 	*stage = TS_SNAPSHOT_STAGE_NONE;
 	*ret = snap;
 	return 0;
@@ -441,6 +503,7 @@ out_scan:
 out_targets:
 	netns_targets_free(targets, n_targets);
 out_free:
+	bpf_sockets_close(own_sockets);
 	ts_snapshot_free(snap);
 	return r;
 }

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* ts_collector: collect.c's snapshot with the BPF owner program kept loaded. */
+/* ts_collector: collect.c's snapshot with the BPF programs kept loaded. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,8 +14,11 @@ struct ts_collector {
 	struct ts_filter filter;
 	char *netns;
 	char *proc_root;
-	struct bpf_owners *bpf;     /* NULL: owners not from BPF, or it could not load */
+	struct snapshot_kept kept;  /* owners NULL: not from BPF, or it could not load;
+				     * sockets NULL: sock_diag (or /proc/net) */
 	struct ts_bpf_status fallback; /* AUTO: why BPF could not load (failure NONE: it did) */
+	struct ts_bpf_status socket_fallback; /* AUTO backend: why the BPF socket source
+					       * could not load (NONE: it did, or not tried) */
 	struct snapshot_sizes last;    /* the last snapshot's, with room to grow */
 };
 
@@ -26,6 +29,18 @@ static bool bpf_wanted(const struct ts_snapshot_opts *o)
 	if (o->owner_source == TS_OWNER_SOURCE_BPF)
 		return true;
 	return o->owner_source == TS_OWNER_SOURCE_AUTO && !o->proc_root;
+}
+
+/*
+ * The BPF socket source, kept loaded, for backend BPF and for AUTO when
+ * owners are scanned: BOUND sockets, in no socket hash, are then found
+ * through their fds; without owners AUTO keeps the dump, which has them.
+ */
+static bool sockets_wanted(const struct ts_snapshot_opts *o)
+{
+	if (o->backend == TS_BACKEND_BPF)
+		return true;
+	return o->backend == TS_BACKEND_AUTO && o->owners != TS_OWNERS_NONE && !o->proc_root;
 }
 
 static int opts_copy(struct ts_collector *c, const struct ts_snapshot_opts *o)
@@ -73,7 +88,7 @@ int ts_collector_new(const struct ts_snapshot_opts *opts, struct ts_collector **
 	if (bpf_wanted(&c->opts)) {
 		struct ts_bpf_status st = { 0 };
 
-		r = bpf_owners_open(&c->bpf, &st);
+		r = bpf_owners_open(&c->kept.owners, &st);
 		if (r < 0) {
 			if (c->opts.owner_source == TS_OWNER_SOURCE_BPF || r == -ENOMEM) {
 				ret_status->failed_stage = TS_SNAPSHOT_STAGE_OWNERS;
@@ -81,7 +96,21 @@ int ts_collector_new(const struct ts_snapshot_opts *opts, struct ts_collector **
 				goto out_free;
 			}
 			c->fallback = st;
-			c->bpf = NULL;
+			c->kept.owners = NULL;
+		}
+	}
+	if (sockets_wanted(&c->opts)) {
+		struct ts_bpf_status st = { 0 };
+
+		r = bpf_sockets_open(&c->kept.sockets, &st);
+		if (r < 0) {
+			if (c->opts.backend == TS_BACKEND_BPF || r == -ENOMEM) {
+				ret_status->failed_stage = TS_SNAPSHOT_STAGE_DUMP;
+				ret_status->socket_bpf = st;
+				goto out_free;
+			}
+			c->socket_fallback = st;
+			c->kept.sockets = NULL;
 		}
 	}
 	*ret = c;
@@ -100,7 +129,7 @@ int ts_collector_take(struct ts_collector *c, struct ts_snapshot **ret,
 
 	if (c->fallback.failure != TS_BPF_FAILURE_NONE)
 		o.owner_source = TS_OWNER_SOURCE_PROC; /* as AUTO does after the failed load */
-	r = snapshot_collect(&o, c->bpf, &c->last, &snap, ret_status);
+	r = snapshot_collect(&o, &c->kept, &c->last, &snap, ret_status);
 	if (r < 0)
 		return r;
 	/* The next one is about as large: room for it and an eighth more. */
@@ -108,20 +137,22 @@ int ts_collector_take(struct ts_collector *c, struct ts_snapshot **ret,
 	c->last.owners = snap->n_owners + snap->n_owners / 8;
 	if (c->fallback.failure != TS_BPF_FAILURE_NONE && snap->stats.owners_scanned)
 		snap->stats.bpf = c->fallback;
+	snap->stats.socket_bpf = c->socket_fallback;
 	*ret = snap;
 	return 0;
 }
 
 bool ts_collector_keeps_bpf(const struct ts_collector *c)
 {
-	return c->bpf != NULL;
+	return c->kept.owners != NULL;
 }
 
 struct ts_collector *ts_collector_free(struct ts_collector *c)
 {
 	if (!c)
 		return NULL;
-	bpf_owners_close(c->bpf);
+	bpf_owners_close(c->kept.owners);
+	bpf_sockets_close(c->kept.sockets);
 	free(c->netns);
 	free(c->proc_root);
 	free(c);

@@ -21,7 +21,7 @@ import tempfile
 from urllib.parse import quote
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tslab import (Lab, check, need_programs, run_named, run_tcpstate,  # noqa: E402
+from tslab import (Lab, bpf_option, check, need_programs, run_named, run_tcpstate,  # noqa: E402
                    skip_unless_root, ss, tcpstate_path, wait_until)
 
 EXPORTER_PORT = 9977
@@ -186,6 +186,10 @@ def test_prometheus_scrapes_the_leak():
             r = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True,
                                timeout=30)
             check(r.returncode == 0, f"promtool check metrics: {r.stdout!r} {r.stderr!r}")
+            if bpf_option() != "disabled":
+                check(b'tcpstate_socket_source{source="bpf"} 1' in text,
+                      "the exporter reads sockets with its kept iter/tcp program: " +
+                      str([ln for ln in text.splitlines() if b"socket_source" in ln]))
             st, hdrs, om = http(lab.netns, EXPORTER_PORT, "/metrics", headers=[
                 ("Accept", "application/openmetrics-text;version=1.0.0,text/plain;q=0.5")])
             check(hdrs.get("content-type", "").startswith("application/openmetrics-text"),

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The BPF owner program loads on the running kernel. When the verifier
- * rejects it, the test fails with the verifier's own words, so the cause is
+ * The BPF owner and socket programs load on the running kernel. When the
+ * verifier rejects one, the test fails with the verifier's own words, so the cause is
  * seen at once on whatever kernel runs the suite. "BPF unavailable" is a pass
  * only where the machine truly cannot run it: built with -Dbpf=disabled, a
  * kernel older than 5.11 or without BTF, or no privilege (not root).
@@ -31,13 +31,21 @@ static const char *failure_name(enum ts_bpf_failure f)
 	return "?";
 }
 
+struct program {
+	const char *name;
+	int (*probe)(struct ts_bpf_status *ret_status);
+};
+
+static const struct program owners = { "BPF owner program", ts_owner_source_bpf_probe };
+static const struct program sockets = { "BPF socket program", ts_socket_source_bpf_probe };
+
 static void test_program_loads(void **state)
 {
+	const struct program *p = *state;
 	const char *option = getenv("TCPSTATE_BPF_OPTION"); /* meson's -Dbpf */
 	struct ts_bpf_status st;
 	int r;
 
-	(void)state;
 	if (!ts_owner_source_bpf_built()) {
 		if (option && strcmp(option, "disabled") == 0)
 			skip(); /* asked for */
@@ -45,11 +53,11 @@ static void test_program_loads(void **state)
 			print_message("not built: the build host has no kernel BTF\n");
 			skip();
 		}
-		fail_msg("-Dbpf=%s, the kernel has BTF, yet the BPF owner source was not built: "
+		fail_msg("-Dbpf=%s, the kernel has BTF, yet the BPF sources were not built: "
 			 "a build tool is missing (clang, llvm-strip, bpftool, libbpf.a, libelf, zlib; "
 			 "see meson's summary)", option ? option : "?");
 	}
-	r = ts_owner_source_bpf_probe(&st);
+	r = p->probe(&st);
 	if (r == 0) {
 		assert_int_equal(st.failure, TS_BPF_FAILURE_NONE);
 		return;
@@ -63,25 +71,25 @@ static void test_program_loads(void **state)
 		skip();
 	}
 	/* cmocka truncates long failure messages: the log goes out first. */
-	print_message("the BPF owner program does not load on this kernel: %s (%s)\n",
+	print_message("the %s does not load on this kernel: %s (%s)\n", p->name,
 		      failure_name(st.failure), strerror(st.err));
 	if (st.detail[0])
 		fprintf(stderr, "--- %s ---\n%s\n--- end ---\n",
 			st.failure == TS_BPF_FAILURE_VERIFIER ? "the end of the verifier's log" : "detail",
 			st.detail);
-	fail_msg("the BPF owner program does not load: %s", failure_name(st.failure));
+	fail_msg("the %s does not load: %s", p->name, failure_name(st.failure));
 }
 
 /* The status is always filled and says NONE after a good load, and a
  * failure always names a cause and an errno. */
 static void test_status_filled(void **state)
 {
+	const struct program *p = *state;
 	struct ts_bpf_status st;
 	int r;
 
-	(void)state;
 	memset(&st, 0x5a, sizeof(st));
-	r = ts_owner_source_bpf_probe(&st);
+	r = p->probe(&st);
 	if (r == 0) {
 		assert_int_equal(st.failure, TS_BPF_FAILURE_NONE);
 		assert_int_equal(st.err, 0);
@@ -95,8 +103,10 @@ static void test_status_filled(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_program_loads),
-		cmocka_unit_test(test_status_filled),
+		cmocka_unit_test_prestate(test_program_loads, (void *)&owners),
+		cmocka_unit_test_prestate(test_status_filled, (void *)&owners),
+		cmocka_unit_test_prestate(test_program_loads, (void *)&sockets),
+		cmocka_unit_test_prestate(test_status_filled, (void *)&sockets),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

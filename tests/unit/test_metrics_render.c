@@ -54,6 +54,7 @@ static void model(struct metrics_model *m, struct metrics_config *cfg)
 	ports[1].states[TS_STATE_LISTEN] = 1;
 	m->ok = true;
 	m->owner_source = "bpf";
+	m->socket_source = "bpf";
 	m->ns = ns;
 	m->n_ns = 2;
 	m->procs = procs;
@@ -116,6 +117,8 @@ static void test_text_format(void **state)
 	assert_true(exposition_has_line(t, "tcpstate_scrape_errors_total 3"));
 	assert_true(exposition_has_line(t, "tcpstate_owner_source{source=\"bpf\"} 1"));
 	assert_true(exposition_has_line(t, "tcpstate_owner_source{source=\"proc\"} 0"));
+	assert_true(exposition_has_line(t, "tcpstate_socket_source{source=\"bpf\"} 1"));
+	assert_true(exposition_has_line(t, "tcpstate_socket_source{source=\"netlink\"} 0"));
 	assert_null(strstr(t, "# EOF"));
 	free(t);
 }

@@ -1,0 +1,226 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Loader of sockets.bpf.c: loads the skeleton once, makes an iterator of it
+ * per read (in the caller's namespace) and hands each record to a callback.
+ * Built with -DTCPSTATE_NO_BPF it is stubs that say "not built".
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "snapshot/bpf/sockets.h"
+
+#ifdef TCPSTATE_NO_BPF
+
+int bpf_sockets_open(struct bpf_sockets **ret, struct ts_bpf_status *ret_status)
+{
+	if (ret_status) {
+		memset(ret_status, 0, sizeof(*ret_status));
+		ret_status->failure = TS_BPF_FAILURE_NOT_BUILT;
+		ret_status->err = EOPNOTSUPP;
+	}
+	return -EOPNOTSUPP;
+}
+
+int bpf_sockets_read(struct bpf_sockets *h, uint32_t kernel_states,
+		     int (*cb)(const struct sockets_event *e, void *userdata), void *userdata,
+		     struct ts_bpf_status *ret_status)
+{
+	return bpf_sockets_open(NULL, ret_status);
+}
+
+struct bpf_sockets *bpf_sockets_close(struct bpf_sockets *h)
+{
+	return NULL;
+}
+
+int bpf_sockets_built(void)
+{
+	return 0;
+}
+
+#else
+
+#include <linux/types.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "snapshot/bpf/bpf_load.h"
+#include "snapshot/bpf/sockets_event.h"
+#include "sockets.skel.h"
+
+_Static_assert(sizeof(struct sockets_event) == 128, "sockets_event has implicit padding");
+
+#define READ_CHUNK (1u << 20)
+#define VERIFIER_LOG_SIZE (1u << 20)
+
+struct bpf_sockets {
+	struct sockets_bpf *skel;
+	struct bpf_link *link;
+	char *buf; /* READ_CHUNK, kept between reads */
+};
+
+int bpf_sockets_built(void)
+{
+	return 1;
+}
+
+static int load(struct sockets_bpf **ret, struct ts_bpf_status *st)
+{
+	struct sockets_bpf *skel;
+	char *log;
+	/* iter/tcp and bpf_skc_to_*() are 5.9. */
+	int r = bpf_load_kernel_check(5, 9, "iter/tcp", st);
+
+	if (r == 0)
+		r = bpf_load_fds_available(st);
+	if (r < 0)
+		return r;
+	bpf_load_quiet();
+	errno = 0;
+	skel = sockets_bpf__open();
+	if (!skel) {
+		r = errno > 0 ? -errno : -ENOMEM;
+		bpf_status_set(st, r == -EPERM ? TS_BPF_FAILURE_PRIVILEGE : TS_BPF_FAILURE_OTHER, -r,
+			       bpf_load_warning_or("opening the BPF object failed"));
+		return r;
+	}
+	log = calloc(1, VERIFIER_LOG_SIZE);
+	if (!log) {
+		sockets_bpf__destroy(skel);
+		bpf_status_set(st, TS_BPF_FAILURE_OTHER, ENOMEM, NULL);
+		return -ENOMEM;
+	}
+	bpf_program__set_log_buf(skel->progs.sockets, log, VERIFIER_LOG_SIZE);
+	r = sockets_bpf__load(skel);
+	bpf_program__set_log_buf(skel->progs.sockets, NULL, 0);
+	if (r < 0)
+		bpf_load_failed(r, log, st);
+	free(log);
+	if (r == 0 && skel->kconfig->CONFIG_HZ == 0) {
+		/* libbpf found no kernel config: the program cannot turn jiffies
+		 * into time, and a wrong time is worse than the dump. */
+		r = -EOPNOTSUPP;
+		bpf_status_set(st, TS_BPF_FAILURE_KERNEL, EOPNOTSUPP,
+			       "the kernel's HZ is unknown (no /proc/config.gz nor "
+			       "/boot/config-RELEASE)");
+	}
+	if (r < 0) {
+		sockets_bpf__destroy(skel);
+		return r;
+	}
+	*ret = skel;
+	return 0;
+}
+
+int bpf_sockets_open(struct bpf_sockets **ret, struct ts_bpf_status *ret_status)
+{
+	struct bpf_sockets *h;
+	int r;
+
+	if (ret_status)
+		memset(ret_status, 0, sizeof(*ret_status));
+	h = calloc(1, sizeof(*h));
+	if (h)
+		h->buf = malloc(READ_CHUNK);
+	if (!h || !h->buf) {
+		free(h);
+		bpf_status_set(ret_status, TS_BPF_FAILURE_OTHER, ENOMEM, NULL);
+		return -ENOMEM;
+	}
+	r = load(&h->skel, ret_status);
+	if (r < 0)
+		goto out_free;
+	h->link = bpf_program__attach_iter(h->skel->progs.sockets, NULL);
+	if (!h->link) {
+		r = -errno;
+		bpf_status_set(ret_status, r == -EPERM ? TS_BPF_FAILURE_PRIVILEGE : TS_BPF_FAILURE_OTHER,
+			       -r, "attaching the iterator failed");
+		sockets_bpf__destroy(h->skel);
+		goto out_free;
+	}
+	*ret = h;
+	return 0;
+out_free:
+	free(h->buf);
+	free(h);
+	return r;
+}
+
+/* Reads the iterator to its end; records never straddle reads (the kernel
+ * writes whole ones), but a partial tail is carried over anyway. */
+static int read_iter(struct bpf_sockets *h, int iter_fd,
+		     int (*cb)(const struct sockets_event *e, void *userdata), void *userdata,
+		     struct ts_bpf_status *st)
+{
+	size_t have = 0;
+	int r = 0;
+
+	for (;;) {
+		ssize_t n = read(iter_fd, h->buf + have, READ_CHUNK - have);
+		size_t off = 0;
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			r = -errno;
+			bpf_status_set(st, TS_BPF_FAILURE_OTHER, -r, "reading the iterator failed");
+			return r;
+		}
+		if (n == 0)
+			break;
+		have += (size_t)n;
+		while (have - off >= sizeof(struct sockets_event)) {
+			struct sockets_event e;
+
+			memcpy(&e, h->buf + off, sizeof(e));
+			off += sizeof(e);
+			r = cb(&e, userdata);
+			if (r < 0)
+				return r;
+		}
+		memmove(h->buf, h->buf + off, have - off);
+		have -= off;
+	}
+	if (have) {
+		bpf_status_set(st, TS_BPF_FAILURE_OTHER, EPROTO,
+			       "a truncated record: the program and its loader disagree");
+		return -EPROTO;
+	}
+	return 0;
+}
+
+int bpf_sockets_read(struct bpf_sockets *h, uint32_t kernel_states,
+		     int (*cb)(const struct sockets_event *e, void *userdata), void *userdata,
+		     struct ts_bpf_status *ret_status)
+{
+	int iter_fd, r;
+
+	h->skel->data->state_mask = kernel_states ? kernel_states : UINT32_MAX;
+	iter_fd = bpf_iter_create(bpf_link__fd(h->link));
+	if (iter_fd < 0) {
+		r = -errno;
+		bpf_status_set(ret_status, r == -EPERM ? TS_BPF_FAILURE_PRIVILEGE : TS_BPF_FAILURE_OTHER,
+			       -r, "creating the iterator failed");
+		return r;
+	}
+	r = read_iter(h, iter_fd, cb, userdata, ret_status);
+	close(iter_fd);
+	return r;
+}
+
+struct bpf_sockets *bpf_sockets_close(struct bpf_sockets *h)
+{
+	if (!h)
+		return NULL;
+	bpf_link__destroy(h->link);
+	sockets_bpf__destroy(h->skel);
+	free(h->buf);
+	free(h);
+	return NULL;
+}
+
+#endif
