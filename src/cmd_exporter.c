@@ -512,6 +512,8 @@ static int serve(struct exporter *e, struct web_server **web, const char *web_co
 	return d ? EXIT_OK : EXIT_ERROR;
 }
 
+#define EXPORTER_MMAP_THRESHOLD (256 * 1024)
+
 int cmd_exporter(int argc, char **argv)
 {
 	struct exporter e = { .lock = PTHREAD_MUTEX_INITIALIZER, .want = PTHREAD_COND_INITIALIZER,
@@ -525,6 +527,11 @@ int cmd_exporter(int argc, char **argv)
 	bool any, fd_taken = false;
 	int fd, rc;
 
+	/* A snapshot's arrays (sockets, owners, their index: megabytes at 100k
+	 * sockets) get pages of their own and give them back when freed, at a
+	 * fixed threshold: glibc's moving one would put them on the heap after
+	 * the first scrape, where holes between scrapes keep RSS wandering. */
+	mallopt(M_MMAP_THRESHOLD, EXPORTER_MMAP_THRESHOLD);
 	metrics_config_init(&e.cfg);
 	rc = parse(argc, argv, &e.cfg, &listen_arg, &max_conn, &web_config);
 	if (rc >= 0)
