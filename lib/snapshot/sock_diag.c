@@ -57,17 +57,11 @@ static bool copy_tcp_info(const void *payload, size_t len, struct ts_tcp_info *o
 	return len >= offsetof(struct tcp_info, tcpi_data_segs_out) + sizeof(ti.tcpi_data_segs_out);
 }
 
-int sock_diag_parse_message(const struct nlmsghdr *nlh, struct ts_socket *ret)
+int sock_diag_socket_from_msg(const struct inet_diag_msg *m, struct ts_socket *ret)
 {
-	const struct inet_diag_msg *m;
-	const struct nlattr *attr;
 	struct ts_socket s;
 	enum ts_state state;
-	size_t off, payload_end;
 
-	if (nlh->nlmsg_len < NLMSG_LENGTH(sizeof(*m)))
-		return -EBADMSG;
-	m = mnl_nlmsg_get_payload(nlh);
 	if (m->idiag_family != AF_INET && m->idiag_family != AF_INET6)
 		return -EBADMSG;
 	if (ts_state_from_kernel(m->idiag_state, &state) < 0)
@@ -96,6 +90,22 @@ int sock_diag_parse_message(const struct nlmsghdr *nlh, struct ts_socket *ret)
 	s.owner_first = UINT32_MAX;
 	if (state != TS_STATE_LISTEN && state != TS_STATE_BOUND)
 		s.flags |= TS_SOCK_REMOTE_VALID;
+	*ret = s;
+	return 0;
+}
+
+int sock_diag_parse_message(const struct nlmsghdr *nlh, struct ts_socket *ret)
+{
+	const struct inet_diag_msg *m;
+	const struct nlattr *attr;
+	struct ts_socket s;
+	size_t off, payload_end;
+
+	if (nlh->nlmsg_len < NLMSG_LENGTH(sizeof(*m)))
+		return -EBADMSG;
+	m = mnl_nlmsg_get_payload(nlh);
+	if (sock_diag_socket_from_msg(m, &s) < 0)
+		return -EBADMSG;
 
 	/* Attributes follow the message, aligned. Walk them by hand so that a
 	 * truncated attribute is noticed rather than silently ending the walk. */

@@ -29,6 +29,16 @@ struct sock_diag_parse_ctx {
  */
 bool sock_diag_message_fits(const struct nlmsghdr *nlh, size_t remaining);
 
+struct inet_diag_msg;
+
+/*
+ * The socket an inet_diag_msg describes, before its attributes (tcp_info,
+ * v6only): family, state (TCP_CLOSE from the bound-only walk is BOUND), ends,
+ * cookie, inode, uid, queues, timer. Returns 0, or -EBADMSG (unknown family
+ * or state), leaving *ret untouched.
+ */
+int sock_diag_socket_from_msg(const struct inet_diag_msg *m, struct ts_socket *ret);
+
 /*
  * Parses one inet_diag_msg. Returns 0, or -EBADMSG when the message is
  * malformed (too short, unknown family or state, bad attributes), leaving

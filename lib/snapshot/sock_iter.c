@@ -5,42 +5,42 @@
 #include <sys/socket.h>
 #include <netinet/in.h>
 
+#include <linux/inet_diag.h>
+
+#include "snapshot/sock_diag.h"
 #include "snapshot/sock_iter.h"
 
 int sock_iter_parse(const struct sockets_event *e, bool want_info, struct ts_socket *ret)
 {
+	/* The record is what the dump's message would say: one mapping of both. */
+	struct inet_diag_msg m = {
+		.idiag_family = e->family,
+		.idiag_state = e->state,
+		.idiag_timer = e->timer,
+		.idiag_retrans = e->timer_retrans,
+		.id = {
+			.idiag_sport = htons(e->local_port),
+			.idiag_dport = e->remote_port,
+			.idiag_if = e->ifindex,
+			.idiag_cookie = { (uint32_t)e->cookie, (uint32_t)(e->cookie >> 32) },
+		},
+		.idiag_expires = e->timer_ms,
+		.idiag_rqueue = e->recv_q,
+		.idiag_wqueue = e->send_q,
+		.idiag_uid = e->uid,
+		.idiag_inode = (uint32_t)e->inode,
+	};
 	struct ts_socket s;
-	enum ts_state state;
 
-	if (e->family != AF_INET && e->family != AF_INET6)
-		return -EBADMSG;
 	/* The program reports request sockets as SYN_RECV; BOUND_INACTIVE is in
 	 * no socket hash: past CLOSING is none of its states. */
-	if (e->state > TS_TCP_CLOSING || ts_state_from_kernel(e->state, &state) < 0)
+	if (e->state > TS_TCP_CLOSING)
 		return -EBADMSG;
-	/* As in a dump: only bound-only sockets are reported as TCP_CLOSE. */
-	if (e->state == TS_TCP_CLOSE)
-		state = TS_STATE_BOUND;
-
-	memset(&s, 0, sizeof(s));
-	s.family = e->family;
-	s.state = (uint8_t)state;
-	memcpy(&s.local_addr, e->local_addr, e->family == AF_INET ? 4 : 16);
-	memcpy(&s.remote_addr, e->remote_addr, e->family == AF_INET ? 4 : 16);
-	s.local_port = e->local_port;
-	s.remote_port = ntohs(e->remote_port);
-	s.cookie = e->cookie;
-	s.ifindex = e->ifindex;
-	s.inode = e->inode;
-	s.uid = e->uid;
-	s.recv_q = e->recv_q;
-	s.send_q = e->send_q;
-	s.timer = e->timer < _TS_TIMER_MAX ? e->timer : TS_TIMER_NONE;
-	s.timer_retrans = e->timer_retrans;
-	s.timer_expires_ms = s.timer ? e->timer_ms : 0;
-	s.owner_first = UINT32_MAX;
-	if (state != TS_STATE_LISTEN && state != TS_STATE_BOUND)
-		s.flags |= TS_SOCK_REMOTE_VALID;
+	memcpy(m.id.idiag_src, e->local_addr, sizeof(m.id.idiag_src));
+	memcpy(m.id.idiag_dst, e->remote_addr, sizeof(m.id.idiag_dst));
+	if (sock_diag_socket_from_msg(&m, &s) < 0)
+		return -EBADMSG;
+	s.inode = e->inode; /* the message's is 32 bits */
 	if (e->flags & SOCKETS_EVENT_V6ONLY)
 		s.flags |= TS_SOCK_V6ONLY;
 	if (want_info && (e->flags & SOCKETS_EVENT_HAS_INFO)) {

@@ -10,6 +10,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
@@ -159,6 +160,71 @@ void bpf_load_failed(int r, const char *log, struct ts_bpf_status *st)
 		bpf_status_set(st, TS_BPF_FAILURE_OTHER, -r,
 			       bpf_load_warning_or("loading the BPF object failed"));
 	}
+}
+
+struct bpf_link *bpf_load_attach_iter(struct bpf_program *prog,
+				      const struct bpf_iter_attach_opts *opts,
+				      struct ts_bpf_status *st)
+{
+	struct bpf_link *link = bpf_program__attach_iter(prog, opts);
+	int saved = errno;
+
+	if (!link)
+		bpf_status_set(st, saved == EPERM ? TS_BPF_FAILURE_PRIVILEGE : TS_BPF_FAILURE_OTHER,
+			       saved, "attaching the iterator failed");
+	errno = saved;
+	return link;
+}
+
+int bpf_load_read_iter(struct bpf_link *link, char *buf, size_t buf_size, size_t rec_size,
+		       int (*cb)(const void *rec, void *userdata), void *userdata,
+		       struct ts_bpf_status *st)
+{
+	_Alignas(8) unsigned char rec[BPF_ITER_RECORD_MAX];
+	size_t have = 0;
+	int iter_fd, r = 0;
+
+	if (rec_size == 0 || rec_size > sizeof(rec) || buf_size < rec_size)
+		return -EINVAL;
+	iter_fd = bpf_iter_create(bpf_link__fd(link));
+	if (iter_fd < 0) {
+		r = -errno;
+		bpf_status_set(st, r == -EPERM ? TS_BPF_FAILURE_PRIVILEGE : TS_BPF_FAILURE_OTHER, -r,
+			       "creating the iterator failed");
+		return r;
+	}
+	for (;;) {
+		ssize_t n = read(iter_fd, buf + have, buf_size - have);
+		size_t off = 0;
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			r = -errno;
+			bpf_status_set(st, TS_BPF_FAILURE_OTHER, -r, "reading the iterator failed");
+			goto out;
+		}
+		if (n == 0)
+			break;
+		have += (size_t)n;
+		while (have - off >= rec_size) {
+			memcpy(rec, buf + off, rec_size);
+			off += rec_size;
+			r = cb(rec, userdata);
+			if (r < 0)
+				goto out;
+		}
+		memmove(buf, buf + off, have - off);
+		have -= off;
+	}
+	if (have) {
+		r = -EPROTO;
+		bpf_status_set(st, TS_BPF_FAILURE_OTHER, EPROTO,
+			       "a truncated record: the program and its loader disagree");
+	}
+out:
+	close(iter_fd);
+	return r;
 }
 
 #endif

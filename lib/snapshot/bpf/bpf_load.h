@@ -60,3 +60,27 @@ int bpf_load_fds_available(struct ts_bpf_status *st);
  * the rest is "other", with libbpf's first warning when there is one.
  */
 void bpf_load_failed(int r, const char *log, struct ts_bpf_status *st);
+
+struct bpf_link;
+struct bpf_program;
+struct bpf_iter_attach_opts;
+
+/* bpf_program__attach_iter(), with *st saying why when it fails (NULL, errno set). */
+struct bpf_link *bpf_load_attach_iter(struct bpf_program *prog,
+				      const struct bpf_iter_attach_opts *opts,
+				      struct ts_bpf_status *st);
+
+#define BPF_ITER_RECORD_MAX 256
+
+/*
+ * Makes a new iterator from link (in the caller's namespace, for the
+ * iterators that have one) and reads it to its end through buf (buf_size
+ * bytes, a multiple of rec_size), calling cb with each record of rec_size
+ * (<= BPF_ITER_RECORD_MAX) bytes, copied to aligned memory. Records never
+ * straddle reads (the kernel writes whole ones); a partial tail is carried
+ * over anyway, and one left at the end is -EPROTO. Returns 0, cb's negative
+ * value (stops; *st untouched), or -errno with *st saying why.
+ */
+int bpf_load_read_iter(struct bpf_link *link, char *buf, size_t buf_size, size_t rec_size,
+		       int (*cb)(const void *rec, void *userdata), void *userdata,
+		       struct ts_bpf_status *st);

@@ -59,7 +59,6 @@ int bpf_owners_built(void)
 #else
 
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <linux/types.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -88,9 +87,18 @@ int bpf_owners_built(void)
 	return 1;
 }
 
-static int emit(const struct owners_event *e, pid_t only_pid, uint32_t kernel_states,
-		int (*cb)(const struct bpf_owner_rec *r, void *userdata), void *userdata)
+/* What each record goes through on its way to the caller. */
+struct emit_ctx {
+	pid_t only_pid;
+	uint32_t kernel_states;
+	int (*cb)(const struct bpf_owner_rec *r, void *userdata);
+	void *userdata;
+};
+
+static int emit(const void *rec, void *userdata)
 {
+	const struct owners_event *e = rec;
+	const struct emit_ctx *c = userdata;
 	struct bpf_owner_rec r = {
 		.inode = e->inode,
 		.cookie = e->cookie,
@@ -106,64 +114,32 @@ static int emit(const struct owners_event *e, pid_t only_pid, uint32_t kernel_st
 	};
 
 	/* Also when the kernel ignored the link info (before 6.1). */
-	if (only_pid && r.pid != only_pid)
+	if (c->only_pid && r.pid != c->only_pid)
 		return 0;
 	/* The kernel-side mask is fixed at load: a kept program filters here. */
-	if (kernel_states && (r.state >= 32 || !(kernel_states & (1u << r.state))))
+	if (c->kernel_states && (r.state >= 32 || !(c->kernel_states & (1u << r.state))))
 		return 0;
 	memcpy(r.comm, e->comm, sizeof(r.comm));
 	r.comm[sizeof(r.comm) - 1] = '\0';
 	memcpy(&r.local_addr, e->local_addr, sizeof(r.local_addr));
 	memcpy(&r.remote_addr, e->remote_addr, sizeof(r.remote_addr));
-	return cb(&r, userdata);
+	return c->cb(&r, c->userdata);
 }
 
-/* Reads the iterator to its end; records never straddle reads, but a partial
- * tail is carried over anyway. */
-static int read_iter(int iter_fd, pid_t only_pid, uint32_t kernel_states,
+/* Reads a new iterator of link to its end. */
+static int read_iter(struct bpf_link *link, pid_t only_pid, uint32_t kernel_states,
 		     int (*cb)(const struct bpf_owner_rec *r, void *userdata), void *userdata,
 		     struct ts_bpf_status *st)
 {
+	struct emit_ctx c = { only_pid, kernel_states, cb, userdata };
 	char *buf = malloc(READ_CHUNK);
-	size_t have = 0;
-	int r = 0;
+	int r;
 
 	if (!buf) {
 		bpf_status_set(st, TS_BPF_FAILURE_OTHER, ENOMEM, NULL);
 		return -ENOMEM;
 	}
-	for (;;) {
-		ssize_t n = read(iter_fd, buf + have, READ_CHUNK - have);
-		size_t off = 0;
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			r = -errno;
-			bpf_status_set(st, TS_BPF_FAILURE_OTHER, -r, "reading the iterator failed");
-			break;
-		}
-		if (n == 0)
-			break;
-		have += (size_t)n;
-		while (have - off >= sizeof(struct owners_event)) {
-			struct owners_event e;
-
-			memcpy(&e, buf + off, sizeof(e));
-			off += sizeof(e);
-			r = emit(&e, only_pid, kernel_states, cb, userdata);
-			if (r < 0)
-				goto out;
-		}
-		memmove(buf, buf + off, have - off);
-		have -= off;
-	}
-	if (r == 0 && have) {
-		r = -EPROTO;
-		bpf_status_set(st, TS_BPF_FAILURE_OTHER, EPROTO,
-			   "a truncated record: the program and its loader disagree");
-	}
-out:
+	r = bpf_load_read_iter(link, buf, READ_CHUNK, sizeof(struct owners_event), emit, &c, st);
 	free(buf);
 	return r;
 }
@@ -235,7 +211,7 @@ int bpf_owners_collect(pid_t only_pid, uint32_t kernel_states,
 	union bpf_iter_link_info linfo;
 	struct owners_bpf *skel;
 	struct bpf_link *link;
-	int iter_fd, r;
+	int r;
 
 	r = load(kernel_states, &skel, ret_status);
 	if (r < 0)
@@ -248,27 +224,18 @@ int bpf_owners_collect(pid_t only_pid, uint32_t kernel_states,
 		attach.link_info = &linfo;
 		attach.link_info_len = sizeof(linfo);
 	}
-	link = bpf_program__attach_iter(skel->progs.owners, &attach);
+	link = bpf_load_attach_iter(skel->progs.owners, &attach, ret_status);
 	if (!link) {
 		r = -errno;
-		if (only_pid && (r == -ESRCH || r == -ENOENT))
+		if (only_pid && (r == -ESRCH || r == -ENOENT)) {
 			r = 0; /* no such process: it holds nothing */
-		else
-			bpf_status_set(ret_status, r == -EPERM ? TS_BPF_FAILURE_PRIVILEGE
-							   : TS_BPF_FAILURE_OTHER, -r,
-				   "attaching the iterator failed");
+			if (ret_status)
+				memset(ret_status, 0, sizeof(*ret_status));
+		}
 		goto out_destroy;
 	}
-	iter_fd = bpf_iter_create(bpf_link__fd(link));
-	if (iter_fd < 0) {
-		r = -errno;
-		bpf_status_set(ret_status, TS_BPF_FAILURE_OTHER, -r, "creating the iterator failed");
-		goto out_link;
-	}
 	/* The program already kept only kernel_states. */
-	r = read_iter(iter_fd, only_pid, 0, cb, userdata, ret_status);
-	close(iter_fd);
-out_link:
+	r = read_iter(link, only_pid, 0, cb, userdata, ret_status);
 	bpf_link__destroy(link);
 out_destroy:
 	owners_bpf__destroy(skel);
@@ -296,11 +263,9 @@ int bpf_owners_open(struct bpf_owners **ret, struct ts_bpf_status *ret_status)
 	r = load(0, &h->skel, ret_status);
 	if (r < 0)
 		goto out_free;
-	h->link = bpf_program__attach_iter(h->skel->progs.owners, NULL);
+	h->link = bpf_load_attach_iter(h->skel->progs.owners, NULL, ret_status);
 	if (!h->link) {
 		r = -errno;
-		bpf_status_set(ret_status, r == -EPERM ? TS_BPF_FAILURE_PRIVILEGE : TS_BPF_FAILURE_OTHER,
-			   -r, "attaching the iterator failed");
 		owners_bpf__destroy(h->skel);
 		goto out_free;
 	}
@@ -315,18 +280,7 @@ int bpf_owners_read(struct bpf_owners *h, pid_t only_pid, uint32_t kernel_states
 		    int (*cb)(const struct bpf_owner_rec *r, void *userdata), void *userdata,
 		    struct ts_bpf_status *ret_status)
 {
-	int iter_fd, r;
-
-	iter_fd = bpf_iter_create(bpf_link__fd(h->link));
-	if (iter_fd < 0) {
-		r = -errno;
-		bpf_status_set(ret_status, r == -EPERM ? TS_BPF_FAILURE_PRIVILEGE : TS_BPF_FAILURE_OTHER,
-			   -r, "creating the iterator failed");
-		return r;
-	}
-	r = read_iter(iter_fd, only_pid, kernel_states, cb, userdata, ret_status);
-	close(iter_fd);
-	return r;
+	return read_iter(h->link, only_pid, kernel_states, cb, userdata, ret_status);
 }
 
 struct bpf_owners *bpf_owners_close(struct bpf_owners *h)

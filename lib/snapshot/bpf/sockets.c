@@ -134,11 +134,9 @@ int bpf_sockets_open(struct bpf_sockets **ret, struct ts_bpf_status *ret_status)
 	r = load(&h->skel, ret_status);
 	if (r < 0)
 		goto out_free;
-	h->link = bpf_program__attach_iter(h->skel->progs.sockets, NULL);
+	h->link = bpf_load_attach_iter(h->skel->progs.sockets, NULL, ret_status);
 	if (!h->link) {
 		r = -errno;
-		bpf_status_set(ret_status, r == -EPERM ? TS_BPF_FAILURE_PRIVILEGE : TS_BPF_FAILURE_OTHER,
-			       -r, "attaching the iterator failed");
 		sockets_bpf__destroy(h->skel);
 		goto out_free;
 	}
@@ -150,66 +148,28 @@ out_free:
 	return r;
 }
 
-/* Reads the iterator to its end; records never straddle reads (the kernel
- * writes whole ones), but a partial tail is carried over anyway. */
-static int read_iter(struct bpf_sockets *h, int iter_fd,
-		     int (*cb)(const struct sockets_event *e, void *userdata), void *userdata,
-		     struct ts_bpf_status *st)
+struct read_ctx {
+	int (*cb)(const struct sockets_event *e, void *userdata);
+	void *userdata;
+};
+
+/* bpf_load_read_iter() copies each record to aligned memory. */
+static int one(const void *rec, void *userdata)
 {
-	size_t have = 0;
-	int r = 0;
+	const struct read_ctx *c = userdata;
 
-	for (;;) {
-		ssize_t n = read(iter_fd, h->buf + have, READ_CHUNK - have);
-		size_t off = 0;
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			r = -errno;
-			bpf_status_set(st, TS_BPF_FAILURE_OTHER, -r, "reading the iterator failed");
-			return r;
-		}
-		if (n == 0)
-			break;
-		have += (size_t)n;
-		while (have - off >= sizeof(struct sockets_event)) {
-			struct sockets_event e;
-
-			memcpy(&e, h->buf + off, sizeof(e));
-			off += sizeof(e);
-			r = cb(&e, userdata);
-			if (r < 0)
-				return r;
-		}
-		memmove(h->buf, h->buf + off, have - off);
-		have -= off;
-	}
-	if (have) {
-		bpf_status_set(st, TS_BPF_FAILURE_OTHER, EPROTO,
-			       "a truncated record: the program and its loader disagree");
-		return -EPROTO;
-	}
-	return 0;
+	return c->cb(rec, c->userdata);
 }
 
 int bpf_sockets_read(struct bpf_sockets *h, uint32_t kernel_states,
 		     int (*cb)(const struct sockets_event *e, void *userdata), void *userdata,
 		     struct ts_bpf_status *ret_status)
 {
-	int iter_fd, r;
+	struct read_ctx c = { cb, userdata };
 
 	h->skel->data->state_mask = kernel_states ? kernel_states : UINT32_MAX;
-	iter_fd = bpf_iter_create(bpf_link__fd(h->link));
-	if (iter_fd < 0) {
-		r = -errno;
-		bpf_status_set(ret_status, r == -EPERM ? TS_BPF_FAILURE_PRIVILEGE : TS_BPF_FAILURE_OTHER,
-			       -r, "creating the iterator failed");
-		return r;
-	}
-	r = read_iter(h, iter_fd, cb, userdata, ret_status);
-	close(iter_fd);
-	return r;
+	return bpf_load_read_iter(h->link, h->buf, READ_CHUNK, sizeof(struct sockets_event), one,
+				  &c, ret_status);
 }
 
 struct bpf_sockets *bpf_sockets_close(struct bpf_sockets *h)
