@@ -35,7 +35,7 @@ fuzz_setup() {
 			-Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug 2>&1) ||
 			{ echo "$out"; return 1; }
 	fi
-	out=$(meson compile -C build-fuzz fuzz_sysctl_conf fuzz_diag fuzz_procnet fuzz_filter fuzz_webconfig 2>&1) ||
+	out=$(meson compile -C build-fuzz fuzz_sysctl_conf fuzz_diag fuzz_procnet fuzz_filter fuzz_sock_iter fuzz_webconfig 2>&1) ||
 		{ echo "$out" | tail -40; echo "run-all: build of build-fuzz failed" >&2; return 1; }
 }
 logs="build/meson-logs/testlog.json build-asan/meson-logs/testlog.json"
