@@ -8,7 +8,7 @@
  *   state change   tp_btf/inet_sock_set_state, else raw_tp/inet_sock_set_state,
  *                  else fentry/tcp_set_state; each with a backup program on
  *                  the same hook for the changes the kernel skips the first
- *                  one for (nested in it on its CPU; see state_busy)
+ *                  one for (nested in it on its CPU; see state_taken)
  *   TIME_WAIT in   fentry/inet_twsk_hashdance_schedule (6.10+), else
  *                  fentry/inet_twsk_hashdance, else read off the state change
  *                  hook (tw_from_state): FIN_WAIT2 or CLOSING -> CLOSE with no
@@ -74,21 +74,34 @@ struct {
 } lost SEC(".maps");
 
 /*
- * Set, per CPU, while the state change program runs. The kernel runs a
- * program at most once per CPU at a time: a state change made in a softirq
- * that interrupts it (another packet's) is skipped, counted only in the
- * program's recursion_misses. A second program on the same hook, attached
- * after it, takes those: it runs after the first at every change, and acts
- * only when it finds the first one busy on its CPU. What it cannot take
- * (nested in it too, or in the first's few instructions outside the flag) is
+ * The state changes the first program took on this CPU, most recent last.
+ * The kernel runs a program at most once per CPU at a time: a state change
+ * made in a softirq that interrupts it (another packet's) is skipped,
+ * counted only in the program's recursion_misses. A second program on the
+ * same hook, attached after it, runs after it at every change and takes the
+ * change when it is not here: the first one was skipped for it. The first
+ * one is busy from before its first instruction to after its last (the
+ * kernel's count, not ours), so the question is asked of what it did, not of
+ * a flag it sets: a flag leaves the instructions around the program's body
+ * uncovered. Softirqs nest in a task's run, not in each other: between the
+ * first program's push and the backup's look at a change, only the changes
+ * of one interrupting softirq come in; TAKEN_SLOTS of them is far more than
+ * one packet makes. What neither takes (the backup nested in itself) is
  * counted: the first's misses minus TRACE_LOST_RESCUED.
  */
+#define TAKEN_SLOTS 16
+
+struct taken {
+	__u64 key[TAKEN_SLOTS];
+	__u32 next;
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, __u32);
-} state_busy SEC(".maps");
+	__type(value, struct taken);
+} state_taken SEC(".maps");
 
 /* Full sockets just handed over to a timewait socket: their next
  * "-> TCP_CLOSE" (tcp_done() right after) is the hand-over, not an end. */
@@ -252,27 +265,44 @@ static __always_inline int on_state(struct sock *sk, int oldstate, int newstate)
 	return 0;
 }
 
-/* The first program: marks its CPU busy while it runs. */
+/* One state change of one socket; never 0. */
+static __always_inline __u64 change_key(struct sock *sk, int oldstate, int newstate)
+{
+	return ((__u64)sk ^ ((__u64)oldstate << 56) ^ ((__u64)newstate << 48)) | 1;
+}
+
+/* The first program: takes the change, then says so. */
 static __always_inline int state_first(struct sock *sk, int oldstate, int newstate)
 {
-	__u32 zero = 0, *busy = bpf_map_lookup_elem(&state_busy, &zero);
+	__u32 zero = 0;
+	struct taken *t;
 
-	if (busy)
-		*busy = 1;
 	on_state(sk, oldstate, newstate);
-	if (busy)
-		*busy = 0;
+	t = bpf_map_lookup_elem(&state_taken, &zero);
+	if (t)
+		t->key[t->next++ % TAKEN_SLOTS] = change_key(sk, oldstate, newstate);
 	return 0;
 }
 
-/* The backup: a change the first program was skipped for (it is busy on
- * this CPU, under us); else the first one has taken it already. */
+/* The backup: a change the first program did not take (it was skipped:
+ * busy on this CPU, under us); one it took is forgotten. */
 static __always_inline int state_backup(struct sock *sk, int oldstate, int newstate)
 {
-	__u32 zero = 0, *busy = bpf_map_lookup_elem(&state_busy, &zero);
+	__u64 key = change_key(sk, oldstate, newstate);
+	__u32 zero = 0;
+	struct taken *t = bpf_map_lookup_elem(&state_taken, &zero);
 
-	if (!busy || !*busy)
+	if (!t)
 		return 0;
+	for (int i = 0; i < TAKEN_SLOTS; i++) {
+		/* Newest first: the change just taken is almost always the last. */
+		__u32 slot = (t->next - 1 - i) % TAKEN_SLOTS;
+
+		if (t->key[slot] == key) {
+			t->key[slot] = 0;
+			return 0;
+		}
+	}
 	count_lost(TRACE_LOST_RESCUED);
 	return on_state(sk, oldstate, newstate);
 }
