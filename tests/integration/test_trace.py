@@ -336,9 +336,13 @@ def test_fast_churn_every_change_delivered_or_counted():
     the backup program or counted; no TIME_WAIT end reported for a socket still in
     TIME_WAIT; the summary says what its loss is made of."""
     port = 7105
-    with Netns("tstrace") as ns, tempfile.TemporaryFile("w+") as out:
+    # trace writes through a descriptor of its own in append mode, and the test
+    # reads through another: a shared file offset would let the test's seek()
+    # send trace's next write to the start of the file.
+    with Netns("tstrace") as ns, tempfile.NamedTemporaryFile("r") as out, \
+            open(out.name, "a") as trace_out:
         p = subprocess.Popen([tcpstate_path(), "trace", "--netns", ns.name, "--json", "-v"],
-                             stdout=out, stderr=subprocess.PIPE, text=True)
+                             stdout=trace_out, stderr=subprocess.PIPE, text=True)
         err = Lines(p.stderr)
         try:
             # -v names the hooks once trace_open() returned (attached and seeded).
@@ -350,7 +354,6 @@ def test_fast_churn_every_change_delivered_or_counted():
             expected = 3 + n * len(PER_CONNECTION)
 
             def done():
-                out.flush()
                 out.seek(0)
                 lines = out.read().splitlines()
                 lost = [json.loads(x)["lost_total"] for x in lines if '"type":"lost"' in x]

@@ -146,8 +146,9 @@ static __always_inline __u64 socket_inode(struct socket *sock)
 
 /*
  * Hands e over. The reader is woken only once TRACE_WAKEUP_BYTES are waiting
- * (it also reads every TRACE_LATENCY_MS): a wakeup per event cost more than
- * the event itself at a few thousand a second.
+ * (it reads every TRACE_LATENCY_MS anyway): a wakeup per event cost more than
+ * the event itself at a few thousand a second, and each one runs pending
+ * softirqs inside this program, whose changes the kernel then skips it for.
  */
 static __always_inline void submit(struct tstrace_rec *e)
 {
