@@ -6,6 +6,7 @@
 #include <sys/eventfd.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -160,6 +161,51 @@ void bpf_load_failed(int r, const char *log, struct ts_bpf_status *st)
 		bpf_status_set(st, TS_BPF_FAILURE_OTHER, -r,
 			       bpf_load_warning_or("loading the BPF object failed"));
 	}
+}
+
+int bpf_load_prepare(unsigned major, unsigned minor, const char *need, struct ts_bpf_status *st)
+{
+	int r = bpf_load_kernel_check(major, minor, need, st);
+
+	if (r == 0)
+		r = bpf_load_fds_available(st);
+	if (r == 0)
+		bpf_load_quiet();
+	return r;
+}
+
+int bpf_load_open_failed(struct ts_bpf_status *st)
+{
+	int r = errno > 0 ? -errno : -ENOMEM;
+
+	bpf_status_set(st, r == -EPERM ? TS_BPF_FAILURE_PRIVILEGE : TS_BPF_FAILURE_OTHER, -r,
+		       bpf_load_warning_or("opening the BPF object failed"));
+	return r;
+}
+
+/* libbpf's retry with log_level 1 writes the verifier's log here; a program's
+ * whole log is a few tens of KiB. */
+#define VERIFIER_LOG_SIZE (1u << 20)
+
+int bpf_load_skeleton(struct bpf_object_skeleton *s, struct bpf_program *prog,
+		      struct ts_bpf_status *st)
+{
+	char *log = calloc(1, VERIFIER_LOG_SIZE);
+	int r;
+
+	if (!log) {
+		bpf_status_set(st, TS_BPF_FAILURE_OTHER, ENOMEM, NULL);
+		return -ENOMEM;
+	}
+	/* libbpf loads without a log first and, only when that fails, again
+	 * with log_level 1 into this buffer. */
+	bpf_program__set_log_buf(prog, log, VERIFIER_LOG_SIZE);
+	r = bpf_object__load_skeleton(s);
+	bpf_program__set_log_buf(prog, NULL, 0);
+	if (r < 0)
+		bpf_load_failed(r, log, st);
+	free(log);
+	return r;
 }
 
 struct bpf_link *bpf_load_attach_iter(struct bpf_program *prog,

@@ -64,6 +64,24 @@ void bpf_load_failed(int r, const char *log, struct ts_bpf_status *st);
 struct bpf_link;
 struct bpf_program;
 struct bpf_iter_attach_opts;
+struct bpf_object_skeleton;
+
+/*
+ * Before a skeleton is opened: bpf_load_kernel_check(major, minor, need),
+ * bpf_load_fds_available(), then bpf_load_quiet(). 0 or their error.
+ */
+int bpf_load_prepare(unsigned major, unsigned minor, const char *need, struct ts_bpf_status *st);
+
+/* After NAME__open() returned NULL: the negative errno, with *st saying why. */
+int bpf_load_open_failed(struct ts_bpf_status *st);
+
+/*
+ * Loads an opened skeleton (NAME__load() is bpf_object__load_skeleton())
+ * with a verifier log buffer for prog, which libbpf fills only when the load
+ * fails: 0, or the load's error with *st filled by bpf_load_failed().
+ */
+int bpf_load_skeleton(struct bpf_object_skeleton *s, struct bpf_program *prog,
+		      struct ts_bpf_status *st);
 
 /* bpf_program__attach_iter(), with *st saying why when it fails (NULL, errno set). */
 struct bpf_link *bpf_load_attach_iter(struct bpf_program *prog,

@@ -78,9 +78,6 @@ _Static_assert(sizeof(((struct owners_event *)0)->local_addr) == sizeof(struct i
 _Static_assert(OWNERS_COMM_LEN == TS_COMM_LEN, "comm sizes differ");
 
 #define READ_CHUNK (1u << 20)
-/* libbpf's retry with log_level 1 writes the verifier's log here; this
- * program's whole log is a few tens of KiB. */
-#define VERIFIER_LOG_SIZE (1u << 20)
 
 int bpf_owners_built(void)
 {
@@ -144,47 +141,26 @@ static int read_iter(struct bpf_link *link, pid_t only_pid, uint32_t kernel_stat
 	return r;
 }
 
-/* Opens and loads the skeleton; on failure fills *st (bpf_load_failed()). */
+/* Opens and loads the skeleton; on failure fills *st. */
 static int load(uint32_t kernel_states, struct owners_bpf **ret, struct ts_bpf_status *st)
 {
 	struct owners_bpf *skel;
-	char *log;
 	/* bpf_sock_from_file() is 5.11. */
-	int r = bpf_load_kernel_check(5, 11, "bpf_sock_from_file", st);
+	int r = bpf_load_prepare(5, 11, "bpf_sock_from_file", st);
 
-	if (r == 0)
-		r = bpf_load_fds_available(st);
 	if (r < 0)
 		return r;
-	bpf_load_quiet();
 	errno = 0;
 	skel = owners_bpf__open();
-	if (!skel) {
-		r = errno > 0 ? -errno : -ENOMEM;
-		bpf_status_set(st, r == -EPERM ? TS_BPF_FAILURE_PRIVILEGE : TS_BPF_FAILURE_OTHER, -r,
-			   bpf_load_warning_or("opening the BPF object failed"));
-		return r;
-	}
+	if (!skel)
+		return bpf_load_open_failed(st);
 	/* Read-only data: the verifier prunes what the mask rules out. */
 	skel->rodata->state_mask = kernel_states ? kernel_states : UINT32_MAX;
-	log = calloc(1, VERIFIER_LOG_SIZE);
-	if (!log) {
-		owners_bpf__destroy(skel);
-		bpf_status_set(st, TS_BPF_FAILURE_OTHER, ENOMEM, NULL);
-		return -ENOMEM;
-	}
-	/* libbpf loads without a log first and, only when that fails, again
-	 * with log_level 1 into this buffer. */
-	bpf_program__set_log_buf(skel->progs.owners, log, VERIFIER_LOG_SIZE);
-	r = owners_bpf__load(skel);
-	bpf_program__set_log_buf(skel->progs.owners, NULL, 0);
+	r = bpf_load_skeleton(skel->skeleton, skel->progs.owners, st);
 	if (r < 0) {
-		bpf_load_failed(r, log, st);
 		owners_bpf__destroy(skel);
-		free(log);
 		return r;
 	}
-	free(log);
 	*ret = skel;
 	return 0;
 }

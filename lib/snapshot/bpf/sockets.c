@@ -55,7 +55,6 @@ int bpf_sockets_built(void)
 _Static_assert(sizeof(struct sockets_event) == 128, "sockets_event has implicit padding");
 
 #define READ_CHUNK (1u << 20)
-#define VERIFIER_LOG_SIZE (1u << 20)
 
 struct bpf_sockets {
 	struct sockets_bpf *skel;
@@ -71,35 +70,16 @@ int bpf_sockets_built(void)
 static int load(struct sockets_bpf **ret, struct ts_bpf_status *st)
 {
 	struct sockets_bpf *skel;
-	char *log;
 	/* iter/tcp and bpf_skc_to_*() are 5.9. */
-	int r = bpf_load_kernel_check(5, 9, "iter/tcp", st);
+	int r = bpf_load_prepare(5, 9, "iter/tcp", st);
 
-	if (r == 0)
-		r = bpf_load_fds_available(st);
 	if (r < 0)
 		return r;
-	bpf_load_quiet();
 	errno = 0;
 	skel = sockets_bpf__open();
-	if (!skel) {
-		r = errno > 0 ? -errno : -ENOMEM;
-		bpf_status_set(st, r == -EPERM ? TS_BPF_FAILURE_PRIVILEGE : TS_BPF_FAILURE_OTHER, -r,
-			       bpf_load_warning_or("opening the BPF object failed"));
-		return r;
-	}
-	log = calloc(1, VERIFIER_LOG_SIZE);
-	if (!log) {
-		sockets_bpf__destroy(skel);
-		bpf_status_set(st, TS_BPF_FAILURE_OTHER, ENOMEM, NULL);
-		return -ENOMEM;
-	}
-	bpf_program__set_log_buf(skel->progs.sockets, log, VERIFIER_LOG_SIZE);
-	r = sockets_bpf__load(skel);
-	bpf_program__set_log_buf(skel->progs.sockets, NULL, 0);
-	if (r < 0)
-		bpf_load_failed(r, log, st);
-	free(log);
+	if (!skel)
+		return bpf_load_open_failed(st);
+	r = bpf_load_skeleton(skel->skeleton, skel->progs.sockets, st);
 	if (r == 0 && skel->kconfig->CONFIG_HZ == 0) {
 		/* libbpf found no kernel config: the program cannot turn jiffies
 		 * into time, and a wrong time is worse than the dump. */

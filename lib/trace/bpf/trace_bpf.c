@@ -158,12 +158,8 @@ static int load_attach(struct trace_bpf *t, const struct trace_bpf_filter *f, co
 	bpf_load_quiet();
 	errno = 0;
 	t->skel = trace_bpf_skel__open();
-	if (!t->skel) {
-		r = errno > 0 ? -errno : -ENOMEM;
-		bpf_status_set(st, r == -EPERM ? TS_BPF_FAILURE_PRIVILEGE : TS_BPF_FAILURE_OTHER, -r,
-			   bpf_load_warning_or("opening the BPF object failed"));
-		return r;
-	}
+	if (!t->skel)
+		return bpf_load_open_failed(st);
 	set_filter(t->skel, f);
 	set_tw_from_state(t->skel, want);
 	bpf_object__for_each_program(p, t->skel->obj)
