@@ -222,6 +222,16 @@ static void sysctls(struct render *r, const struct metrics_model *m)
 	}
 }
 
+/* A gauge with one series per choice: 1 for the one that ran, 0 for the others. */
+static void one_of(struct render *r, const char *name, const char *const *choices, size_t n,
+		   const char *chosen)
+{
+	for (size_t i = 0; i < n; i++) {
+		metrics_printf(r->b, "%s{source=\"%s\"}", name, choices[i]);
+		value(r, strcmp(choices[i], chosen) == 0);
+	}
+}
+
 static void self(struct render *r, const struct metrics_model *m)
 {
 	static const char *const sources[] = { "bpf", "proc", "none" };
@@ -249,17 +259,13 @@ static void self(struct render *r, const struct metrics_model *m)
 	family(r, "tcpstate_owner_source", "gauge",
 	       "Where the socket owners came from: bpf (iter/task_file), proc (/proc/PID/fd) or none; "
 	       "1 for the one that ran");
-	for (size_t i = 0; i < sizeof(sources) / sizeof(sources[0]); i++) {
-		metrics_printf(r->b, "tcpstate_owner_source{source=\"%s\"}", sources[i]);
-		value(r, strcmp(sources[i], m->owner_source) == 0);
-	}
+	one_of(r, "tcpstate_owner_source", sources, sizeof(sources) / sizeof(sources[0]),
+	       m->owner_source);
 	family(r, "tcpstate_socket_source", "gauge",
 	       "Where the sockets came from: bpf (iter/tcp, the exporter's default), netlink "
 	       "(sock_diag) or procfs (/proc/net/tcp); 1 for the one that ran");
-	for (size_t i = 0; i < sizeof(socket_sources) / sizeof(socket_sources[0]); i++) {
-		metrics_printf(r->b, "tcpstate_socket_source{source=\"%s\"}", socket_sources[i]);
-		value(r, strcmp(socket_sources[i], m->socket_source) == 0);
-	}
+	one_of(r, "tcpstate_socket_source", socket_sources,
+	       sizeof(socket_sources) / sizeof(socket_sources[0]), m->socket_source);
 	family(r, "tcpstate_netns_denied", "gauge",
 	       "Network namespaces found but not entered (no privilege): their sockets are missing");
 	metrics_printf(r->b, "tcpstate_netns_denied");

@@ -156,7 +156,7 @@ static int collect_iter(struct ts_snapshot *snap, const struct netns_target *t,
 		.want_info = want_info,
 	};
 	uint32_t kstates = ts_state_mask_to_kernel(ts_filter_states(f));
-	int saved, r;
+	int saved, left, r;
 
 	if (kstates == 0)
 		return 0; /* only fd-found states asked for */
@@ -166,8 +166,9 @@ static int collect_iter(struct ts_snapshot *snap, const struct netns_target *t,
 		return r;
 	status->failed_stage = TS_SNAPSHOT_STAGE_DUMP;
 	r = bpf_sockets_read(sockets, kstates, sock_iter_append, &ctx, &status->socket_bpf);
-	if (netns_leave(saved) < 0 && r == 0)
-		r = -EIO; /* cannot happen: leaving is setns() back to our own */
+	left = netns_leave(saved);
+	if (r == 0)
+		r = left;
 	snap->stats.malformed_messages += ctx.malformed;
 	return r;
 }
