@@ -10,23 +10,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_clock.h"
 #include "tcpstate/collector.h"
 #include "tcpstate/snapshot.h"
-
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static int dbl_cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
 
 int main(int argc, char **argv)
 {
@@ -42,29 +28,29 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	o.netns = argv[1];
-	t = now_ms();
+	t = bench_clock_ms(CLOCK_MONOTONIC);
 	if (ts_collector_new(&o, &c, NULL) < 0) {
 		fprintf(stderr, "collectbench: ts_collector_new failed\n");
 		return 1;
 	}
-	printf("collector setup (BPF load): %.1f ms, keeps BPF: %s\n", now_ms() - t,
-	       ts_collector_keeps_bpf(c) ? "yes" : "no");
+	printf("collector setup (BPF load): %.1f ms, keeps BPF: %s\n",
+	       bench_clock_ms(CLOCK_MONOTONIC) - t, ts_collector_keeps_bpf(c) ? "yes" : "no");
 	for (int i = 0; i < runs; i++) {
-		t = now_ms();
+		t = bench_clock_ms(CLOCK_MONOTONIC);
 		if (ts_snapshot_collect_status(&o, &snap, NULL) < 0)
 			return 1;
-		one[i] = now_ms() - t;
+		one[i] = bench_clock_ms(CLOCK_MONOTONIC) - t;
 		n = ts_snapshot_socket_count(snap);
 		ts_snapshot_free(snap);
-		t = now_ms();
+		t = bench_clock_ms(CLOCK_MONOTONIC);
 		if (ts_collector_take(c, &snap, NULL) < 0)
 			return 1;
-		kept[i] = now_ms() - t;
+		kept[i] = bench_clock_ms(CLOCK_MONOTONIC) - t;
 		ts_snapshot_free(snap);
 	}
 	ts_collector_free(c);
-	qsort(one, (size_t)runs, sizeof(double), dbl_cmp);
-	qsort(kept, (size_t)runs, sizeof(double), dbl_cmp);
+	bench_sort_ms(one, (size_t)runs);
+	bench_sort_ms(kept, (size_t)runs);
 	printf("%zu sockets, %d runs: one-shot median %.1f ms (min %.1f), collector refresh "
 	       "median %.1f ms (min %.1f)\n", n, runs, one[runs / 2], one[0], kept[runs / 2], kept[0]);
 	return 0;

@@ -11,22 +11,11 @@
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
+#include "bench_clock.h"
 #include "tcpstate/collector.h"
 #include "tcpstate/diagnose.h"
 #include "tcpstate/listener.h"
 
-static double clock_ms(clockid_t id)
-{
-	struct timespec ts;
-
-	clock_gettime(id, &ts);
-	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-static int dbl_cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-	return x < y ? -1 : x > y;
-}
 int main(int argc, char **argv)
 {
 	struct ts_snapshot_opts o = { .want_info = true };
@@ -52,12 +41,12 @@ int main(int argc, char **argv)
 	ts_listener_facts_collect(s1, &l1);
 	for (int i = 0; i < runs; i++) {
 		struct ts_diagnosis *d;
-		double t0 = clock_ms(CLOCK_MONOTONIC), c0 = clock_ms(CLOCK_THREAD_CPUTIME_ID);
+		double t0 = bench_clock_ms(CLOCK_MONOTONIC), c0 = bench_clock_ms(CLOCK_THREAD_CPUTIME_ID);
 		if (ts_diagnose(&(struct ts_diagnose_input){ .snap = s1, .procs = &p1, .listeners = &l1,
 			.later = s2, .procs_later = &p2, .interval_s = 0.5 }, &d) < 0)
 			return 1;
-		t[i] = clock_ms(CLOCK_MONOTONIC) - t0;
-		cpu[i] = clock_ms(CLOCK_THREAD_CPUTIME_ID) - c0;
+		t[i] = bench_clock_ms(CLOCK_MONOTONIC) - t0;
+		cpu[i] = bench_clock_ms(CLOCK_THREAD_CPUTIME_ID) - c0;
 		if (i == 0 && argc > 3) {
 			FILE *out = fopen(argv[3], "we");
 
@@ -97,8 +86,8 @@ int main(int argc, char **argv)
 		}
 		ts_diagnosis_free(d);
 	}
-	qsort(t, runs, sizeof(*t), dbl_cmp);
-	qsort(cpu, runs, sizeof(*cpu), dbl_cmp);
+	bench_sort_ms(t, runs);
+	bench_sort_ms(cpu, runs);
 	printf("ts_diagnose median %.1f ms wall (min %.1f, max %.1f), %.1f ms CPU (min %.1f)\n",
 	       t[runs / 2], t[0], t[runs - 1], cpu[runs / 2], cpu[0]);
 	ts_listener_facts_clear(&l1);
