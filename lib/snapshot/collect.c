@@ -178,7 +178,6 @@ static int collect_target(struct ts_snapshot *snap, const struct netns_target *t
 			  struct bpf_sockets *sockets, struct ts_snapshot_status *status)
 {
 	enum ts_snapshot_stage *stage = &status->failed_stage;
-
 	struct ts_netns ns = { .inode = t->inode, .pid = t->pid, .kind = t->kind };
 	size_t first = snap->n_sockets;
 	uint32_t idx;
