@@ -280,6 +280,39 @@ static long count_sockets(void)
 	return total;
 }
 
+/*
+ * The namespace's counters of sockets ended early (nstat's TcpExt names),
+ * on stderr: what explains a count below the plan.
+ */
+static void print_ended_counters(void)
+{
+	static const char *const names[] = {
+		"TCPTimeWaitOverflow", "TCPAbortOnMemory", "TCPAbortOnClose", "TCPAbortOnData",
+		"TCPAbortOnTimeout", "TCPAbortOnLinger", "TCPAbortFailed", "TWKilled", "TWRecycled",
+	};
+	char head[8192], vals[8192];
+	FILE *f = fopen("/proc/self/net/netstat", "re");
+
+	if (!f)
+		return;
+	while (fgets(head, sizeof(head), f) && fgets(vals, sizeof(vals), f)) {
+		char *hs, *vs, *h, *v;
+
+		if (strncmp(head, "TcpExt:", 7) != 0)
+			continue;
+		fputs("sockgen: TcpExt", stderr);
+		h = strtok_r(head + 7, " \n", &hs);
+		v = strtok_r(vals + 7, " \n", &vs);
+		for (; h && v; h = strtok_r(NULL, " \n", &hs), v = strtok_r(NULL, " \n", &vs))
+			for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+				if (strcmp(h, names[i]) == 0)
+					fprintf(stderr, " %s %s", h, v);
+		fputc('\n', stderr);
+		break;
+	}
+	fclose(f);
+}
+
 static int announce_ready(const struct opts *o, const char *ns, long count)
 {
 	char line[128];
@@ -354,13 +387,15 @@ static int collect_reports(int sfd, int *rfds, unsigned n, struct worker_report 
 
 			if (!pfd[i + 1].revents)
 				continue;
-			if (read(rfds[i], &r, sizeof(r)) != sizeof(r))
+			if (read(rfds[i], &r, sizeof(r)) != sizeof(r)) {
 				err = -ECHILD;
-			else if (r.err < 0)
+			} else if (r.err < 0) {
 				err = r.err;
-			else
+			} else {
 				for (int k = 0; k < K__MAX; k++)
 					sum->count[k] += r.count[k];
+				sum->tw_rebuilt += r.tw_rebuilt;
+			}
 			pfd[i + 1].fd = -1;
 			left--;
 		}
@@ -505,8 +540,13 @@ int main(int argc, char **argv)
 		"%lu close_wait/fin_wait2 pairs, %lu time_wait) in %.2f s, %u workers\n",
 		nsname, count, p.expected, p.workers, sum.count[K_EST], sum.count[K_CLOSING],
 		sum.count[K_TW], sockgen_now_sec() - t0, p.workers);
+	if (sum.tw_rebuilt)
+		fprintf(stderr, "sockgen: %lu TIME_WAIT sockets were gone right after being made, "
+			"made again\n", sum.tw_rebuilt);
 	if (count != (long)p.expected)
 		fprintf(stderr, "sockgen: warning: socket count differs from plan\n");
+	if (sum.tw_rebuilt || count != (long)p.expected)
+		print_ended_counters();
 
 	err = announce_ready(&o, nsname, count);
 	if (err < 0) {

@@ -16,6 +16,8 @@
 #define BATCH 512
 #define TW_WATCH_SEC 59		/* start watching for expiry (TCP_TIMEWAIT_LEN is 60 s) */
 #define TW_POLL_MS 200
+#define TW_SETTLE_MS 1000	/* after the build, a round of waiting for every TIME_WAIT */
+#define TW_SETTLE_ROUNDS 3
 #define FD_SLACK 64		/* stdio, listener, pipes, one batch in flight is extra */
 #define TW_PERCENT 5
 
@@ -39,6 +41,7 @@ struct plan {
 struct worker_report {
 	int err;		/* 0 or negative errno */
 	unsigned long count[K__MAX];
+	unsigned long tw_rebuilt;	/* TIME_WAIT made again: gone right after the build */
 };
 
 /* ---- sockgen.c ---- */

@@ -324,6 +324,51 @@ static void cohorts_add(struct tw_cohort *c, unsigned *nc, double at, unsigned l
 	c[(*nc)++] = (struct tw_cohort){ .at = at, .n = n };
 }
 
+/* Makes 'missing' TIME_WAIT connections again from the first of our share; returns how many. */
+static unsigned long tw_rebuild(int lfd, uint16_t port, const struct conn *conn, unsigned long n,
+				unsigned long missing)
+{
+	struct conn batch[BATCH];
+	unsigned long built = 0, nfds = 0, b = 0;
+
+	for (unsigned long i = 0; i < n && b < missing; i++) {
+		if (conn[i].kind != K_TW)
+			continue;
+		batch[b++ % BATCH] = conn[i];
+		if (b % BATCH == 0 || b == missing)
+			if (worker_build_kind(lfd, port, batch, (b - 1) % BATCH + 1, K_TW, NULL,
+					      &nfds, &built) < 0)
+				fprintf(stderr, "sockgen: worker on port %u: TIME_WAIT top-up failed\n",
+					port);
+	}
+	return built;
+}
+
+/*
+ * Right after the build: wait (up to TW_SETTLE_MS a round) for the
+ * namespace to count all our TIME_WAIT sockets, and make again the ones
+ * that are gone (a kernel under memory or orphan pressure ends a closing
+ * socket without TIME_WAIT). Returns how many were made again.
+ */
+static unsigned long tw_settle(int lfd, uint16_t port, const struct conn *conn, unsigned long n,
+			       unsigned long tw_target)
+{
+	unsigned long rebuilt = 0;
+
+	for (int round = 0; round < TW_SETTLE_ROUNDS; round++) {
+		double end = sockgen_now_sec() + TW_SETTLE_MS / 1000.0;
+		long alive;
+
+		while ((alive = count_tw(port)) >= 0 && (unsigned long)alive < tw_target &&
+		       sockgen_now_sec() < end)
+			usleep(10 * 1000);
+		if (alive < 0 || (unsigned long)alive >= tw_target)
+			break;
+		rebuilt += tw_rebuild(lfd, port, conn, n, tw_target - (unsigned long)alive);
+	}
+	return rebuilt;
+}
+
 /*
  * Hold until SIGTERM. From TW_WATCH_SEC after the oldest TIME_WAIT cohort
  * was made, poll our TIME_WAIT count and replace the ones that expired, so
@@ -341,8 +386,7 @@ static void worker_hold(int lfd, uint16_t port, const struct conn *conn, unsigne
 	for (;;) {
 		double left = ncohorts ? cohort[0].at + TW_WATCH_SEC - sockgen_now_sec() : tw_target ? 0 : 3600;
 		struct timespec ts = { .tv_nsec = TW_POLL_MS * 1000000L };
-		struct conn batch[BATCH];
-		unsigned long built = 0, nfds = 0, missing, b = 0;
+		unsigned long built;
 		double at;
 		long alive;
 		int sig;
@@ -363,19 +407,8 @@ static void worker_hold(int lfd, uint16_t port, const struct conn *conn, unsigne
 		if (alive < 0 || (unsigned long)alive >= tw_target)
 			continue;
 		ncohorts = cohorts_expire(cohort, ncohorts, (unsigned long)alive);
-		/* Reuse the first 'missing' TIME_WAIT entries of our share. */
-		missing = tw_target - (unsigned long)alive;
 		at = sockgen_now_sec();
-		for (unsigned long i = 0; i < n && b < missing; i++) {
-			if (conn[i].kind != K_TW)
-				continue;
-			batch[b++ % BATCH] = conn[i];
-			if (b % BATCH == 0 || b == missing)
-				if (worker_build_kind(lfd, port, batch, (b - 1) % BATCH + 1, K_TW, NULL,
-						      &nfds, &built) < 0)
-					fprintf(stderr, "sockgen: worker on port %u: TIME_WAIT top-up failed\n",
-						port);
-		}
+		built = tw_rebuild(lfd, port, conn, n, tw_target - (unsigned long)alive);
 		if (built)
 			cohorts_add(cohort, &ncohorts, at, built);
 	}
@@ -417,6 +450,8 @@ void worker_main(pid_t parent, unsigned idx, const struct plan *p, unsigned long
 		goto out_report;
 	}
 	rep.err = worker_build(lfd, port, p->conn + first, n, fds, &rep);
+	if (rep.err == 0 && rep.count[K_TW])
+		rep.tw_rebuilt = tw_settle(lfd, port, p->conn + first, n, rep.count[K_TW]);
 
 out_report:
 	if (write(report_fd, &rep, sizeof(rep)) != sizeof(rep) || rep.err < 0)

@@ -30,10 +30,13 @@ def test_small_namespace_reports():
             return
         with open(raw) as f:
             data = json.load(f)
-    check(sum(data["states"].values()) == 2000, f"ss counted {data['states']}, not 2000")
+    ss_total = sum(data["states"].values())
+    check(ss_total == 2000, f"ss counted {data['states']}, not 2000; sockgen said:\n"
+          f"{data['sockgen_log']}")
     check(len(data["repeats"]) == 2, f"{len(data['repeats'])} repeats, not 2")
     for k, row in enumerate(data["repeats"]):
-        check(row["sockets_seen"] == 2000, f"repeat {k + 1}: top counted {row['sockets_seen']}")
+        check(row["sockets_seen"] == ss_total,
+              f"repeat {k + 1}: top counted {row['sockets_seen']}, ss {ss_total}")
         check(len(row["refresh_walls"]) == 2, f"repeat {k + 1}: {row['refresh_walls']} "
               "(3 refreshes, the first left out)")
         check(all(w > 0 for w in row["refresh_walls"]) and row["refresh_cpu"] >= 0,
