@@ -179,13 +179,14 @@ struct top_look {
 	struct ts_listener_facts listeners;
 };
 
-static void look_clear(struct top_look *l)
+/* Frees a look; its snapshot's arrays go back to c for a later refresh. */
+static void look_clear(struct top_look *l, struct ts_collector *c)
 {
 	ts_listener_facts_clear(&l->listeners);
 	free(l->sysctls);
 	free(l->netstat);
 	ts_diagnose_procs_clear(&l->procs);
-	ts_snapshot_free(l->snap);
+	ts_collector_recycle(c, l->snap);
 	memset(l, 0, sizeof(*l));
 }
 
@@ -228,10 +229,10 @@ static int look_again(struct top_run *run)
 		r = ts_listener_facts_collect(l.snap, &l.listeners);
 	if (r < 0) {
 		cli_error("cannot read process facts, settings or listeners: %s", strerror(-r));
-		look_clear(&l);
+		look_clear(&l, run->c);
 		return -1;
 	}
-	look_clear(&run->prev);
+	look_clear(&run->prev, run->c);
 	run->prev = run->cur;
 	run->cur = l;
 	run->refreshes++;
@@ -582,8 +583,8 @@ int cmd_top(int argc, char **argv)
 	rc = t.batch ? run_batch(&run) : run_screen(&run);
 out:
 	ts_diagnosis_free(run.d);
-	look_clear(&run.cur);
-	look_clear(&run.prev);
+	look_clear(&run.cur, run.c);
+	look_clear(&run.prev, run.c);
 	ts_collector_free(run.c);
 	top_memo_free(run.memo);
 	return rc;

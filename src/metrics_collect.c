@@ -485,7 +485,10 @@ int metrics_collect(struct metrics_config *cfg, bool quiet, struct metrics_histo
 	}
 	if (snap) {
 		r = fill(m, cfg, snap);
-		ts_snapshot_free(snap);
+		if (cfg->collector)
+			ts_collector_recycle(cfg->collector, snap);
+		else
+			ts_snapshot_free(snap);
 		if (r < 0) {
 			metrics_model_free(m);
 			return r;

@@ -34,10 +34,19 @@ int ts_collector_new(const struct ts_snapshot_opts *opts, struct ts_collector **
 
 /*
  * A new snapshot; errors and *ret_status as ts_snapshot_collect_status().
- * *ret is set only on success; free it with ts_snapshot_free().
+ * *ret is set only on success; free it with ts_collector_recycle() (or
+ * ts_snapshot_free()).
  */
 int ts_collector_take(struct ts_collector *c, struct ts_snapshot **ret,
 		      struct ts_snapshot_status *ret_status);
+
+/*
+ * Frees a snapshot of c's that the caller is done with, keeping its largest
+ * arrays for c's next snapshot: their pages are then reused instead of
+ * faulted in afresh (memory stays at the largest snapshot's). Accepts a
+ * NULL snap; with a NULL c it only frees snap.
+ */
+void ts_collector_recycle(struct ts_collector *c, struct ts_snapshot *snap);
 
 /* Whether the collector keeps a BPF program loaded (owners from BPF). */
 bool ts_collector_keeps_bpf(const struct ts_collector *c);

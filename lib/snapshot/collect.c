@@ -316,7 +316,7 @@ static int collect_targets(const struct ts_snapshot_opts *o, struct ts_snapshot 
 
 /* Starts the owner scan; the /proc walk runs on other threads while this one dumps. */
 static int owners_start(const struct ts_snapshot_opts *o, const struct ts_filter *f,
-			struct bpf_owners *bpf, struct owner_scan **ret)
+			const struct snapshot_kept *kept, struct owner_scan **ret)
 {
 	struct owner_scan_opts so = {
 		.proc_root = o->proc_root,
@@ -325,7 +325,8 @@ static int owners_start(const struct ts_snapshot_opts *o, const struct ts_filter
 		 * then BOUND sockets are found as fds like IDLE ones. */
 		.want_candidates = need_candidates(f, false),
 		.source = o->owner_source,
-		.bpf = bpf,
+		.bpf = kept ? kept->owners : NULL,
+		.index = kept && kept->scratch ? &kept->scratch->index : NULL,
 	};
 
 	/* The BPF source skips sockets no dump can return: fd-only
@@ -394,6 +395,45 @@ static int owners_finish(struct owner_scan *scan, struct ts_snapshot *snap,
 	return r;
 }
 
+/* The scratch arrays become snap's (empty; their capacity stays). */
+static void scratch_lend(struct snapshot_scratch *s, struct ts_snapshot *snap)
+{
+	snap->sockets = s->sockets;
+	snap->cap_sockets = s->cap_sockets;
+	snap->owners = s->owners;
+	snap->cap_owners = s->cap_owners;
+	s->sockets = NULL;
+	s->owners = NULL;
+	s->cap_sockets = s->cap_owners = 0;
+}
+
+void snapshot_scratch_keep(struct snapshot_scratch *s, struct ts_snapshot *snap)
+{
+	if (!snap)
+		return;
+	if (snap->cap_sockets > s->cap_sockets) {
+		free(s->sockets);
+		s->sockets = snap->sockets;
+		s->cap_sockets = snap->cap_sockets;
+		snap->sockets = NULL;
+	}
+	if (snap->cap_owners > s->cap_owners) {
+		free(s->owners);
+		s->owners = snap->owners;
+		s->cap_owners = snap->cap_owners;
+		snap->owners = NULL;
+	}
+	ts_snapshot_free(snap);
+}
+
+void snapshot_scratch_clear(struct snapshot_scratch *s)
+{
+	free(s->sockets);
+	free(s->owners);
+	sock_index_free(&s->index);
+	*s = (struct snapshot_scratch){ 0 };
+}
+
 int ts_snapshot_collect_ex(const struct ts_snapshot_opts *o, struct ts_snapshot **ret,
 			   struct ts_bpf_status *ret_bpf)
 {
@@ -415,7 +455,6 @@ int snapshot_collect(const struct ts_snapshot_opts *o, const struct snapshot_kep
 		     const struct snapshot_sizes *expect, struct ts_snapshot **ret,
 		     struct ts_snapshot_status *ret_status)
 {
-	struct bpf_owners *bpf = kept ? kept->owners : NULL;
 	struct bpf_sockets *sockets = kept ? kept->sockets : NULL, *own_sockets = NULL;
 	static const struct ts_filter all = { 0 };
 	const struct ts_filter *f = o->filter ? o->filter : &all;
@@ -440,6 +479,8 @@ int snapshot_collect(const struct ts_snapshot_opts *o, const struct snapshot_kep
 	*stage = TS_SNAPSHOT_STAGE_NETNS;
 
 	snap = snapshot_new();
+	if (snap && kept && kept->scratch)
+		scratch_lend(kept->scratch, snap);
 	if (!snap || (expect && snapshot_reserve(snap, expect->sockets, expect->owners) < 0)) {
 		ts_snapshot_free(snap);
 		return -ENOMEM;
@@ -468,7 +509,7 @@ int snapshot_collect(const struct ts_snapshot_opts *o, const struct snapshot_kep
 		goto out_free;
 	*stage = TS_SNAPSHOT_STAGE_OWNERS;
 	if (o->owners != TS_OWNERS_NONE) {
-		r = owners_start(o, f, bpf, &scan);
+		r = owners_start(o, f, kept, &scan);
 		if (r < 0)
 			goto out_targets;
 	}

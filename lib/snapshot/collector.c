@@ -20,6 +20,7 @@ struct ts_collector {
 	struct ts_bpf_status socket_fallback; /* AUTO backend: why the BPF socket source
 					       * could not load (NONE: it did, or not tried) */
 	struct snapshot_sizes last;    /* the last snapshot's, with room to grow */
+	struct snapshot_scratch scratch; /* arrays given back, lent to the next snapshot */
 };
 
 static bool bpf_wanted(const struct ts_snapshot_opts *o)
@@ -82,6 +83,7 @@ int ts_collector_new(const struct ts_snapshot_opts *opts, struct ts_collector **
 	c = calloc(1, sizeof(*c));
 	if (!c)
 		return -ENOMEM;
+	c->kept.scratch = &c->scratch;
 	r = opts_copy(c, opts);
 	if (r < 0)
 		goto out_free;
@@ -142,6 +144,14 @@ int ts_collector_take(struct ts_collector *c, struct ts_snapshot **ret,
 	return 0;
 }
 
+void ts_collector_recycle(struct ts_collector *c, struct ts_snapshot *snap)
+{
+	if (c)
+		snapshot_scratch_keep(&c->scratch, snap);
+	else
+		ts_snapshot_free(snap);
+}
+
 bool ts_collector_keeps_bpf(const struct ts_collector *c)
 {
 	return c->kept.owners != NULL;
@@ -153,6 +163,7 @@ struct ts_collector *ts_collector_free(struct ts_collector *c)
 		return NULL;
 	bpf_owners_close(c->kept.owners);
 	bpf_sockets_close(c->kept.sockets);
+	snapshot_scratch_clear(&c->scratch);
 	free(c->netns);
 	free(c->proc_root);
 	free(c);

@@ -688,14 +688,14 @@ int owner_scan_finish(struct owner_scan *sc, struct ts_snapshot *snap,
 {
 	struct fd_candidate *cand = NULL;
 	size_t n_cand = 0, cap_cand = 0;
-	struct sock_index idx = { 0 };
+	struct sock_index own = { 0 }, *idx = sc->o.index ? sc->o.index : &own;
 	unsigned denied = 0, exhausted = 0;
 	int exhausted_errno = 0;
 	enum ts_owner_source source;
 	int r;
 
 	/* The index of the dumped sockets while the owner threads still read. */
-	r = sock_index_build(snap->sockets, snap->n_sockets, &idx);
+	r = sock_index_build(snap->sockets, snap->n_sockets, idx);
 	if (r < 0) {
 		owner_scan_free(sc);
 		return r;
@@ -709,7 +709,7 @@ int owner_scan_finish(struct owner_scan *sc, struct ts_snapshot *snap,
 		*ret_bpf = sc->bpf_status;
 	if (sc->setup_error < 0) {
 		r = sc->setup_error;
-		sock_index_free(&idx);
+		sock_index_free(&own);
 		owner_scan_free(sc);
 		return r;
 	}
@@ -723,14 +723,14 @@ int owner_scan_finish(struct owner_scan *sc, struct ts_snapshot *snap,
 		}
 
 	if (sc->bpf_ok) {
-		r = join_worker(sc, &sc->bpf, snap, &idx, NULL, &cand, &n_cand, &cap_cand);
+		r = join_worker(sc, &sc->bpf, snap, idx, NULL, &cand, &n_cand, &cap_cand);
 		if (r == 0)
-			r = bpf_second_pass(sc, snap, &idx);
+			r = bpf_second_pass(sc, snap, idx);
 	} else {
 		for (unsigned t = 0; t <= sc->n_workers && r == 0; t++) {
 			r = sc->w[t].error;
 			if (r == 0)
-				r = join_worker(sc, &sc->w[t], snap, &idx, NULL, &cand, &n_cand,
+				r = join_worker(sc, &sc->w[t], snap, idx, NULL, &cand, &n_cand,
 						&cap_cand);
 			denied += sc->w[t].denied;
 			exhausted += sc->w[t].fd_exhausted;
@@ -738,7 +738,7 @@ int owner_scan_finish(struct owner_scan *sc, struct ts_snapshot *snap,
 				exhausted_errno = sc->w[t].fd_exhausted_errno;
 		}
 	}
-	sock_index_free(&idx);
+	sock_index_free(&own);
 	source = sc->bpf_ok ? TS_OWNER_SOURCE_BPF : TS_OWNER_SOURCE_PROC;
 	owner_scan_free(sc);
 	if (r < 0) {

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "snapshot/sock_index.h"
 #include "snapshot/bpf/owners.h"
 #include "snapshot/snapshot.h"
 #include "tcpstate/filter.h"
@@ -49,6 +50,9 @@ struct owner_scan_opts {
 	/* A program kept loaded (ts_collector): the iterator passes read it
 	 * instead of loading their own. NULL: load per pass. */
 	struct bpf_owners *bpf;
+	/* An index kept between scans (ts_collector): rebuilt in place, its
+	 * pages touched already. NULL: one of the scan's own. */
+	struct sock_index *index;
 };
 
 struct owner_scan_result {

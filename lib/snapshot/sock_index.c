@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "snapshot/sock_index.h"
 
@@ -18,9 +19,15 @@ int sock_index_build(const struct ts_socket *s, size_t n, struct sock_index *ret
 
 	while (size < n * 2)
 		size *= 2;
-	ret->slots = calloc(size, sizeof(*ret->slots));
-	if (!ret->slots)
-		return -ENOMEM;
+	if (ret->slots && ret->cap >= size) {
+		memset(ret->slots, 0, size * sizeof(*ret->slots));
+	} else {
+		sock_index_free(ret);
+		ret->slots = calloc(size, sizeof(*ret->slots));
+		if (!ret->slots)
+			return -ENOMEM;
+		ret->cap = size;
+	}
 	ret->mask = size - 1;
 	for (size_t i = 0; i < n; i++) {
 		size_t h;
@@ -59,4 +66,5 @@ void sock_index_free(struct sock_index *idx)
 	free(idx->slots);
 	idx->slots = NULL;
 	idx->mask = 0;
+	idx->cap = 0;
 }

@@ -25,10 +25,14 @@ struct sock_index_slot {
 struct sock_index {
 	struct sock_index_slot *slots;
 	size_t mask;
+	size_t cap; /* slots allocated: a rebuild that fits reuses them */
 };
 
 /* Indexes the n sockets at s that have an inode; a socket dumped twice
- * (same inode and cookie) keeps its first index. 0 or -ENOMEM. */
+ * (same inode and cookie) keeps its first index. *ret may hold an earlier
+ * index (or be zeroed): its slots are reused when they are enough, so a
+ * caller that indexes again and again touches the same pages. 0 or -ENOMEM
+ * (*ret then empty). */
 int sock_index_build(const struct ts_socket *s, size_t n, struct sock_index *ret);
 
 /* The index of the socket with this inode and cookie, UINT32_MAX when none.
