@@ -137,6 +137,10 @@ static void report_socket_source(const struct cli_snapshot_args *a,
 				   ": sockets: netlink (sock_diag)");
 	else
 		cli_info("", "sockets: netlink (sock_diag)");
+	if (st->netns_without_tcp)
+		cli_info("", "sockets: %u namespace%s without TCP sockets by its counts "
+			 "(/proc/net/sockstat): not walked", st->netns_without_tcp,
+			 st->netns_without_tcp == 1 ? "" : "s");
 }
 
 /* The owner source that ran: a note when AUTO fell back, a line with -v. */

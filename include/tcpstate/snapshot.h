@@ -86,6 +86,10 @@ struct ts_snapshot_stats {
 	unsigned netns_denied;
 	char netns_denied_names[TS_NETNS_DENIED_NAMES][64];
 	unsigned netns_unidentified_processes;
+	/* Namespaces whose socket hashes held no TCP socket by their counts
+	 * (/proc/net/sockstat{,6}: inuse and tw 0): not walked, as a walk costs
+	 * the whole host's table. Their sockets held by fds still appear. */
+	unsigned netns_without_tcp;
 	unsigned fd_exhausted;        /* processes and held sockets not inspected because we ran
 				       * out of file descriptors: owners or states are missing */
 	int fd_exhausted_errno;       /* EMFILE (our RLIMIT_NOFILE) or ENFILE (the system's

@@ -211,6 +211,53 @@ def test_collector_uses_it(lab):
           f"top --no-owners: sockets {frame['sockets']}, BOUND {frame['states']['BOUND']}")
 
 
+# Only a TIME_WAIT socket (its connection's other end gone: inuse 0, tw 1),
+# and a socket held but in no hash (bound, not listening).
+TW_ONLY = r"""
+import socket, sys
+l = socket.socket(); l.bind(("127.0.0.1", 0)); l.listen()
+c = socket.create_connection(l.getsockname()); a, _ = l.accept()
+c.close(); a.close(); l.close()  # the client ends in TIME_WAIT
+b = socket.socket(); b.bind(("127.0.0.1", 0))
+print("ready", b.getsockname()[1], flush=True)
+sys.stdin.read()
+"""
+
+
+def verbose_list(netns, *args):
+    rc, out, err = run_tcpstate(["list", "--json", "--backend", "bpf", "-v", "--netns", netns,
+                                 "--state", "all", *args])
+    check(rc == 0, f"list --netns {netns} failed ({rc}): {err}")
+    return [json.loads(line) for line in out.splitlines() if line.strip()], err
+
+
+def test_namespaces_without_tcp(empty, tw_only):
+    """A namespace whose TCP counts are 0 is not walked (a walk costs the whole
+    host's table) and says so under -v; one holding only TIME_WAIT, or a socket
+    no hash holds, is still read whole."""
+    socks, err = verbose_list(empty)
+    check(socks == [] and "1 namespace without TCP sockets" in err,
+          f"the empty namespace: {socks}, stderr {err!r}")
+    p = subprocess.Popen(["ip", "netns", "exec", tw_only, sys.executable, "-c", TW_ONLY],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        line = p.stdout.readline().split()
+        check(line[:1] == ["ready"], f"the helper did not start: {line}")
+        bound_port = int(line[1])
+        socks, err = verbose_list(tw_only)
+        states = sorted(s["state"] for s in socks)
+        check(states == ["BOUND", "TIME_WAIT"], f"TIME_WAIT and BOUND: {states}")
+        check(any(s["state"] == "BOUND" and s["local_port"] == bound_port for s in socks),
+              f"the bound socket on port {bound_port}: {socks}")
+        check("without TCP sockets" not in err, f"a TIME_WAIT namespace was skipped: {err!r}")
+        # The dump (netlink, which reads BOUND from the bind hash) agrees.
+        net = list_json("netlink", "--netns", tw_only, "--state", "all")
+        check(sorted(s["state"] for s in net) == states, f"netlink: {net}")
+    finally:
+        p.stdin.close()
+        p.wait(timeout=10)
+
+
 def test_unprivileged():
     """Without CAP_BPF/CAP_SYS_ADMIN: one clear line and exit 1, never a silent
     fallback when bpf was asked for."""
@@ -234,6 +281,9 @@ def main():
                   ("collector", lambda: test_collector_uses_it(lab))])
     with Netns("tsv6") as ns:
         run_each([("ipv6", lambda: test_ipv6(ns.name))])
+    with Netns("tsnotcp") as empty, Netns("tstwonly") as tw_only:
+        run_each([("namespaces_without_tcp",
+                   lambda: test_namespaces_without_tcp(empty.name, tw_only.name))])
     run_each([("unprivileged", test_unprivileged)])
     finish("socket source")
 
