@@ -527,10 +527,11 @@ int cmd_exporter(int argc, char **argv)
 	bool any, fd_taken = false;
 	int fd, rc;
 
-	/* A snapshot's arrays (sockets, owners, their index: megabytes at 100k
-	 * sockets) get pages of their own and give them back when freed, at a
-	 * fixed threshold: glibc's moving one would put them on the heap after
-	 * the first scrape, where holes between scrapes keep RSS wandering. */
+	/* The largest arrays of a snapshot (sockets, owners, the join's index)
+	 * are kept by the collector for the next one (ts_collector_recycle()).
+	 * Other large ones get pages of their own and give them back when freed,
+	 * at a fixed threshold: glibc's moving one would put them on the heap
+	 * after the first scrape, where holes between scrapes keep RSS wandering. */
 	mallopt(M_MMAP_THRESHOLD, EXPORTER_MMAP_THRESHOLD);
 	metrics_config_init(&e.cfg);
 	rc = parse(argc, argv, &e.cfg, &listen_arg, &max_conn, &web_config);
