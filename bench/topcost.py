@@ -148,6 +148,7 @@ def main():
         log("sockgen: %d sockets in %s" % (args.sockets[0], ns.name))
         gen = benchrun.Generator(sockgen, ns.name, args.sockets[0], args.seed, args.ready_timeout)
         sockgen_log = gen.stderr()
+        gen_reported = gen.reported
         log(sockgen_log)
         states = benchrun.socket_states(ns.name)
         for k in range(args.repeat):
@@ -219,7 +220,8 @@ def main():
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"machine": info, "states": dict(states), "args": vars(args) | {
-                "sockets": args.sockets[0]}, "sockgen_log": sockgen_log, "repeats": rows,
+                "sockets": args.sockets[0]}, "sockgen_log": sockgen_log,
+                "sockgen_reported": gen_reported, "repeats": rows,
                 "medians": med}, f, indent=1)
     return 0
 
